@@ -1,0 +1,1 @@
+"""The school directory: reading it (LDIF or LDAP), understanding it, syncing it."""

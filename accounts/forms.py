@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from . import ratelimit
+from .backends import NO_ROLE, UNAVAILABLE
+
+
+def client_address(request: Any) -> str:
+    return str(request.META.get("REMOTE_ADDR", "") if request is not None else "")
+
+
+class SchoolLoginForm(AuthenticationForm):
+    """Django's login form, telling why a directory login failed."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _("Wrong username or password. Use your school account (the one for the school computers)."),
+        "no_role": _(
+            "Your account exists in the school directory but belongs to no student, teacher or staff group:"
+            " ask the school's administrator to add you."
+        ),
+        "unavailable": _("The school directory is unavailable right now. Try again in a few minutes."),
+        "locked": _("Too many failed attempts. Wait %(minutes)d minutes, then try again."),
+    }
+
+    def clean(self) -> dict[str, Any]:
+        username = (self.cleaned_data.get("username") or "").strip()
+        password = self.cleaned_data.get("password")
+        address = client_address(self.request)
+        if username and password:
+            if ratelimit.is_locked(username, address):
+                raise forms.ValidationError(
+                    self.error_messages["locked"],
+                    code="locked",
+                    params={"minutes": max(1, settings.LOGIN_FAILURE_WINDOW_SECONDS // 60)},
+                )
+            self.user_cache = authenticate(self.request, username=username, password=password)
+            reason = getattr(self.request, "directory_error", None)
+            if self.user_cache is None:
+                if reason == UNAVAILABLE:
+                    raise forms.ValidationError(self.error_messages["unavailable"], code="unavailable")
+                ratelimit.record_failure(username, address)
+                if reason == NO_ROLE:
+                    raise forms.ValidationError(self.error_messages["no_role"], code="no_role")
+                raise self.get_invalid_login_error()
+            ratelimit.reset(username)
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data

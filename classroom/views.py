@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role, User
+
+from . import permissions
+from .models import Room, SchoolClass
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def visible_classes(user: User) -> QuerySet[SchoolClass]:
+    classes = SchoolClass.objects.filter(active=True)
+    if user.role in (Role.ADMIN, Role.SUPERVISOR):
+        return classes
+    if user.role == Role.TEACHER:
+        return classes.filter(teachers=user)
+    return classes.filter(students=user)
+
+
+def live_rooms_for(user: User) -> QuerySet[Room]:
+    """Live rooms this user may enter directly (their classes' lessons, their recesses)."""
+    live = Room.objects.filter(ended_at__isnull=True)
+    if user.role == Role.ADMIN:
+        return live
+    if user.role == Role.SUPERVISOR:
+        return live.filter(kind=Room.Kind.RECESS)
+    if user.role == Role.TEACHER:
+        return live.filter(kind=Room.Kind.LESSON, school_class__teachers=user)
+    return live.filter(
+        Q(kind=Room.Kind.LESSON, school_class__students=user) | Q(kind=Room.Kind.RECESS, classes__students=user)
+    ).distinct()
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    return render(
+        request,
+        "classroom/dashboard.html",
+        {
+            "classes": visible_classes(user),
+            "rooms": live_rooms_for(user).select_related("school_class"),
+        },
+    )
+
+
+@login_required
+def class_page(request: HttpRequest, slug: str) -> HttpResponse:
+    user = _user(request)
+    school_class = get_object_or_404(SchoolClass, slug=slug)
+    if not permissions.can_view_class(user, school_class):
+        raise PermissionDenied
+    return render(
+        request,
+        "classroom/class_page.html",
+        {
+            "school_class": school_class,
+            "students": school_class.students.filter(is_active=True),
+            "teachers": school_class.teachers.filter(is_active=True),
+            "live_lesson": school_class.lessons.filter(ended_at__isnull=True).first(),
+            "can_start": permissions.can_start_lesson(user, school_class),
+        },
+    )
+
+
+@login_required
+@require_POST
+def start_lesson(request: HttpRequest, slug: str) -> HttpResponse:
+    from .actions.lessons import do_start_lesson
+
+    user = _user(request)
+    school_class = get_object_or_404(SchoolClass, slug=slug)
+    if not permissions.can_start_lesson(user, school_class):
+        raise PermissionDenied
+    room = do_start_lesson(school_class, user, title=request.POST.get("title", ""))
+    return redirect("room", room_id=room.id)
+
+
+@login_required
+def room_page(request: HttpRequest, room_id: str) -> HttpResponse:
+    user = _user(request)
+    room = get_object_or_404(Room, pk=room_id)
+    if not permissions.may_knock(user, room):
+        raise PermissionDenied
+    return render(
+        request,
+        "classroom/room.html",
+        {"room": room, "is_moderator": permissions.is_room_moderator(user, room)},
+    )
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Report the database, channel layer and media forwarder states."""
+    checks: dict[str, Any] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means down
+        checks["database"] = f"down: {exc.__class__.__name__}"
+    checks["channel_layer"] = _check_channel_layer()
+    checks["media"] = _check_media()
+    healthy = all(value == "ok" or (isinstance(value, dict) and value.get("status") == "ok") for value in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "down", **checks}, status=200 if healthy else 503)
+
+
+def _check_channel_layer() -> str:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return "down: not configured"
+
+    async def roundtrip() -> None:
+        name = await layer.new_channel()
+        await layer.send(name, {"type": "healthz"})
+        await asyncio.wait_for(layer.receive(name), timeout=2)
+
+    try:
+        asyncio.run(roundtrip())
+    except Exception as exc:  # noqa: BLE001
+        return f"down: {exc.__class__.__name__}"
+    return "ok"
+
+
+def _check_media() -> dict[str, Any] | str:
+    from .media import media_health
+
+    return media_health()

@@ -1,0 +1,221 @@
+"""Settings for Classe virtuelle, driven by the environment (see docs/configuration.md).
+
+With no variable set the embedded default runs: SQLite, the in-memory channel
+layer, Celery tasks run eagerly, the media forwarder in-process and the
+directory read from the bundled demo school LDIF.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
+
+
+def envstr(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def envlist(name: str, default: str) -> list[str]:
+    return [item.strip() for item in envstr(name, default).split(",") if item.strip()]
+
+
+def _secret_key() -> str:
+    key = envstr("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    path = BASE_DIR / ".secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "accounts",
+    "classroom",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the ASGI server and the eager tasks share the file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Redis: channel layer, Celery broker, media-node bus ---------------------
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE = {
+    "sync-directory": {
+        "task": "accounts.tasks.sync_directory",
+        "schedule": envint("DIRECTORY_SYNC_SECONDS", 15 * 60),
+    },
+}
+
+# --- School directory ---------------------------------------------------------
+LDAP_URI = envstr("LDAP_URI")
+LDAP_BASE_DN = envstr("LDAP_BASE_DN")
+LDAP_BIND_DN = envstr("LDAP_BIND_DN")
+LDAP_BIND_PASSWORD = envstr("LDAP_BIND_PASSWORD")
+LDAP_START_TLS = envbool("LDAP_START_TLS", False)
+LDAP_TIMEOUT = envint("LDAP_TIMEOUT", 5)
+DIRECTORY_LDIF = envstr("DIRECTORY_LDIF", str(BASE_DIR / "directory" / "demo_school.ldif"))
+DIRECTORY_STUDENT_GROUPS = envlist("DIRECTORY_STUDENT_GROUPS", "Eleves")
+DIRECTORY_TEACHER_GROUPS = envlist("DIRECTORY_TEACHER_GROUPS", "Profs")
+DIRECTORY_SUPERVISOR_GROUPS = envlist("DIRECTORY_SUPERVISOR_GROUPS", "Administratifs")
+DIRECTORY_ADMIN_GROUPS = envlist("DIRECTORY_ADMIN_GROUPS", "se3_is_admin")
+DIRECTORY_CLASS_PREFIX = envstr("DIRECTORY_CLASS_PREFIX", "Classe_")
+DIRECTORY_TEAM_PREFIX = envstr("DIRECTORY_TEAM_PREFIX", "Equipe_")
+
+AUTHENTICATION_BACKENDS = (
+    ["accounts.backends.SchoolLDAPBackend"] if LDAP_URI else ["accounts.backends.LDIFBackend"]
+)
+
+# django-auth-ldap: bind as the user; the directory is readable anonymously or
+# with the service account. Roles and classes are applied by our own sync.
+AUTH_LDAP_SERVER_URI = LDAP_URI
+AUTH_LDAP_BIND_DN = LDAP_BIND_DN
+AUTH_LDAP_BIND_PASSWORD = LDAP_BIND_PASSWORD
+AUTH_LDAP_START_TLS = LDAP_START_TLS
+AUTH_LDAP_ALWAYS_UPDATE_USER = False
+AUTH_LDAP_USER_ATTR_MAP = {"first_name": "givenName", "last_name": "sn", "email": "mail"}
+
+# Failed logins: lock a username or an address after this many failures in the window.
+LOGIN_FAILURES_PER_USER = envint("LOGIN_FAILURES_PER_USER", 5)
+LOGIN_FAILURES_PER_ADDRESS = envint("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW_SECONDS = envint("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
+
+# --- Rooms and media --------------------------------------------------------
+RECESS_GRACE_SECONDS = envint("RECESS_GRACE_SECONDS", 120)
+RECESS_SAFE_MODE_SECONDS = envint("RECESS_SAFE_MODE_SECONDS", 3)
+RECESS_LOG_RETENTION_DAYS = envint("RECESS_LOG_RETENTION_DAYS", 30)
+MEDIA_PUBLIC_IP = envstr("MEDIA_PUBLIC_IP")
+MEDIA_LAST_N = envint("MEDIA_LAST_N", 6)
+TURN_URL = envstr("TURN_URL")
+TURN_SECRET = envstr("TURN_SECRET")
+
+# --- Slides -------------------------------------------------------------------
+SLIDES_MAX_BYTES = envint("SLIDES_MAX_BYTES", 50 * 1024 * 1024)
+SLIDES_MAX_PAGES = envint("SLIDES_MAX_PAGES", 300)
+SLIDES_PAGE_TIMEOUT_SECONDS = envint("SLIDES_PAGE_TIMEOUT_SECONDS", 20)
+MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / "var" / "uploads")))
+MEDIA_URL = "/uploads/"
+
+# --- i18n, static ---------------------------------------------------------------
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", _("French")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = envstr("TIME_ZONE", "Europe/Paris")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django_auth_ldap": {"level": "WARNING"}, "aioice": {"level": "WARNING"}},
+}
