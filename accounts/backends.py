@@ -9,6 +9,8 @@ directory (accounts.directory), and someone in no known group gets no account.
 from __future__ import annotations
 
 import logging
+
+import ldap
 from typing import Any
 
 from django.conf import settings
@@ -67,6 +69,11 @@ class SchoolLDAPBackend(LDAPBackend):
         if not username or not password:
             return None
         self._request = request
+        self.settings.SERVER_URI = settings.LDAP_URI
+        self.settings.START_TLS = settings.LDAP_START_TLS
+        self.settings.BIND_DN = settings.LDAP_BIND_DN
+        self.settings.BIND_PASSWORD = settings.LDAP_BIND_PASSWORD
+        self.settings.CONNECTION_OPTIONS = {ldap.OPT_NETWORK_TIMEOUT: settings.LDAP_TIMEOUT}
         try:
             self.settings.USER_DN_TEMPLATE = f"uid=%(user)s,ou=People,{self._base_dn()}"
         except sources.DirectoryUnavailable:
@@ -96,8 +103,6 @@ class SchoolLDAPBackend(LDAPBackend):
 
 
 def _on_ldap_error(sender: Any, context: str, user: Any, request: Any = None, exception: Exception | None = None, **kwargs: Any) -> None:
-    import ldap
-
     if isinstance(exception, (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)):
         _flag(request, UNAVAILABLE)
     log.warning("LDAP error during %s: %s", context, exception)

@@ -166,10 +166,7 @@ AUTHENTICATION_BACKENDS = (
 
 # django-auth-ldap: bind as the user; the directory is readable anonymously or
 # with the service account. Roles and classes are applied by our own sync.
-AUTH_LDAP_SERVER_URI = LDAP_URI
-AUTH_LDAP_BIND_DN = LDAP_BIND_DN
-AUTH_LDAP_BIND_PASSWORD = LDAP_BIND_PASSWORD
-AUTH_LDAP_START_TLS = LDAP_START_TLS
+# accounts.backends.SchoolLDAPBackend passes the LDAP_* settings above to it.
 AUTH_LDAP_ALWAYS_UPDATE_USER = False
 AUTH_LDAP_USER_ATTR_MAP = {"first_name": "givenName", "last_name": "sn", "email": "mail"}
 
@@ -205,6 +202,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_AUTOREFRESH = DEBUG
 WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
