@@ -1,0 +1,9 @@
+"""Classe virtuelle's selective forwarding unit: RTP in, rewritten RTP out, no codec.
+
+Imports nothing of Django: the application drives it through MediaNode with plain dicts.
+"""
+
+from .node import MediaNode, SendCallback, SourcesCallback
+from .protocol import MediaError
+
+__all__ = ["MediaError", "MediaNode", "SendCallback", "SourcesCallback"]

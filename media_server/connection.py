@@ -1,0 +1,369 @@
+"""The server ends of a browser's two RTCPeerConnections, hooked into aiortc's transports.
+
+aiortc does ICE, DTLS-SRTP, SDP and the receive-side feedback (receiver reports, NACKs to the
+publisher). The hooks take every decrypted RTP packet before aiortc's jitter buffer and decoder,
+and every RTCP feedback packet of a subscriber before aiortc's encoder-side sender sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.clock import current_ntp_time
+from aiortc.codecs import get_capabilities, is_rtx
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver, StreamStatistics
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from .forwarder import Kind, Output, SilentTrack, Slot, Track
+from .ice import announce_public_ip
+from .protocol import MediaError, Offer, PublishedTrack
+
+logger = logging.getLogger(__name__)
+
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+SSRC = struct.Struct("!I")
+SEQ_TS = struct.Struct("!HI")
+SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
+
+
+class _PacketView:
+    """The fields of an RTP packet that aiortc's statistics and routing read, reused."""
+
+    __slots__ = ("payload_type", "sequence_number", "ssrc", "timestamp")
+
+    def __init__(self) -> None:
+        self.ssrc = 0
+        self.payload_type = 0
+        self.sequence_number = 0
+        self.timestamp = 0
+
+
+class _Feedback:
+    """Receive statistics and NACK generation of one incoming stream, fed aiortc's own way."""
+
+    __slots__ = ("nacks", "receiver", "ssrc", "stats", "view")
+
+    def __init__(self, receiver: RTCRtpReceiver, ssrc: int, clock_rate: int) -> None:
+        self.receiver = receiver
+        self.ssrc = ssrc
+        self.stats = StreamStatistics(clock_rate)
+        # aiortc sends receiver reports from this table
+        receiver._RTCRtpReceiver__remote_streams[ssrc] = self.stats  # type: ignore[attr-defined]
+        self.nacks: NackGenerator | None = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+        self.view = _PacketView()
+
+    async def add(self, data: bytes) -> None:
+        view = self.view
+        view.sequence_number, view.timestamp = SEQ_TS.unpack_from(data, 2)
+        self.stats.add(view)  # type: ignore[arg-type]
+        if self.nacks is not None and self.nacks.add(view):  # type: ignore[arg-type]
+            await self.receiver._send_rtcp_nack(self.ssrc, sorted(self.nacks.missing))
+
+
+def _dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
+    seen: dict[int, RTCDtlsTransport] = {}
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        seen[id(dtls)] = dtls
+    return list(seen.values())
+
+
+def _new_peer_connection() -> RTCPeerConnection:
+    # the server is reachable by its host (or announced) candidates: it needs no STUN or TURN
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+async def _add_candidate(
+    pc: RTCPeerConnection, candidate: str, mid: str | None, index: int | None
+) -> None:
+    text = candidate.removeprefix("candidate:").strip()
+    if not text:
+        return
+    try:
+        parsed = candidate_from_sdp(text)
+    except (ValueError, IndexError) as exc:
+        raise MediaError("invalid", "unreadable ICE candidate") from exc
+    parsed.sdpMid = mid
+    parsed.sdpMLineIndex = index
+    await pc.addIceCandidate(parsed)
+
+
+class Publisher:
+    """The server end of a browser's publish connection: one Track per published transceiver."""
+
+    def __init__(self, peer_id: str, public_ip: str | None) -> None:
+        self.peer_id = peer_id
+        self.public_ip = public_ip
+        self.pc = _new_peer_connection()
+        self.tracks: dict[str, Track] = {}
+        self._by_receiver: dict[RTCRtpReceiver, Track] = {}
+        self._by_ssrc: dict[int, tuple[Track, _Feedback]] = {}
+        self._view = _PacketView()
+        self._hooked: set[int] = set()
+
+    async def negotiate(self, offer: Offer) -> str:
+        """Apply the browser's offer and return the SDP answer."""
+        declared = {track.mid: track for track in offer.tracks}
+        try:
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(sdp=offer.sdp, type="offer")
+            )
+        except (ValueError, AssertionError) as exc:
+            raise MediaError("invalid", f"unusable SDP offer: {exc}") from exc
+        for transceiver in self.pc.getTransceivers():
+            # retransmissions come back on the media SSRC: no RTX stream to unwrap
+            transceiver._codecs = [c for c in transceiver._codecs if not is_rtx(c)]
+            mid = transceiver.mid
+            if mid is None or mid in self.tracks or mid not in declared:
+                continue
+            self._add_track(transceiver, declared[mid])
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        for dtls in _dtls_transports(self.pc):
+            self._hook(dtls)
+        return announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
+
+    def _add_track(
+        self, transceiver: RTCRtpTransceiver, declared: PublishedTrack
+    ) -> None:
+        kind = transceiver.kind
+        if SOURCE_KINDS[declared.source] != kind:
+            raise MediaError(
+                "invalid", f"mid {declared.mid} is {kind}, not a {declared.source}"
+            )
+        if any(
+            t.source == declared.source and t.layer == declared.layer
+            for t in self.tracks.values()
+        ):
+            raise MediaError(
+                "conflict", f"{declared.source} {declared.layer} is already published"
+            )
+        audio_level_id = next(
+            (
+                ext.id
+                for ext in transceiver._headerExtensions
+                if ext.uri == AUDIO_LEVEL_URI
+            ),
+            0,
+        )
+        receiver = transceiver.receiver
+        track = Track(
+            self.peer_id,
+            declared.source,
+            declared.layer if declared.source == "camera" else "normal",
+            "audio" if kind == "audio" else "video",
+            {
+                c.payloadType: c.mimeType
+                for c in transceiver._codecs
+                if c.payloadType is not None
+            },
+            audio_level_id=audio_level_id,
+        )
+        track.send_pli = lambda: self._send_pli(receiver, track)
+        self.tracks[declared.mid] = track
+        self._by_receiver[receiver] = track
+
+    def _send_pli(self, receiver: RTCRtpReceiver, track: Track) -> None:
+        if track.ssrc:
+            asyncio.ensure_future(receiver._send_rtcp_pli(track.ssrc))
+
+    def _hook(self, dtls: RTCDtlsTransport) -> None:
+        if id(dtls) in self._hooked:
+            return
+        self._hooked.add(id(dtls))
+        by_ssrc = self._by_ssrc
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            if len(data) < 12:
+                return
+            entry = by_ssrc.get(SSRC.unpack_from(data, 8)[0])
+            if entry is None:
+                entry = self._route(dtls, data)
+                if entry is None:
+                    return
+            track, feedback = entry
+            await feedback.add(data)
+            track.on_rtp(data, arrival_time_ms)
+
+        # replaces aiortc's parse-route-depacketize-decode path for this transport
+        dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+
+    def _route(
+        self, dtls: RTCDtlsTransport, data: bytes
+    ) -> tuple[Track, _Feedback] | None:
+        view = self._view
+        view.ssrc = SSRC.unpack_from(data, 8)[0]
+        view.payload_type = data[1] & 0x7F
+        receiver = dtls._rtp_router.route_rtp(view)  # type: ignore[arg-type]
+        if not isinstance(receiver, RTCRtpReceiver):
+            return None
+        track = self._by_receiver.get(receiver)
+        if track is None:
+            return None
+        track.ssrc = view.ssrc
+        entry = (
+            track,
+            _Feedback(receiver, view.ssrc, 90000 if track.kind == "video" else 48000),
+        )
+        self._by_ssrc[view.ssrc] = entry
+        return entry
+
+    async def add_candidate(
+        self, candidate: str, mid: str | None, index: int | None
+    ) -> None:
+        """Add a browser's trickled ICE candidate."""
+        await _add_candidate(self.pc, candidate, mid, index)
+
+    async def close(self) -> None:
+        """Stop forwarding this publisher's tracks and close the connection."""
+        for track in self.tracks.values():
+            track.close()
+        self.tracks.clear()
+        await self.pc.close()
+
+
+def _codec_preferences(kind: Kind) -> list[Any]:
+    capabilities = get_capabilities(kind)
+    wanted = ("video/VP8", "video/H264") if kind == "video" else ("audio/opus",)
+    return [c for c in capabilities.codecs if c.mimeType in wanted]
+
+
+class Subscriber:
+    """The server end of a browser's subscribe connection: a fixed set of sending slots."""
+
+    def __init__(
+        self, peer_id: str, public_ip: str | None, audio_slots: int, video_slots: int
+    ) -> None:
+        self.peer_id = peer_id
+        self.public_ip = public_ip
+        self.pc = _new_peer_connection()
+        self.slots: list[Slot] = []
+        self._counts: list[tuple[Kind, int]] = [
+            ("audio", audio_slots),
+            ("video", video_slots),
+        ]
+        self._transceivers: list[RTCRtpTransceiver] = []
+        self._by_ssrc: dict[int, Slot] = {}
+        self.output: Output | None = None
+        self.negotiated = False
+        self.sent_sources: list[tuple[str, str] | None] | None = None
+
+    async def offer(self) -> str:
+        """Create the slots and return the SDP offer."""
+        for kind, count in self._counts:
+            for _ in range(count):
+                transceiver = self.pc.addTransceiver(
+                    SilentTrack(kind), direction="sendonly"
+                )
+                transceiver.setCodecPreferences(_codec_preferences(kind))
+                slot = Slot(kind, transceiver.sender._ssrc)
+                self.slots.append(slot)
+                self._transceivers.append(transceiver)
+                self._by_ssrc[slot.ssrc] = slot
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        dtls = self._transceivers[0].sender.transport
+        self._hook(dtls)
+        self.output = Output(dtls)
+        for slot, transceiver in zip(self.slots, self._transceivers):
+            slot.mid = transceiver.mid or ""
+            slot.output = self.output
+        return announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
+
+    async def accept(self, sdp: str) -> None:
+        """Apply the browser's answer: learn the payload types each slot may send."""
+        try:
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(sdp=sdp, type="answer")
+            )
+        except (ValueError, AssertionError) as exc:
+            raise MediaError("invalid", f"unusable SDP answer: {exc}") from exc
+        for slot, transceiver in zip(self.slots, self._transceivers):
+            slot.payload_types = {
+                c.mimeType: c.payloadType
+                for c in reversed(transceiver._codecs)
+                if c.payloadType is not None and not is_rtx(c)
+            }
+            track = slot.track
+            if track is not None:
+                slot.pt_map = {
+                    pt: slot.payload_types[mime]
+                    for pt, mime in track.mime_types.items()
+                    if mime in slot.payload_types
+                }
+        self.negotiated = True
+
+    def _hook(self, dtls: RTCDtlsTransport) -> None:
+        original: Callable[[bytes], Any] = dtls._handle_rtcp_data
+        by_ssrc = self._by_ssrc
+
+        async def handle_rtcp_data(data: bytes) -> None:
+            try:
+                packets = RtcpPacket.parse(data)
+            except ValueError:
+                return
+            rest = False
+            for packet in packets:
+                if (
+                    isinstance(packet, RtcpRtpfbPacket)
+                    and packet.fmt == RTCP_RTPFB_NACK
+                ):
+                    slot = by_ssrc.get(packet.media_ssrc)
+                    if slot is not None:
+                        for seq in packet.lost:
+                            slot.retransmit(seq)
+                elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (
+                    RTCP_PSFB_PLI,
+                    RTCP_PSFB_FIR,
+                ):
+                    ssrc = packet.media_ssrc
+                    if packet.fmt == RTCP_PSFB_FIR and len(packet.fci) >= 4:
+                        ssrc = SSRC.unpack_from(packet.fci, 0)[0]
+                    slot = by_ssrc.get(ssrc)
+                    if slot is not None:
+                        slot.request_keyframe()
+                else:
+                    rest = True
+            if rest:
+                # receiver reports, REMB, SR: aiortc's own statistics
+                await original(data)
+
+        dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
+
+    def update_sender_reports(self, now_ms: int) -> None:
+        """Make the senders' RTCP SRs describe what the slots forwarded, for lip sync."""
+        ntp_now = current_ntp_time()
+        for slot, transceiver in zip(self.slots, self._transceivers):
+            if not slot.started:
+                continue
+            sender: Any = transceiver.sender
+            age_ms = max(now_ms - slot.last_ms, 0)
+            sender._RTCRtpSender__ntp_timestamp = ntp_now - (age_ms << 32) // 1000
+            sender._RTCRtpSender__rtp_timestamp = slot.last_ts
+            sender._RTCRtpSender__packet_count = slot.packets
+
+    async def add_candidate(
+        self, candidate: str, mid: str | None, index: int | None
+    ) -> None:
+        """Add a browser's trickled ICE candidate."""
+        await _add_candidate(self.pc, candidate, mid, index)
+
+    async def close(self) -> None:
+        """Stop every slot and close the connection."""
+        for slot in self.slots:
+            slot.detach()
+        await self.pc.close()

@@ -1,0 +1,378 @@
+"""The per-packet path: published tracks, subscriber slots and the SRTP send.
+
+An incoming packet is parsed once per publisher track; each subscriber slot then writes its own
+12-byte header (SSRC, sequence number, timestamp, payload type) and the shared payload straight
+into the SRTP session's buffer, protects it in place and hands it to the UDP socket. No decoder, no
+encoder, no RTP object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from aioice.ice import CandidatePair
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]
+
+from .rtp import (
+    EXT_HEADER,
+    HEADER,
+    SEQ_TS_SSRC,
+    SILENCE,
+    KeyframeThrottle,
+    RetransmissionBuffer,
+    Rewriter,
+    is_keyframe,
+    parse_audio_level,
+)
+
+Kind = Literal["audio", "video"]
+
+# the SRTP session buffer is 1500 bytes and protection adds up to 16 (SRTP_MAX_TRAILER_LEN)
+MAX_PLAIN = 1500 - 16
+
+
+class Output:
+    """Protect and send rewritten RTP to one subscriber, bypassing aiortc's coroutine chain."""
+
+    __slots__ = (
+        "_addr",
+        "_buffer",
+        "_cdata",
+        "_length",
+        "_nominated",
+        "_pair",
+        "_sendto",
+        "_srtp",
+        "dtls",
+        "packets",
+    )
+
+    def __init__(self, dtls: RTCDtlsTransport) -> None:
+        self.dtls = dtls
+        self.packets = 0
+        self._pair: CandidatePair | None = None
+        self._nominated: dict[int, CandidatePair] = (
+            dtls.transport._connection._nominated
+        )
+        self._srtp: Any = None
+        self._cdata: Any = None
+        self._buffer: Any = None
+        self._length: Any = ffi.new("int *")
+        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self._addr: tuple[str, int] = ("", 0)
+
+    def _resolve(self, pair: CandidatePair | None) -> bool:
+        """Cache the SRTP session and the UDP socket of the selected candidate pair."""
+        self._pair = None
+        session = self.dtls._tx_srtp
+        if pair is None or session is None or self.dtls._state != State.CONNECTED:
+            return False
+        transport = pair.protocol.transport
+        if transport is None:
+            return False
+        self._srtp = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._sendto = transport.sendto
+        self._addr = pair.remote_addr
+        self._pair = pair
+        return True
+
+    def send(
+        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes
+    ) -> None:
+        """Send one RTP packet made of a fresh header and a payload."""
+        pair = self._nominated.get(1)
+        if pair is not self._pair and not self._resolve(pair):
+            return
+        n = 12 + len(payload)
+        if n > MAX_PLAIN:
+            return
+        buf = self._buffer
+        HEADER.pack_into(buf, 0, b0, b1, seq, ts, ssrc)
+        buf[12:n] = payload
+        length = self._length
+        length[0] = n
+        if lib.srtp_protect(self._srtp, self._cdata, length):
+            return
+        self._sendto(buf[0 : length[0]], self._addr)  # type: ignore[misc]
+        self.packets += 1
+
+    def send_packet(self, packet: bytes) -> None:
+        """Send one whole RTP packet, a retransmission."""
+        pair = self._nominated.get(1)
+        if pair is not self._pair and not self._resolve(pair):
+            return
+        n = len(packet)
+        if n > MAX_PLAIN:
+            return
+        buf = self._buffer
+        buf[0:n] = packet
+        length = self._length
+        length[0] = n
+        if lib.srtp_protect(self._srtp, self._cdata, length):
+            return
+        self._sendto(buf[0 : length[0]], self._addr)  # type: ignore[misc]
+        self.packets += 1
+
+
+class Sink:
+    """What a slot sends through: an Output, or a recorder in tests."""
+
+    def send(
+        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes
+    ) -> None:
+        """Send one RTP packet made of a fresh header and a payload."""
+        raise NotImplementedError
+
+    def send_packet(self, packet: bytes) -> None:
+        """Send one whole RTP packet."""
+        raise NotImplementedError
+
+
+class Slot(Rewriter):
+    """One sending transceiver of a subscriber: forwards one track at a time."""
+
+    __slots__ = (
+        "history",
+        "key",
+        "kind",
+        "mid",
+        "output",
+        "packets",
+        "payload_types",
+        "pending",
+        "pt_map",
+        "ssrc",
+        "track",
+    )
+
+    def __init__(
+        self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = ""
+    ) -> None:
+        super().__init__(90000 if kind == "video" else 48000)
+        self.kind = kind
+        self.ssrc = ssrc
+        self.mid = mid
+        self.output = output
+        self.history = RetransmissionBuffer()
+        # negotiated with the subscriber: mime type -> payload type
+        self.payload_types: dict[str, int] = {}
+        # publisher payload type -> subscriber payload type, for the current track
+        self.pt_map: dict[int, int] = {}
+        self.track: Track | None = None
+        self.pending: Track | None = None
+        # the (peer, source) this slot is assigned to by the room's policy
+        self.key: tuple[str, str] | None = None
+        self.packets = 0
+
+    def forward(
+        self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int
+    ) -> None:
+        """Rewrite and send one packet of the current track."""
+        pt = self.pt_map.get(b1 & 0x7F)
+        output = self.output
+        if pt is None or output is None:
+            return
+        d = (seq - self.start_seq) & 0xFFFF
+        if d >= 0x8000:
+            # sent before the switch to this track: its output number belongs to the old one
+            return
+        if d > 0x4000:
+            self.start_seq = (seq - 0x2000) & 0xFFFF
+        out_seq = (seq + self.seq_offset) & 0xFFFF
+        out_ts = (ts + self.ts_offset) & 0xFFFFFFFF
+        if (out_seq - self.last_seq) & 0xFFFF < 0x8000:
+            self.last_seq = out_seq
+            self.last_ts = out_ts
+            self.last_ms = arrival_ms
+        b1 = (b1 & 0x80) | pt
+        self.history.store(b0, b1, out_seq, out_ts, self.ssrc, payload)
+        output.send(b0, b1, out_seq, out_ts, self.ssrc, payload)
+        self.packets += 1
+
+    def start(self, track: Track, seq: int, ts: int, arrival_ms: int) -> None:
+        """Leave the current track and forward this one from packet (seq, ts) on."""
+        if self.track is not None and self.track is not track:
+            _discard(self.track.slots, self)
+        self.track = track
+        self.pending = None
+        track.slots.append(self)
+        self.pt_map = {
+            pub_pt: self.payload_types[mime]
+            for pub_pt, mime in track.mime_types.items()
+            if mime in self.payload_types
+        }
+        self.switch(seq, ts, arrival_ms)
+
+    def attach(self, track: Track) -> None:
+        """Switch to a track at its next keyframe, forwarding the current one until then."""
+        if self.pending is not None:
+            _discard(self.pending.pending, self)
+            self.pending = None
+        if self.track is track:
+            return
+        self.pending = track
+        track.pending.append(self)
+        track.request_keyframe()
+
+    def detach(self) -> None:
+        """Stop forwarding at once."""
+        if self.track is not None:
+            _discard(self.track.slots, self)
+            self.track = None
+        if self.pending is not None:
+            _discard(self.pending.pending, self)
+            self.pending = None
+
+    def retransmit(self, seq: int) -> None:
+        """Answer a NACK from the retransmission buffer."""
+        packet = self.history.get(seq)
+        if packet is not None and self.output is not None:
+            self.output.send_packet(packet)
+
+    def request_keyframe(self) -> None:
+        """Pass a subscriber's PLI or FIR on to the publisher, throttled."""
+        if self.track is not None:
+            self.track.request_keyframe()
+
+
+class Track:
+    """One track a publisher sends: a microphone, a camera layer or a screen."""
+
+    __slots__ = (
+        "_deferred",
+        "allowed",
+        "audio_level_id",
+        "kind",
+        "last_rx_ms",
+        "layer",
+        "level",
+        "mime_types",
+        "packets",
+        "peer_id",
+        "pending",
+        "send_pli",
+        "slots",
+        "source",
+        "ssrc",
+        "throttle",
+    )
+
+    def __init__(
+        self,
+        peer_id: str,
+        source: str,
+        layer: str,
+        kind: Kind,
+        mime_types: dict[int, str],
+        audio_level_id: int = 0,
+        send_pli: Callable[[], None] | None = None,
+    ) -> None:
+        self.peer_id = peer_id
+        self.source = source
+        self.layer = layer
+        self.kind = kind
+        self.ssrc = 0
+        # publisher payload type -> mime type, e.g. {96: "video/VP8"}
+        self.mime_types = mime_types
+        self.audio_level_id = audio_level_id
+        self.allowed = False
+        self.slots: list[Slot] = []
+        self.pending: list[Slot] = []
+        self.level = SILENCE
+        self.last_rx_ms = -1_000_000
+        self.packets = 0
+        self.throttle = KeyframeThrottle()
+        self.send_pli = send_pli
+        self._deferred: asyncio.TimerHandle | None = None
+
+    def on_rtp(self, data: bytes, arrival_ms: int) -> None:
+        """Forward one incoming RTP packet to every slot on this track."""
+        self.last_rx_ms = arrival_ms
+        self.packets += 1
+        if not self.allowed:
+            return
+        b0 = data[0]
+        b1 = data[1]
+        seq, ts, _ = SEQ_TS_SSRC.unpack_from(data, 2)
+        offset = 12 + 4 * (b0 & 0x0F)
+        if b0 & 0x10:
+            if self.audio_level_id:
+                # smoothed over about four packets (80 ms of audio)
+                self.level = (
+                    3 * self.level + parse_audio_level(data, self.audio_level_id)
+                ) >> 2
+            offset += 4 + 4 * EXT_HEADER.unpack_from(data, offset)[1]
+        payload = data[offset:]
+        # the header extensions and CSRCs are dropped: they were negotiated with the publisher
+        b0 = 0x80 | (b0 & 0x20)
+        if self.pending and (
+            self.kind == "audio"
+            or is_keyframe(self.mime_types.get(b1 & 0x7F, ""), payload)
+        ):
+            for slot in self.pending:
+                slot.start(self, seq, ts, arrival_ms)
+            self.pending.clear()
+        for slot in self.slots:
+            slot.forward(b0, b1, seq, ts, payload, arrival_ms)
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, at most once per throttle interval."""
+        if self.kind != "video" or self.send_pli is None:
+            return
+        delay = self.throttle.request(time.monotonic())
+        if delay is None:
+            return
+        if delay == 0.0:
+            self.send_pli()
+            return
+        self._deferred = asyncio.get_running_loop().call_later(
+            delay, self._send_deferred
+        )
+
+    def _send_deferred(self) -> None:
+        self._deferred = None
+        self.throttle.fire_deferred(time.monotonic())
+        if self.send_pli is not None:
+            self.send_pli()
+
+    def close(self) -> None:
+        """Stop every slot forwarding this track."""
+        for slot in list(self.slots) + list(self.pending):
+            slot.detach()
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+
+
+class SilentTrack(MediaStreamTrack):
+    """A sender track that never yields a frame, so aiortc never starts an encoder."""
+
+    def __init__(self, kind: Kind) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def recv(self) -> Any:
+        """Wait forever: the forwarder sends this transceiver's packets itself."""
+        await self._never
+        raise AssertionError("unreachable")
+
+    def stop(self) -> None:
+        """Release the waiting sender."""
+        super().stop()
+        if not self._never.done():
+            self._never.cancel()
+
+
+def _discard(items: list[Slot], item: Slot) -> None:
+    try:
+        items.remove(item)
+    except ValueError:
+        pass

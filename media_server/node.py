@@ -1,0 +1,428 @@
+"""MediaNode: the rooms a process forwards, driven by plain dict messages in and out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc.clock import current_ms
+
+from .connection import Publisher, Subscriber
+from .forwarder import Slot, Track
+from .ice import ice_servers
+from .policy import SPEAKING_LEVEL, assign_slots, select_loudest, select_video
+from .protocol import (
+    Answer,
+    Candidate,
+    Join,
+    Joined,
+    Leave,
+    MediaError,
+    Offer,
+    Quality,
+    Reconnect,
+    Restart,
+    ServerAnswer,
+    ServerMessage,
+    ServerOffer,
+    SetQuality,
+    SlotSource,
+    Sources,
+    ValidationError,
+    parse_client_message,
+)
+
+logger = logging.getLogger(__name__)
+
+SendCallback = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+SourcesCallback = Callable[[str, str, dict[str, bool]], Awaitable[None]]
+
+LIVE_MS = 2000
+"""A track that sent nothing for this long is not published any more."""
+
+Key = tuple[str, str]
+
+
+@dataclass
+class Permissions:
+    """What the application lets a peer publish; everything is refused until it says so."""
+
+    audio: bool = False
+    video: bool = False
+    screen: bool = False
+    always_forward: bool = False
+
+    def allows(self, source: str) -> bool:
+        """Return whether this source may be forwarded."""
+        if source == "microphone":
+            return self.audio
+        if source == "camera":
+            return self.video
+        return self.screen
+
+
+@dataclass
+class Peer:
+    """One participant's media in a room."""
+
+    id: str
+    permissions: Permissions = field(default_factory=Permissions)
+    quality: Quality = "normal"
+    publisher: Publisher | None = None
+    subscriber: Subscriber | None = None
+    last_spoke: float = 0.0
+    live: dict[str, bool] = field(
+        default_factory=lambda: {"audio": False, "video": False, "screen": False}
+    )
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def track(self, source: str, layer: str, now_ms: int) -> Track | None:
+        """Return the live track of a source, preferring the given layer."""
+        if self.publisher is None or not self.permissions.allows(source):
+            return None
+        found: Track | None = None
+        for track in self.publisher.tracks.values():
+            if track.source == source and now_ms - track.last_rx_ms < LIVE_MS:
+                if track.layer == layer:
+                    return track
+                found = track
+        return found
+
+
+class Room:
+    """The peers of one room and who is forwarded to whom."""
+
+    def __init__(self, room_id: str) -> None:
+        self.id = room_id
+        self.peers: dict[str, Peer] = {}
+        self.loudest: list[str] = []
+        self.task: asyncio.Task[None] | None = None
+        self.lock = asyncio.Lock()
+
+
+class MediaNode:
+    """An in-process selective forwarding unit hosting any number of rooms."""
+
+    def __init__(
+        self,
+        send: SendCallback,
+        *,
+        public_ip: str | None = None,
+        turn_url: str | None = None,
+        turn_secret: str | None = None,
+        turn_ttl: int = 3600,
+        last_n: int = 6,
+        loudest: int = 3,
+        video_slots: int | None = None,
+        on_sources: SourcesCallback | None = None,
+        tick: float = 0.2,
+    ) -> None:
+        self._send = send
+        self._public_ip = public_ip
+        self._turn_url = turn_url
+        self._turn_secret = turn_secret
+        self._turn_ttl = turn_ttl
+        self.last_n = last_n
+        self.loudest = loudest
+        # screens and always-forwarded cameras on top of the last N
+        self.video_slots = video_slots if video_slots is not None else last_n + 3
+        self._on_sources = on_sources
+        self._tick = tick
+        self._rooms: dict[str, Room] = {}
+
+    # The application's calls
+
+    async def handle(self, room_id: str, peer_id: str, message: dict[str, Any]) -> None:
+        """Apply one media.* message from a browser; raise MediaError if it cannot be applied."""
+        try:
+            parsed = parse_client_message(message)
+        except ValidationError as exc:
+            raise MediaError("invalid", _first_error(exc)) from exc
+        room = self._room(room_id)
+        peer = room.peers.get(peer_id)
+        if peer is None:
+            peer = room.peers[peer_id] = Peer(peer_id)
+        if isinstance(parsed, Leave):
+            await self.leave(room_id, peer_id)
+            return
+        async with peer.lock:
+            if isinstance(parsed, Join):
+                peer.quality = parsed.quality
+                servers = ice_servers(
+                    peer_id, self._turn_url, self._turn_secret, self._turn_ttl
+                )
+                await self._emit(room_id, peer_id, Joined(ice_servers=servers))
+                await self._new_subscriber(room, peer, restart=False)
+            elif isinstance(parsed, Offer):
+                if peer.publisher is None:
+                    peer.publisher = Publisher(peer_id, self._public_ip)
+                sdp = await peer.publisher.negotiate(parsed)
+                self._apply_permissions(peer)
+                await self._emit(room_id, peer_id, ServerAnswer(sdp=sdp))
+            elif isinstance(parsed, Answer):
+                if peer.subscriber is None or peer.subscriber.negotiated:
+                    raise MediaError(
+                        "conflict", "no subscribe offer is waiting for an answer"
+                    )
+                await peer.subscriber.accept(parsed.sdp)
+            elif isinstance(parsed, Candidate):
+                pc = peer.publisher if parsed.pc == "publish" else peer.subscriber
+                if pc is None:
+                    raise MediaError("conflict", f"no {parsed.pc} connection")
+                await pc.add_candidate(
+                    parsed.candidate, parsed.sdp_mid, parsed.sdp_mline_index
+                )
+            elif isinstance(parsed, SetQuality):
+                peer.quality = parsed.quality
+            elif isinstance(parsed, Restart):
+                if parsed.pc == "publish":
+                    if peer.publisher is not None:
+                        publisher, peer.publisher = peer.publisher, None
+                        await publisher.close()
+                else:
+                    await self._new_subscriber(room, peer, restart=True)
+        await self._update(room)
+
+    async def set_permissions(
+        self,
+        room_id: str,
+        peer_id: str,
+        *,
+        audio: bool,
+        video: bool,
+        screen: bool,
+        always_forward: bool = False,
+    ) -> None:
+        """Say what a peer may publish; a refused source stops being forwarded at once."""
+        room = self._room(room_id)
+        peer = room.peers.get(peer_id)
+        if peer is None:
+            peer = room.peers[peer_id] = Peer(peer_id)
+        peer.permissions = Permissions(audio, video, screen, always_forward)
+        self._apply_permissions(peer)
+        await self._update(room)
+
+    async def leave(self, room_id: str, peer_id: str) -> None:
+        """Stop all media of a peer."""
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        peer = room.peers.pop(peer_id, None)
+        if peer is None:
+            return
+        await _close_peer(peer)
+        room.loudest = [p for p in room.loudest if p != peer_id]
+        await self._update(room)
+
+    async def close_room(self, room_id: str) -> None:
+        """Stop all media of a room."""
+        room = self._rooms.pop(room_id, None)
+        if room is None:
+            return
+        if room.task is not None:
+            room.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await room.task
+        peers = list(room.peers.values())
+        room.peers.clear()
+        await asyncio.gather(*(_close_peer(peer) for peer in peers))
+
+    async def close(self) -> None:
+        """Tell every browser to reconnect elsewhere and stop all rooms."""
+        for room_id, room in list(self._rooms.items()):
+            for peer_id in list(room.peers):
+                await self._emit(room_id, peer_id, Reconnect(reason="node_closing"))
+            await self.close_room(room_id)
+
+    def stats(self) -> dict[str, int]:
+        """Return counters for /healthz and placement: rooms, peers, tracks, forwarded packets."""
+        peers = [peer for room in self._rooms.values() for peer in room.peers.values()]
+        publishers = [peer.publisher for peer in peers if peer.publisher is not None]
+        subscribers = [peer.subscriber for peer in peers if peer.subscriber is not None]
+        return {
+            "rooms": len(self._rooms),
+            "peers": len(peers),
+            "publishers": len(publishers),
+            "subscribers": len(subscribers),
+            "tracks": sum(len(p.tracks) for p in publishers),
+            "received_packets": sum(
+                t.packets for p in publishers for t in p.tracks.values()
+            ),
+            "forwarded_packets": sum(
+                s.output.packets for s in subscribers if s.output is not None
+            ),
+        }
+
+    def live_sources(self, room_id: str, peer_id: str) -> dict[str, bool]:
+        """Return which of a peer's sources are published and forwarded now."""
+        room = self._rooms.get(room_id)
+        peer = room.peers.get(peer_id) if room is not None else None
+        return (
+            dict(peer.live)
+            if peer is not None
+            else {"audio": False, "video": False, "screen": False}
+        )
+
+    # Inside
+
+    def _room(self, room_id: str) -> Room:
+        room = self._rooms.get(room_id)
+        if room is None:
+            room = self._rooms[room_id] = Room(room_id)
+            room.task = asyncio.get_running_loop().create_task(self._run(room))
+        return room
+
+    async def _run(self, room: Room) -> None:
+        while True:
+            await asyncio.sleep(self._tick)
+            try:
+                await self._update(room)
+            except Exception:
+                logger.exception("media policy failed in room %s", room.id)
+
+    async def _emit(self, room_id: str, peer_id: str, message: ServerMessage) -> None:
+        await self._send(room_id, peer_id, message.model_dump())
+
+    async def _new_subscriber(self, room: Room, peer: Peer, *, restart: bool) -> None:
+        if peer.subscriber is not None:
+            subscriber, peer.subscriber = peer.subscriber, None
+            await subscriber.close()
+        subscriber = Subscriber(
+            peer.id, self._public_ip, self.loudest, self.video_slots
+        )
+        sdp = await subscriber.offer()
+        peer.subscriber = subscriber
+        await self._emit(room.id, peer.id, ServerOffer(sdp=sdp, restart=restart))
+
+    def _apply_permissions(self, peer: Peer) -> None:
+        if peer.publisher is None:
+            return
+        for track in peer.publisher.tracks.values():
+            allowed = peer.permissions.allows(track.source)
+            if track.allowed and not allowed:
+                track.close()
+            track.allowed = allowed
+
+    async def _update(self, room: Room) -> None:
+        """Choose what each subscriber receives, and tell them when it changes."""
+        async with room.lock:
+            await self._update_locked(room)
+
+    async def _update_locked(self, room: Room) -> None:
+        now = time.monotonic()
+        now_ms = current_ms()
+        peers = list(room.peers.values())
+        levels: dict[str, int] = {}
+        cameras: list[str] = []
+        screens: list[str] = []
+        for peer in peers:
+            mic = peer.track("microphone", "normal", now_ms)
+            if mic is not None:
+                levels[peer.id] = mic.level
+                if mic.level <= SPEAKING_LEVEL:
+                    peer.last_spoke = now
+            if peer.track("camera", "normal", now_ms) is not None:
+                cameras.append(peer.id)
+            if peer.track("screen", "normal", now_ms) is not None:
+                screens.append(peer.id)
+            await self._report_live(
+                room, peer, mic is not None, peer.id in cameras, peer.id in screens
+            )
+        room.loudest = select_loudest(levels, room.loudest, self.loudest + 1)
+        always = [peer.id for peer in peers if peer.permissions.always_forward]
+        last_spoke = {peer.id: peer.last_spoke for peer in peers}
+        for viewer in peers:
+            subscriber = viewer.subscriber
+            if subscriber is None or not subscriber.negotiated:
+                continue
+            audio: list[Key] = [
+                (p, "microphone") for p in room.loudest if p != viewer.id
+            ]
+            video: list[Key] = []
+            if viewer.quality != "audio":
+                video = select_video(
+                    viewer.id, cameras, screens, always, last_spoke, self.last_n
+                )
+            layer = "low" if viewer.quality == "low" else "normal"
+            self._place(
+                room,
+                [s for s in subscriber.slots if s.kind == "audio"],
+                audio[: self.loudest],
+                layer,
+                now_ms,
+            )
+            self._place(
+                room,
+                [s for s in subscriber.slots if s.kind == "video"],
+                video,
+                layer,
+                now_ms,
+            )
+            subscriber.update_sender_reports(now_ms)
+            keys = [slot.key for slot in subscriber.slots]
+            if keys != subscriber.sent_sources:
+                subscriber.sent_sources = keys
+                await self._emit(room.id, viewer.id, _sources_message(subscriber.slots))
+
+    def _place(
+        self, room: Room, slots: list[Slot], desired: list[Key], layer: str, now_ms: int
+    ) -> None:
+        placed = assign_slots([slot.key for slot in slots], desired)
+        for slot, key in zip(slots, placed):
+            track = None
+            if key is not None:
+                owner = room.peers.get(key[0])
+                track = (
+                    owner.track(key[1], layer, now_ms) if owner is not None else None
+                )
+            if track is None:
+                slot.detach()
+                slot.key = None
+                continue
+            slot.key = key
+            if slot.pending is not track and slot.track is not track:
+                slot.attach(track)
+
+    async def _report_live(
+        self, room: Room, peer: Peer, audio: bool, video: bool, screen: bool
+    ) -> None:
+        live = {"audio": audio, "video": video, "screen": screen}
+        if live == peer.live:
+            return
+        peer.live = live
+        if self._on_sources is not None:
+            await self._on_sources(room.id, peer.id, dict(live))
+
+
+def _sources_message(slots: list[Slot]) -> Sources:
+    return Sources(
+        slots=[
+            SlotSource(
+                mid=slot.mid,
+                kind=slot.kind,
+                peer=slot.key[0] if slot.key else None,
+                source=slot.key[1] if slot.key else None,  # type: ignore[arg-type]
+            )
+            for slot in slots
+        ]
+    )
+
+
+async def _close_peer(peer: Peer) -> None:
+    if peer.publisher is not None:
+        await peer.publisher.close()
+        peer.publisher = None
+    if peer.subscriber is not None:
+        await peer.subscriber.close()
+        peer.subscriber = None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])

@@ -1,0 +1,193 @@
+"""The media.* messages between a browser and the forwarder: closed, typed schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+Quality = Literal["audio", "low", "normal"]
+Source = Literal["microphone", "camera", "screen"]
+Layer = Literal["normal", "low"]
+PcName = Literal["publish", "subscribe"]
+
+SDP_MAX = 60_000
+
+
+class Message(BaseModel):
+    """Base of every media message: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Client -> server
+
+
+class Join(Message):
+    """Start media for this peer: the server answers media.joined then media.offer."""
+
+    type: Literal["media.join"]
+    quality: Quality = "normal"
+
+
+class PublishedTrack(Message):
+    """Which source a transceiver of the publish connection carries."""
+
+    mid: str = Field(min_length=1, max_length=32)
+    source: Source
+    layer: Layer = "normal"
+
+
+class Offer(Message):
+    """An SDP offer of the browser's publish connection."""
+
+    type: Literal["media.offer"]
+    pc: Literal["publish"]
+    sdp: str = Field(min_length=1, max_length=SDP_MAX)
+    tracks: list[PublishedTrack] = Field(max_length=8)
+
+
+class Answer(Message):
+    """The browser's SDP answer to the server's offer for the subscribe connection."""
+
+    type: Literal["media.answer"]
+    pc: Literal["subscribe"]
+    sdp: str = Field(min_length=1, max_length=SDP_MAX)
+
+
+class Candidate(Message):
+    """A trickled ICE candidate of the browser; an empty candidate ends gathering."""
+
+    type: Literal["media.candidate"]
+    pc: PcName
+    candidate: str = Field(max_length=1000)
+    sdp_mid: str | None = Field(default=None, max_length=32)
+    sdp_mline_index: int | None = Field(default=None, ge=0, le=64)
+
+
+class SetQuality(Message):
+    """Change what this peer receives."""
+
+    type: Literal["media.quality"]
+    quality: Quality
+
+
+class Restart(Message):
+    """Throw away one connection and negotiate a new one (aiortc has no ICE restart)."""
+
+    type: Literal["media.restart"]
+    pc: PcName
+
+
+class Leave(Message):
+    """Stop all media of this peer."""
+
+    type: Literal["media.leave"]
+
+
+ClientMessage = Annotated[
+    Join | Offer | Answer | Candidate | SetQuality | Restart | Leave,
+    Field(discriminator="type"),
+]
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+def parse_client_message(data: dict[str, Any]) -> ClientMessage:
+    """Validate a media.* message from a browser; raise ValidationError if it is not one."""
+    return _client_adapter.validate_python(data)
+
+
+# Server -> client
+
+
+class IceServer(Message):
+    """One entry of RTCConfiguration.iceServers, as a browser takes it."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class Joined(Message):
+    """Media accepted: build RTCPeerConnections with these ICE servers."""
+
+    type: Literal["media.joined"] = "media.joined"
+    ice_servers: list[IceServer]
+
+
+class ServerOffer(Message):
+    """The server's offer for the subscribe connection; restart means build a new one."""
+
+    type: Literal["media.offer"] = "media.offer"
+    pc: Literal["subscribe"] = "subscribe"
+    sdp: str
+    restart: bool = False
+
+
+class ServerAnswer(Message):
+    """The server's answer to the browser's publish offer."""
+
+    type: Literal["media.answer"] = "media.answer"
+    pc: Literal["publish"] = "publish"
+    sdp: str
+
+
+class SlotSource(Message):
+    """What a transceiver (mid) of the subscribe connection carries now."""
+
+    mid: str
+    kind: Literal["audio", "video"]
+    peer: str | None
+    source: Source | None
+
+
+class Sources(Message):
+    """The full map of the subscribe connection's transceivers to participants."""
+
+    type: Literal["media.sources"] = "media.sources"
+    slots: list[SlotSource]
+
+
+class Reconnect(Message):
+    """Drop both connections and send media.join again."""
+
+    type: Literal["media.reconnect"] = "media.reconnect"
+    reason: Literal["room_closed", "node_closing", "failed"]
+
+
+ServerMessage = Joined | ServerOffer | ServerAnswer | Sources | Reconnect
+
+
+class MediaError(Exception):
+    """A media message that cannot be applied; the caller answers it with an error reply."""
+
+    def __init__(
+        self, code: Literal["invalid", "conflict", "not_found"], message: str
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+__all__ = [
+    "Answer",
+    "Candidate",
+    "ClientMessage",
+    "IceServer",
+    "Join",
+    "Joined",
+    "Leave",
+    "MediaError",
+    "Offer",
+    "PublishedTrack",
+    "Reconnect",
+    "Restart",
+    "ServerAnswer",
+    "ServerMessage",
+    "ServerOffer",
+    "SetQuality",
+    "SlotSource",
+    "Sources",
+    "ValidationError",
+    "parse_client_message",
+]
