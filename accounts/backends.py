@@ -9,10 +9,9 @@ directory (accounts.directory), and someone in no known group gets no account.
 from __future__ import annotations
 
 import logging
-
-import ldap
 from typing import Any
 
+import ldap
 from django.conf import settings
 from django.contrib.auth.backends import BaseBackend
 from django.http import HttpRequest

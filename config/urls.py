@@ -5,6 +5,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
     path("", include("classroom.urls")),
+    path("", include("slides.urls")),
 ]
 
 if settings.DEBUG:

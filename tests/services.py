@@ -141,6 +141,8 @@ rootdn "{root_dn}"
 rootpw {ROOT_PASSWORD}
 directory "{workdir}/data"
 index objectClass,uid,memberUid,member,cn eq
+# Like a school server: whole-directory reads page through results without a total cap.
+limits * size.prtotal=unlimited size.pr=1000
 
 # Everything but passwords is readable anonymously; passwords are only usable to bind.
 access to attrs=userPassword,sambaNTPassword,sambaLMPassword
