@@ -1,0 +1,260 @@
+"""The slide actions: check_* validates, do_* changes state and emits events after commit.
+
+The upload view, the Celery task and the room consumer only parse, authorise and call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from classroom import events
+from classroom.models import Room, SchoolClass
+from classroom.permissions import Refused
+
+from . import files, render, watchdog
+from .models import Deck, RoomSlides
+from .protocol import DeckObject, Decks, SlidesObject, SlidesPage
+
+logger = logging.getLogger(__name__)
+
+# Progress events go out at most this often while a deck renders.
+PROGRESS_EVENT_SECONDS = 1.0
+
+
+class UploadRefused(Exception):
+    """An upload that cannot become a deck; `code` is a Deck.Error and `message` says why."""
+
+    def __init__(self, code: str, **detail: int) -> None:
+        self.code = code
+        self.detail = detail
+        self.message = error_message(code, **detail)
+        super().__init__(self.message)
+
+
+def error_message(code: str, **detail: int) -> str:
+    """A deck error in the reader's language, with its numbers."""
+    if code == Deck.Error.TOO_LARGE and "max_bytes" in detail:
+        return _("This file is too large: the limit is %(mb)d MB.") % {"mb": detail["max_bytes"] // (1024 * 1024)}
+    if code == Deck.Error.TOO_MANY_PAGES and "pages" in detail:
+        return _("This presentation has %(pages)d pages: the limit is %(max)d.") % {
+            "pages": detail["pages"],
+            "max": detail["max_pages"],
+        }
+    return str(Deck.Error(code).label)
+
+
+# --- Upload ---------------------------------------------------------------------------
+
+
+def check_upload(path: Path, size: int) -> str:
+    """Return the presentation kind of an uploaded file (pdf, odp, pptx) or raise UploadRefused."""
+    if size > settings.SLIDES_MAX_BYTES:
+        raise UploadRefused(Deck.Error.TOO_LARGE, max_bytes=settings.SLIDES_MAX_BYTES)
+    kind = files.sniff_kind(path)
+    if kind is None:
+        raise UploadRefused(Deck.Error.NOT_A_PRESENTATION)
+    if kind == "pdf":
+        try:
+            render.count_pages(path, settings.SLIDES_MAX_PAGES)
+        except render.PdfProblem as problem:
+            raise UploadRefused(problem.code, **problem.detail) from None
+    elif files.soffice_path() is None:
+        raise UploadRefused(Deck.Error.NO_CONVERTER)
+    return kind
+
+
+def _default_title(filename: str) -> str:
+    return Path(filename).stem.replace("_", " ").strip()[:200] or _("Presentation")
+
+
+def do_upload_deck(school_class: SchoolClass, user: User, upload: UploadedFile, title: str = "") -> Deck:
+    """Check an uploaded file, keep it as a new deck of the class and queue its rendering.
+
+    A refused file raises UploadRefused and leaves nothing behind.
+    """
+    if upload.size is not None and upload.size > settings.SLIDES_MAX_BYTES:
+        raise UploadRefused(Deck.Error.TOO_LARGE, max_bytes=settings.SLIDES_MAX_BYTES)
+    incoming = Path(settings.MEDIA_ROOT) / "slides" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=incoming, delete=False) as handle:
+        temporary = Path(handle.name)
+        written = 0
+        for chunk in upload.chunks():
+            written += len(chunk)
+            if written > settings.SLIDES_MAX_BYTES:
+                break
+            handle.write(chunk)
+    try:
+        kind = check_upload(temporary, written)
+        original_name = Path(upload.name or "").name[:255]
+        with transaction.atomic():
+            deck = Deck.objects.create(
+                school_class=school_class,
+                title=title.strip()[:200] or _default_title(original_name),
+                original_name=original_name,
+                source_kind=kind,
+                uploaded_by=user,
+            )
+            deck.directory.mkdir(parents=True, exist_ok=True)
+            temporary.replace(deck.source_path)
+            broadcast_decks(school_class)
+            transaction.on_commit(lambda: _queue_render(deck.pk))
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return deck
+
+
+def _queue_render(deck_id: int) -> None:
+    from .tasks import render_deck
+
+    render_deck.delay(deck_id)
+
+
+# --- Rendering (the body of the Celery task) -----------------------------------------
+
+
+def do_render(deck_id: int) -> Deck | None:
+    """Convert the deck to PDF if needed, render every page in both sizes, and say so to the rooms."""
+    deck = Deck.objects.select_related("school_class").filter(pk=deck_id).first()
+    if deck is None or deck.status != Deck.Status.RENDERING:
+        return deck
+    shutil.rmtree(deck.pages_directory, ignore_errors=True)
+    last_event = 0.0
+
+    def on_pages(pages: int) -> None:
+        Deck.objects.filter(pk=deck.pk).update(pages=pages)
+
+    def on_page(page: int) -> None:
+        nonlocal last_event
+        Deck.objects.filter(pk=deck.pk).update(progress=page)
+        if time.monotonic() - last_event >= PROGRESS_EVENT_SECONDS:
+            last_event = time.monotonic()
+            broadcast_decks(deck.school_class)
+
+    try:
+        if deck.source_kind in files.OFFICE_KINDS:
+            files.convert_to_pdf(deck.source_path, deck.directory)
+        pages = watchdog.render_pdf(
+            deck.pdf_path,
+            deck.pages_directory,
+            max_pages=settings.SLIDES_MAX_PAGES,
+            page_timeout=float(settings.SLIDES_PAGE_TIMEOUT_SECONDS),
+            on_pages=on_pages,
+            on_page=on_page,
+        )
+    except (render.PdfProblem, files.ConversionError) as problem:
+        detail = getattr(problem, "detail", {})
+        return _fail(deck, problem.code, detail.get("page"))
+    except Exception:
+        logger.exception("rendering deck %s failed", deck.pk)
+        _fail(deck, Deck.Error.INTERNAL, None)
+        raise
+    Deck.objects.filter(pk=deck.pk).update(status=Deck.Status.READY, pages=pages, progress=pages)
+    broadcast_decks(deck.school_class)
+    deck.refresh_from_db()
+    return deck
+
+
+def _fail(deck: Deck, code: str, page: int | None) -> Deck:
+    """Mark the deck failed with its reason; keep no half-rendered pages."""
+    shutil.rmtree(deck.pages_directory, ignore_errors=True)
+    if code not in Deck.Error.values:
+        code = Deck.Error.CORRUPT
+    Deck.objects.filter(pk=deck.pk).update(status=Deck.Status.FAILED, error=code, error_page=page)
+    broadcast_decks(deck.school_class)
+    deck.refresh_from_db()
+    return deck
+
+
+# --- The room -------------------------------------------------------------------------
+
+
+def deck_object(deck: Deck) -> DeckObject:
+    return DeckObject(
+        id=str(deck.pk),
+        title=deck.title,
+        pages=deck.pages,
+        status=deck.status,  # type: ignore[arg-type]
+        progress=deck.progress,
+        error=deck.error or None,
+    )
+
+
+def _class_decks(school_class_id: int | None) -> list[DeckObject]:
+    if school_class_id is None:
+        return []
+    return [deck_object(deck) for deck in Deck.objects.filter(school_class_id=school_class_id)]
+
+
+def decks_state(room: Room) -> list[DeckObject]:
+    """The decks of a lesson's class for `state.decks`; a recess has none."""
+    if room.kind != Room.Kind.LESSON:
+        return []
+    return _class_decks(room.school_class_id)
+
+
+def slides_state(room: Room) -> SlidesObject | None:
+    """What the room shows now for `state.slides`: null, or the deck and its page."""
+    shown = RoomSlides.objects.select_related("deck").filter(room=room).first()
+    if shown is None or shown.deck.status != Deck.Status.READY:
+        return None
+    return SlidesObject(deck=str(shown.deck_id), page=shown.page, pages=shown.deck.pages)
+
+
+def broadcast_decks(school_class: SchoolClass) -> None:
+    """Send `decks` to every live lesson of the class, once the transaction commits."""
+    rooms = Room.objects.filter(kind=Room.Kind.LESSON, school_class=school_class, ended_at__isnull=True)
+    room_ids = list(rooms.values_list("pk", flat=True))
+    if not room_ids:
+        return
+    event = Decks(decks=_class_decks(school_class.pk))
+    for room_id in room_ids:
+        events.send_event_on_commit(events.room_group(room_id), event)
+
+
+def _find_deck(room: Room, deck_id: str | int) -> Deck:
+    deck = None
+    if str(deck_id).isdigit() and room.kind == Room.Kind.LESSON:
+        deck = Deck.objects.filter(pk=int(deck_id), school_class_id=room.school_class_id).first()
+    if deck is None:
+        raise Refused("not_found", _("No such deck in this class."))
+    return deck
+
+
+@transaction.atomic
+def do_open_deck(room: Room, user: User, deck_id: str | int) -> SlidesObject:
+    """Show a ready deck of the room's class from page 1 to everyone (presenters only; the
+    consumer asks the permission table)."""
+    deck = _find_deck(room, deck_id)
+    if deck.status != Deck.Status.READY:
+        raise Refused("conflict", _("This deck is not ready."))
+    RoomSlides.objects.update_or_create(room=room, defaults={"deck": deck, "page": 1})
+    shown = SlidesObject(deck=str(deck.pk), page=1, pages=deck.pages)
+    events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**shown.model_dump()))
+    return shown
+
+
+@transaction.atomic
+def do_goto_page(room: Room, user: User, page: int) -> SlidesObject:
+    """Turn the shown deck to a page (from 1) for everyone."""
+    shown = RoomSlides.objects.select_for_update().select_related("deck").filter(room=room).first()
+    if shown is None or shown.deck.status != Deck.Status.READY:
+        raise Refused("conflict", _("No deck is shown."))
+    if not 1 <= page <= shown.deck.pages:
+        raise Refused("invalid", _("This deck has %(pages)d pages.") % {"pages": shown.deck.pages})
+    shown.page = page
+    shown.save(update_fields=["page", "updated_at"])
+    result = SlidesObject(deck=str(shown.deck_id), page=page, pages=shown.deck.pages)
+    events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**result.model_dump()))
+    return result
