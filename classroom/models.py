@@ -71,3 +71,175 @@ class Room(models.Model):
     @property
     def is_live(self) -> bool:
         return self.ended_at is None
+
+
+class Participant(models.Model):
+    """A user's standing in one room: admitted, waiting, denied or removed, and their live flags.
+
+    Kept in the database (not in a process) so that reconnecting, several tabs and several
+    ASGI processes all see the same hand, presenter right and mute.
+    """
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        ADMITTED = "admitted", _("Admitted")
+        DENIED = "denied", _("Denied")
+        REMOVED = "removed", _("Removed")
+
+    class WaitingReason(models.TextChoices):
+        NOT_IN_CLASS = "not_in_class", _("Not in the class")
+        LOCKED = "locked", _("Room locked")
+        NO_SUPERVISOR = "no_supervisor", _("No supervisor")
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    waiting_reason = models.CharField(max_length=20, choices=WaitingReason.choices, blank=True)
+    # Open sockets of this user in this room, across tabs and processes.
+    connections = models.PositiveIntegerField(default=0)
+    presenter = models.BooleanField(default=False)
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    # Set by a moderator's mute; cleared when the participant unmutes themselves.
+    muted_audio = models.BooleanField(default=False)
+    muted_video = models.BooleanField(default=False)
+    # What is being published and forwarded now (reported by the media bridge).
+    audio = models.BooleanField(default=False)
+    video = models.BooleanField(default=False)
+    screen = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="one_participant_per_room_user")]
+        indexes = [models.Index(fields=["room", "status", "connections"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room} ({self.status})"
+
+    @property
+    def present(self) -> bool:
+        return self.status == self.Status.ADMITTED and self.connections > 0
+
+
+class Attendance(models.Model):
+    """One stay of a user in a room: from the first socket opened to the last one closed."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="attendance")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    joined_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        indexes = [models.Index(fields=["room", "user", "left_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
+
+
+class ChatMessage(models.Model):
+    """A chat message, public (`recipient` null) or private; plain text, never HTML."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="chat_messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    text = models.TextField(max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["room", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.text[:50]
+
+
+class Poll(models.Model):
+    """A poll of a room: open, then closed, then possibly published to everyone."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+        PUBLISHED = "published", _("Published")
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="polls")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    question = models.CharField(max_length=300)
+    options = models.JSONField()
+    anonymous = models.BooleanField(default=False)
+    multiple = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class PollVote(models.Model):
+    """One user's vote on a poll; a second vote is refused by the unique constraint."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    choices = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["poll", "user"], name="one_vote_per_user_and_poll")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.poll}"
+
+
+class Report(models.Model):
+    """A participant's report to the room's moderators."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="reports")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.text[:50]}"
+
+
+class RoomLogEntry(models.Model):
+    """The room's log: joins, leaves, mutes, removals, reports, deleted messages and moderation."""
+
+    class Kind(models.TextChoices):
+        JOIN = "join", _("Joined")
+        LEAVE = "leave", _("Left")
+        MUTE = "mute", _("Muted")
+        REMOVAL = "removal", _("Removed")
+        REPORT = "report", _("Report")
+        CHAT_DELETED = "chat_deleted", _("Chat message deleted")
+        ADMIT = "admit", _("Admitted")
+        DENY = "deny", _("Denied")
+        ENDED = "ended", _("Room ended")
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="log")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["room", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in {self.room}"

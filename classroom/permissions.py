@@ -5,6 +5,9 @@ Pages only hide what these functions already refuse on the server.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 from accounts.models import Role, User
 
 from .models import Room, SchoolClass
@@ -55,3 +58,141 @@ def may_knock(user: User, room: Room) -> bool:
     if room.kind == Room.Kind.RECESS:
         return is_room_moderator(user, room) or is_room_student(user, room)
     return user.is_active
+
+
+# --- The room: who may send which client message ----------------------------------------
+
+
+class Who(StrEnum):
+    """The least standing a client message needs in a room (SPEC section 4, "Roles in a room")."""
+
+    ANYONE = "anyone"  # any socket of the room, waiting ones included
+    ADMITTED = "admitted"  # anyone admitted, moderators included
+    PARTICIPANT = "participant"  # admitted and not a moderator
+    PRESENTER = "presenter"  # a moderator, or a participant made presenter
+    MODERATOR = "moderator"
+    LESSON_TEACHER = "lesson_teacher"  # a moderator of a lesson who is a teacher or an admin
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A user as a room sees them while they hold a socket in it."""
+
+    user: User
+    room: Room
+    moderator: bool
+    presenter: bool
+    admitted: bool
+
+    @property
+    def is_student(self) -> bool:
+        return self.user.role == Role.STUDENT
+
+
+class Refused(Exception):
+    """An action the permission table (or the room's state) does not allow; `code` is SPEC's."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# The one table. Media messages (`media.*`) need ADMITTED; the forwarder decides the rest.
+MESSAGE_PERMISSIONS: dict[str, Who] = {
+    "ping": Who.ANYONE,
+    "hand.raise": Who.ADMITTED,  # for someone else: moderators (may_act_on_other)
+    "hand.lower": Who.ADMITTED,  # for someone else: moderators (may_act_on_other)
+    "chat.send": Who.ADMITTED,  # students: may_chat
+    "chat.delete": Who.MODERATOR,
+    "room.update": Who.MODERATOR,
+    "waiting.admit": Who.MODERATOR,
+    "waiting.deny": Who.MODERATOR,
+    "waiting.admit_all": Who.MODERATOR,
+    "presenter.set": Who.MODERATOR,
+    "mute": Who.MODERATOR,
+    "mute.all": Who.MODERATOR,
+    "unmute": Who.ADMITTED,  # oneself only
+    "participant.remove": Who.MODERATOR,
+    "poll.create": Who.MODERATOR,
+    "poll.vote": Who.PARTICIPANT,
+    "poll.close": Who.MODERATOR,
+    "poll.publish": Who.MODERATOR,
+    "slides.open": Who.PRESENTER,
+    "slides.goto": Who.PRESENTER,
+    "report": Who.PARTICIPANT,
+    "room.end": Who.MODERATOR,
+    "room.leave_open": Who.LESSON_TEACHER,
+    "media": Who.ADMITTED,
+}
+
+
+def has_standing(actor: Actor, who: Who) -> bool:
+    if who == Who.ANYONE:
+        return True
+    if not actor.admitted:
+        return False
+    if who == Who.ADMITTED:
+        return True
+    if who == Who.PARTICIPANT:
+        return not actor.moderator
+    if who == Who.PRESENTER:
+        return actor.moderator or actor.presenter
+    if who == Who.MODERATOR:
+        return actor.moderator
+    return (
+        actor.moderator
+        and actor.room.kind == Room.Kind.LESSON
+        and actor.user.role in (Role.TEACHER, Role.ADMIN)
+    )
+
+
+def may_send(actor: Actor, message_type: str) -> bool:
+    """Whether the table lets this actor send this message type at all."""
+    key = "media" if message_type.startswith("media.") else message_type
+    who = MESSAGE_PERMISSIONS.get(key)
+    return who is not None and has_standing(actor, who)
+
+
+def check_may_send(actor: Actor, message_type: str) -> None:
+    if not may_send(actor, message_type):
+        raise Refused("forbidden", "You may not do this in this room.")
+
+
+def check_may_act_on_other(actor: Actor, target_id: int) -> None:
+    """Acting on someone else's hand (or the like) is for moderators."""
+    if target_id != actor.user.pk and not actor.moderator:
+        raise Refused("forbidden", "Only a moderator may do this for someone else.")
+
+
+def check_may_chat(actor: Actor, recipient_is_moderator: bool | None) -> None:
+    """Students chat while the chat is open to them, and privately only to moderators.
+
+    `recipient_is_moderator` is None for a public message.
+    """
+    if not actor.is_student:
+        return
+    room = actor.room
+    if room.chat_locked or room.safe_mode:
+        raise Refused("locked", "The chat is locked.")
+    if not room.students_can.get("chat", True):
+        raise Refused("forbidden", "Students may not use the chat now.")
+    if recipient_is_moderator is False:
+        raise Refused("forbidden", "Students may write privately to moderators only.")
+
+
+def may_publish(room: Room, user: User, *, moderator: bool, presenter: bool,
+                muted_audio: bool, muted_video: bool) -> dict[str, bool]:
+    """What a participant may publish now: room permissions, presenter right, mute, safe mode."""
+    if moderator:
+        return {"audio": not muted_audio, "video": not muted_video, "screen": True}
+    if user.role == Role.STUDENT:
+        if room.safe_mode:
+            return {"audio": False, "video": False, "screen": False}
+        can = room.students_can
+        return {
+            "audio": bool(can.get("audio")) and not muted_audio,
+            "video": bool(can.get("video")) and not muted_video,
+            "screen": bool(can.get("screen")) or presenter,
+        }
+    return {"audio": not muted_audio, "video": not muted_video, "screen": presenter}

@@ -1,3 +1,7 @@
 from django.urls import path
 
-websocket_urlpatterns: list = []
+from .consumers import RoomConsumer
+
+websocket_urlpatterns = [
+    path("ws/rooms/<uuid:room_id>/", RoomConsumer.as_asgi()),
+]

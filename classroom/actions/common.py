@@ -1,0 +1,104 @@
+"""Helpers shared by the room actions: loading the actor and a target, and common events."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from accounts.models import User
+
+from .. import events, media
+from .. import protocol as p
+from ..models import Attendance, Participant, Room, RoomLogEntry
+from ..permissions import Actor, Refused, may_publish
+from . import serialize
+
+
+def load_actor(room_id: str, user: User, moderator: bool) -> Actor:
+    """The actor for one message: the room and the user's standing in it, as they are now."""
+    room = Room.objects.select_related("school_class").get(pk=room_id)
+    participant = Participant.objects.filter(room=room, user=user).first()
+    admitted = participant is not None and participant.status == Participant.Status.ADMITTED
+    return Actor(
+        user=user,
+        room=room,
+        moderator=moderator,
+        presenter=bool(participant and participant.presenter),
+        admitted=admitted and room.ended_at is None,
+    )
+
+
+def target(room: Room, user_id: str, *, status: str = Participant.Status.ADMITTED) -> Participant:
+    """A participant of the room with this status, locked for update, or `not_found`."""
+    found = (
+        Participant.objects.select_for_update()
+        .select_related("user")
+        .filter(room=room, user_id=int(user_id), status=status)
+        .first()
+    )
+    if found is None:
+        raise Refused("not_found", "No such participant here.")
+    return found
+
+
+def is_moderator(room: Room, user: User) -> bool:
+    return serialize.is_moderator_with(room, user, serialize.team_ids(room))
+
+
+def log(room: Room, kind: str, actor: User | None = None, target: User | None = None, **data: object) -> None:
+    RoomLogEntry.objects.create(room=room, kind=kind, actor=actor, target=target, data=data)
+
+
+def broadcast_participant(room: Room, participant: Participant, event: type[p.Event]) -> None:
+    """`participant.joined` or `participant.updated` to the whole room."""
+    obj = serialize.participant_object(participant, is_moderator(room, participant.user))
+    events.send_event_on_commit(events.room_group(room.pk), event(participant=obj))  # type: ignore[call-arg]
+
+
+def broadcast_hands(room: Room) -> None:
+    events.send_event_on_commit(events.room_group(room.pk), p.Hands(queue=serialize.hands_queue(room)))
+
+
+def broadcast_waiting(room: Room) -> None:
+    events.send_event_on_commit(
+        events.moderators_group(room.pk), p.WaitingUpdated(waiting=serialize.waiting_objects(room))
+    )
+
+
+def push_permissions(room: Room, participant: Participant) -> None:
+    """Tell the forwarder, after commit, what this participant may publish now."""
+    moderator = is_moderator(room, participant.user)
+    allowed = may_publish(
+        room,
+        participant.user,
+        moderator=moderator,
+        presenter=participant.presenter,
+        muted_audio=participant.muted_audio,
+        muted_video=participant.muted_video,
+    )
+    events.call_on_commit(
+        media.update_permissions,
+        str(room.pk),
+        str(participant.user_id),
+        always_forward=moderator or participant.presenter,
+        **allowed,
+    )
+
+
+def open_stay(room: Room, participant: Participant) -> None:
+    """A participant is now in the room: attendance, log, and everyone is told."""
+    Attendance.objects.create(room=room, user=participant.user, joined_at=timezone.now())
+    log(room, RoomLogEntry.Kind.JOIN, target=participant.user)
+    broadcast_participant(room, participant, p.ParticipantJoined)
+    if participant.hand_raised_at is not None:
+        broadcast_hands(room)
+    push_permissions(room, participant)
+
+
+def close_stay(room: Room, participant: Participant) -> None:
+    """A participant is no longer in the room: attendance closed, log, and everyone is told."""
+    Attendance.objects.filter(room=room, user=participant.user, left_at__isnull=True).update(left_at=timezone.now())
+    log(room, RoomLogEntry.Kind.LEAVE, target=participant.user)
+    events.send_event_on_commit(events.room_group(room.pk), p.ParticipantLeft(id=str(participant.user_id)))
+    if participant.hand_raised_at is not None:
+        broadcast_hands(room)
+    events.call_on_commit(media.participant_left, str(room.pk), str(participant.user_id))

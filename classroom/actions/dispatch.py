@@ -1,0 +1,48 @@
+"""The dispatch table: which action handles each client message type.
+
+A handler takes the actor and the parsed message, asks the permission table, changes state,
+and returns the extra fields of the `ok` reply (or None). `media.*` messages do not come here:
+the consumer passes them to `classroom.media.handle_media_message`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import protocol as p
+from ..permissions import Actor, check_may_send
+from . import chat, hands, lifecycle, moderation, polls, presence, reports
+
+Handler = Callable[[Actor, Any], dict[str, Any] | None]
+
+
+def do_ping(actor: Actor, message: p.Ping) -> None:
+    check_may_send(actor, message.type)
+
+
+# The slides app adds "slides.open" and "slides.goto" here (their models are in protocol.py,
+# their rows in permissions.MESSAGE_PERMISSIONS); until then they are answered `invalid`.
+HANDLERS: dict[str, Handler] = {
+    "ping": do_ping,
+    "hand.raise": hands.do_set_hand,
+    "hand.lower": hands.do_set_hand,
+    "chat.send": chat.do_chat_send,
+    "chat.delete": chat.do_chat_delete,
+    "room.update": moderation.do_room_update,
+    "waiting.admit": presence.do_admit,
+    "waiting.deny": presence.do_deny,
+    "waiting.admit_all": presence.do_admit_all,
+    "presenter.set": moderation.do_presenter_set,
+    "mute": moderation.do_mute,
+    "mute.all": moderation.do_mute_all,
+    "unmute": moderation.do_unmute,
+    "participant.remove": presence.do_remove,
+    "poll.create": polls.do_poll_create,
+    "poll.vote": polls.do_poll_vote,
+    "poll.close": polls.do_poll_close,
+    "poll.publish": polls.do_poll_publish,
+    "report": reports.do_report,
+    "room.end": lifecycle.do_end,
+    "room.leave_open": lifecycle.do_leave_open,
+}

@@ -1,0 +1,223 @@
+"""Entering and leaving a room: sockets, the waiting room, admission, denial and removal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from accounts.models import User
+
+from .. import events
+from .. import protocol as p
+from ..models import ChatMessage, Participant, Poll, PollVote, Room, RoomLogEntry
+from ..permissions import Actor, Refused, check_may_send, is_room_moderator, is_room_student, may_knock
+from . import serialize
+from .common import broadcast_hands, broadcast_waiting, close_stay, log, open_stay, target
+from .lifecycle import end_if_expired
+from .slides import slides_state
+
+CHAT_HISTORY = 50
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_ENDED = 4409
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The outcome of opening a socket: admitted, waiting (with a reason), or closed (with a code)."""
+
+    outcome: str
+    moderator: bool = False
+    reason: str = ""
+    close_code: int = 0
+    closes_at: str | None = None
+
+
+@transaction.atomic
+def do_connect(room_id: str, user: User) -> Entry:
+    """Count a new socket of this user in the room and decide where it goes."""
+    room = Room.objects.select_for_update().select_related("school_class").filter(pk=room_id).first()
+    if room is None:
+        return Entry("closed", close_code=CLOSE_NOT_FOUND)
+    end_if_expired(room)
+    if room.ended_at is not None:
+        return Entry("closed", close_code=CLOSE_ENDED)
+    if not may_knock(user, room):
+        return Entry("closed", close_code=CLOSE_FORBIDDEN)
+    moderator = is_room_moderator(user, room)
+    participant, _created = Participant.objects.select_for_update().get_or_create(
+        room=room, user=user, defaults={"status": Participant.Status.WAITING}
+    )
+    if participant.status in (Participant.Status.REMOVED, Participant.Status.DENIED):
+        return Entry("closed", close_code=CLOSE_FORBIDDEN)
+    if participant.status == Participant.Status.WAITING:
+        if moderator or (is_room_student(user, room) and not room.locked):
+            participant.status = Participant.Status.ADMITTED
+            participant.waiting_reason = ""
+        elif is_room_student(user, room):
+            participant.waiting_reason = Participant.WaitingReason.LOCKED
+        else:
+            participant.waiting_reason = Participant.WaitingReason.NOT_IN_CLASS
+    participant.connections = F("connections") + 1
+    participant.save()
+    participant.refresh_from_db()
+    if moderator and room.closes_at is not None:
+        # A moderator came back to a lesson left open: it no longer ends by itself.
+        room.closes_at = None
+        room.save(update_fields=["closes_at"])
+        events.send_event_on_commit(events.room_group(room.pk), p.RoomUpdated(room=serialize.room_object(room)))
+    if participant.status == Participant.Status.WAITING:
+        if participant.connections == 1:
+            broadcast_waiting(room)
+        return Entry("waiting", reason=participant.waiting_reason)
+    if participant.connections == 1:
+        open_stay(room, participant)
+    return Entry("admitted", moderator=moderator, closes_at=serialize.iso(room.closes_at))
+
+
+@transaction.atomic
+def do_disconnect(room_id: str, user: User) -> None:
+    """Count a closed socket; the last one of a user ends their stay or their wait."""
+    room = Room.objects.select_for_update().filter(pk=room_id).first()
+    participant = Participant.objects.select_for_update().filter(room_id=room_id, user=user).first()
+    if room is None or participant is None or participant.connections == 0:
+        return
+    participant.connections = F("connections") - 1
+    participant.save(update_fields=["connections", "updated_at"])
+    participant.refresh_from_db()
+    if participant.connections > 0 or room.ended_at is not None:
+        return
+    if participant.status == Participant.Status.ADMITTED:
+        close_stay(room, participant)
+    elif participant.status == Participant.Status.WAITING:
+        broadcast_waiting(room)
+
+
+def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
+    """The `state` event for this user: everything a freshly (re)connected client needs."""
+    room = Room.objects.select_related("school_class").get(pk=room_id)
+    me = Participant.objects.select_related("user").get(room=room, user=user)
+    present = serialize.present_participants(room)
+    chat = (
+        ChatMessage.objects.filter(room=room, deleted_at__isnull=True)
+        .filter(Q(recipient__isnull=True) | Q(sender=user) | Q(recipient=user))
+        .select_related("sender")
+        .order_by("-created_at", "-pk")[:CHAT_HISTORY]
+    )
+    mine = dict(PollVote.objects.filter(poll__room=room, user=user).values_list("poll_id", "choices"))
+    polls = [
+        serialize.poll_object(
+            poll,
+            results=moderator or poll.status == Poll.Status.PUBLISHED,
+            named=moderator,
+            mine=mine.get(poll.pk),
+        )
+        for poll in Poll.objects.filter(room=room)
+    ]
+    state = p.State(
+        room=serialize.room_object(room),
+        you=serialize.participant_object(me, moderator),
+        participants=serialize.participant_objects(room, present),
+        hands=serialize.hands_queue(room),
+        polls=polls,
+        chat=[serialize.chat_object(message) for message in reversed(list(chat))],
+        waiting=serialize.waiting_objects(room) if moderator else None,
+        **slides_state(room, user),
+    )
+    return p.dump(state)
+
+
+def _admit(room: Room, actor: User, participant: Participant) -> None:
+    participant.status = Participant.Status.ADMITTED
+    participant.waiting_reason = ""
+    participant.save(update_fields=["status", "waiting_reason", "updated_at"])
+    log(room, RoomLogEntry.Kind.ADMIT, actor=actor, target=participant.user)
+    events.send_control_on_commit(events.user_group(room.pk, participant.user_id), "admitted")
+    if participant.connections > 0:
+        open_stay(room, participant)
+
+
+@transaction.atomic
+def do_admit(actor: Actor, message: p.WaitingAdmit) -> None:
+    check_may_send(actor, message.type)
+    participant = target(actor.room, message.id, status=Participant.Status.WAITING)
+    _admit(actor.room, actor.user, participant)
+    broadcast_waiting(actor.room)
+
+
+@transaction.atomic
+def do_admit_all(actor: Actor, message: p.WaitingAdmitAll) -> dict[str, Any]:
+    check_may_send(actor, message.type)
+    waiting = (
+        Participant.objects.select_for_update()
+        .select_related("user")
+        .filter(room=actor.room, status=Participant.Status.WAITING, connections__gt=0)
+    )
+    admitted = [str(participant.user_id) for participant in waiting]
+    for participant in waiting:
+        _admit(actor.room, actor.user, participant)
+    broadcast_waiting(actor.room)
+    return {"admitted": admitted}
+
+
+def admit_locked_students(room: Room, actor: User) -> None:
+    """Once the room is unlocked, students who waited only because of the lock come in."""
+    waiting = Participant.objects.select_for_update().select_related("user").filter(
+        room=room, status=Participant.Status.WAITING, waiting_reason=Participant.WaitingReason.LOCKED
+    )
+    for participant in waiting:
+        _admit(room, actor, participant)
+    broadcast_waiting(room)
+
+
+@transaction.atomic
+def do_deny(actor: Actor, message: p.WaitingDeny) -> None:
+    check_may_send(actor, message.type)
+    participant = target(actor.room, message.id, status=Participant.Status.WAITING)
+    participant.status = Participant.Status.DENIED
+    participant.connections = 0
+    participant.save(update_fields=["status", "connections", "updated_at"])
+    log(actor.room, RoomLogEntry.Kind.DENY, actor=actor.user, target=participant.user)
+    events.send_control_on_commit(
+        events.user_group(actor.room.pk, participant.user_id), "refused", code=CLOSE_FORBIDDEN, event="denied"
+    )
+    broadcast_waiting(actor.room)
+
+
+@transaction.atomic
+def do_remove(actor: Actor, message: p.ParticipantRemove) -> None:
+    """Remove a participant for good: their sockets close with 4403 and they cannot come back."""
+    check_may_send(actor, message.type)
+    room = actor.room
+    participant = (
+        Participant.objects.select_for_update()
+        .select_related("user")
+        .filter(room=room, user_id=int(message.id))
+        .exclude(status=Participant.Status.REMOVED)
+        .first()
+    )
+    if participant is None:
+        raise Refused("not_found", "No such participant here.")
+    if participant.user_id == actor.user.pk or is_room_moderator(participant.user, room):
+        raise Refused("forbidden", "A moderator cannot be removed.")
+    was_present = participant.present
+    was_waiting = participant.status == Participant.Status.WAITING
+    had_hand = participant.hand_raised_at is not None
+    participant.status = Participant.Status.REMOVED
+    participant.connections = 0
+    participant.presenter = False
+    participant.hand_raised_at = None
+    participant.save(update_fields=["status", "connections", "presenter", "hand_raised_at", "updated_at"])
+    log(room, RoomLogEntry.Kind.REMOVAL, actor=actor.user, target=participant.user)
+    events.send_control_on_commit(events.user_group(room.pk, participant.user_id), "refused", code=CLOSE_FORBIDDEN)
+    if was_present:
+        close_stay(room, participant)
+    if was_waiting:
+        broadcast_waiting(room)
+    if had_hand:
+        broadcast_hands(room)

@@ -1,0 +1,190 @@
+"""The room WebSocket (SPEC section 4): parse, rate-limit, authorise through the actions, reply.
+
+State lives in the database and events come through the channel layer, so several tabs and
+several ASGI processes see the same room.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import events, media
+from . import protocol as p
+from .actions import presence
+from .actions.common import load_actor
+from .actions.dispatch import HANDLERS
+from .permissions import Actor, Refused, check_may_send
+from .ratelimit import SocketLimits
+from .timers import timers
+
+logger = logging.getLogger(__name__)
+
+CLOSE_PROTOCOL = 4400
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    """One socket of one user in one room."""
+
+    room_id: str
+    moderator = False
+    admitted = False
+    counted = False
+    closing = False
+
+    async def connect(self) -> None:
+        await self.accept()
+        self.joined: list[str] = []
+        self.limits = SocketLimits()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self._close(presence.CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        self.room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
+        # Join the user's own groups first, so an admission cannot slip past this socket.
+        await self._join(events.everyone_group(self.room_id), events.user_group(self.room_id, user.pk))
+        entry = await database_sync_to_async(presence.do_connect)(self.room_id, user)
+        if entry.outcome == "closed":
+            await self._close(entry.close_code)
+            return
+        self.counted = True
+        timers.socket_opened()
+        if entry.outcome == "waiting":
+            await self._send(p.Waiting(reason=entry.reason))  # type: ignore[arg-type]
+        else:
+            await self._enter(entry.moderator)
+
+    async def disconnect(self, code: int) -> None:
+        layer = self.channel_layer
+        for group in getattr(self, "joined", []):
+            await layer.group_discard(group, self.channel_name)
+        if self.counted:
+            self.counted = False
+            timers.socket_closed()
+            await database_sync_to_async(presence.do_disconnect)(self.room_id, self.user)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing or not self.counted:
+            return
+        if text_data is None or len(text_data) > p.MAX_FRAME_BYTES or (
+            len(text_data) * 4 > p.MAX_FRAME_BYTES and len(text_data.encode()) > p.MAX_FRAME_BYTES
+        ):
+            await self._close(CLOSE_PROTOCOL)
+            return
+        try:
+            raw = json.loads(text_data)
+        except ValueError:
+            await self._invalid(None, "a frame is one JSON object")
+            return
+        ref = p.read_ref(raw)
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        if not self.limits.allow(kind if isinstance(kind, str) else ""):
+            await self._error(ref, "rate_limited", "Too many messages; slow down.")
+            return
+        if p.is_media_message(raw):
+            await self._media(ref, raw)
+            return
+        try:
+            message = p.parse_client_message(raw)
+        except p.InvalidMessage as invalid:
+            await self._invalid(invalid.ref, invalid.message)
+            return
+        handler = HANDLERS.get(message.type)
+        if handler is None:
+            await self._invalid(ref, f"{message.type} is not available on this server")
+            return
+        outcome = await database_sync_to_async(self._run)(handler, message)
+        if isinstance(outcome, Refused):
+            await self._error(ref, outcome.code, outcome.message)
+        elif ref is not None:
+            await self._raw({"type": "ok", "ref": ref, **(outcome or {})})
+
+    def _run(self, handler: Any, message: p.ClientMessage) -> dict[str, Any] | Refused | None:
+        actor = load_actor(self.room_id, self.user, self.moderator)
+        try:
+            result: dict[str, Any] | None = handler(actor, message)
+        except Refused as refused:
+            return refused
+        return result
+
+    async def _media(self, ref: str | int | None, raw: dict[str, Any]) -> None:
+        actor = Actor(user=self.user, room=None, moderator=self.moderator, presenter=False, admitted=self.admitted)  # type: ignore[arg-type]
+        try:
+            check_may_send(actor, raw["type"])
+        except Refused as refused:
+            await self._error(ref, refused.code, refused.message)
+            return
+        reply = await media.handle_media_message(self.room_id, str(self.user.pk), raw)
+        if ref is not None:
+            await self._raw({"type": "ok", "ref": ref, **(reply or {})})
+
+    # --- channel-layer handlers ---------------------------------------------------------
+
+    async def room_event(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        event = message["event"]
+        if event.get("type") == "room.updated":
+            timers.notice(self.room_id, event["room"].get("closes_at"))
+        await self._raw(event)
+
+    async def room_control(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        action = message["action"]
+        if action == "admitted" and not self.admitted:
+            await self._send(p.Admitted())
+            await self._enter(moderator=False)
+        elif action == "refused":
+            if message.get("event") == "denied":
+                await self._send(p.Denied())
+            self.counted = False  # the action already let go of this socket's count
+            timers.socket_closed()
+            await self._close(message["code"])
+        elif action == "ended":
+            await self._send(p.RoomEnded(reason=message["reason"]))
+            await self._close(presence.CLOSE_ENDED)
+        elif action == "leave":
+            await self._close(1000)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _enter(self, moderator: bool) -> None:
+        self.moderator = moderator
+        self.admitted = True
+        groups = [events.room_group(self.room_id)]
+        if moderator:
+            groups.append(events.moderators_group(self.room_id))
+        await self._join(*groups)
+        state = await database_sync_to_async(presence.build_state)(self.room_id, self.user, moderator)
+        timers.notice(self.room_id, state["room"]["closes_at"])
+        await self._raw(state)
+
+    async def _join(self, *groups: str) -> None:
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
+
+    async def _invalid(self, ref: str | int | None, message: str) -> None:
+        if not self.limits.invalid.take():
+            await self._close(CLOSE_PROTOCOL)
+            return
+        await self._error(ref, "invalid", message)
+
+    async def _error(self, ref: str | int | None, code: str, message: str) -> None:
+        await self._send(p.Error(ref=ref, code=code, message=message))  # type: ignore[arg-type]
+
+    async def _send(self, event: p.Event) -> None:
+        await self._raw(p.dump(event))
+
+    async def _raw(self, data: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(data, ensure_ascii=False))
+
+    async def _close(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)

@@ -1,0 +1,447 @@
+"""The room WebSocket protocol (SPEC section 4): one closed, typed model per message.
+
+Client messages are parsed here and nowhere else; anything that does not fit becomes an
+`error` with code `invalid`. Server events are built through their models too, so a
+malformed event fails loudly in tests instead of reaching a browser.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+MAX_FRAME_BYTES = 64 * 1024
+
+Ref = StrictStr | StrictInt
+
+
+def _id_to_str(value: Any) -> Any:
+    # Ids travel as strings; accept a bare integer from clients that parse them as numbers.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Id = Annotated[str, BeforeValidator(_id_to_str), StringConstraints(pattern=r"^[0-9]{1,18}$")]
+Text1000 = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+MediaKind = Literal["audio", "video"]
+
+
+class ClientMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    ref: Ref | None = None
+
+
+class Ping(ClientMessage):
+    type: Literal["ping"]
+
+
+class HandRaise(ClientMessage):
+    type: Literal["hand.raise"]
+    id: Id | None = None
+
+
+class HandLower(ClientMessage):
+    type: Literal["hand.lower"]
+    id: Id | None = None
+
+
+class ChatSend(ClientMessage):
+    type: Literal["chat.send"]
+    text: Text1000
+    to: Id | None = None
+
+
+class ChatDelete(ClientMessage):
+    type: Literal["chat.delete"]
+    id: Id
+
+
+class StudentsCan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    audio: StrictBool | None = None
+    video: StrictBool | None = None
+    screen: StrictBool | None = None
+    chat: StrictBool | None = None
+
+
+class RoomUpdate(ClientMessage):
+    type: Literal["room.update"]
+    locked: StrictBool | None = None
+    chat_locked: StrictBool | None = None
+    students_can: StudentsCan | None = None
+
+
+class WaitingAdmit(ClientMessage):
+    type: Literal["waiting.admit"]
+    id: Id
+
+
+class WaitingDeny(ClientMessage):
+    type: Literal["waiting.deny"]
+    id: Id
+
+
+class WaitingAdmitAll(ClientMessage):
+    type: Literal["waiting.admit_all"]
+
+
+class PresenterSet(ClientMessage):
+    type: Literal["presenter.set"]
+    id: Id
+    presenter: StrictBool
+
+
+class Mute(ClientMessage):
+    type: Literal["mute"]
+    id: Id
+    kind: MediaKind
+
+
+class MuteAll(ClientMessage):
+    type: Literal["mute.all"]
+    kind: MediaKind
+
+
+class Unmute(ClientMessage):
+    """Extension: a participant lifts a moderator's mute on themselves before publishing again."""
+
+    type: Literal["unmute"]
+    kind: MediaKind
+
+
+class ParticipantRemove(ClientMessage):
+    type: Literal["participant.remove"]
+    id: Id
+
+
+PollOption = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class PollCreate(ClientMessage):
+    type: Literal["poll.create"]
+    question: Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    options: Annotated[list[PollOption], Field(min_length=2, max_length=10)]
+    anonymous: StrictBool = False
+    multiple: StrictBool = False
+
+
+class PollVote(ClientMessage):
+    type: Literal["poll.vote"]
+    poll: Id
+    choices: Annotated[list[Annotated[StrictInt, Field(ge=0, le=9)]], Field(min_length=1, max_length=10)]
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, choices: list[int]) -> list[int]:
+        if len(set(choices)) != len(choices):
+            raise ValueError("choices must be distinct")
+        return sorted(choices)
+
+
+class PollClose(ClientMessage):
+    type: Literal["poll.close"]
+    poll: Id
+
+
+class PollPublish(ClientMessage):
+    type: Literal["poll.publish"]
+    poll: Id
+
+
+class SlidesOpen(ClientMessage):
+    type: Literal["slides.open"]
+    deck: Annotated[str, BeforeValidator(_id_to_str), StringConstraints(min_length=1, max_length=64)]
+
+
+class SlidesGoto(ClientMessage):
+    type: Literal["slides.goto"]
+    page: Annotated[StrictInt, Field(ge=1, le=100_000)]
+
+
+class ReportSend(ClientMessage):
+    type: Literal["report"]
+    text: Text1000
+
+
+class RoomEnd(ClientMessage):
+    type: Literal["room.end"]
+
+
+class RoomLeaveOpen(ClientMessage):
+    type: Literal["room.leave_open"]
+    minutes: Annotated[StrictInt, Field(ge=1, le=15)]
+
+
+CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in (
+        Ping, HandRaise, HandLower, ChatSend, ChatDelete, RoomUpdate, WaitingAdmit, WaitingDeny,
+        WaitingAdmitAll, PresenterSet, Mute, MuteAll, Unmute, ParticipantRemove, PollCreate, PollVote,
+        PollClose, PollPublish, SlidesOpen, SlidesGoto, ReportSend, RoomEnd, RoomLeaveOpen,
+    )
+}
+
+
+class InvalidMessage(Exception):
+    """A client frame that is not a valid message; `ref` is echoed when it could be read."""
+
+    def __init__(self, message: str, ref: str | int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.ref = ref
+
+
+def read_ref(raw: Any) -> str | int | None:
+    if isinstance(raw, dict):
+        ref = raw.get("ref")
+        if isinstance(ref, str | int) and not isinstance(ref, bool):
+            return ref
+    return None
+
+
+def parse_client_message(raw: Any) -> ClientMessage:
+    """Validate a decoded JSON frame into its message model, or raise InvalidMessage."""
+    ref = read_ref(raw)
+    if not isinstance(raw, dict):
+        raise InvalidMessage("a message is a JSON object", ref)
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise InvalidMessage("a message needs a string type", ref)
+    model = CLIENT_MESSAGES.get(kind)
+    if model is None:
+        raise InvalidMessage(f"unknown message type {kind[:50]!r}", ref)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or kind
+        raise InvalidMessage(f"{where}: {first['msg']}", ref) from None
+
+
+def is_media_message(raw: Any) -> bool:
+    return isinstance(raw, dict) and isinstance(raw.get("type"), str) and raw["type"].startswith("media.")
+
+
+# --- Server events -----------------------------------------------------------------------
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+
+
+class RoomObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    kind: Literal["lesson", "recess"]
+    title: str
+    locked: bool
+    chat_locked: bool
+    safe_mode: bool
+    students_can: dict[Literal["audio", "video", "screen", "chat"], bool]
+    closes_at: str | None
+
+
+class ParticipantObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    role: Literal["student", "teacher", "supervisor", "admin"]
+    moderator: bool
+    presenter: bool
+    hand: bool
+    audio: bool
+    video: bool
+    screen: bool
+    muted_audio: bool
+    muted_video: bool
+
+
+class Sender(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+
+
+class ChatObject(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str
+    from_: Sender = Field(alias="from")
+    to: str | None
+    text: str
+    at: str
+
+
+class NamedVote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    choices: list[int]
+
+
+class PollObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    question: str
+    options: list[str]
+    anonymous: bool
+    multiple: bool
+    status: Literal["open", "closed", "published"]
+    counts: list[int] | None = Field(default=None, exclude_if=_is_none)
+    voters: int | None = Field(default=None, exclude_if=_is_none)
+    votes: list[NamedVote] | None = Field(default=None, exclude_if=_is_none)
+    # Extension: this user's own choices, so a reconnected client shows its vote.
+    mine: list[int] | None = None
+
+
+class WaitingObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    reason: Literal["not_in_class", "locked", "no_supervisor"]
+
+
+class Ok(Event):
+    type: Literal["ok"] = "ok"
+    ref: Ref | None
+
+
+class Error(Event):
+    type: Literal["error"] = "error"
+    ref: Ref | None
+    code: Literal["invalid", "forbidden", "not_found", "conflict", "locked", "rate_limited"]
+    message: str
+
+
+class Waiting(Event):
+    type: Literal["waiting"] = "waiting"
+    reason: Literal["not_in_class", "locked", "no_supervisor"]
+
+
+class Admitted(Event):
+    type: Literal["admitted"] = "admitted"
+
+
+class Denied(Event):
+    type: Literal["denied"] = "denied"
+
+
+class State(Event):
+    type: Literal["state"] = "state"
+    room: RoomObject
+    you: ParticipantObject
+    participants: list[ParticipantObject]
+    hands: list[str]
+    polls: list[PollObject]
+    chat: list[ChatObject]
+    decks: list[dict[str, Any]]
+    slides: dict[str, Any] | None
+    waiting: list[WaitingObject] | None = Field(default=None, exclude_if=_is_none)
+
+
+class ParticipantJoined(Event):
+    type: Literal["participant.joined"] = "participant.joined"
+    participant: ParticipantObject
+
+
+class ParticipantUpdated(Event):
+    type: Literal["participant.updated"] = "participant.updated"
+    participant: ParticipantObject
+
+
+class ParticipantLeft(Event):
+    type: Literal["participant.left"] = "participant.left"
+    id: str
+
+
+class Hands(Event):
+    type: Literal["hands"] = "hands"
+    queue: list[str]
+
+
+class ChatMessageEvent(Event):
+    type: Literal["chat.message"] = "chat.message"
+    message: ChatObject
+
+
+class ChatDeleted(Event):
+    type: Literal["chat.deleted"] = "chat.deleted"
+    id: str
+
+
+class PollOpened(Event):
+    type: Literal["poll.opened"] = "poll.opened"
+    poll: PollObject
+
+
+class PollResults(Event):
+    type: Literal["poll.results"] = "poll.results"
+    poll: PollObject
+
+
+class PollClosed(Event):
+    type: Literal["poll.closed"] = "poll.closed"
+    id: str
+
+
+class RoomUpdated(Event):
+    type: Literal["room.updated"] = "room.updated"
+    room: RoomObject
+
+
+class WaitingUpdated(Event):
+    type: Literal["waiting.updated"] = "waiting.updated"
+    waiting: list[WaitingObject]
+
+
+class Muted(Event):
+    type: Literal["muted"] = "muted"
+    kind: MediaKind
+    by: Sender
+
+
+class ReportEvent(Event):
+    type: Literal["report"] = "report"
+    from_: Sender = Field(alias="from")
+    text: str
+    at: str
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RoomEnded(Event):
+    type: Literal["room.ended"] = "room.ended"
+    reason: Literal["ended", "timeout", "no_supervisor"]
+
+
+def dump(event: Event) -> dict[str, Any]:
+    """The JSON-ready dict of an event, with aliases (`from`)."""
+    return event.model_dump(mode="json", by_alias=True)
