@@ -1,0 +1,60 @@
+// The toolbar: camera, microphone, screen, raise hand, leave (SPEC section 5 hooks).
+
+import { $ } from "./dom.js";
+import { t } from "./i18n.js";
+
+const SOURCE_PERMISSION = { camera: "video", microphone: "audio", screen: "screen" };
+
+export function mountControls(room) {
+  for (const [kind, permission] of Object.entries(SOURCE_PERMISSION)) {
+    const button = $(`[data-action="${kind}"]`);
+    button.addEventListener("click", async () => {
+      const on = button.getAttribute("aria-pressed") === "true";
+      if (!room.media) {
+        room.announce(t("media_unavailable"));
+        $("#media-note").textContent = t("media_unavailable");
+        return;
+      }
+      button.disabled = true;
+      try {
+        const now = await room.media.setSource(kind, !on);
+        room.setSourceState(kind, Boolean(now));
+      } catch (error) {
+        console.error(error);
+        room.setSourceState(kind, false);
+        room.announce(t("media_failed"));
+        $("#media-note").textContent = t("media_failed");
+      } finally {
+        button.disabled = !room.studentMay(permission);
+      }
+    });
+    const update = () => {
+      const allowed = room.studentMay(permission);
+      button.disabled = !allowed;
+      button.title = allowed ? "" : t("not_allowed_now");
+      if (!allowed && button.getAttribute("aria-pressed") === "true" && room.media) {
+        room.media.setSource(kind, false).then(() => room.setSourceState(kind, false), () => room.setSourceState(kind, false));
+      }
+    };
+    room.watch("room", update);
+    room.watch("you", update);
+  }
+
+  const hand = $('[data-action="raise-hand"]');
+  const handLabel = hand.querySelector(".label");
+  room.watch("hands", () => {
+    const raised = room.youId !== null && room.state.hands.includes(room.youId);
+    hand.setAttribute("aria-pressed", raised ? "true" : "false");
+    handLabel.textContent = raised ? t("lower_my_hand") : t("raise_hand");
+  });
+  hand.addEventListener("click", () => {
+    const raised = hand.getAttribute("aria-pressed") === "true";
+    room.act({ type: raised ? "hand.lower" : "hand.raise" });
+  });
+
+  const leave = $('[data-action="leave"]');
+  leave.addEventListener("click", () => {
+    room.client.close();
+    window.location.assign(leave.dataset.href || "/");
+  });
+}

@@ -1,0 +1,67 @@
+// Moderator controls: locks, what students may do, mute all, end the lesson, leave it open.
+
+import { $, $$, h } from "./dom.js";
+import { t } from "./i18n.js";
+import { confirmDialog, openDialog } from "./dialogs.js";
+
+export function mountModeration(room) {
+  const panel = $("#moderation-panel");
+  if (!panel) return;
+
+  // Each switch is a checkbox bound to one field of `room`: data-field="locked" or "students_can.audio".
+  const switches = $$("input[data-field]", panel);
+  const read = (field) => {
+    const r = room.state.room || {};
+    const [head, tail] = field.split(".");
+    return Boolean(tail ? (r[head] || {})[tail] : r[head]);
+  };
+  room.watch("room", () => {
+    for (const input of switches) input.checked = read(input.dataset.field);
+    $("#safe-mode-note").hidden = !(room.state.room && room.state.room.safe_mode);
+  });
+  for (const input of switches) {
+    input.addEventListener("change", async () => {
+      const [head, tail] = input.dataset.field.split(".");
+      const update = { type: "room.update" };
+      if (tail) update[head] = { ...(room.state.room[head] || {}), [tail]: input.checked };
+      else update[head] = input.checked;
+      const reply = await room.act(update);
+      if (!reply) input.checked = read(input.dataset.field);
+    });
+  }
+
+  $("#mute-all-audio").addEventListener("click", () => room.act({ type: "mute.all", kind: "audio" }));
+  $("#mute-all-video").addEventListener("click", () => room.act({ type: "mute.all", kind: "video" }));
+
+  $("#end-room").addEventListener("click", async () => {
+    if (await confirmDialog(t("confirm_end"), t("end_room"))) room.act({ type: "room.end" });
+  });
+
+  const leaveOpen = $("#leave-open");
+  if (leaveOpen) {
+    const dialog = $("#leave-open-dialog");
+    leaveOpen.addEventListener("click", () => openDialog(dialog));
+    $("#leave-open-cancel").addEventListener("click", () => dialog.close());
+    $("#leave-open-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const minutes = Number($("#leave-open-minutes").value);
+      if (!Number.isInteger(minutes) || minutes < 1 || minutes > 15) {
+        $("#leave-open-minutes").focus();
+        return;
+      }
+      const reply = await room.act({ type: "room.leave_open", minutes });
+      if (reply) {
+        dialog.close();
+        room.client.close();
+        window.location.assign(leaveOpen.dataset.href || "/");
+      }
+    });
+  }
+
+  const reports = $("#report-list");
+  room.on("report", (m) => {
+    const from = m.from && typeof m.from === "object" ? m.from.name : room.nameOf(m.from);
+    reports.prepend(h("li", {}, h("strong", {}, from), " : ", m.text));
+    $("#reports").hidden = false;
+  });
+}

@@ -1,0 +1,68 @@
+// The slides panel: hidden without a deck; presenters open decks and turn pages.
+
+import { $ } from "./dom.js";
+import { t } from "./i18n.js";
+
+/** Where a slide page image lives; the slides module may change this. */
+export function slideUrl(deck, page) {
+  return `/slides/${encodeURIComponent(deck)}/pages/${page}.webp?size=large`;
+}
+
+export function mountSlides(room) {
+  const panel = $("#slides-panel");
+  const image = $("img[data-slide-page]");
+  const counter = $("#slide-counter");
+  const prev = $("#slide-prev");
+  const next = $("#slide-next");
+  const nav = $("#slide-nav");
+  const picker = $("#deck-picker");
+  const select = $("#deck-select");
+
+  room.watch("slides", () => {
+    const slides = room.state.slides;
+    panel.hidden = !slides;
+    if (!slides) {
+      image.removeAttribute("src");
+      image.dataset.slidePage = "";
+      return;
+    }
+    const deck = room.state.decks.find((d) => String(d.id) === String(slides.deck));
+    const pages = slides.pages || (deck && deck.pages) || null;
+    image.dataset.deck = String(slides.deck);
+    image.dataset.slidePage = String(slides.page);
+    image.src = slideUrl(slides.deck, slides.page);
+    image.alt = pages ? t("slide_n_of", { n: slides.page, total: pages }) : t("slide_n", { n: slides.page });
+    counter.textContent = pages ? `${slides.page} / ${pages}` : String(slides.page);
+    $("#slides-title").textContent = deck ? deck.title : t("slides");
+    prev.disabled = slides.page <= 1;
+    next.disabled = pages !== null && slides.page >= pages;
+  });
+
+  const updatePresenter = () => {
+    nav.hidden = !room.isPresenter;
+    const ready = room.state.decks.filter((d) => d.status === "ready");
+    picker.hidden = !room.isPresenter || ready.length === 0;
+    const current = select.value;
+    select.replaceChildren(...ready.map((d) => new Option(d.title, String(d.id))));
+    if (ready.some((d) => String(d.id) === current)) select.value = current;
+  };
+  room.watch("you", updatePresenter);
+  room.watch("decks", updatePresenter);
+
+  const go = (delta) => {
+    const slides = room.state.slides;
+    if (slides) room.act({ type: "slides.goto", page: slides.page + delta });
+  };
+  prev.addEventListener("click", () => go(-1));
+  next.addEventListener("click", () => go(1));
+  panel.addEventListener("keydown", (event) => {
+    if (!room.isPresenter || event.target.closest("input, select, textarea")) return;
+    if (event.key === "ArrowLeft" || event.key === "PageUp") go(-1);
+    if (event.key === "ArrowRight" || event.key === "PageDown") go(1);
+  });
+  picker.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const deck = room.state.decks.find((d) => String(d.id) === select.value);
+    if (deck) room.act({ type: "slides.open", deck: deck.id });
+  });
+}
