@@ -8,4 +8,5 @@ urlpatterns = [
     path("classes/<slug:slug>/", views.class_page, name="class"),
     path("classes/<slug:slug>/lessons/", views.start_lesson, name="start-lesson"),
     path("rooms/<uuid:room_id>/", views.room_page, name="room"),
+    path("rooms/<uuid:room_id>/attendance.csv", views.attendance_csv, name="room-attendance"),
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role, User
 
 from . import permissions
-from .models import Room, SchoolClass
+from .models import Attendance, Room, SchoolClass
 
 
 def _user(request: HttpRequest) -> User:
@@ -142,3 +143,21 @@ def _check_media() -> dict[str, Any] | str:
     from .media import media_health
 
     return media_health()
+
+
+@login_required
+def attendance_csv(request: HttpRequest, room_id: str) -> HttpResponse:
+    """One row per stay in the room: user id, name, role, joined at, left at (ISO 8601)."""
+    user = _user(request)
+    room = get_object_or_404(Room, pk=room_id)
+    if not permissions.is_room_moderator(user, room):
+        raise PermissionDenied
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="attendance-{room.pk}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["user_id", "name", "role", "joined_at", "left_at"])
+    for row in Attendance.objects.filter(room=room).select_related("user"):
+        writer.writerow(
+            [row.user_id, row.user.name, row.user.role, row.joined_at.isoformat(), row.left_at.isoformat() if row.left_at else ""]
+        )
+    return response
