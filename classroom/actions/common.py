@@ -44,7 +44,7 @@ def is_moderator(room: Room, user: User) -> bool:
     return serialize.is_moderator_with(room, user, serialize.team_ids(room))
 
 
-def log(room: Room, kind: str, actor: User | None = None, target: User | None = None, **data: object) -> None:
+def log(room: Room, kind: str, /, actor: User | None = None, target: User | None = None, **data: object) -> None:
     RoomLogEntry.objects.create(room=room, kind=kind, actor=actor, target=target, data=data)
 
 

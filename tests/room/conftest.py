@@ -47,7 +47,7 @@ class Socket:
         self.seen.append(event)
         return event
 
-    async def expect(self, kind: str, timeout: float = TIMEOUT, **match: Any) -> dict[str, Any]:
+    async def expect(self, kind: str, /, timeout: float = TIMEOUT, **match: Any) -> dict[str, Any]:
         """Read events until one of this type (and these field values) arrives."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -61,7 +61,7 @@ class Socket:
             if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
                 return event
 
-    async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
+    async def request(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Send a message with a fresh ref and return its `ok` or `error` reply."""
         ref = next(self._refs)
         await self.send({"type": kind, "ref": ref, **fields})
@@ -78,7 +78,7 @@ class Socket:
             except ConnectionClosed as closed:
                 return closed.code
 
-    async def quiet(self, kind: str, wait: float = 0.3) -> None:
+    async def quiet(self, kind: str, /, wait: float = 0.3) -> None:
         """Assert that no event of this type arrives within `wait` seconds."""
         try:
             event = await self.expect(kind, timeout=wait)
