@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import protocol as p
 from ..permissions import Actor, check_may_send
-from . import chat, hands, lifecycle, moderation, polls, presence, reports
+from . import chat, hands, lifecycle, moderation, polls, presence, reports, slides
 
 Handler = Callable[[Actor, Any], dict[str, Any] | None]
 
@@ -21,8 +21,6 @@ def do_ping(actor: Actor, message: p.Ping) -> None:
     check_may_send(actor, message.type)
 
 
-# The slides app adds "slides.open" and "slides.goto" here (their models are in protocol.py,
-# their rows in permissions.MESSAGE_PERMISSIONS); until then they are answered `invalid`.
 HANDLERS: dict[str, Handler] = {
     "ping": do_ping,
     "hand.raise": hands.do_set_hand,
@@ -42,6 +40,8 @@ HANDLERS: dict[str, Handler] = {
     "poll.vote": polls.do_poll_vote,
     "poll.close": polls.do_poll_close,
     "poll.publish": polls.do_poll_publish,
+    "slides.open": slides.do_slides_open,
+    "slides.goto": slides.do_slides_goto,
     "report": reports.do_report,
     "room.end": lifecycle.do_end,
     "room.leave_open": lifecycle.do_leave_open,

@@ -12,6 +12,7 @@ from django.test import Client
 from classroom.models import SchoolClass
 from slides import files
 from slides.models import Deck
+from tests.room.conftest import enter, lesson, open_socket  # noqa: F401 - the room's socket fixtures
 
 from .pdfs import deck_pdf
 
