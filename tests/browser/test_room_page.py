@@ -150,3 +150,40 @@ def test_room_fits_a_phone_and_every_control_is_reachable_by_tab(logged_in_page)
                 break
         missing = [c["html"] for c in controls if c["probe"] not in reached]
         assert not missing, f"not reachable by Tab on the {name} page: {missing}"
+
+
+def test_page_reconnects_after_a_dropped_socket_and_gets_the_state_back(logged_in_page) -> None:  # type: ignore[no-untyped-def]
+    teacher = logged_in_page("marie.curie")
+    url = start_lesson(teacher, "6a")
+    student = logged_in_page("zoe.bernard")
+    enter(student, url)
+    student.click('[data-action="raise-hand"]')
+    expect(teacher.locator("#hand-list li .name")).to_contain_text(["Zoé Bernard"])
+
+    student.evaluate("window.classroomRoom.client.socket.close()")
+    expect(student.locator("#connection-banner")).to_have_attribute("data-state", "lost")
+    expect(student.locator("#connection-banner")).to_have_attribute("data-state", "back", timeout=15_000)
+    expect(student.locator(f'#participant-list [data-participant="{participant_id(teacher)}"]')).to_be_visible()
+    expect(student.locator('[data-action="raise-hand"]')).to_have_attribute("aria-pressed", "true")
+
+
+def test_ending_the_lesson_shows_a_final_message_and_stops_reconnecting(logged_in_page) -> None:  # type: ignore[no-untyped-def]
+    teacher = logged_in_page("louis.pasteur")
+    url = start_lesson(teacher, "5b")
+    student = logged_in_page("jeanedouard.petit", locale="en-US")
+    enter(student, url)
+
+    teacher.click("#end-room")
+    expect(teacher.locator("#confirm-dialog")).to_be_visible()
+    teacher.keyboard.press("Escape")
+    expect(teacher.locator("#confirm-dialog")).to_be_hidden()
+    expect(teacher.locator("#end-room")).to_be_focused()
+    teacher.click("#end-room")
+    teacher.click("#confirm-ok")
+
+    expect(student.locator("#screen-final")).to_be_visible()
+    expect(student.locator("#final-message")).to_have_attribute("data-reason", "ended_ended")
+    expect(student.locator("#final-message")).to_have_text("The room has ended.")
+    student.wait_for_timeout(1500)
+    expect(student.locator("#connection-banner")).to_have_attribute("data-state", "ok")
+    assert student.evaluate("window.classroomRoom.client.socket") is None
