@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_LDIF = ROOT / "tests" / "directory" / "test_school.ldif"
@@ -50,7 +51,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Skip browser tests where no Chromium exists, unless CI requires them."""
     if os.path.exists(CHROMIUM) or os.environ.get("CI"):
         return
-    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing (install the Debian chromium package); set CI=1 to fail instead")
+    skip = pytest.mark.skip(
+        reason=f"{CHROMIUM} is missing (install the Debian chromium package); set CI=1 to fail instead"
+    )
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
@@ -142,7 +145,7 @@ def live_server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     """Headless Debian Chromium with fake camera and microphone."""
     from playwright.sync_api import sync_playwright
 
@@ -154,24 +157,31 @@ def browser() -> Iterator[object]:
         instance.close()
 
 
+PageFactory = Callable[..., Page]
+
+
 @pytest.fixture
-def new_page(browser, live_server_url):  # type: ignore[no-untyped-def]
+def new_page(browser: Browser, live_server_url: str) -> Iterator[PageFactory]:
     """Open a page in a fresh browser context (its own cookies); fail the test on any page JS error."""
-    contexts = []
+    contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    def open_page(*, locale: str = "fr-FR", viewport: dict[str, int] | None = None):  # type: ignore[no-untyped-def]
+    def on_dialog(dialog: Dialog) -> None:
+        # Safety net: an alert() would mean that someone's text reached the page as HTML.
+        errors.append(f"unexpected dialog: {dialog.message}")
+        dialog.dismiss()
+
+    def open_page(*, locale: str = "fr-FR", viewport: dict[str, int] | None = None) -> Page:
         context = browser.new_context(
             base_url=live_server_url,
             locale=locale,
-            viewport=viewport or {"width": 1280, "height": 800},
+            viewport=viewport or {"width": 1280, "height": 800},  # type: ignore[arg-type]
         )
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
-        # Safety net: an alert() would mean text reached the page as HTML.
-        page.on("dialog", lambda dialog: (errors.append(f"unexpected dialog: {dialog.message}"), dialog.dismiss()))
+        page.on("dialog", on_dialog)
         return page
 
     yield open_page
@@ -180,7 +190,7 @@ def new_page(browser, live_server_url):  # type: ignore[no-untyped-def]
     assert not errors, "JavaScript errors or dialogs in the page:\n" + "\n".join(errors)
 
 
-def login(page, username: str, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
+def login(page: Page, username: str, password: str = PASSWORD) -> None:
     """Log in through the real login form and wait for the dashboard."""
     page.goto("/accounts/login/")
     page.fill("input[name=username]", username)
@@ -190,10 +200,10 @@ def login(page, username: str, password: str = PASSWORD) -> None:  # type: ignor
 
 
 @pytest.fixture
-def logged_in_page(new_page) -> Callable[..., object]:  # type: ignore[no-untyped-def]
+def logged_in_page(new_page: PageFactory) -> PageFactory:
     """`logged_in_page("lea.martin")`: a page of a fresh context, logged in as that directory user."""
 
-    def make(username: str, **options):  # type: ignore[no-untyped-def]
+    def make(username: str, **options: object) -> Page:
         page = new_page(**options)
         login(page, username)
         return page
@@ -202,6 +212,6 @@ def logged_in_page(new_page) -> Callable[..., object]:  # type: ignore[no-untype
 
 
 @pytest.fixture
-def page_for(logged_in_page):  # type: ignore[no-untyped-def]
+def page_for(logged_in_page: PageFactory) -> PageFactory:
     """The same helper under the name other tests use."""
     return logged_in_page

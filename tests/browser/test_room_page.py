@@ -8,6 +8,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from .conftest import PageFactory
+
 pytestmark = pytest.mark.browser
 
 ROOM_URL = re.compile(r"/rooms/[0-9a-f-]{36}/$")
@@ -32,7 +34,7 @@ def participant_id(page: Page) -> str:
     return str(page.evaluate("window.classroomRoom.youId"))
 
 
-def test_lesson_with_teacher_and_two_students(logged_in_page) -> None:  # type: ignore[no-untyped-def]
+def test_lesson_with_teacher_and_two_students(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("marie.curie")
     url = start_lesson(teacher, "6a")
 
@@ -106,7 +108,7 @@ def test_lesson_with_teacher_and_two_students(logged_in_page) -> None:  # type: 
     expect(lea.locator("#chat-input")).to_have_value("")
 
 
-def test_room_fits_a_phone_and_every_control_is_reachable_by_tab(logged_in_page) -> None:  # type: ignore[no-untyped-def]
+def test_room_fits_a_phone_and_every_control_is_reachable_by_tab(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("louis.pasteur", viewport={"width": 360, "height": 640})
     start_lesson(teacher, "5b")
     student = logged_in_page("jeanedouard.petit", viewport={"width": 360, "height": 640})
@@ -152,7 +154,7 @@ def test_room_fits_a_phone_and_every_control_is_reachable_by_tab(logged_in_page)
         assert not missing, f"not reachable by Tab on the {name} page: {missing}"
 
 
-def test_page_reconnects_after_a_dropped_socket_and_gets_the_state_back(logged_in_page) -> None:  # type: ignore[no-untyped-def]
+def test_page_reconnects_after_a_dropped_socket_and_gets_the_state_back(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("marie.curie")
     url = start_lesson(teacher, "6a")
     student = logged_in_page("zoe.bernard")
@@ -167,7 +169,7 @@ def test_page_reconnects_after_a_dropped_socket_and_gets_the_state_back(logged_i
     expect(student.locator('[data-action="raise-hand"]')).to_have_attribute("aria-pressed", "true")
 
 
-def test_ending_the_lesson_shows_a_final_message_and_stops_reconnecting(logged_in_page) -> None:  # type: ignore[no-untyped-def]
+def test_ending_the_lesson_shows_a_final_message_and_stops_reconnecting(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("louis.pasteur")
     url = start_lesson(teacher, "5b")
     student = logged_in_page("jeanedouard.petit", locale="en-US")

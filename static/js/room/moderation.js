@@ -17,7 +17,6 @@ export function mountModeration(room) {
   };
   room.watch("room", () => {
     for (const input of switches) input.checked = read(input.dataset.field);
-    $("#safe-mode-note").hidden = !(room.state.room && room.state.room.safe_mode);
   });
   for (const input of switches) {
     input.addEventListener("change", async () => {

@@ -35,6 +35,18 @@ export function mountScreens(room) {
     }
   });
 
+  const notice = $("#room-notice");
+  const clock = new Intl.DateTimeFormat(document.documentElement.lang || "fr", { hour: "2-digit", minute: "2-digit" });
+  room.watch("room", () => {
+    const r = room.state.room || {};
+    const lines = [];
+    if (r.safe_mode) lines.push(t("notice_safe_mode"));
+    if (r.closes_at) lines.push(t("notice_closes_at", { time: clock.format(new Date(r.closes_at)) }));
+    if (r.locked && room.isModerator) lines.push(t("notice_locked"));
+    notice.textContent = lines.join(" ");
+    notice.dataset.state = r.safe_mode ? "warning" : lines.length ? "info" : "none";
+  });
+
   room.on("connection.lost", (m) => {
     if (room.screen.name === "final") return;
     let seconds = Math.ceil(m.delay / 1000);
