@@ -56,7 +56,7 @@ class Socket:
                 raise AssertionError(f"no {kind} {match or ''}; got {[e['type'] for e in self.seen]}")
             try:
                 event = await self.receive(left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
                 return event
