@@ -18,6 +18,7 @@ from . import protocol as p
 from .actions import presence
 from .actions.common import load_actor
 from .actions.dispatch import HANDLERS
+from .models import Room
 from .permissions import Actor, Refused, check_may_send
 from .ratelimit import SocketLimits
 from .timers import timers
@@ -31,6 +32,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     """One socket of one user in one room."""
 
     room_id: str
+    room: Room | None = None
     moderator = False
     admitted = False
     counted = False
@@ -113,15 +115,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return result
 
     async def _media(self, ref: str | int | None, raw: dict[str, Any]) -> None:
-        actor = Actor(user=self.user, room=None, moderator=self.moderator, presenter=False, admitted=self.admitted)  # type: ignore[arg-type]
+        if self.room is None:
+            await self._error(ref, "forbidden", "You may not do this in this room.")
+            return
+        # Only admission matters for media (the forwarder decides the rest): no database trip.
+        actor = Actor(user=self.user, room=self.room, moderator=self.moderator, presenter=False, admitted=self.admitted)
         try:
             check_may_send(actor, raw["type"])
         except Refused as refused:
             await self._error(ref, refused.code, refused.message)
             return
-        reply = await media.handle_media_message(self.room_id, str(self.user.pk), raw)
+        await media.handle_media_message(self.room_id, str(self.user.pk), raw)
         if ref is not None:
-            await self._raw({"type": "ok", "ref": ref, **(reply or {})})
+            await self._send(p.Ok(ref=ref))
 
     # --- channel-layer handlers ---------------------------------------------------------
 
@@ -161,6 +167,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if moderator:
             groups.append(events.moderators_group(self.room_id))
         await self._join(*groups)
+        self.room = await database_sync_to_async(Room.objects.get)(pk=self.room_id)
         state = await database_sync_to_async(presence.build_state)(self.room_id, self.user, moderator)
         timers.notice(self.room_id, state["room"]["closes_at"])
         await self._raw(state)
