@@ -144,6 +144,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.sync_directory",
         "schedule": envint("DIRECTORY_SYNC_SECONDS", 15 * 60),
     },
+    "end-expired-rooms": {"task": "classroom.tasks.end_expired_rooms", "schedule": 60},
 }
 
 # --- School directory ---------------------------------------------------------
