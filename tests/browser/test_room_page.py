@@ -107,6 +107,19 @@ def test_lesson_with_teacher_and_two_students(logged_in_page: PageFactory) -> No
         assert page.locator("#chat-log script").count() == 0
     expect(lea.locator("#chat-input")).to_have_value("")
 
+    # A student writes privately to the teacher: the other student never sees it.
+    jean.select_option("#chat-to", label="Marie Curie")
+    jean.fill("#chat-input", "Je n'entends rien")
+    jean.press("#chat-input", "Enter")
+    expect(teacher.locator("#chat-log .is-private .chat-text")).to_have_text("Je n'entends rien")
+    expect(jean.locator("#chat-log .is-private .chat-text")).to_have_text("Je n'entends rien")
+    expect(lea.locator("#chat-log li")).to_have_count(1)
+
+    # The teacher deletes a message; it disappears everywhere.
+    teacher.locator("#chat-log li", has_text=attack).locator('[data-act="delete"]').click()
+    expect(lea.locator("#chat-log li")).to_have_count(0)
+    expect(jean.locator("#chat-log li", has_text=attack)).to_have_count(0)
+
 
 def test_room_fits_a_phone_and_every_control_is_reachable_by_tab(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("louis.pasteur", viewport={"width": 360, "height": 640})
@@ -189,3 +202,30 @@ def test_ending_the_lesson_shows_a_final_message_and_stops_reconnecting(logged_i
     student.wait_for_timeout(1500)
     expect(student.locator("#connection-banner")).to_have_attribute("data-state", "ok")
     assert student.evaluate("window.classroomRoom.client.socket") is None
+
+
+def test_a_media_module_can_plug_into_the_page(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    start_lesson(teacher, "6a")
+    you = participant_id(teacher)
+    placed = teacher.evaluate(
+        """async (you) => {
+          const { room } = await import("/static/js/room/main.js");
+          const seen = [];
+          room.on("media.*", (message) => seen.push(message.type));
+          room.client.emit({ type: "media.offer", sdp: "" });
+          room.client.emit({ type: "chat.deleted", id: "none" });
+          room.registerMedia({ setSource: async (kind, on) => on });
+          const canvas = document.createElement("canvas");
+          const video = document.createElement("video");
+          video.srcObject = canvas.captureStream();
+          room.stage.attach(you, "camera", video);
+          return { seen, sameRoom: room === window.classroomRoom,
+                   inMain: Boolean(document.querySelector(`#stage-main video[data-participant="${you}"][data-source="camera"]`)) };
+        }""",
+        you,
+    )
+    assert placed == {"seen": ["media.offer"], "sameRoom": True, "inMain": True}
+    expect(teacher.locator("#stage-empty")).to_be_hidden()
+    teacher.click('[data-action="camera"]')
+    expect(teacher.locator('[data-action="camera"]')).to_have_attribute("aria-pressed", "true")
