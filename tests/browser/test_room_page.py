@@ -229,3 +229,24 @@ def test_a_media_module_can_plug_into_the_page(logged_in_page: PageFactory) -> N
     expect(teacher.locator("#stage-empty")).to_be_hidden()
     teacher.click('[data-action="camera"]')
     expect(teacher.locator('[data-action="camera"]')).to_have_attribute("aria-pressed", "true")
+
+
+def test_slides_panel_shows_the_page_that_the_server_names(logged_in_page: PageFactory) -> None:
+    student = logged_in_page("zoe.bernard", viewport={"width": 360, "height": 640})
+    teacher = logged_in_page("marie.curie")
+    enter(student, start_lesson(teacher, "6a"))
+    expect(student.locator("#slides-panel")).to_be_hidden()
+    # The events as the server sends them (SPEC section 4), delivered through the page's own dispatcher.
+    student.evaluate(
+        """() => {
+          const client = window.classroomRoom.client;
+          client.emit({ type: "decks", decks: [{ id: "7", title: "Optique", pages: 12, status: "ready", progress: 12, error: null }] });
+          client.emit({ type: "slides.page", deck: "7", page: 2, pages: 12 });
+        }"""
+    )
+    image = student.locator("img[data-slide-page]")
+    expect(student.locator("#slides-panel")).to_be_visible()
+    expect(image).to_have_attribute("data-slide-page", "2")
+    expect(image).to_have_attribute("data-deck", "7")
+    expect(image).to_have_attribute("src", "/slides/7/pages/2.webp?size=small")
+    expect(student.locator("#slide-nav")).to_be_hidden()

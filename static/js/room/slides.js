@@ -3,9 +3,12 @@
 import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 
-/** Where a slide page image lives; the slides module may change this. */
-export function slideUrl(deck, page) {
-  return `/slides/${encodeURIComponent(deck)}/pages/${page}.webp?size=large`;
+const phone = window.matchMedia("(max-width: 600px)");
+
+/** Where a slide page image lives: the small rendering on phones saves their data. */
+export function slideUrl(deck, page, format = "webp") {
+  const size = phone.matches ? "small" : "large";
+  return `/slides/${encodeURIComponent(deck)}/pages/${page}.${format}?size=${size}`;
 }
 
 export function mountSlides(room) {
@@ -30,7 +33,7 @@ export function mountSlides(room) {
     const pages = slides.pages || (deck && deck.pages) || null;
     image.dataset.deck = String(slides.deck);
     image.dataset.slidePage = String(slides.page);
-    image.src = slideUrl(slides.deck, slides.page);
+    image.src = slideUrl(slides.deck, slides.page, (deck && deck.format) || "webp");
     image.alt = pages ? t("slide_n_of", { n: slides.page, total: pages }) : t("slide_n", { n: slides.page });
     counter.textContent = pages ? `${slides.page} / ${pages}` : String(slides.page);
     $("#slides-title").textContent = deck ? deck.title : t("slides");
