@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.clock import current_ntp_time
 from aiortc.codecs import get_capabilities, is_rtx
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -84,13 +84,12 @@ def _dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
 
 
 def _new_peer_connection() -> RTCPeerConnection:
-    # the server is reachable by its host (or announced) candidates: it needs no STUN or TURN
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    # reachable by its host (or announced) candidates, it needs no STUN or TURN; one transport
+    # for every transceiver, so that one Output serves all the slots of a subscriber
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
-async def _add_candidate(
-    pc: RTCPeerConnection, candidate: str, mid: str | None, index: int | None
-) -> None:
+async def _add_candidate(pc: RTCPeerConnection, candidate: str, mid: str | None, index: int | None) -> None:
     text = candidate.removeprefix("candidate:").strip()
     if not text:
         return
@@ -120,9 +119,7 @@ class Publisher:
         """Apply the browser's offer and return the SDP answer."""
         declared = {track.mid: track for track in offer.tracks}
         try:
-            await self.pc.setRemoteDescription(
-                RTCSessionDescription(sdp=offer.sdp, type="offer")
-            )
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
         except (ValueError, AssertionError) as exc:
             raise MediaError("invalid", f"unusable SDP offer: {exc}") from exc
         for transceiver in self.pc.getTransceivers():
@@ -138,27 +135,14 @@ class Publisher:
             self._hook(dtls)
         return announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
 
-    def _add_track(
-        self, transceiver: RTCRtpTransceiver, declared: PublishedTrack
-    ) -> None:
+    def _add_track(self, transceiver: RTCRtpTransceiver, declared: PublishedTrack) -> None:
         kind = transceiver.kind
         if SOURCE_KINDS[declared.source] != kind:
-            raise MediaError(
-                "invalid", f"mid {declared.mid} is {kind}, not a {declared.source}"
-            )
-        if any(
-            t.source == declared.source and t.layer == declared.layer
-            for t in self.tracks.values()
-        ):
-            raise MediaError(
-                "conflict", f"{declared.source} {declared.layer} is already published"
-            )
+            raise MediaError("invalid", f"mid {declared.mid} is {kind}, not a {declared.source}")
+        if any(t.source == declared.source and t.layer == declared.layer for t in self.tracks.values()):
+            raise MediaError("conflict", f"{declared.source} {declared.layer} is already published")
         audio_level_id = next(
-            (
-                ext.id
-                for ext in transceiver._headerExtensions
-                if ext.uri == AUDIO_LEVEL_URI
-            ),
+            (ext.id for ext in transceiver._headerExtensions if ext.uri == AUDIO_LEVEL_URI),
             0,
         )
         receiver = transceiver.receiver
@@ -167,11 +151,7 @@ class Publisher:
             declared.source,
             declared.layer if declared.source == "camera" else "normal",
             "audio" if kind == "audio" else "video",
-            {
-                c.payloadType: c.mimeType
-                for c in transceiver._codecs
-                if c.payloadType is not None
-            },
+            {c.payloadType: c.mimeType for c in transceiver._codecs if c.payloadType is not None},
             audio_level_id=audio_level_id,
         )
         track.send_pli = lambda: self._send_pli(receiver, track)
@@ -203,9 +183,7 @@ class Publisher:
         # replaces aiortc's parse-route-depacketize-decode path for this transport
         dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
 
-    def _route(
-        self, dtls: RTCDtlsTransport, data: bytes
-    ) -> tuple[Track, _Feedback] | None:
+    def _route(self, dtls: RTCDtlsTransport, data: bytes) -> tuple[Track, _Feedback] | None:
         view = self._view
         view.ssrc = SSRC.unpack_from(data, 8)[0]
         view.payload_type = data[1] & 0x7F
@@ -223,9 +201,7 @@ class Publisher:
         self._by_ssrc[view.ssrc] = entry
         return entry
 
-    async def add_candidate(
-        self, candidate: str, mid: str | None, index: int | None
-    ) -> None:
+    async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
         """Add a browser's trickled ICE candidate."""
         await _add_candidate(self.pc, candidate, mid, index)
 
@@ -246,9 +222,7 @@ def _codec_preferences(kind: Kind) -> list[Any]:
 class Subscriber:
     """The server end of a browser's subscribe connection: a fixed set of sending slots."""
 
-    def __init__(
-        self, peer_id: str, public_ip: str | None, audio_slots: int, video_slots: int
-    ) -> None:
+    def __init__(self, peer_id: str, public_ip: str | None, audio_slots: int, video_slots: int) -> None:
         self.peer_id = peer_id
         self.public_ip = public_ip
         self.pc = _new_peer_connection()
@@ -267,9 +241,7 @@ class Subscriber:
         """Create the slots and return the SDP offer."""
         for kind, count in self._counts:
             for _ in range(count):
-                transceiver = self.pc.addTransceiver(
-                    SilentTrack(kind), direction="sendonly"
-                )
+                transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
                 transceiver.setCodecPreferences(_codec_preferences(kind))
                 slot = Slot(kind, transceiver.sender._ssrc)
                 self.slots.append(slot)
@@ -279,20 +251,23 @@ class Subscriber:
         dtls = self._transceivers[0].sender.transport
         self._hook(dtls)
         self.output = Output(dtls)
-        for slot, transceiver in zip(self.slots, self._transceivers):
+        for slot, transceiver in zip(self.slots, self._transceivers, strict=True):
             slot.mid = transceiver.mid or ""
             slot.output = self.output
         return announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
 
+    @property
+    def ready(self) -> bool:
+        """Whether packets sent to this subscriber now will reach it."""
+        return self.negotiated and self.output is not None and self.output.ready
+
     async def accept(self, sdp: str) -> None:
         """Apply the browser's answer: learn the payload types each slot may send."""
         try:
-            await self.pc.setRemoteDescription(
-                RTCSessionDescription(sdp=sdp, type="answer")
-            )
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except (ValueError, AssertionError) as exc:
             raise MediaError("invalid", f"unusable SDP answer: {exc}") from exc
-        for slot, transceiver in zip(self.slots, self._transceivers):
+        for slot, transceiver in zip(self.slots, self._transceivers, strict=True):
             slot.payload_types = {
                 c.mimeType: c.payloadType
                 for c in reversed(transceiver._codecs)
@@ -301,9 +276,7 @@ class Subscriber:
             track = slot.track
             if track is not None:
                 slot.pt_map = {
-                    pt: slot.payload_types[mime]
-                    for pt, mime in track.mime_types.items()
-                    if mime in slot.payload_types
+                    pt: slot.payload_types[mime] for pt, mime in track.mime_types.items() if mime in slot.payload_types
                 }
         self.negotiated = True
 
@@ -318,10 +291,7 @@ class Subscriber:
                 return
             rest = False
             for packet in packets:
-                if (
-                    isinstance(packet, RtcpRtpfbPacket)
-                    and packet.fmt == RTCP_RTPFB_NACK
-                ):
+                if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
                     slot = by_ssrc.get(packet.media_ssrc)
                     if slot is not None:
                         for seq in packet.lost:
@@ -347,7 +317,7 @@ class Subscriber:
     def update_sender_reports(self, now_ms: int) -> None:
         """Make the senders' RTCP SRs describe what the slots forwarded, for lip sync."""
         ntp_now = current_ntp_time()
-        for slot, transceiver in zip(self.slots, self._transceivers):
+        for slot, transceiver in zip(self.slots, self._transceivers, strict=True):
             if not slot.started:
                 continue
             sender: Any = transceiver.sender
@@ -356,9 +326,7 @@ class Subscriber:
             sender._RTCRtpSender__rtp_timestamp = slot.last_ts
             sender._RTCRtpSender__packet_count = slot.packets
 
-    async def add_candidate(
-        self, candidate: str, mid: str | None, index: int | None
-    ) -> None:
+    async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
         """Add a browser's trickled ICE candidate."""
         await _add_candidate(self.pc, candidate, mid, index)
 

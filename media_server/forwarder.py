@@ -16,7 +16,7 @@ from typing import Any, Literal
 from aioice.ice import CandidatePair
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
-from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]
+from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
 from .rtp import (
     EXT_HEADER,
@@ -56,9 +56,7 @@ class Output:
         self.dtls = dtls
         self.packets = 0
         self._pair: CandidatePair | None = None
-        self._nominated: dict[int, CandidatePair] = (
-            dtls.transport._connection._nominated
-        )
+        self._nominated: dict[int, CandidatePair] = dtls.transport._connection._nominated
         self._srtp: Any = None
         self._cdata: Any = None
         self._buffer: Any = None
@@ -83,9 +81,15 @@ class Output:
         self._pair = pair
         return True
 
-    def send(
-        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes
-    ) -> None:
+    @property
+    def ready(self) -> bool:
+        """Whether DTLS-SRTP is up, so that a keyframe sent now is not lost."""
+        pair = self._nominated.get(1)
+        if pair is not None and pair is self._pair:
+            return True
+        return self._resolve(pair)
+
+    def send(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes) -> None:
         """Send one RTP packet made of a fresh header and a payload."""
         pair = self._nominated.get(1)
         if pair is not self._pair and not self._resolve(pair):
@@ -124,9 +128,7 @@ class Output:
 class Sink:
     """What a slot sends through: an Output, or a recorder in tests."""
 
-    def send(
-        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes
-    ) -> None:
+    def send(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes) -> None:
         """Send one RTP packet made of a fresh header and a payload."""
         raise NotImplementedError
 
@@ -152,9 +154,7 @@ class Slot(Rewriter):
         "track",
     )
 
-    def __init__(
-        self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = ""
-    ) -> None:
+    def __init__(self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = "") -> None:
         super().__init__(90000 if kind == "video" else 48000)
         self.kind = kind
         self.ssrc = ssrc
@@ -171,9 +171,7 @@ class Slot(Rewriter):
         self.key: tuple[str, str] | None = None
         self.packets = 0
 
-    def forward(
-        self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int
-    ) -> None:
+    def forward(self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int) -> None:
         """Rewrite and send one packet of the current track."""
         pt = self.pt_map.get(b1 & 0x7F)
         output = self.output
@@ -204,9 +202,7 @@ class Slot(Rewriter):
         self.pending = None
         track.slots.append(self)
         self.pt_map = {
-            pub_pt: self.payload_types[mime]
-            for pub_pt, mime in track.mime_types.items()
-            if mime in self.payload_types
+            pub_pt: self.payload_types[mime] for pub_pt, mime in track.mime_types.items() if mime in self.payload_types
         }
         self.switch(seq, ts, arrival_ms)
 
@@ -305,17 +301,12 @@ class Track:
         if b0 & 0x10:
             if self.audio_level_id:
                 # smoothed over about four packets (80 ms of audio)
-                self.level = (
-                    3 * self.level + parse_audio_level(data, self.audio_level_id)
-                ) >> 2
+                self.level = (3 * self.level + parse_audio_level(data, self.audio_level_id)) >> 2
             offset += 4 + 4 * EXT_HEADER.unpack_from(data, offset)[1]
         payload = data[offset:]
         # the header extensions and CSRCs are dropped: they were negotiated with the publisher
         b0 = 0x80 | (b0 & 0x20)
-        if self.pending and (
-            self.kind == "audio"
-            or is_keyframe(self.mime_types.get(b1 & 0x7F, ""), payload)
-        ):
+        if self.pending and (self.kind == "audio" or is_keyframe(self.mime_types.get(b1 & 0x7F, ""), payload)):
             for slot in self.pending:
                 slot.start(self, seq, ts, arrival_ms)
             self.pending.clear()
@@ -332,9 +323,7 @@ class Track:
         if delay == 0.0:
             self.send_pli()
             return
-        self._deferred = asyncio.get_running_loop().call_later(
-            delay, self._send_deferred
-        )
+        self._deferred = asyncio.get_running_loop().call_later(delay, self._send_deferred)
 
     def _send_deferred(self) -> None:
         self._deferred = None

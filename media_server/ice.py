@@ -10,9 +10,7 @@ import time
 from .protocol import IceServer
 
 
-def turn_credentials(
-    secret: str, peer_id: str, ttl: int, now: float | None = None
-) -> tuple[str, str]:
+def turn_credentials(secret: str, peer_id: str, ttl: int, now: float | None = None) -> tuple[str, str]:
     """Return a (username, credential) pair that coturn's use-auth-secret accepts until expiry."""
     expiry = int(time.time() if now is None else now) + ttl
     username = f"{expiry}:{peer_id}"
@@ -20,9 +18,7 @@ def turn_credentials(
     return username, base64.b64encode(digest).decode()
 
 
-def ice_servers(
-    peer_id: str, turn_url: str | None, turn_secret: str | None, ttl: int = 3600
-) -> list[IceServer]:
+def ice_servers(peer_id: str, turn_url: str | None, turn_secret: str | None, ttl: int = 3600) -> list[IceServer]:
     """Return the ICE servers a browser should use: the TURN server when one is configured."""
     if not turn_url:
         return []

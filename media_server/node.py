@@ -76,9 +76,7 @@ class Peer:
     publisher: Publisher | None = None
     subscriber: Subscriber | None = None
     last_spoke: float = 0.0
-    live: dict[str, bool] = field(
-        default_factory=lambda: {"audio": False, "video": False, "screen": False}
-    )
+    live: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False, "screen": False})
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def track(self, source: str, layer: str, now_ms: int) -> Track | None:
@@ -134,6 +132,7 @@ class MediaNode:
         self._on_sources = on_sources
         self._tick = tick
         self._rooms: dict[str, Room] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # The application's calls
 
@@ -153,9 +152,7 @@ class MediaNode:
         async with peer.lock:
             if isinstance(parsed, Join):
                 peer.quality = parsed.quality
-                servers = ice_servers(
-                    peer_id, self._turn_url, self._turn_secret, self._turn_ttl
-                )
+                servers = ice_servers(peer_id, self._turn_url, self._turn_secret, self._turn_ttl)
                 await self._emit(room_id, peer_id, Joined(ice_servers=servers))
                 await self._new_subscriber(room, peer, restart=False)
             elif isinstance(parsed, Offer):
@@ -166,17 +163,13 @@ class MediaNode:
                 await self._emit(room_id, peer_id, ServerAnswer(sdp=sdp))
             elif isinstance(parsed, Answer):
                 if peer.subscriber is None or peer.subscriber.negotiated:
-                    raise MediaError(
-                        "conflict", "no subscribe offer is waiting for an answer"
-                    )
+                    raise MediaError("conflict", "no subscribe offer is waiting for an answer")
                 await peer.subscriber.accept(parsed.sdp)
             elif isinstance(parsed, Candidate):
                 pc = peer.publisher if parsed.pc == "publish" else peer.subscriber
                 if pc is None:
                     raise MediaError("conflict", f"no {parsed.pc} connection")
-                await pc.add_candidate(
-                    parsed.candidate, parsed.sdp_mid, parsed.sdp_mline_index
-                )
+                await pc.add_candidate(parsed.candidate, parsed.sdp_mid, parsed.sdp_mline_index)
             elif isinstance(parsed, SetQuality):
                 peer.quality = parsed.quality
             elif isinstance(parsed, Restart):
@@ -250,23 +243,15 @@ class MediaNode:
             "publishers": len(publishers),
             "subscribers": len(subscribers),
             "tracks": sum(len(p.tracks) for p in publishers),
-            "received_packets": sum(
-                t.packets for p in publishers for t in p.tracks.values()
-            ),
-            "forwarded_packets": sum(
-                s.output.packets for s in subscribers if s.output is not None
-            ),
+            "received_packets": sum(t.packets for p in publishers for t in p.tracks.values()),
+            "forwarded_packets": sum(s.output.packets for s in subscribers if s.output is not None),
         }
 
     def live_sources(self, room_id: str, peer_id: str) -> dict[str, bool]:
         """Return which of a peer's sources are published and forwarded now."""
         room = self._rooms.get(room_id)
         peer = room.peers.get(peer_id) if room is not None else None
-        return (
-            dict(peer.live)
-            if peer is not None
-            else {"audio": False, "video": False, "screen": False}
-        )
+        return dict(peer.live) if peer is not None else {"audio": False, "video": False, "screen": False}
 
     # Inside
 
@@ -292,12 +277,15 @@ class MediaNode:
         if peer.subscriber is not None:
             subscriber, peer.subscriber = peer.subscriber, None
             await subscriber.close()
-        subscriber = Subscriber(
-            peer.id, self._public_ip, self.loudest, self.video_slots
-        )
+        subscriber = Subscriber(peer.id, self._public_ip, self.loudest, self.video_slots)
         sdp = await subscriber.offer()
         peer.subscriber = subscriber
         await self._emit(room.id, peer.id, ServerOffer(sdp=sdp, restart=restart))
+
+    def _schedule_update(self, room: Room) -> None:
+        task = asyncio.get_running_loop().create_task(self._update(room))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _apply_permissions(self, peer: Peer) -> None:
         if peer.publisher is None:
@@ -330,24 +318,18 @@ class MediaNode:
                 cameras.append(peer.id)
             if peer.track("screen", "normal", now_ms) is not None:
                 screens.append(peer.id)
-            await self._report_live(
-                room, peer, mic is not None, peer.id in cameras, peer.id in screens
-            )
+            await self._report_live(room, peer, mic is not None, peer.id in cameras, peer.id in screens)
         room.loudest = select_loudest(levels, room.loudest, self.loudest + 1)
         always = [peer.id for peer in peers if peer.permissions.always_forward]
         last_spoke = {peer.id: peer.last_spoke for peer in peers}
         for viewer in peers:
             subscriber = viewer.subscriber
-            if subscriber is None or not subscriber.negotiated:
+            if subscriber is None or not subscriber.ready:
                 continue
-            audio: list[Key] = [
-                (p, "microphone") for p in room.loudest if p != viewer.id
-            ]
+            audio: list[Key] = [(p, "microphone") for p in room.loudest if p != viewer.id]
             video: list[Key] = []
             if viewer.quality != "audio":
-                video = select_video(
-                    viewer.id, cameras, screens, always, last_spoke, self.last_n
-                )
+                video = select_video(viewer.id, cameras, screens, always, last_spoke, self.last_n)
             layer = "low" if viewer.quality == "low" else "normal"
             self._place(
                 room,
@@ -369,17 +351,13 @@ class MediaNode:
                 subscriber.sent_sources = keys
                 await self._emit(room.id, viewer.id, _sources_message(subscriber.slots))
 
-    def _place(
-        self, room: Room, slots: list[Slot], desired: list[Key], layer: str, now_ms: int
-    ) -> None:
+    def _place(self, room: Room, slots: list[Slot], desired: list[Key], layer: str, now_ms: int) -> None:
         placed = assign_slots([slot.key for slot in slots], desired)
-        for slot, key in zip(slots, placed):
+        for slot, key in zip(slots, placed, strict=True):
             track = None
             if key is not None:
                 owner = room.peers.get(key[0])
-                track = (
-                    owner.track(key[1], layer, now_ms) if owner is not None else None
-                )
+                track = owner.track(key[1], layer, now_ms) if owner is not None else None
             if track is None:
                 slot.detach()
                 slot.key = None
@@ -388,9 +366,7 @@ class MediaNode:
             if slot.pending is not track and slot.track is not track:
                 slot.attach(track)
 
-    async def _report_live(
-        self, room: Room, peer: Peer, audio: bool, video: bool, screen: bool
-    ) -> None:
+    async def _report_live(self, room: Room, peer: Peer, audio: bool, video: bool, screen: bool) -> None:
         live = {"audio": audio, "video": video, "screen": screen}
         if live == peer.live:
             return

@@ -25,9 +25,7 @@ def select_loudest(
     """Return up to count peers, loudest first, among those not silent (lower level is louder)."""
     sticky = set(current)
     audible = [
-        (level - (HYSTERESIS_DB if peer in sticky else 0), peer)
-        for peer, level in levels.items()
-        if level <= threshold
+        (level - (HYSTERESIS_DB if peer in sticky else 0), peer) for peer, level in levels.items() if level <= threshold
     ]
     audible.sort()
     return [peer for _, peer in audible[:count]]
@@ -46,13 +44,9 @@ def select_video(
     Screens and always-forwarded cameras come first; then the last_n cameras whose owners spoke
     most recently; peers who never spoke fill the rest in the order given.
     """
-    chosen: list[tuple[str, str]] = [
-        (peer, "screen") for peer in screens if peer != viewer
-    ]
+    chosen: list[tuple[str, str]] = [(peer, "screen") for peer in screens if peer != viewer]
     always_set = set(always)
-    chosen += [
-        (peer, "camera") for peer in cameras if peer in always_set and peer != viewer
-    ]
+    chosen += [(peer, "camera") for peer in cameras if peer in always_set and peer != viewer]
     others = [peer for peer in cameras if peer not in always_set and peer != viewer]
     order = {peer: i for i, peer in enumerate(others)}
     others.sort(key=lambda peer: (-last_spoke.get(peer, 0.0), order[peer]))

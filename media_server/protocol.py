@@ -161,9 +161,7 @@ ServerMessage = Joined | ServerOffer | ServerAnswer | Sources | Reconnect
 class MediaError(Exception):
     """A media message that cannot be applied; the caller answers it with an error reply."""
 
-    def __init__(
-        self, code: Literal["invalid", "conflict", "not_found"], message: str
-    ) -> None:
+    def __init__(self, code: Literal["invalid", "conflict", "not_found"], message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -196,9 +196,7 @@ class RetransmissionBuffer:
         self.payloads: list[bytes | None] = [None] * size
         self.seqs = [-1] * size
 
-    def store(
-        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes
-    ) -> None:
+    def store(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes) -> None:
         """Keep a rewritten packet as a header and a shared payload."""
         i = seq & self.mask
         HEADER.pack_into(self.headers, 12 * i, b0, b1, seq, ts, ssrc)

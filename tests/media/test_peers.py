@@ -1,0 +1,141 @@
+"""Real aiortc browsers through the real forwarder, inside a private network namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
+import pytest
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+from .conftest import Classroom, PatternTrack, ToneTrack, needs_netns
+
+pytestmark = [needs_netns, pytest.mark.asyncio]
+
+
+def camera() -> dict[tuple[str, str], Any]:
+    return {("camera", "normal"): PatternTrack(320, 180)}
+
+
+async def test_frames_reach_a_subscriber_and_decode(classroom: Classroom) -> None:
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera())
+    await bob.join()
+    await bob.wait_frames("alice", "camera", count=10)
+
+
+async def test_late_joiner_gets_a_keyframe_within_a_second(classroom: Classroom) -> None:
+    alice, bob, carol = (classroom.browser(p) for p in ("alice", "bob", "carol"))
+    await classroom.allow("alice")
+    await alice.publish(camera())
+    await bob.join()
+    await bob.wait_frames("alice", "camera", count=5)
+    await asyncio.sleep(1.5)
+    await carol.join()
+    assert carol.subscribe_pc is not None
+    async with asyncio.timeout(5):
+        while carol.subscribe_pc.connectionState != "connected":
+            await asyncio.sleep(0.005)
+    connected = time.monotonic()
+    await carol.wait_frames("alice", "camera", count=1, timeout=1.0)
+    assert time.monotonic() - connected < 1.0
+
+
+async def test_muted_camera_stops(classroom: Classroom) -> None:
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera())
+    await bob.join()
+    mid = await bob.wait_frames("alice", "camera", count=5)
+    await classroom.allow("alice", video=False)
+    assert bob.mid_of("alice", "camera") is None
+    await asyncio.sleep(0.3)
+    frozen = bob.frames[mid]
+    await asyncio.sleep(1.0)
+    assert bob.frames[mid] == frozen
+
+
+async def test_revoked_screen_stops_while_camera_goes_on(classroom: Classroom) -> None:
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera() | {("screen", "normal"): PatternTrack(320, 180)})
+    await bob.join()
+    screen = await bob.wait_frames("alice", "screen", count=5)
+    await bob.wait_frames("alice", "camera", count=5)
+    await classroom.allow("alice", screen=False)
+    assert bob.mid_of("alice", "screen") is None
+    await asyncio.sleep(0.3)
+    frozen = bob.frames[screen]
+    await asyncio.sleep(1.0)
+    assert bob.frames[screen] == frozen
+    await bob.wait_frames("alice", "camera", count=10)
+
+
+async def test_low_quality_subscriber_gets_the_small_layer(classroom: Classroom) -> None:
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    small = PatternTrack(160, 90)
+    await alice.publish({("camera", "normal"): PatternTrack(320, 180), ("camera", "low"): small})
+    await bob.join(quality="low")
+    mid = await bob.wait_frames("alice", "camera", count=3)
+    assert bob.subscribe_pc is not None
+    track = next(t.receiver.track for t in bob.subscribe_pc.getTransceivers() if t.mid == mid)
+    frame = await asyncio.wait_for(track.recv(), 5)
+    assert (frame.width, frame.height) == (160, 90)
+    await bob.send({"type": "media.quality", "quality": "normal"})
+    async with asyncio.timeout(5):
+        while (frame.width, frame.height) != (320, 180):
+            frame = await track.recv()
+
+
+async def test_speaking_microphone_is_forwarded(classroom: Classroom) -> None:
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish({("microphone", "normal"): ToneTrack()})
+    await bob.join()
+    await bob.wait_frames("alice", "microphone", count=20)
+
+
+async def test_no_decoder_or_encoder_runs_in_the_forwarder(
+    classroom: Classroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoders: list[str] = []
+    encoders: list[str] = []
+    handled: set[RTCRtpReceiver] = set()
+    real_decoder = aiortc.rtcrtpreceiver.get_decoder
+    real_encoder = aiortc.rtcrtpsender.get_encoder
+    real_handle = RTCRtpReceiver._handle_rtp_packet
+
+    def spy_decoder(codec: Any) -> Any:
+        decoders.append(codec.mimeType)
+        return real_decoder(codec)
+
+    def spy_encoder(codec: Any) -> Any:
+        encoders.append(codec.mimeType)
+        return real_encoder(codec)
+
+    async def spy_handle(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -> None:
+        handled.add(self)
+        await real_handle(self, packet, arrival_time_ms)
+
+    monkeypatch.setattr(aiortc.rtcrtpreceiver, "get_decoder", spy_decoder)
+    monkeypatch.setattr(aiortc.rtcrtpsender, "get_encoder", spy_encoder)
+    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", spy_handle)
+
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera())
+    await bob.join()
+    await bob.wait_frames("alice", "camera", count=20)
+
+    publisher = classroom.node._rooms["room-1"].peers["alice"].publisher
+    assert publisher is not None
+    server_receivers = set(publisher.pc.getReceivers())
+    assert not handled & server_receivers
+    # one encoder in alice's browser, one decoder in bob's: none in the forwarder
+    assert encoders == ["video/VP8"]
+    assert decoders == ["video/VP8"]
