@@ -1,0 +1,63 @@
+"""Slides in real browsers: a teacher uploads a deck on the class page, a student sees the pages turn."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.slides.pdfs import deck_pdf
+
+from .conftest import PageFactory
+
+pytestmark = pytest.mark.browser
+
+ROOM_URL = re.compile(r"/rooms/[0-9a-f-]{36}/$")
+
+
+def _image_loaded(page: Page) -> bool:
+    return bool(
+        page.evaluate(
+            "(() => { const i = document.querySelector('img[data-slide-page]'); "
+            "return i.complete && i.naturalWidth > 0; })()"
+        )
+    )
+
+
+def test_student_sees_the_page_the_teacher_turned_to(logged_in_page: PageFactory, tmp_path: Path) -> None:
+    teacher = logged_in_page("marie.curie")
+    teacher.goto("/classes/6a/")
+    deck = tmp_path / "Les volcans.pdf"
+    deck.write_bytes(deck_pdf(3))
+    form = teacher.locator('form[data-action="upload-slides"]')
+    form.locator("input[type=file]").set_input_files(str(deck))
+    form.locator("button[type=submit]").click()
+    expect(teacher.locator("[data-deck]", has_text="Les volcans")).to_have_attribute("data-status", "ready")
+
+    teacher.click('form[data-action="start-lesson"] button[type=submit]')
+    teacher.wait_for_url(ROOM_URL)
+    student = logged_in_page("lea.martin", viewport={"width": 390, "height": 844})
+    student.goto(teacher.url)
+    expect(student.locator("#screen-room")).to_be_visible()
+
+    teacher.select_option("#deck-select", label="Les volcans")
+    teacher.click("#deck-picker button[type=submit]")
+    image = student.locator("img[data-slide-page]")
+    expect(image).to_have_attribute("data-slide-page", "1")
+
+    teacher.click("#slide-next")
+    expect(image).to_have_attribute("data-slide-page", "2")
+    teacher.click("#slide-next")
+    expect(image).to_have_attribute("data-slide-page", "3")
+    expect(image).to_have_attribute("src", re.compile(r"/pages/3\.webp\?size=small$"))
+    student.wait_for_function(
+        "() => { const i = document.querySelector('img[data-slide-page]'); "
+        "return i.complete && i.naturalWidth === 800; }"
+    )
+    assert _image_loaded(student)
+
+    late = logged_in_page("zoe.bernard")
+    late.goto(teacher.url)
+    expect(late.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "3")
