@@ -1,0 +1,155 @@
+"""RTP rewriting per subscriber: SSRC, sequence numbers, timestamps, payload types."""
+
+from __future__ import annotations
+
+import pytest
+
+from media_server.forwarder import Slot, Track
+
+from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
+
+SUB_PT = 120
+SUB_SSRC = 0xABCDEF01
+
+
+def camera(peer: str = "alice", layer: str = "normal") -> Track:
+    track = Track(peer, "camera", layer, "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    return track
+
+
+def slot_on(track: Track) -> tuple[Slot, Recorder]:
+    recorder = Recorder()
+    slot = Slot("video", SUB_SSRC, recorder)
+    slot.payload_types = {"video/VP8": SUB_PT}
+    slot.attach(track)
+    return slot, recorder
+
+
+def test_it_waits_for_a_keyframe_then_rewrites_ssrc_and_payload_type() -> None:
+    track = camera()
+    _, sent = slot_on(track)
+    track.on_rtp(rtp(100, 5000, VP8_DELTA), 0)
+    track.on_rtp(rtp(101, 5000, VP8_KEY), 0)
+    track.on_rtp(rtp(102, 8000, VP8_DELTA, marker=True), 33)
+    assert [(pt, ssrc) for pt, _, _, ssrc in sent.headers()] == [(SUB_PT, SUB_SSRC)] * 2
+    assert sent.packets[1][1] & 0x80  # marker kept
+    assert sent.packets[0].endswith(VP8_KEY)
+
+
+def test_it_drops_header_extensions_and_keeps_the_payload() -> None:
+    track = camera()
+    _, sent = slot_on(track)
+    track.on_rtp(rtp(1, 0, VP8_KEY, audio_level=30), 0)
+    assert sent.packets[0][0] == 0x80
+    assert sent.packets[0][12:] == VP8_KEY
+
+
+def test_seq_and_timestamp_continue_across_a_source_switch() -> None:
+    first, second = camera("alice"), camera("bob")
+    slot, sent = slot_on(first)
+    for i in range(3):
+        first.on_rtp(rtp(1000 + i, 90000 + 3000 * i, VP8_KEY if i == 0 else VP8_DELTA), 33 * i)
+    slot.attach(second)
+    # the old source goes on until the new one sends a keyframe
+    first.on_rtp(rtp(1003, 99000, VP8_DELTA), 100)
+    second.on_rtp(rtp(50, 7, VP8_DELTA, ssrc=0x2222), 120)
+    second.on_rtp(rtp(51, 3007, VP8_KEY, ssrc=0x2222), 133)
+    first.on_rtp(rtp(1004, 102000, VP8_DELTA), 134)
+    second.on_rtp(rtp(52, 6007, VP8_DELTA, ssrc=0x2222), 166)
+    seqs = [seq for _, seq, _, _ in sent.headers()]
+    stamps = [ts for _, _, ts, _ in sent.headers()]
+    assert [(s - seqs[0]) & 0xFFFF for s in seqs] == [0, 1, 2, 3, 4, 5]
+    # 33 ms after the last packet of the old source, at 90 kHz
+    assert (stamps[4] - stamps[3]) & 0xFFFFFFFF == 33 * 90
+    assert (stamps[5] - stamps[4]) & 0xFFFFFFFF == 3000
+    assert slot.track is second
+
+
+def test_seq_wraps_around_two_to_the_sixteen() -> None:
+    track = camera()
+    _, sent = slot_on(track)
+    for i, seq in enumerate([0xFFFE, 0xFFFF, 0, 1]):
+        track.on_rtp(rtp(seq, 0, VP8_KEY if i == 0 else VP8_DELTA), 0)
+    seqs = [seq for _, seq, _, _ in sent.headers()]
+    assert [(s - seqs[0]) & 0xFFFF for s in seqs] == [0, 1, 2, 3]
+
+
+def test_timestamp_wraps_around_two_to_the_thirty_two() -> None:
+    track = camera()
+    slot, sent = slot_on(track)
+    slot.last_ts = 0xFFFFFFFF - 1000  # the output is near the end of its range
+    track.on_rtp(rtp(7, 0xFFFFF000, VP8_KEY), 0)
+    track.on_rtp(rtp(8, 0x00000BB8, VP8_DELTA), 33)  # the input wrapped too
+    stamps = [ts for _, _, ts, _ in sent.headers()]
+    assert (stamps[1] - stamps[0]) & 0xFFFFFFFF == 0x1000 + 0xBB8
+    assert stamps[1] < stamps[0]  # the output wrapped
+
+
+def test_packets_sent_before_a_switch_are_not_forwarded_after_it() -> None:
+    track = camera()
+    _, sent = slot_on(track)
+    track.on_rtp(rtp(500, 0, VP8_KEY), 0)
+    track.on_rtp(rtp(499, 0, VP8_DELTA), 1)  # a late retransmission of the previous frame
+    assert len(sent.packets) == 1
+
+
+def test_a_disallowed_track_stops_at_once() -> None:
+    track = camera()
+    _, sent = slot_on(track)
+    track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+    track.allowed = False
+    track.on_rtp(rtp(2, 0, VP8_DELTA), 1)
+    assert len(sent.packets) == 1
+
+
+def test_detached_slot_sends_nothing() -> None:
+    track = camera()
+    slot, sent = slot_on(track)
+    track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+    slot.detach()
+    track.on_rtp(rtp(2, 0, VP8_KEY), 1)
+    assert len(sent.packets) == 1
+
+
+def test_nack_is_answered_from_the_retransmission_buffer() -> None:
+    track = camera()
+    slot, sent = slot_on(track)
+    for i in range(5):
+        track.on_rtp(rtp(10 + i, 0, VP8_KEY if i == 0 else VP8_DELTA), i)
+    lost = sent.packets[2]
+    slot.retransmit(sent.headers()[2][1])
+    assert sent.packets[-1] == lost
+
+
+def test_nack_for_a_forgotten_packet_sends_nothing() -> None:
+    track = camera()
+    slot, sent = slot_on(track)
+    track.on_rtp(rtp(10, 0, VP8_KEY), 0)
+    first = sent.headers()[0][1]
+    for i in range(1, slot.history.size + 1):
+        track.on_rtp(rtp(10 + i, 0, VP8_DELTA), i)
+    count = len(sent.packets)
+    slot.retransmit(first)
+    assert len(sent.packets) == count
+
+
+def test_audio_switches_without_waiting() -> None:
+    mic = Track("alice", "microphone", "normal", "audio", {111: "audio/opus"}, audio_level_id=1)
+    mic.allowed = True
+    sent = Recorder()
+    slot = Slot("audio", 5, sent)
+    slot.payload_types = {"audio/opus": 100}
+    slot.attach(mic)
+    mic.on_rtp(rtp(1, 960, b"opus", pt=111, audio_level=40), 0)
+    assert sent.headers() == [(100, 0, 0, 5)]
+    assert mic.level < 127
+
+
+@pytest.mark.parametrize("pt", [97, 98])
+def test_unknown_payload_type_is_not_forwarded(pt: int) -> None:
+    track = camera()
+    _, sent = slot_on(track)
+    track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+    track.on_rtp(rtp(2, 0, VP8_DELTA, pt=pt), 0)
+    assert len(sent.packets) == 1
