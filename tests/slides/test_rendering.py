@@ -59,7 +59,7 @@ def test_a_page_that_takes_too_long_fails_the_deck_with_its_page(class_6a, teach
     assert time.monotonic() - started < 10
     deck.refresh_from_db()
     assert (deck.status, deck.error, deck.error_page) == ("failed", "page_timeout", 1)
-    assert deck.error_message == "A page took too long to render. (page 1)"
+    assert deck.error_message == "Une page a pris trop de temps à préparer. (page 1)"
     assert not deck.pages_directory.exists()
 
 

@@ -41,7 +41,7 @@ def test_teacher_uploads_a_pdf_that_renders_every_page(
 def test_form_upload_redirects_to_the_class_page_with_a_message(class_6a, teacher, django_capture_on_commit_callbacks):
     client = login(teacher)
     with django_capture_on_commit_callbacks(execute=True):
-        response = upload(client, "6a", deck_pdf(2), "cours.pdf")
+        response = upload(client, "6a", deck_pdf(2), "cours.pdf", **EN)
     assert response.status_code == 302
     assert response["Location"] == "/classes/6a/"
     page = client.get("/classes/6a/", headers=EN).content.decode()
@@ -73,6 +73,11 @@ def test_a_text_file_named_pdf_is_refused_with_a_clear_message(class_6a, teacher
     assert response.json()["message"] == "This file is not a PDF, ODP or PPTX presentation."
     assert not Deck.objects.exists()
     assert _leftovers(media_root) == []
+
+
+def test_messages_are_in_french_by_default(class_6a, teacher):
+    response = upload(login(teacher), "6a", encrypted_pdf(), **JSON)
+    assert response.json()["message"] == "Ce PDF est protégé par un mot de passe : envoyez une copie non protégée."
 
 
 def test_a_file_over_the_size_limit_is_refused(class_6a, teacher, settings, media_root):
