@@ -1,0 +1,279 @@
+"""Load-generator peers: real aiortc handshakes, then raw SRTP packets in and out.
+
+A RawPublisher's transceivers carry tracks that never yield a frame, so aiortc never starts an
+encoder; pre-made VP8 and Opus payloads go out through the forwarder's own SRTP fast path
+(media_server.forwarder.Output). A CountingSubscriber takes each datagram of its selected ICE pair
+straight from the socket, decrypts it with the DTLS-SRTP session and counts its stamp: no jitter
+buffer, no depacketizer, no decoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pylibsrtp
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs import get_capabilities
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket
+
+from media_server.forwarder import Output, SilentTrack
+
+from .packets import (
+    AUDIO_LEVEL_URI,
+    MAGIC,
+    MID_URI,
+    STAMP,
+    Profile,
+    header_extension,
+    opus_frame,
+    stamp,
+    vp8_frame,
+)
+
+KEYFRAME_EVERY_S = 3.0
+
+
+def new_pc() -> RTCPeerConnection:
+    """Return a peer connection that needs no STUN: everything is on one host."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+async def wait_connected(pc: RTCPeerConnection, timeout: float) -> None:
+    """Wait until ICE and DTLS are up, or raise TimeoutError."""
+    async with asyncio.timeout(timeout):
+        while pc.connectionState != "connected":
+            if pc.connectionState in ("failed", "closed"):
+                raise ConnectionError(f"peer connection {pc.connectionState}")
+            await asyncio.sleep(0.05)
+
+
+@dataclass
+class Window:
+    """The steady measurement window, in CLOCK_MONOTONIC ns of the send time."""
+
+    t0: int = 1 << 62
+    t1: int = 1 << 62
+    delays_us: array[int] = field(default_factory=lambda: array("q"))
+    sent: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class Stream:
+    """One published source: what to send and where it stands."""
+
+    stream_id: int
+    source: str
+    profile: Profile
+    level: int
+    mid: str = ""
+    ssrc: int = 0
+    pt: int = 0
+    ext: bytes = b""
+    seq: int = 0
+    timestamp: int = 0
+    picture_id: int = 0
+    want_keyframe: bool = True
+    last_keyframe: float = 0.0
+
+
+class RawPublisher:
+    """A participant's publish connection sending pre-made packets at realistic rates."""
+
+    def __init__(self, streams: list[Stream], window: Window) -> None:
+        self.pc = new_pc()
+        self.streams = streams
+        self.window = window
+        self._transceivers = []
+        self._tasks: list[asyncio.Task[None]] = []
+        for s in streams:
+            kind = s.profile.kind
+            transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")  # type: ignore[arg-type]
+            wanted = "video/VP8" if kind == "video" else "audio/opus"
+            transceiver.setCodecPreferences([c for c in get_capabilities(kind).codecs if c.mimeType == wanted])
+            self._transceivers.append(transceiver)
+
+    async def offer(self) -> str:
+        """Return the SDP offer, with every host candidate in it."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        for s, t in zip(self.streams, self._transceivers, strict=True):
+            s.mid = t.mid or ""
+            s.ssrc = t.sender._ssrc
+        return self.pc.localDescription.sdp
+
+    async def accept(self, sdp: str, timeout: float) -> None:
+        """Apply the answer and wait for DTLS-SRTP."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        for s, t in zip(self.streams, self._transceivers, strict=True):
+            s.pt = t._codecs[0].payloadType
+            ids = {e.uri: e.id for e in t._headerExtensions}
+            s.ext = header_extension(ids.get(MID_URI, 0), s.mid)
+            if s.profile.kind == "audio":
+                s.ext = header_extension(ids.get(MID_URI, 0), s.mid, ids.get(AUDIO_LEVEL_URI, 0), s.level)
+        await wait_connected(self.pc, timeout)
+        dtls = self._transceivers[0].sender.transport
+        self._hook_feedback(dtls)
+        self.output = Output(dtls)
+
+    def _hook_feedback(self, dtls: RTCDtlsTransport) -> None:
+        original = dtls._handle_rtcp_data
+        by_ssrc = {s.ssrc: s for s in self.streams}
+
+        async def handle_rtcp_data(data: bytes) -> None:
+            try:
+                packets = RtcpPacket.parse(data)
+            except ValueError:
+                return
+            for packet in packets:
+                if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (
+                    RTCP_PSFB_PLI,
+                    RTCP_PSFB_FIR,
+                ):
+                    # a FIR names its SSRC in the FCI; every stream of ours is a candidate
+                    stream = by_ssrc.get(packet.media_ssrc)
+                    for s in [stream] if stream is not None else by_ssrc.values():
+                        s.want_keyframe = True
+            await original(data)
+
+        dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
+
+    def start(self, stop_at: float) -> None:
+        """Send every stream until the loop time stop_at."""
+        for s in self.streams:
+            self._tasks.append(asyncio.ensure_future(self._send_loop(s, stop_at)))
+
+    async def _send_loop(self, s: Stream, stop_at: float) -> None:
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / s.profile.fps
+        ts_step = int((90000 if s.profile.kind == "video" else 48000) * interval)
+        opus = opus_frame(s.profile) if s.profile.kind == "audio" else b""
+        delta = vp8_frame(s.profile, 0, keyframe=False)
+        start = loop.time()
+        k = 0
+        while True:
+            now = loop.time()
+            if now >= stop_at:
+                return
+            due = start + k * interval
+            if due > now:
+                await asyncio.sleep(due - now)
+            elif now - due > 0.5:
+                # far behind (a stalled loop): do not burst, start the schedule again
+                start, k = now, 0
+            k += 1
+            if s.profile.kind == "audio":
+                self._send(s, [opus])
+            else:
+                keyframe = s.want_keyframe or now - s.last_keyframe > KEYFRAME_EVERY_S
+                if keyframe:
+                    s.want_keyframe = False
+                    s.last_keyframe = now
+                    payloads = vp8_frame(s.profile, s.picture_id, keyframe=True)
+                else:
+                    payloads = [_with_picture_id(p, s.picture_id) for p in delta]
+                s.picture_id += 1
+                self._send(s, payloads)
+            s.timestamp = (s.timestamp + ts_step) & 0xFFFFFFFF
+
+    def _send(self, s: Stream, payloads: list[bytes]) -> None:
+        window = self.window
+        b0 = 0x90 if s.ext else 0x80
+        last = len(payloads) - 1
+        for i, payload in enumerate(payloads):
+            sent_ns = time.monotonic_ns()
+            s.seq = (s.seq + 1) & 0xFFFF
+            body = s.ext + payload + stamp(s.stream_id, s.seq, sent_ns)
+            self.output.send(b0, s.pt | (0x80 if i == last else 0), s.seq, s.timestamp, s.ssrc, body)
+            if window.t0 <= sent_ns < window.t1:
+                window.sent[s.stream_id] = window.sent.get(s.stream_id, 0) + 1
+
+    async def close(self) -> None:
+        """Stop sending and close the connection."""
+        for task in self._tasks:
+            task.cancel()
+        await self.pc.close()
+
+
+def _with_picture_id(payload: bytes, picture_id: int) -> bytes:
+    pid = 0x8000 | (picture_id & 0x7FFF)
+    return payload[:2] + bytes([pid >> 8, pid & 0xFF]) + payload[4:]
+
+
+class CountingSubscriber:
+    """A participant's receive connection that only decrypts and counts stamped packets."""
+
+    def __init__(self, window: Window) -> None:
+        self.pc = new_pc()
+        self.window = window
+        self.counts: dict[int, int] = {}
+        self.window_counts: dict[int, int] = {}
+        self._dtls: list[RTCDtlsTransport] = []
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Apply the forwarder's offer and return a receive-only answer."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        for t in self.pc.getTransceivers():
+            dtls = t.receiver.transport
+            if dtls not in self._dtls:
+                self._dtls.append(dtls)
+                dtls._handle_rtp_data = self._slow_path  # type: ignore[method-assign]
+        return self.pc.localDescription.sdp
+
+    async def connected(self, timeout: float) -> None:
+        """Wait for DTLS-SRTP, then take datagrams straight from the selected pair's socket."""
+        await wait_connected(self.pc, timeout)
+        for dtls in self._dtls:
+            pair = dtls.transport._connection._nominated.get(1)
+            if pair is not None and dtls._rx_srtp is not None:
+                protocol = pair.protocol
+                protocol.datagram_received = self._fast_path(  # type: ignore[method-assign]
+                    protocol.datagram_received, dtls._rx_srtp
+                )
+
+    def count(self, plain: bytes) -> None:
+        """Count one decrypted RTP packet by its stamp."""
+        n = len(plain)
+        if n < 32:
+            return
+        magic, stream, _, sent_ns = STAMP.unpack_from(plain, n - 20)
+        if magic != MAGIC:
+            return
+        counts = self.counts
+        counts[stream] = counts.get(stream, 0) + 1
+        window = self.window
+        if window.t0 <= sent_ns < window.t1:
+            wc = self.window_counts
+            wc[stream] = wc.get(stream, 0) + 1
+            window.delays_us.append((time.monotonic_ns() - sent_ns) // 1000)
+
+    async def _slow_path(self, data: bytes, arrival_time_ms: int) -> None:
+        self.count(data)
+
+    def _fast_path(
+        self, original: Callable[[bytes, Any], None], srtp: pylibsrtp.Session
+    ) -> Callable[[bytes, Any], None]:
+        unprotect = srtp.unprotect
+        count = self.count
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            if 127 < data[0] < 192 and not 191 < data[1] < 224:
+                try:
+                    plain = unprotect(data)
+                except pylibsrtp.Error:
+                    return
+                count(plain)
+            else:
+                # STUN consent checks, DTLS and RTCP keep aiortc's own path
+                original(data, addr)
+
+        return datagram_received
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.pc.close()

@@ -1,0 +1,254 @@
+"""The benchmark's outputs: a line per run, docs/benchmarks.md with a table and an SVG plot."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+COLOURS = {"ours": "#1f6feb", "janus": "#d1242f", "janus-1loop": "#bf8700"}
+LABELS = {
+    "ours": "ours (media_server)",
+    "janus": "Janus VideoRoom, default threads",
+    "janus-1loop": "Janus VideoRoom, event_loops = 1",
+}
+MARK_START = "<!-- bench:media:start -->"
+MARK_END = "<!-- bench:media:end -->"
+
+
+def janus_version() -> str | None:
+    """Return the installed Janus version, as dpkg knows it."""
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "janus"], capture_output=True, text=True, timeout=5)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def line(r: dict[str, Any]) -> str:
+    """Return one run as a progress line."""
+    if "error" in r:
+        return f"FAILED: {r['error']}"
+    return (
+        f"{r['forwarded_pps']:>8.0f} pps  CPU {r['server_cpu_pct']:5.1f} %  "
+        f"{_f(r['cpu_us_per_packet'])} µs/pkt  loss {100 * (r['loss'] or 0):.2f} %  "
+        f"p50 {_f(r['delay_p50_ms'])} p99 {_f(r['delay_p99_ms'])} ms  "
+        f"gen CPU {r['generator_cpu_pct']} %  other {r['other_cpu_pct']} %"
+    )
+
+
+def _f(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _ok(r: dict[str, Any]) -> bool:
+    return "error" not in r
+
+
+def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return per-forwarder figures from the largest lecture each ran, with ratios to ours."""
+    rows = []
+    for sfu in LABELS:
+        lectures = [
+            r
+            for r in results["runs"]
+            if r["sfu"] == sfu and _ok(r) and r["kind"] == "lecture" and "load_point" not in r
+        ]
+        if not lectures:
+            continue
+        big = max(lectures, key=lambda r: r["subscribers"])
+        held = [
+            r["subscribers"]
+            for r in lectures
+            if (r["loss"] or 0) < 0.01 and (r["delay_p99_ms"] or 1e9) < 50 and not r["missing_streams"]
+        ]
+        disc = [r for r in results["runs"] if r["sfu"] == sfu and _ok(r) and r["kind"] == "discussion"]
+        rows.append(
+            {
+                "sfu": sfu,
+                "at": big["subscribers"],
+                "pps_per_core": big["pps_per_core_estimate"],
+                "us_per_packet": big["cpu_us_per_packet"],
+                "cpu_pct_per_subscriber": big["cpu_pct_per_subscriber"],
+                "loss": big["loss"],
+                "rss_kb_per_subscriber": big["rss_kb_per_subscriber"],
+                "largest_lecture_held": max(held) if held else None,
+                "discussion_us_per_packet": disc[0]["cpu_us_per_packet"] if disc else None,
+            }
+        )
+    return rows
+
+
+def summary(results: dict[str, Any]) -> str:
+    """Return the headline figures and the generator's headroom as text."""
+    out = ["", "forwarder            µs/pkt  pkt/s per core  CPU %/subscriber  RSS KB/subscriber"]
+    for h in headline(results):
+        out.append(
+            f"{h['sfu']:18} {_f(h['us_per_packet']):>8} {h['pps_per_core'] or 0:>15,} "
+            f"{_f(h['cpu_pct_per_subscriber'], 3):>17} {_f(h['rss_kb_per_subscriber'], 0):>18}"
+        )
+    out.append(headroom(results))
+    return "\n".join(out)
+
+
+def headroom(results: dict[str, Any]) -> str:
+    """Return the load generator's loopback ceiling against the highest forwarded rate."""
+    top = results["highest_forwarded_pps"]
+    passing = [e for e in results["echo"] if e["loss"] <= 0.01]
+    best = max((e["received_pps"] for e in passing), default=0.0)
+    ratio = best / top if top else 0.0
+    verdict = "enough" if ratio >= 2 else "NOT enough: the generator may be the bottleneck"
+    return (
+        f"generator headroom: {best:,.0f} pkt/s with no forwarder in between (<1 % loss) vs "
+        f"{top:,.0f} pkt/s highest forwarded: x{ratio:.1f}, {verdict}"
+    )
+
+
+def svg(results: dict[str, Any]) -> str:
+    """Return a plot of forwarder CPU against lecture subscribers, one line per forwarder."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in results["runs"]:
+        if _ok(r) and r["kind"] == "lecture":
+            series.setdefault(r["sfu"], []).append((r["subscribers"], r["server_cpu_pct"]))
+    w, h, left, bottom, top, right = 640, 360, 60, 50, 20, 200
+    xmax = max((x for s in series.values() for x, _ in s), default=1)
+    ymax = max((y for s in series.values() for _, y in s), default=1)
+    ymax = max(10, ((int(ymax) // 10) + 1) * 10)
+
+    def px(x: float) -> float:
+        return left + (w - left - right) * x / xmax
+
+    def py(y: float) -> float:
+        return h - bottom - (h - bottom - top) * y / ymax
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+    ]
+    for i in range(6):
+        y = ymax * i / 5
+        parts.append(f'<line x1="{left}" x2="{w - right}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.0f}</text>')
+    ticks = sorted({x for s in series.values() for x, _ in s})
+    for x in ticks:
+        parts.append(f'<text x="{px(x):.1f}" y="{h - bottom + 16}" text-anchor="middle">{x}</text>')
+    parts.append(f'<line x1="{left}" x2="{w - right}" y1="{h - bottom}" y2="{h - bottom}" stroke="#333"/>')
+    parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{h - bottom}" stroke="#333"/>')
+    parts.append(
+        f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">students receiving the lecture</text>'
+    )
+    parts.append(
+        f'<text transform="translate(16 {(top + h - bottom) / 2}) rotate(-90)" '
+        'text-anchor="middle">forwarder CPU, % of one core</text>'
+    )
+    for k, (sfu, points) in enumerate(series.items()):
+        points.sort()
+        colour = COLOURS.get(sfu, "#333")
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y in points:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
+        ly = top + 10 + 18 * k
+        parts.append(
+            f'<line x1="{w - right + 10}" x2="{w - right + 30}" y1="{ly}" y2="{ly}" '
+            f'stroke="{colour}" stroke-width="2"/>'
+        )
+        parts.append(f'<text x="{w - right + 35}" y="{ly + 4}" font-size="11">{sfu}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def table(results: dict[str, Any]) -> str:
+    """Return every run as a Markdown table."""
+    rows = [
+        "| forwarder | scenario | subscribers | forwarded pkt/s | forwarder CPU % | µs CPU/pkt "
+        "| CPU %/subscriber | loss % | delay p50 / p99 ms | RSS KB/subscriber | generator CPU % | other load CPU % |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in results["runs"]:
+        if not _ok(r):
+            rows.append(f"| {r['sfu']} | {r['scenario']} | failed: {r['error']} ||||||||||")
+            continue
+        name = r["scenario"] + (f" ({r['load_point']:.0%} of saturation)" if "load_point" in r else "")
+        rows.append(
+            f"| {r['sfu']} | {name} | {r['subscribers']} | {r['forwarded_pps']:,.0f} | "
+            f"{r['server_cpu_pct']} | {_f(r['cpu_us_per_packet'])} | {_f(r['cpu_pct_per_subscriber'], 3)} | "
+            f"{100 * (r['loss'] or 0):.2f}{' (' + str(r['missing_streams']) + ' streams missing)' if r['missing_streams'] else ''} | "
+            f"{_f(r['delay_p50_ms'])} / {_f(r['delay_p99_ms'])} | {_f(r['rss_kb_per_subscriber'], 0)} | "
+            f"{r['generator_cpu_pct']} | {r['other_cpu_pct']} |"
+        )
+    return "\n".join(rows)
+
+
+def comparison(results: dict[str, Any]) -> str:
+    """Return the headline figures of each forwarder and their ratio to ours."""
+    heads = {h["sfu"]: h for h in headline(results)}
+    ours = heads.get("ours")
+    rows = [
+        "| figure | "
+        + " | ".join(LABELS[s] for s in heads)
+        + " | "
+        + " | ".join(f"{s} / ours" for s in heads if s != "ours")
+        + " |",
+        "|---|" + "--:|" * (2 * len(heads) - 1),
+    ]
+    figures = [
+        ("pps_per_core", "forwarded pkt/s per core (1 / CPU per packet)", 0),
+        ("us_per_packet", "µs of forwarder CPU per forwarded packet, lecture", 2),
+        ("discussion_us_per_packet", "µs of forwarder CPU per forwarded packet, discussion", 2),
+        ("cpu_pct_per_subscriber", "CPU % of a core per student, largest lecture", 3),
+        ("rss_kb_per_subscriber", "RSS KB per student, largest lecture", 0),
+        ("largest_lecture_held", "largest lecture held (<1 % loss, p99 < 50 ms)", 0),
+    ]
+    for key, label, digits in figures:
+        cells = [_f(h[key], digits) if h[key] is not None else "–" for h in heads.values()]
+        ratios = []
+        for s, h in heads.items():
+            if s == "ours":
+                continue
+            a, b = h[key], ours[key] if ours else None
+            ratios.append(f"{a / b:.2f}" if a and b else "–")
+        rows.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    return "\n".join(rows)
+
+
+def write(results: dict[str, Any], doc: Path) -> None:
+    """Write the plot next to docs/benchmarks.md and the media section into it."""
+    plot = doc.parent / "benchmarks-media-cpu.svg"
+    plot.write_text(svg(results))
+    m = results["machine"]
+    section = "\n".join(
+        [
+            MARK_START,
+            f"Measured {results['date']} by `bench/run{' --full' if results['mode'] == 'full' else ''}` "
+            f"({results['mode']} mode, {results['window_s']:.0f} s steady window per run) on "
+            f"{m['cpus']} CPUs ({m['cpu_model']}), Linux {m['kernel']}, Python {m['python']}, "
+            f"Janus {m['janus']}. Forwarder under test pinned to CPU {m['forwarder_cores']}, "
+            f"load generator ({m['generator_workers']} worker process(es)) to CPU {m['generator_cores']}.",
+            "",
+            f"![forwarder CPU against students]({plot.name})",
+            "",
+            comparison(results),
+            "",
+            table(results),
+            "",
+            headroom(results) + ".",
+            "",
+            "Echo runs (generator alone): "
+            + "; ".join(
+                f"{e['rate']:,.0f} pkt/s offered, {e['received_pps']:,.0f} received "
+                f"({100 * e['loss']:.2f} % loss, generator CPU {e['generator_cpu_pct']} %)"
+                for e in results["echo"]
+            )
+            + ".",
+            MARK_END,
+        ]
+    )
+    text = doc.read_text() if doc.exists() else ""
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + section + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip() + ("\n\n" if text else "") + section + "\n"
+    doc.write_text(text)
