@@ -9,6 +9,7 @@ encoder, no RTP object.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -49,19 +50,17 @@ class Output:
         "_sendto",
         "_srtp",
         "dtls",
-        "packets",
     )
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self.dtls = dtls
-        self.packets = 0
         self._pair: CandidatePair | None = None
         self._nominated: dict[int, CandidatePair] = dtls.transport._connection._nominated
         self._srtp: Any = None
         self._cdata: Any = None
         self._buffer: Any = None
         self._length: Any = ffi.new("int *")
-        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self._sendto: Callable[..., Any] | None = None
         self._addr: tuple[str, int] = ("", 0)
 
     def _resolve(self, pair: CandidatePair | None) -> bool:
@@ -73,10 +72,14 @@ class Output:
         transport = pair.protocol.transport
         if transport is None:
             return False
+        # the socket itself: asyncio's DatagramTransport.sendto costs about a microsecond more,
+        # and a full send buffer only drops this datagram, as the network would
+        sock = transport.get_extra_info("socket")
+        raw = getattr(sock, "_sock", None)
         self._srtp = session._srtp[0]
         self._cdata = session._cdata
         self._buffer = session._buffer
-        self._sendto = transport.sendto
+        self._sendto = raw.sendto if isinstance(raw, socket.socket) else transport.sendto
         self._addr = pair.remote_addr
         self._pair = pair
         return True
@@ -104,8 +107,10 @@ class Output:
         length[0] = n
         if lib.srtp_protect(self._srtp, self._cdata, length):
             return
-        self._sendto(buf[0 : length[0]], self._addr)  # type: ignore[misc]
-        self.packets += 1
+        try:
+            self._sendto(buf[0 : length[0]], self._addr)  # type: ignore[misc]
+        except OSError:
+            return
 
     def send_packet(self, packet: bytes) -> None:
         """Send one whole RTP packet, a retransmission."""
@@ -121,8 +126,10 @@ class Output:
         length[0] = n
         if lib.srtp_protect(self._srtp, self._cdata, length):
             return
-        self._sendto(buf[0 : length[0]], self._addr)  # type: ignore[misc]
-        self.packets += 1
+        try:
+            self._sendto(buf[0 : length[0]], self._addr)  # type: ignore[misc]
+        except OSError:
+            return
 
 
 class Sink:
@@ -190,7 +197,13 @@ class Slot(Rewriter):
             self.last_ts = out_ts
             self.last_ms = arrival_ms
         b1 = (b1 & 0x80) | pt
-        self.history.store(b0, b1, out_seq, out_ts, self.ssrc, payload)
+        # the retransmission buffer, inline: three list writes
+        history = self.history
+        i = out_seq & history.mask
+        history.payloads[i] = payload
+        history.seqs[i] = out_seq
+        history.stamps[i] = out_ts
+        history.flags[i] = b0 << 8 | b1
         output.send(b0, b1, out_seq, out_ts, self.ssrc, payload)
         self.packets += 1
 
@@ -228,7 +241,7 @@ class Slot(Rewriter):
 
     def retransmit(self, seq: int) -> None:
         """Answer a NACK from the retransmission buffer."""
-        packet = self.history.get(seq)
+        packet = self.history.get(seq, self.ssrc)
         if packet is not None and self.output is not None:
             self.output.send_packet(packet)
 

@@ -244,7 +244,7 @@ class MediaNode:
             "subscribers": len(subscribers),
             "tracks": sum(len(p.tracks) for p in publishers),
             "received_packets": sum(t.packets for p in publishers for t in p.tracks.values()),
-            "forwarded_packets": sum(s.output.packets for s in subscribers if s.output is not None),
+            "forwarded_packets": sum(slot.packets for s in subscribers for slot in s.slots),
         }
 
     def live_sources(self, room_id: str, peer_id: str) -> dict[str, bool]:

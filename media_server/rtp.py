@@ -184,32 +184,40 @@ class Rewriter:
 
 
 class RetransmissionBuffer:
-    """Keep the last rewritten packets of a stream, indexed by output sequence number."""
+    """Keep the last rewritten packets of a stream, indexed by output sequence number.
 
-    __slots__ = ("headers", "mask", "payloads", "seqs", "size")
+    Each entry is the header's variable fields and a reference to the payload that every
+    subscriber of the packet shares: storing costs three list writes, no copy.
+    """
+
+    __slots__ = ("flags", "mask", "payloads", "seqs", "size", "stamps")
 
     def __init__(self, size: int = 512) -> None:
         assert size & (size - 1) == 0, "size must be a power of two"
         self.size = size
         self.mask = size - 1
-        self.headers = bytearray(12 * size)
         self.payloads: list[bytes | None] = [None] * size
         self.seqs = [-1] * size
+        self.stamps = [0] * size
+        # first two header bytes: version, padding, marker, payload type
+        self.flags = [0] * size
 
-    def store(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, payload: bytes) -> None:
-        """Keep a rewritten packet as a header and a shared payload."""
+    def store(self, b0: int, b1: int, seq: int, ts: int, payload: bytes) -> None:
+        """Keep a rewritten packet."""
         i = seq & self.mask
-        HEADER.pack_into(self.headers, 12 * i, b0, b1, seq, ts, ssrc)
         self.payloads[i] = payload
         self.seqs[i] = seq
+        self.stamps[i] = ts
+        self.flags[i] = b0 << 8 | b1
 
-    def get(self, seq: int) -> bytes | None:
+    def get(self, seq: int, ssrc: int) -> bytes | None:
         """Return the whole rewritten packet with this sequence number, if still kept."""
         i = seq & self.mask
         payload = self.payloads[i]
         if self.seqs[i] != seq or payload is None:
             return None
-        return bytes(self.headers[12 * i : 12 * i + 12]) + payload
+        flags = self.flags[i]
+        return HEADER.pack(flags >> 8, flags & 0xFF, seq, self.stamps[i], ssrc) + payload
 
     def clear(self) -> None:
         """Forget every packet."""

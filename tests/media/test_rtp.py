@@ -96,11 +96,11 @@ def test_keyframe_requests_are_throttled_to_one_per_interval() -> None:
 def test_retransmission_buffer_keeps_the_last_packets_by_sequence_number() -> None:
     buffer = RetransmissionBuffer(4)
     for seq in range(65534, 65536):
-        buffer.store(0x80, 96, seq, 1, 2, bytes([seq & 0xFF]))
+        buffer.store(0x80, 96, seq, 1, bytes([seq & 0xFF]))
     for seq in range(0, 3):
-        buffer.store(0x80, 96, seq, 1, 2, bytes([seq]))
-    assert buffer.get(65534) is None  # overwritten by seq 2
-    packet = buffer.get(65535)
+        buffer.store(0x80, 96, seq, 1, bytes([seq]))
+    assert buffer.get(65534, 2) is None  # overwritten by seq 2
+    packet = buffer.get(65535, 2)
     assert packet is not None and struct.unpack_from("!H", packet, 2)[0] == 65535
-    assert buffer.get(2) == struct.pack("!BBHII", 0x80, 96, 2, 1, 2) + b"\2"
-    assert buffer.get(3) is None
+    assert buffer.get(2, 2) == struct.pack("!BBHII", 0x80, 96, 2, 1, 2) + b"\2"
+    assert buffer.get(3, 2) is None
