@@ -6,16 +6,19 @@ several ASGI processes see the same room.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
 
 from . import events, media
 from . import protocol as p
-from .actions import presence
+from .actions import presence, recess
 from .actions.common import load_actor
 from .actions.dispatch import HANDLERS
 from .models import Room
@@ -26,6 +29,8 @@ from .timers import timers
 logger = logging.getLogger(__name__)
 
 CLOSE_PROTOCOL = 4400
+# A recess socket that sent nothing for RECESS_HEARTBEAT_SECONDS; the page may reconnect.
+CLOSE_SILENT = 4408
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -37,6 +42,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     admitted = False
     counted = False
     closing = False
+    watchdog: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -56,23 +62,57 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.counted = True
         timers.socket_opened()
+        if entry.check_at is not None:
+            timers.recess_check(self.room_id, entry.check_at)
+        if entry.recess:
+            self.last_frame = asyncio.get_running_loop().time()
+            self.watchdog = asyncio.get_running_loop().create_task(self._watch_heartbeat())
         if entry.outcome == "waiting":
             await self._send(p.Waiting(reason=entry.reason))  # type: ignore[arg-type]
         else:
             await self._enter(entry.moderator)
 
     async def disconnect(self, code: int) -> None:
+        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
+            self.watchdog.cancel()
         layer = self.channel_layer
         for group in getattr(self, "joined", []):
             await layer.group_discard(group, self.channel_name)
-        if self.counted:
-            self.counted = False
-            timers.socket_closed()
-            await database_sync_to_async(presence.do_disconnect)(self.room_id, self.user)
+        await self._let_go()
+
+    async def _let_go(self, at: datetime | None = None) -> None:
+        """Count this socket out of the room (once); `at` is when it went silent."""
+        if not self.counted:
+            return
+        self.counted = False
+        timers.socket_closed()
+        check_at = await database_sync_to_async(presence.do_disconnect)(self.room_id, self.user, at)
+        if check_at is not None:
+            timers.recess_check(self.room_id, check_at)
+
+    async def _watch_heartbeat(self) -> None:
+        """Treat a recess socket that stays silent as gone: a dropped network sends no close frame."""
+        loop = asyncio.get_running_loop()
+        limit = recess.heartbeat_seconds()
+        while True:
+            silent = loop.time() - self.last_frame
+            if silent >= limit:
+                break
+            await asyncio.sleep(limit - silent)
+        if self.closing or not self.counted:
+            return
+        self.closing = True
+        await self._let_go(at=timezone.now() - timedelta(seconds=loop.time() - self.last_frame))
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined.clear()
+        await self.close(code=CLOSE_SILENT)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing or not self.counted:
             return
+        if self.watchdog is not None:
+            self.last_frame = asyncio.get_running_loop().time()
         if text_data is None or len(text_data) > p.MAX_FRAME_BYTES or (
             len(text_data) * 4 > p.MAX_FRAME_BYTES and len(text_data.encode()) > p.MAX_FRAME_BYTES
         ):
@@ -95,6 +135,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             message = p.parse_client_message(raw)
         except p.InvalidMessage as invalid:
             await self._invalid(invalid.ref, invalid.message)
+            return
+        if message.type == "ping":
+            # Anyone may ping (`MESSAGE_PERMISSIONS`); recess pages do every few seconds, so no database trip.
+            if ref is not None:
+                await self._send(p.Ok(ref=ref))
             return
         handler = HANDLERS.get(message.type)
         if handler is None:
@@ -125,7 +170,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Refused as refused:
             await self._error(ref, refused.code, refused.message)
             return
-        await media.handle_media_message(self.room_id, str(self.user.pk), raw)
+        refused = await media.handle_media_message(self.room_id, str(self.user.pk), raw)
+        if refused is not None:
+            await self._error(ref, *refused)
+            return
         if ref is not None:
             await self._send(p.Ok(ref=ref))
 
@@ -157,6 +205,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._close(presence.CLOSE_ENDED)
         elif action == "leave":
             await self._close(1000)
+        elif action == "waiting" and self.admitted:
+            await self._leave_room(message["reason"])
+
+    async def _leave_room(self, reason: str) -> None:
+        """Back to the waiting room (a recess slot is over): only the user's own groups stay."""
+        kept = {events.everyone_group(self.room_id), events.user_group(self.room_id, self.user.pk)}
+        for group in [group for group in self.joined if group not in kept]:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.joined.remove(group)
+        self.admitted = False
+        self.moderator = False
+        self.room = None
+        await self._send(p.Waiting(reason=reason))  # type: ignore[arg-type]
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -73,6 +73,36 @@ class Room(models.Model):
         return self.ended_at is None
 
 
+class RecessSlot(models.Model):
+    """A weekly time window in which a scheduled recess is open to its students (local time)."""
+
+    class Weekday(models.IntegerChoices):
+        """As `datetime.weekday()`."""
+
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="slots")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    starts_at = models.TimeField()
+    ends_at = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="recess_slot_weekday"),
+            models.CheckConstraint(condition=models.Q(starts_at__lt=models.F("ends_at")), name="recess_slot_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.weekday} {self.starts_at}-{self.ends_at}"
+
+
 class Participant(models.Model):
     """A user's standing in one room: admitted, waiting, denied or removed, and their live flags.
 
@@ -90,6 +120,7 @@ class Participant(models.Model):
         NOT_IN_CLASS = "not_in_class", _("Not in the class")
         LOCKED = "locked", _("Room locked")
         NO_SUPERVISOR = "no_supervisor", _("No supervisor")
+        CLOSED = "closed", _("Outside the recess schedule")
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -225,6 +256,7 @@ class RoomLogEntry(models.Model):
         ADMIT = "admit", _("Admitted")
         DENY = "deny", _("Denied")
         ENDED = "ended", _("Room ended")
+        SAFE_MODE = "safe_mode", _("Safe mode on or off")
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="log")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -326,7 +326,7 @@ class WaitingObject(BaseModel):
 
     id: str
     name: str
-    reason: Literal["not_in_class", "locked", "no_supervisor"]
+    reason: Literal["not_in_class", "locked", "no_supervisor", "closed"]
 
 
 class Ok(Event):
@@ -343,7 +343,7 @@ class Error(Event):
 
 class Waiting(Event):
     type: Literal["waiting"] = "waiting"
-    reason: Literal["not_in_class", "locked", "no_supervisor"]
+    reason: Literal["not_in_class", "locked", "no_supervisor", "closed"]
 
 
 class Admitted(Event):

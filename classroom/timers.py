@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .actions.lifecycle import do_end_expired_rooms, do_end_if_expired
+from .actions.recess import do_check_recess, do_check_recesses
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +25,17 @@ def sweep_seconds() -> float:
 
 
 class RoomTimers:
-    """Deadline tasks per room and one sweeper, alive while this process has room sockets."""
+    """Deadline tasks per room and one sweeper, alive while this process has room sockets.
+
+    Recess checks (safe mode, then the end without supervisor) outlive the sockets: the last
+    socket of the process may be the supervisor's that just went.
+    """
 
     def __init__(self) -> None:
         self.sockets = 0
         self.deadlines: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self.sweeper: asyncio.Task[None] | None = None
+        self.recess_checks: dict[str, asyncio.Task[None]] = {}
 
     def socket_opened(self) -> None:
         self.sockets += 1
@@ -59,6 +65,20 @@ class RoomTimers:
             task = asyncio.get_running_loop().create_task(self._end_at(room_id, datetime.fromisoformat(closes_at)))
             self.deadlines[room_id] = (closes_at, task)
 
+    def recess_check(self, room_id: str, at: datetime) -> None:
+        """Check an unsupervised recess at this time, and again at each deadline it returns."""
+        current = self.recess_checks.pop(room_id, None)
+        if current is not None:
+            current.cancel()
+        task = asyncio.get_running_loop().create_task(self._check_recess_at(room_id, at))
+        self.recess_checks[room_id] = task
+        task.add_done_callback(lambda done: self.recess_checks.get(room_id) is done and self.recess_checks.pop(room_id))
+
+    async def _check_recess_at(self, room_id: str, at: datetime | None) -> None:
+        while at is not None:
+            await asyncio.sleep(max(0.0, (at - timezone.now()).total_seconds()))
+            at = await database_sync_to_async(do_check_recess)(room_id)
+
     async def _end_at(self, room_id: str, closes_at: datetime) -> None:
         await asyncio.sleep(max(0.0, (closes_at - timezone.now()).total_seconds()))
         await database_sync_to_async(do_end_if_expired)(room_id)
@@ -68,6 +88,7 @@ class RoomTimers:
             await asyncio.sleep(sweep_seconds())
             try:
                 await database_sync_to_async(do_end_expired_rooms)()
+                await database_sync_to_async(do_check_recesses)()
             except Exception:
                 logger.exception("room sweep failed")
 

@@ -8,5 +8,8 @@ urlpatterns = [
     path("classes/<slug:slug>/", views.class_page, name="class"),
     path("classes/<slug:slug>/lessons/", views.start_lesson, name="start-lesson"),
     path("rooms/<uuid:room_id>/", views.room_page, name="room"),
+    path("recess/", views.recess_list, name="recess"),
+    path("rooms/<uuid:room_id>/log/", views.room_log, name="room-log"),
+    path("rooms/<uuid:room_id>/log.csv", views.room_log_csv, name="room-log-csv"),
     path("rooms/<uuid:room_id>/attendance.csv", views.attendance_csv, name="room-attendance"),
 ]

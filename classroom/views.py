@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -15,7 +17,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role, User
 
 from . import permissions
-from .models import Attendance, Room, SchoolClass
+from .forms import RecessForm
+from .models import Attendance, Room, RoomLogEntry, SchoolClass
 
 
 def _user(request: HttpRequest) -> User:
@@ -98,11 +101,82 @@ def room_page(request: HttpRequest, room_id: str) -> HttpResponse:
     room = get_object_or_404(Room, pk=room_id)
     if not permissions.may_knock(user, room):
         raise PermissionDenied
+    recess = room.kind == Room.Kind.RECESS
     return render(
         request,
         "classroom/room.html",
-        {"room": room, "is_moderator": permissions.is_room_moderator(user, room)},
+        {
+            "room": room,
+            "is_moderator": permissions.is_room_moderator(user, room),
+            # Recess pages ping often: the server treats a silent recess socket as gone.
+            "ping_seconds": settings.RECESS_PING_SECONDS if recess else 20,
+        },
     )
+
+
+@login_required
+def recess_list(request: HttpRequest) -> HttpResponse:
+    """Supervisors: the live recesses, recent ones (for their log), and the creation form."""
+    user = _user(request)
+    if not permissions.can_create_recess(user):
+        raise PermissionDenied
+    form = RecessForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        from .actions.recess import do_create_recess
+
+        room = do_create_recess(user, form.cleaned_data["title"], form.cleaned_data["classes"], form.slots())
+        return redirect("room", room_id=room.id)
+    recesses = Room.objects.filter(kind=Room.Kind.RECESS).prefetch_related("classes", "slots")
+    return render(
+        request,
+        "classroom/recess.html",
+        {
+            "form": form,
+            "live": recesses.filter(ended_at__isnull=True),
+            "ended": recesses.filter(ended_at__isnull=False)[:20],
+        },
+    )
+
+
+def _log_rows(room: Room) -> QuerySet[RoomLogEntry]:
+    return RoomLogEntry.objects.filter(room=room).select_related("actor", "target")
+
+
+def _moderated_room(request: HttpRequest, room_id: str) -> Room:
+    room = get_object_or_404(Room, pk=room_id)
+    if not permissions.is_room_moderator(_user(request), room):
+        raise PermissionDenied
+    return room
+
+
+@login_required
+def room_log(request: HttpRequest, room_id: str) -> HttpResponse:
+    """The room's log (joins, leaves, mutes, removals, reports, deleted messages), for its moderators."""
+    room = _moderated_room(request, room_id)
+    return render(request, "classroom/room_log.html", {"room": room, "entries": _log_rows(room)})
+
+
+@login_required
+def room_log_csv(request: HttpRequest, room_id: str) -> HttpResponse:
+    """The room's log as CSV: when, what, who did it, to whom, details."""
+    room = _moderated_room(request, room_id)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="log-{room.pk}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["at", "kind", "actor_id", "actor", "target_id", "target", "details"])
+    for entry in _log_rows(room):
+        writer.writerow(
+            [
+                entry.at.isoformat(),
+                entry.kind,
+                entry.actor_id or "",
+                entry.actor.name if entry.actor else "",
+                entry.target_id or "",
+                entry.target.name if entry.target else "",
+                json.dumps(entry.data, ensure_ascii=False) if entry.data else "",
+            ]
+        )
+    return response
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -145,6 +145,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": envint("DIRECTORY_SYNC_SECONDS", 15 * 60),
     },
     "end-expired-rooms": {"task": "classroom.tasks.end_expired_rooms", "schedule": 60},
+    "purge-recess-logs": {"task": "classroom.tasks.purge_recess_logs", "schedule": 6 * 60 * 60},
 }
 
 # --- School directory ---------------------------------------------------------
@@ -180,6 +181,9 @@ LOGIN_FAILURE_WINDOW_SECONDS = envint("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
 # --- Rooms and media --------------------------------------------------------
 RECESS_GRACE_SECONDS = envint("RECESS_GRACE_SECONDS", 120)
 RECESS_SAFE_MODE_SECONDS = envint("RECESS_SAFE_MODE_SECONDS", 3)
+# A recess socket silent this long is treated as gone (the page pings every RECESS_PING_SECONDS).
+RECESS_HEARTBEAT_SECONDS = envint("RECESS_HEARTBEAT_SECONDS", 4)
+RECESS_PING_SECONDS = envint("RECESS_PING_SECONDS", 2)
 RECESS_LOG_RETENTION_DAYS = envint("RECESS_LOG_RETENTION_DAYS", 30)
 MEDIA_PUBLIC_IP = envstr("MEDIA_PUBLIC_IP")
 MEDIA_LAST_N = envint("MEDIA_LAST_N", 6)

@@ -84,6 +84,17 @@ def push_permissions(room: Room, participant: Participant) -> None:
     )
 
 
+def admit(room: Room, actor: User | None, participant: Participant) -> None:
+    """Let a waiting participant in; their open sockets enter the room."""
+    participant.status = Participant.Status.ADMITTED
+    participant.waiting_reason = ""
+    participant.save(update_fields=["status", "waiting_reason", "updated_at"])
+    log(room, RoomLogEntry.Kind.ADMIT, actor=actor, target=participant.user)
+    events.send_control_on_commit(events.user_group(room.pk, participant.user_id), "admitted")
+    if participant.connections > 0:
+        open_stay(room, participant)
+
+
 def open_stay(room: Room, participant: Participant) -> None:
     """A participant is now in the room: attendance, log, and everyone is told."""
     Attendance.objects.create(room=room, user=participant.user, joined_at=timezone.now())

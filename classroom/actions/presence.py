@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
+from django.utils import timezone
 
 from accounts.models import User
 
@@ -14,8 +16,8 @@ from .. import events
 from .. import protocol as p
 from ..models import ChatMessage, Participant, Poll, PollVote, Room, RoomLogEntry
 from ..permissions import Actor, Refused, check_may_send, is_room_moderator, is_room_student, may_knock
-from . import serialize
-from .common import broadcast_hands, broadcast_waiting, close_stay, log, open_stay, target
+from . import recess, serialize
+from .common import admit, broadcast_hands, broadcast_waiting, close_stay, log, open_stay, target
 from .lifecycle import end_if_expired
 from .slides import slides_state
 
@@ -36,6 +38,9 @@ class Entry:
     reason: str = ""
     close_code: int = 0
     closes_at: str | None = None
+    recess: bool = False
+    # When this process should run `recess.check_recess` for the room next.
+    check_at: datetime | None = None
 
 
 @transaction.atomic
@@ -45,6 +50,8 @@ def do_connect(room_id: str, user: User) -> Entry:
     if room is None:
         return Entry("closed", close_code=CLOSE_NOT_FOUND)
     end_if_expired(room)
+    is_recess = room.kind == Room.Kind.RECESS
+    check_at = recess.check_recess(room) if is_recess else None
     if room.ended_at is not None:
         return Entry("closed", close_code=CLOSE_ENDED)
     if not may_knock(user, room):
@@ -55,17 +62,19 @@ def do_connect(room_id: str, user: User) -> Entry:
     )
     if participant.status in (Participant.Status.REMOVED, Participant.Status.DENIED):
         return Entry("closed", close_code=CLOSE_FORBIDDEN)
-    if participant.status == Participant.Status.WAITING:
-        if moderator or (is_room_student(user, room) and not room.locked):
-            participant.status = Participant.Status.ADMITTED
-            participant.waiting_reason = ""
-        elif is_room_student(user, room):
-            participant.waiting_reason = Participant.WaitingReason.LOCKED
-        else:
-            participant.waiting_reason = Participant.WaitingReason.NOT_IN_CLASS
+    reason = "" if moderator else _wait_reason(room, user)
+    if participant.status == Participant.Status.WAITING or (
+        # A recess student who left comes back only while it is open and supervised.
+        is_recess and reason and participant.connections == 0
+    ):
+        participant.status = Participant.Status.WAITING if reason else Participant.Status.ADMITTED
+        participant.waiting_reason = reason
     participant.connections = F("connections") + 1
     participant.save()
     participant.refresh_from_db()
+    if is_recess and moderator and participant.connections == 1:
+        recess.supervisor_arrived(room, user)
+        check_at = None
     if moderator and room.closes_at is not None:
         # A moderator came back to a lesson left open: it no longer ends by itself.
         room.closes_at = None
@@ -74,28 +83,46 @@ def do_connect(room_id: str, user: User) -> Entry:
     if participant.status == Participant.Status.WAITING:
         if participant.connections == 1:
             broadcast_waiting(room)
-        return Entry("waiting", reason=participant.waiting_reason)
+        return Entry("waiting", reason=participant.waiting_reason, recess=is_recess, check_at=check_at)
     if participant.connections == 1:
         open_stay(room, participant)
-    return Entry("admitted", moderator=moderator, closes_at=serialize.iso(room.closes_at))
+    return Entry(
+        "admitted", moderator=moderator, closes_at=serialize.iso(room.closes_at), recess=is_recess, check_at=check_at
+    )
+
+
+def _wait_reason(room: Room, user: User) -> str:
+    """Why this user (not a moderator) waits before entering, or "" if they come straight in."""
+    if not is_room_student(user, room):
+        return Participant.WaitingReason.NOT_IN_CLASS
+    if room.kind == Room.Kind.RECESS:
+        return recess.student_wait_reason(room)
+    return Participant.WaitingReason.LOCKED if room.locked else ""
 
 
 @transaction.atomic
-def do_disconnect(room_id: str, user: User) -> None:
-    """Count a closed socket; the last one of a user ends their stay or their wait."""
+def do_disconnect(room_id: str, user: User, at: datetime | None = None) -> datetime | None:
+    """Count a closed socket; the last one of a user ends their stay or their wait.
+
+    `at` is when the socket went silent, if earlier than now. For a recess that loses its last
+    supervisor, returns when the room must be checked (`recess.do_check_recess`).
+    """
     room = Room.objects.select_for_update().filter(pk=room_id).first()
     participant = Participant.objects.select_for_update().filter(room_id=room_id, user=user).first()
     if room is None or participant is None or participant.connections == 0:
-        return
+        return None
     participant.connections = F("connections") - 1
     participant.save(update_fields=["connections", "updated_at"])
     participant.refresh_from_db()
     if participant.connections > 0 or room.ended_at is not None:
-        return
+        return None
     if participant.status == Participant.Status.ADMITTED:
         close_stay(room, participant)
+        if room.kind == Room.Kind.RECESS and user.role in recess.SUPERVISING_ROLES:
+            return recess.supervisor_left(room, at or timezone.now())
     elif participant.status == Participant.Status.WAITING:
         broadcast_waiting(room)
+    return None
 
 
 def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
@@ -132,21 +159,11 @@ def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
     return p.dump(state)
 
 
-def _admit(room: Room, actor: User, participant: Participant) -> None:
-    participant.status = Participant.Status.ADMITTED
-    participant.waiting_reason = ""
-    participant.save(update_fields=["status", "waiting_reason", "updated_at"])
-    log(room, RoomLogEntry.Kind.ADMIT, actor=actor, target=participant.user)
-    events.send_control_on_commit(events.user_group(room.pk, participant.user_id), "admitted")
-    if participant.connections > 0:
-        open_stay(room, participant)
-
-
 @transaction.atomic
 def do_admit(actor: Actor, message: p.WaitingAdmit) -> None:
     check_may_send(actor, message.type)
     participant = target(actor.room, message.id, status=Participant.Status.WAITING)
-    _admit(actor.room, actor.user, participant)
+    admit(actor.room, actor.user, participant)
     broadcast_waiting(actor.room)
 
 
@@ -160,7 +177,7 @@ def do_admit_all(actor: Actor, message: p.WaitingAdmitAll) -> dict[str, Any]:
     )
     admitted = [str(participant.user_id) for participant in waiting]
     for participant in waiting:
-        _admit(actor.room, actor.user, participant)
+        admit(actor.room, actor.user, participant)
     broadcast_waiting(actor.room)
     return {"admitted": admitted}
 
@@ -171,7 +188,7 @@ def admit_locked_students(room: Room, actor: User) -> None:
         room=room, status=Participant.Status.WAITING, waiting_reason=Participant.WaitingReason.LOCKED
     )
     for participant in waiting:
-        _admit(room, actor, participant)
+        admit(room, actor, participant)
     broadcast_waiting(room)
 
 

@@ -29,8 +29,9 @@ export function roomSocketUrl(roomId, location = window.location) {
  * `connection.open`, `connection.lost` ({code, delay}), `connection.closed` ({code}, final).
  */
 export class RoomClient {
-  constructor(url) {
+  constructor(url, { pingEveryMs = PING_EVERY_MS } = {}) {
     this.url = url;
+    this.pingEveryMs = pingEveryMs;
     this.socket = null;
     this.listeners = new Map();
     this.pending = new Map();
@@ -172,7 +173,7 @@ export class RoomClient {
         () => clearTimeout(watchdog),
         () => clearTimeout(watchdog),
       );
-    }, PING_EVERY_MS);
+    }, this.pingEveryMs);
   }
 
   stopPings() {

@@ -52,6 +52,13 @@ export function mountControls(room) {
     room.act({ type: raised ? "hand.lower" : "hand.raise" });
   });
 
+  const report = $('[data-action="report"]');
+  if (report) {
+    report.addEventListener("click", async () => {
+      if (await room.act({ type: "report", text: t("report_text") })) room.announce(t("report_sent"));
+    });
+  }
+
   const leave = $('[data-action="leave"]');
   leave.addEventListener("click", () => {
     room.client.close();

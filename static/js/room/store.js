@@ -13,7 +13,9 @@ import { t } from "./i18n.js";
 export class Room {
   constructor(config) {
     this.config = config;
-    this.client = new RoomClient(roomSocketUrl(config.roomId));
+    // A recess page pings every few seconds: the server treats a silent recess socket as gone.
+    const pingEveryMs = config.pingSeconds ? config.pingSeconds * 1000 : undefined;
+    this.client = new RoomClient(roomSocketUrl(config.roomId), { pingEveryMs });
     this.watchers = new Map();
     this.media = null;
     this.screen = { name: "connecting" };
