@@ -13,7 +13,7 @@ from accounts.models import User
 from classroom import media
 from classroom.actions.recess import do_create_recess
 from classroom.models import Room, SchoolClass
-from tests.room.conftest import Socket, enter, open_socket  # noqa: F401  (fixtures)
+from tests.room.conftest import Socket, enter, lesson, open_socket  # noqa: F401  (fixtures)
 
 PING_EVERY = 0.5
 
