@@ -1,0 +1,62 @@
+"""Supervised recess in real browsers: a supervisor and two students; the supervisor goes (issue 6)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import PageFactory
+
+pytestmark = pytest.mark.browser
+
+ROOM_URL = re.compile(r"/rooms/[0-9a-f-]{36}/$")
+
+
+def open_recess(page: Page, title: str) -> str:
+    """Open a recess of 6A through the /recess/ form; return the room URL."""
+    page.goto("/recess/")
+    form = page.locator('form[data-action="create-recess"]')
+    form.locator("input[name=title]").fill(title)
+    form.locator('input[name=classes][value="6a"]').check()
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(ROOM_URL)
+    expect(page.locator("#screen-room")).to_be_visible()
+    return page.url
+
+
+def enter_from_dashboard(page: Page, url: str) -> None:
+    room_id = url.rstrip("/").rsplit("/", 1)[-1]
+    page.goto("/")
+    page.click(f'a[data-room="{room_id}"]')
+    expect(page.locator("#screen-room")).to_be_visible()
+
+
+def test_students_see_safe_mode_when_the_supervisor_closes_the_tab(logged_in_page: PageFactory) -> None:
+    supervisor = logged_in_page("claire.fontaine")
+    url = open_recess(supervisor, "Récré des 6e")
+    expect(supervisor.locator("#media-area")).to_have_class(re.compile(r"\brecess-grid\b"))
+
+    students = [logged_in_page("lea.martin"), logged_in_page("zoe.bernard")]
+    for page in students:
+        enter_from_dashboard(page, url)
+        expect(page.locator('[data-action="camera"]')).to_be_enabled()
+    expect(supervisor.locator("#participant-list > li")).to_have_count(3)
+
+    # One click reports a problem, privately, to the supervisors.
+    students[0].click('[data-action="report"]')
+    expect(supervisor.locator("#report-list li")).to_contain_text("Léa Martin")
+    expect(students[1].locator("#report-list")).to_have_count(0)
+
+    supervisor.close()
+    closed_at = time.monotonic()
+    for page in students:
+        notice = page.locator("#room-notice")
+        expect(notice).to_have_attribute("data-state", "warning", timeout=5_000)
+        expect(notice).to_contain_text("Mode protégé")
+        expect(page.locator('[data-action="camera"]')).to_be_disabled()
+        expect(page.locator('[data-action="microphone"]')).to_be_disabled()
+        expect(page.locator("#chat-closed")).to_be_visible()
+    assert time.monotonic() - closed_at < 5
