@@ -33,9 +33,18 @@ from media_server.forwarder import Output, Slot, Track
 SINK = "10.99.0.2" if os.environ.get("CV_IN_NETNS") == "1" else "127.0.0.1"
 
 
-def fake_dtls(sock_transport: Any, addr: tuple[str, int]) -> Any:
+PROFILES = {
+    # aiortc offers these, best first; browsers accept the GCM ones
+    "aes256gcm": (Policy.SRTP_PROFILE_AEAD_AES_256_GCM, 44),
+    "aes128gcm": (Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 28),
+    "aes128cm-sha1-80": (Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 30),
+}
+
+
+def fake_dtls(sock_transport: Any, addr: tuple[str, int], profile: str) -> Any:
     """A connected DTLS transport as Output sees it: an SRTP session and a nominated pair."""
-    policy = Policy(key=os.urandom(30), ssrc_type=Policy.SSRC_ANY_OUTBOUND)
+    libsrtp_profile, key_length = PROFILES[profile]
+    policy = Policy(key=os.urandom(key_length), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=libsrtp_profile)
     policy.allow_repeat_tx = True
     pair = SimpleNamespace(protocol=SimpleNamespace(transport=sock_transport), remote_addr=addr)
     connection = SimpleNamespace(_nominated={1: pair})
@@ -58,7 +67,7 @@ def vp8_packets(count: int, size: int = 1100) -> list[bytes]:
     return packets
 
 
-async def hot_path(subscribers: int, packets: list[bytes]) -> tuple[float, float]:
+async def hot_path(subscribers: int, packets: list[bytes], profile: str) -> tuple[float, float]:
     loop = asyncio.get_running_loop()
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind((SINK, 0))
@@ -69,7 +78,7 @@ async def hot_path(subscribers: int, packets: list[bytes]) -> tuple[float, float
     for i in range(subscribers):
         transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=(SINK, 0))
         transports.append(transport)
-        slot = Slot("video", 0x5000 + i, Output(fake_dtls(transport, addr)))  # type: ignore[arg-type]
+        slot = Slot("video", 0x5000 + i, Output(fake_dtls(transport, addr, profile)))  # type: ignore[arg-type]
         slot.payload_types = {"video/VP8": 100}
         slot.attach(track)
     # warm up, then measure; the sink is never read: the kernel drops what overflows
@@ -121,7 +130,12 @@ def node_process(conn: Any, subscribers: int, seconds: float) -> None:
                 peer, message = item
                 await node.handle("bench", peer, message)
 
-    asyncio.run(run())
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        cProfile.runctx("asyncio.run(run())", globals(), locals(), os.environ["BENCH_PROFILE"])
+    else:
+        asyncio.run(run())
 
 
 async def end_to_end(subscribers: int, seconds: float) -> tuple[float, float, int]:
@@ -225,12 +239,15 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, nargs="*", default=[1, 10, 40, 100])
     parser.add_argument("--packets", type=int, default=3000)
     parser.add_argument("--end-to-end", action="store_true")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="aes256gcm")
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     packets = vp8_packets(args.packets)
-    print(f"forwarding path (rewrite + retransmission buffer + SRTP + sendto to {SINK}), 1100-byte packets")
+    print(
+        f"forwarding path (rewrite + retransmission buffer + SRTP {args.profile} + sendto to {SINK}), 1100-byte packets"
+    )
     for count in args.subscribers:
-        user, system = min((asyncio.run(hot_path(count, packets)) for _ in range(3)), key=sum)
+        user, system = min((asyncio.run(hot_path(count, packets, args.profile)) for _ in range(3)), key=sum)
         print(
             f"  {count:4d} subscribers: {user + system:6.2f} us CPU per forwarded packet"
             f" ({user:5.2f} user: rewrite + SRTP; {system:5.2f} kernel: sendto)"

@@ -32,10 +32,12 @@ from aiortc.sdp import candidate_from_sdp
 from .forwarder import Kind, Output, SilentTrack, Slot, Track
 from .ice import announce_public_ip
 from .protocol import MediaError, Offer, PublishedTrack
+from .rtp import find_extension
 
 logger = logging.getLogger(__name__)
 
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 SSRC = struct.Struct("!I")
 SEQ_TS = struct.Struct("!HI")
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
@@ -114,6 +116,7 @@ class Publisher:
         self._by_ssrc: dict[int, tuple[Track, _Feedback]] = {}
         self._view = _PacketView()
         self._hooked: set[int] = set()
+        self._mid_ext_id = 0
 
     async def negotiate(self, offer: Offer) -> str:
         """Apply the browser's offer and return the SDP answer."""
@@ -141,6 +144,9 @@ class Publisher:
             raise MediaError("invalid", f"mid {declared.mid} is {kind}, not a {declared.source}")
         if any(t.source == declared.source and t.layer == declared.layer for t in self.tracks.values()):
             raise MediaError("conflict", f"{declared.source} {declared.layer} is already published")
+        self._mid_ext_id = next(
+            (ext.id for ext in transceiver._headerExtensions if ext.uri == MID_URI), self._mid_ext_id
+        )
         audio_level_id = next(
             (ext.id for ext in transceiver._headerExtensions if ext.uri == AUDIO_LEVEL_URI),
             0,
@@ -187,7 +193,13 @@ class Publisher:
         view = self._view
         view.ssrc = SSRC.unpack_from(data, 8)[0]
         view.payload_type = data[1] & 0x7F
-        receiver = dtls._rtp_router.route_rtp(view)  # type: ignore[arg-type]
+        router = dtls._rtp_router
+        receiver: object = router.route_rtp(view)  # type: ignore[arg-type]
+        if receiver is None:
+            # no a=ssrc in the offer: the mid header extension names the transceiver
+            mid = find_extension(data, self._mid_ext_id)
+            if mid:
+                receiver = router.mid_table.get(mid.decode("ascii", "replace"))
         if not isinstance(receiver, RTCRtpReceiver):
             return None
         track = self._by_receiver.get(receiver)

@@ -30,10 +30,10 @@ def payload_offset(data: bytes) -> int:
     return offset
 
 
-def parse_audio_level(data: bytes, ext_id: int) -> int:
-    """Return the RFC 6464 level (0 loudest, 127 silence) carried by an RTP packet."""
+def find_extension(data: bytes, ext_id: int) -> bytes | None:
+    """Return the value of a header extension (RFC 8285, one- or two-byte form), if present."""
     if not data[0] & 0x10 or not ext_id:
-        return SILENCE
+        return None
     start = 12 + 4 * (data[0] & 0x0F)
     profile, words = EXT_HEADER.unpack_from(data, start)
     pos = start + 4
@@ -45,11 +45,12 @@ def parse_audio_level(data: bytes, ext_id: int) -> int:
                 pos += 1
                 continue
             x_id = byte >> 4
+            length = (byte & 0x0F) + 1
             if x_id == 15:
-                break
+                return None
             if x_id == ext_id:
-                return data[pos + 1] & 0x7F
-            pos += 2 + (byte & 0x0F)
+                return data[pos + 1 : pos + 1 + length]
+            pos += 1 + length
     elif profile & 0xFFF0 == 0x1000:
         while pos + 1 < end:
             x_id = data[pos]
@@ -57,10 +58,16 @@ def parse_audio_level(data: bytes, ext_id: int) -> int:
                 pos += 1
                 continue
             length = data[pos + 1]
-            if x_id == ext_id and length:
-                return data[pos + 2] & 0x7F
+            if x_id == ext_id:
+                return data[pos + 2 : pos + 2 + length]
             pos += 2 + length
-    return SILENCE
+    return None
+
+
+def parse_audio_level(data: bytes, ext_id: int) -> int:
+    """Return the RFC 6464 level (0 loudest, 127 silence) carried by an RTP packet."""
+    value = find_extension(data, ext_id)
+    return value[0] & 0x7F if value else SILENCE
 
 
 def is_vp8_keyframe(payload: bytes) -> bool:

@@ -155,7 +155,7 @@ class Browser:
                 return
             self.frames[mid] += 1
 
-    async def publish(self, tracks: dict[tuple[str, str], MediaStreamTrack]) -> None:
+    async def publish(self, tracks: dict[tuple[str, str], MediaStreamTrack], *, ssrc_lines: bool = True) -> None:
         pc = self.publish_pc = _peer_connection()
         declared = []
         pairs = []

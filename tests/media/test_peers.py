@@ -75,6 +75,15 @@ async def test_revoked_screen_stops_while_camera_goes_on(classroom: Classroom) -
     await bob.wait_frames("alice", "camera", count=10)
 
 
+async def test_publisher_without_ssrc_lines_is_routed_by_mid(classroom: Classroom) -> None:
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera() | {("screen", "normal"): PatternTrack(320, 180)}, ssrc_lines=False)
+    await bob.join()
+    await bob.wait_frames("alice", "screen", count=5)
+    await bob.wait_frames("alice", "camera", count=5)
+
+
 async def test_low_quality_subscriber_gets_the_small_layer(classroom: Classroom) -> None:
     alice, bob = classroom.browser("alice"), classroom.browser("bob")
     await classroom.allow("alice")

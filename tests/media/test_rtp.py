@@ -9,6 +9,7 @@ import pytest
 from media_server.rtp import (
     KeyframeThrottle,
     RetransmissionBuffer,
+    find_extension,
     is_h264_keyframe,
     is_vp8_keyframe,
     parse_audio_level,
@@ -68,6 +69,14 @@ def test_audio_level_is_read_from_the_two_byte_extension() -> None:
     ext = struct.pack("!HH", 0x1000, 1) + bytes([5, 1, 0x80 | 17, 0])
     packet = struct.pack("!BBHII", 0x90, 111, 1, 0, 1) + ext + b"x"
     assert parse_audio_level(packet, 5) == 17
+
+
+def test_extension_values_are_found_by_id() -> None:
+    ext = struct.pack("!HH", 0xBEDE, 2) + bytes([0x10, 0x80 | 9, 0x30, ord("1"), 0, 0, 0, 0])
+    packet = struct.pack("!BBHII", 0x90, 96, 1, 0, 1) + ext + b"x"
+    assert find_extension(packet, 3) == b"1"
+    assert find_extension(packet, 1) == bytes([0x89])
+    assert find_extension(packet, 4) is None
 
 
 def test_audio_level_without_the_extension_is_silence() -> None:
