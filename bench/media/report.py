@@ -95,7 +95,15 @@ def headroom(results: dict[str, Any]) -> str:
     """Return the load generator's loopback ceiling against the highest forwarded rate."""
     top = results["highest_forwarded_pps"]
     passing = [e for e in results["echo"] if e["loss"] <= 0.01]
-    best = max((e["received_pps"] for e in passing), default=0.0)
+    if not passing:
+        first = results["echo"][0] if results["echo"] else {"rate": 0, "received_pps": 0, "loss": 1}
+        return (
+            f"generator headroom NOT shown: with no forwarder in between it received "
+            f"{first['received_pps']:,.0f} of {first['rate']:,.0f} pkt/s offered "
+            f"({100 * first['loss']:.1f} % loss), against {top:,.0f} pkt/s highest forwarded: "
+            "the generator may have been the bottleneck"
+        )
+    best = max(e["received_pps"] for e in passing)
     ratio = best / top if top else 0.0
     verdict = "enough" if ratio >= 2 else "NOT enough: the generator may be the bottleneck"
     return (
