@@ -97,6 +97,20 @@ async def test_safe_mode_stops_every_students_media_at_the_forwarder(
         assert (call.audio, call.video, call.screen, call.always_forward) == (False, False, False, False)
 
 
+async def test_safe_mode_state_is_held_by_the_real_forwarder(enter, recess, supervisor, student, alive, settings):
+    from classroom import media
+
+    settings.RECESS_HEARTBEAT_SECONDS = 1
+    await enter(supervisor, recess)
+    socket = await enter(student, recess)
+    alive(socket)
+    peer = media.running_node()._rooms[str(recess.pk)].peers[str(student.pk)]
+    assert peer.permissions.audio and peer.permissions.video
+    assert (await socket.expect("room.updated", timeout=6))["room"]["safe_mode"] is True
+    assert (peer.permissions.audio, peer.permissions.video, peer.permissions.screen) == (False, False, False)
+    assert not any(media.running_node().live_sources(str(recess.pk), str(student.pk)).values())
+
+
 async def test_safe_mode_locks_the_chat_for_students(enter, recess, supervisor, student, alive, settings):
     settings.RECESS_HEARTBEAT_SECONDS = 1
     await enter(supervisor, recess)
