@@ -16,16 +16,19 @@ from typing import Any
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.clock import current_ntp_time
 from aiortc.codecs import get_capabilities, is_rtx
+from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPacket,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
+    pack_remb_fci,
 )
 from aiortc.sdp import candidate_from_sdp
 
@@ -38,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 SSRC = struct.Struct("!I")
 SEQ_TS = struct.Struct("!HI")
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
@@ -56,25 +60,41 @@ class _PacketView:
 
 
 class _Feedback:
-    """Receive statistics and NACK generation of one incoming stream, fed aiortc's own way."""
+    """Receive statistics, NACKs and REMB of one incoming stream, fed to aiortc's own objects."""
 
-    __slots__ = ("nacks", "receiver", "ssrc", "stats", "view")
+    __slots__ = ("abs_send_time_id", "estimator", "nacks", "receiver", "ssrc", "stats", "view")
 
-    def __init__(self, receiver: RTCRtpReceiver, ssrc: int, clock_rate: int) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, ssrc: int, clock_rate: int, abs_send_time_id: int) -> None:
         self.receiver = receiver
         self.ssrc = ssrc
         self.stats = StreamStatistics(clock_rate)
         # aiortc sends receiver reports from this table
         receiver._RTCRtpReceiver__remote_streams[ssrc] = self.stats  # type: ignore[attr-defined]
         self.nacks: NackGenerator | None = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+        self.estimator: RemoteBitrateEstimator | None = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+        self.abs_send_time_id = abs_send_time_id
         self.view = _PacketView()
 
-    async def add(self, data: bytes) -> None:
+    async def add(self, data: bytes, arrival_ms: int, payload_size: int) -> None:
         view = self.view
         view.sequence_number, view.timestamp = SEQ_TS.unpack_from(data, 2)
         self.stats.add(view)  # type: ignore[arg-type]
         if self.nacks is not None and self.nacks.add(view):  # type: ignore[arg-type]
             await self.receiver._send_rtcp_nack(self.ssrc, sorted(self.nacks.missing))
+        if self.estimator is not None:
+            # REMB, so that the browser's encoder ramps up to what the path carries
+            value = find_extension(data, self.abs_send_time_id)
+            if value is not None and len(value) == 3:
+                remb = self.estimator.add(
+                    abs_send_time=int.from_bytes(value, "big"),
+                    arrival_time_ms=arrival_ms,
+                    payload_size=payload_size,
+                    ssrc=self.ssrc,
+                )
+                rtcp_ssrc = self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+                if remb is not None and rtcp_ssrc is not None:
+                    packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
+                    await self.receiver._send_rtcp(packet)
 
 
 def _dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
@@ -117,6 +137,7 @@ class Publisher:
         self._view = _PacketView()
         self._hooked: set[int] = set()
         self._mid_ext_id = 0
+        self._abs_send_time_id = 0
 
     async def negotiate(self, offer: Offer) -> str:
         """Apply the browser's offer and return the SDP answer."""
@@ -146,6 +167,10 @@ class Publisher:
             raise MediaError("conflict", f"{declared.source} {declared.layer} is already published")
         self._mid_ext_id = next(
             (ext.id for ext in transceiver._headerExtensions if ext.uri == MID_URI), self._mid_ext_id
+        )
+        self._abs_send_time_id = next(
+            (ext.id for ext in transceiver._headerExtensions if ext.uri == ABS_SEND_TIME_URI),
+            self._abs_send_time_id,
         )
         audio_level_id = next(
             (ext.id for ext in transceiver._headerExtensions if ext.uri == AUDIO_LEVEL_URI),
@@ -183,7 +208,7 @@ class Publisher:
                 if entry is None:
                     return
             track, feedback = entry
-            await feedback.add(data)
+            await feedback.add(data, arrival_time_ms, len(data) - 12)
             track.on_rtp(data, arrival_time_ms)
 
         # replaces aiortc's parse-route-depacketize-decode path for this transport
@@ -208,7 +233,7 @@ class Publisher:
         track.ssrc = view.ssrc
         entry = (
             track,
-            _Feedback(receiver, view.ssrc, 90000 if track.kind == "video" else 48000),
+            _Feedback(receiver, view.ssrc, 90000 if track.kind == "video" else 48000, self._abs_send_time_id),
         )
         self._by_ssrc[view.ssrc] = entry
         return entry

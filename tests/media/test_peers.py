@@ -10,6 +10,8 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pytest
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket
 
 from .conftest import Classroom, PatternTrack, ToneTrack, needs_netns
 
@@ -107,6 +109,28 @@ async def test_speaking_microphone_is_forwarded(classroom: Classroom) -> None:
     await alice.publish({("microphone", "normal"): ToneTrack()})
     await bob.join()
     await bob.wait_frames("alice", "microphone", count=20)
+
+
+async def test_publisher_gets_bandwidth_estimates(classroom: Classroom, monkeypatch: pytest.MonkeyPatch) -> None:
+    remb: list[RTCRtpSender] = []
+    real = RTCRtpSender._handle_rtcp_packet
+
+    async def spy(self: RTCRtpSender, packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            remb.append(self)
+        await real(self, packet)
+
+    monkeypatch.setattr(RTCRtpSender, "_handle_rtcp_packet", spy)
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera())
+    await bob.join()
+    await bob.wait_frames("alice", "camera", count=5)
+    assert alice.publish_pc is not None
+    senders = set(alice.publish_pc.getSenders())
+    async with asyncio.timeout(5):
+        while not senders & set(remb):
+            await asyncio.sleep(0.05)
 
 
 async def test_no_decoder_or_encoder_runs_in_the_forwarder(
