@@ -144,7 +144,7 @@ class Publisher:
         declared = {track.mid: track for track in offer.tracks}
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
-        except (ValueError, AssertionError) as exc:
+        except Exception as exc:  # aiortc raises many kinds on a bad SDP: all are the browser's fault
             raise MediaError("invalid", f"unusable SDP offer: {exc}") from exc
         for transceiver in self.pc.getTransceivers():
             # retransmissions come back on the media SSRC: no RTX stream to unwrap
@@ -302,7 +302,7 @@ class Subscriber:
         """Apply the browser's answer: learn the payload types each slot may send."""
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-        except (ValueError, AssertionError) as exc:
+        except Exception as exc:  # aiortc raises many kinds on a bad SDP: all are the browser's fault
             raise MediaError("invalid", f"unusable SDP answer: {exc}") from exc
         for slot, transceiver in zip(self.slots, self._transceivers, strict=True):
             slot.payload_types = {

@@ -156,9 +156,16 @@ class MediaNode:
                 await self._emit(room_id, peer_id, Joined(ice_servers=servers))
                 await self._new_subscriber(room, peer, restart=False)
             elif isinstance(parsed, Offer):
-                if peer.publisher is None:
-                    peer.publisher = Publisher(peer_id, self._public_ip)
-                sdp = await peer.publisher.negotiate(parsed)
+                publisher = peer.publisher
+                if publisher is None:
+                    publisher = Publisher(peer_id, self._public_ip)
+                try:
+                    sdp = await publisher.negotiate(parsed)
+                except MediaError:
+                    if peer.publisher is None:
+                        await publisher.close()
+                    raise
+                peer.publisher = publisher
                 self._apply_permissions(peer)
                 await self._emit(room_id, peer_id, ServerAnswer(sdp=sdp))
             elif isinstance(parsed, Answer):

@@ -103,3 +103,17 @@ def test_public_ip_is_announced_next_to_host_candidates() -> None:
     assert "a=candidate:P1 1 udp 2130706430 203.0.113.7 40000 typ host" in out
     assert "10.0.0.5 40000" in out
     assert announce_public_ip(sdp, None) == sdp
+
+
+@pytest.mark.asyncio
+async def test_an_unusable_publish_offer_is_invalid_and_leaves_no_connection() -> None:
+    async def send(room: str, peer: str, msg: dict[str, Any]) -> None:
+        pass
+
+    node = MediaNode(send)
+    offer = {"type": "media.offer", "pc": "publish", "sdp": "v=0\r\nm=video x\r\n", "tracks": []}
+    with pytest.raises(MediaError) as error:
+        await node.handle("r", "p", offer)
+    assert error.value.code == "invalid"
+    assert node.stats()["publishers"] == 0
+    await node.close_room("r")
