@@ -47,9 +47,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ldif = Path(tmp) / "big.ldif"
         subprocess.run(
-            [sys.executable, "scripts/gen_directory.py", "--students", str(args.students), "--classes",
-             str(args.classes), "--teachers", str(args.teachers), "--no-passwords", "-o", str(ldif)],
-            cwd=ROOT, check=True,
+            [
+                sys.executable,
+                "scripts/gen_directory.py",
+                "--students",
+                str(args.students),
+                "--classes",
+                str(args.classes),
+                "--teachers",
+                str(args.teachers),
+                "--no-passwords",
+                "-o",
+                str(ldif),
+            ],
+            cwd=ROOT,
+            check=True,
         )
         print(f"directory: {args.students} students, {args.classes} classes, {args.teachers} teachers")
         slapd = start_slapd(ldif)
