@@ -11,7 +11,7 @@ import aiortc.rtcrtpsender
 import pytest
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket
+from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket
 
 from .conftest import Classroom, PatternTrack, ToneTrack, needs_netns
 
@@ -131,6 +131,42 @@ async def test_publisher_gets_bandwidth_estimates(classroom: Classroom, monkeypa
     async with asyncio.timeout(5):
         while not senders & set(remb):
             await asyncio.sleep(0.05)
+
+
+async def test_subscriber_plis_reach_the_publisher_throttled(
+    classroom: Classroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plis: list[float] = []
+    publisher_senders: set[RTCRtpSender] = set()
+    real = RTCRtpSender._handle_rtcp_packet
+
+    async def spy(self: RTCRtpSender, packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI and self in publisher_senders:
+            plis.append(time.monotonic())
+        await real(self, packet)
+
+    monkeypatch.setattr(RTCRtpSender, "_handle_rtcp_packet", spy)
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera())
+    assert alice.publish_pc is not None
+    publisher_senders.update(alice.publish_pc.getSenders())
+    await bob.join()
+    mid = await bob.wait_frames("alice", "camera", count=5)
+    await asyncio.sleep(0.6)  # past the throttle window of the join's own PLI
+    assert bob.subscribe_pc is not None
+    receiver = next(t.receiver for t in bob.subscribe_pc.getTransceivers() if t.mid == mid)
+    ssrc = next(iter(receiver._RTCRtpReceiver__remote_streams))  # type: ignore[attr-defined]
+    before = len(plis)
+    sent = time.monotonic()
+    for _ in range(5):
+        await receiver._send_rtcp_pli(ssrc)
+    await asyncio.sleep(1.0)
+    forwarded = plis[before:]
+    # one at once, the others folded into one at the end of the 500 ms window
+    assert len(forwarded) == 2
+    assert forwarded[0] - sent < 0.2
+    assert forwarded[1] - forwarded[0] >= 0.45
 
 
 async def test_no_decoder_or_encoder_runs_in_the_forwarder(
