@@ -61,3 +61,12 @@ def login(user: User) -> Client:
     client = Client()
     client.force_login(user, backend="accounts.backends.LDIFBackend")
     return client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run browser tests last.
+
+    Playwright's sync API keeps an event loop running in the main thread until the
+    session ends; asyncio tests collected after it could not start their own.
+    """
+    items.sort(key=lambda item: "browser" in item.keywords or "/tests/browser/" in str(item.path))
