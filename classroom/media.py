@@ -14,6 +14,7 @@ through the action layer (`participant.updated`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import weakref
 from typing import Any
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # One forwarder per event loop: the ASGI server has one; each async test has its own.
 _nodes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaNode] = weakref.WeakKeyDictionary()
+# Publishing flags being written (a task only weakly referenced by the loop could vanish).
+_writes: set[asyncio.Task[None]] = set()
 
 
 async def _send_to_user(room_id: str, user_id: str, message: dict[str, Any]) -> None:
@@ -40,9 +43,24 @@ async def _send_to_user(room_id: str, user_id: str, message: dict[str, Any]) -> 
 
 
 async def _on_sources(room_id: str, user_id: str, live: dict[str, bool]) -> None:
+    """Record what the forwarder reports as published, without waiting for the database.
+
+    The forwarder calls this under its room lock, which an action may be waiting for from the very
+    sync thread this write needs; and its policy task kept the context of the socket call that
+    started it, whose sync executor is gone: so the write runs later, from a fresh context.
+    """
     from .actions.publishing import do_set_publishing
 
-    await database_sync_to_async(do_set_publishing)(room_id, user_id, **live)
+    write = database_sync_to_async(do_set_publishing)(room_id, user_id, **live)
+    task = asyncio.get_running_loop().create_task(write, context=contextvars.Context())
+    _writes.add(task)
+    task.add_done_callback(_written)
+
+
+def _written(task: asyncio.Task[None]) -> None:
+    _writes.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("could not record published sources", exc_info=task.exception())
 
 
 def get_node() -> MediaNode:

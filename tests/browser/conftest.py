@@ -145,14 +145,16 @@ def live_server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium with fake camera and microphone."""
+def browser(live_server_url: str) -> Iterator[Browser]:
+    """Headless Debian Chromium with fake camera, microphone and screen."""
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing and CI is set")
+    # http://10.99.0.1 is not a secure context: without this, pages get no navigator.mediaDevices
+    args = [*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={live_server_url}"]
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         yield instance
         instance.close()
 

@@ -1,0 +1,499 @@
+// Camera, microphone and screen through the embedded forwarder (docs/media.md, "How the room page uses them").
+//
+// Two RTCPeerConnections: `publish`, offered by this page with four sendonly transceivers
+// (microphone, camera 640x360, camera 160x90, screen) whose tracks are swapped with replaceTrack;
+// `subscribe`, offered by the server with a fixed set of slots that `media.sources` maps to
+// participants. The server decides what is forwarded; this page only asks.
+
+import { room } from "./main.js";
+import { $, h } from "./dom.js";
+
+const QUALITY_KEY = "classroom.media.quality";
+const QUALITIES = ["normal", "low", "audio"];
+const CAMERA = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 }, facingMode: "user" };
+const CAMERA_LOW = { width: 160, height: 90, frameRate: 15 };
+const MICROPHONE = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+// What each publish transceiver carries, in offer order; bitrates keep a class on a school's uplink.
+const PUBLISHED = [
+  { name: "microphone", kind: "audio", source: "microphone", layer: "normal", maxBitrate: 40_000 },
+  { name: "camera", kind: "video", source: "camera", layer: "normal", maxBitrate: 600_000 },
+  { name: "cameraLow", kind: "video", source: "camera", layer: "low", maxBitrate: 120_000 },
+  { name: "screen", kind: "video", source: "screen", layer: "normal", maxBitrate: 1_500_000 },
+];
+// A connection that stays disconnected this long, or never connects, is rebuilt.
+const DISCONNECTED_MS = 4000;
+const CONNECT_TIMEOUT_MS = 15000;
+const RESTART_MIN_GAP_MS = 3000;
+const JOIN_TIMEOUT_MS = 10000;
+
+/** A promise with its resolve function, for a reply that comes as a later event. */
+function deferred() {
+  let resolve;
+  const promise = new Promise((r) => {
+    resolve = r;
+  });
+  promise.resolve = resolve;
+  return promise;
+}
+
+/** Reject if a promise takes longer than ms. */
+function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no reply within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Keep only the codecs the forwarder handles (VP8 first, H264; Opus), without RTX. */
+function preferCodecs(transceiver, kind) {
+  if (typeof transceiver.setCodecPreferences !== "function" || !window.RTCRtpReceiver?.getCapabilities) return;
+  const codecs = RTCRtpReceiver.getCapabilities(kind)?.codecs || [];
+  const rank = (mime) => (kind === "audio" ? (mime === "audio/opus" ? 0 : -1) : ["video/VP8", "video/H264"].indexOf(mime));
+  const wanted = codecs.filter((c) => rank(c.mimeType) >= 0).sort((a, b) => rank(a.mimeType) - rank(b.mimeType));
+  if (wanted.length === 0) return;
+  try {
+    transceiver.setCodecPreferences(wanted);
+  } catch (error) {
+    console.warn("codec preferences refused", error);
+  }
+}
+
+/** One of the two peer connections, with its trickled candidates held until its SDP is sent. */
+class Link {
+  constructor(engine, name) {
+    this.engine = engine;
+    this.name = name;
+    this.pc = new RTCPeerConnection({ iceServers: engine.iceServers, bundlePolicy: "max-bundle" });
+    this.signalled = false;
+    this.queue = [];
+    this.timers = new Set();
+    this.pc.addEventListener("icecandidate", (event) => {
+      if (!event.candidate || !event.candidate.candidate) return;
+      const message = {
+        type: "media.candidate",
+        pc: name,
+        candidate: event.candidate.candidate,
+        sdp_mid: event.candidate.sdpMid,
+        sdp_mline_index: event.candidate.sdpMLineIndex,
+      };
+      if (this.signalled) engine.room.post(message);
+      else this.queue.push(message);
+    });
+    let disconnected = null;
+    this.pc.addEventListener("iceconnectionstatechange", () => {
+      const state = this.pc.iceConnectionState;
+      this.clear(disconnected);
+      if (state === "failed") engine.restart(this);
+      else if (state === "disconnected") disconnected = this.later(DISCONNECTED_MS, () => engine.restart(this));
+    });
+  }
+
+  get connected() {
+    return ["connected", "completed"].includes(this.pc.iceConnectionState);
+  }
+
+  /** The SDP went to the server: send the candidates found meanwhile, and watch the connection come up. */
+  signalledNow() {
+    this.signalled = true;
+    for (const message of this.queue.splice(0)) this.engine.room.post(message);
+    this.later(CONNECT_TIMEOUT_MS, () => {
+      if (!this.connected) this.engine.restart(this);
+    });
+  }
+
+  later(ms, fn) {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+    return timer;
+  }
+
+  clear(timer) {
+    if (timer === null) return;
+    clearTimeout(timer);
+    this.timers.delete(timer);
+  }
+
+  close() {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.pc.close();
+  }
+}
+
+class MediaEngine {
+  constructor(room) {
+    this.room = room;
+    this.iceServers = [];
+    this.quality = QUALITIES.includes(localStorage.getItem(QUALITY_KEY)) ? localStorage.getItem(QUALITY_KEY) : "normal";
+    this.active = false; // media.join sent for this admission
+    this.joined = null; // resolves when media.joined came
+    this.subscribe = null;
+    this.publish = null; // { link, senders, ready }
+    this.everPublished = false;
+    this.local = { microphone: null, camera: null, cameraLow: null, screen: null };
+    this.previews = new Map(); // source -> own <video>
+    this.remote = new Map(); // mid -> MediaStreamTrack of the subscribe connection
+    this.slots = []; // the last media.sources
+    this.placed = new Map(); // mid -> { peer, source, element }
+    this.blockedAudio = new Set();
+    this.lastRestart = { publish: 0, subscribe: 0 };
+  }
+
+  /** For tests and the console: the live RTCPeerConnections. */
+  get pcs() {
+    return { publish: this.publish ? this.publish.link.pc : null, subscribe: this.subscribe ? this.subscribe.pc : null };
+  }
+
+  // --- the session --------------------------------------------------------------------------
+
+  /** Enter media for this admission (again after a reconnection): new connections, same local tracks. */
+  start() {
+    this.stopConnections();
+    this.active = true;
+    this.joined = deferred();
+    this.room.send({ type: "media.join", quality: this.quality }).catch((error) => {
+      console.warn("media.join refused", error);
+    });
+    if (this.hasLocal()) this.ensurePublisher().catch((error) => console.warn("republish failed", error));
+  }
+
+  /** Leave media (waiting room, room over): stop capturing and drop both connections. */
+  stop() {
+    this.active = false;
+    this.stopConnections();
+    for (const source of ["camera", "microphone", "screen"]) {
+      if (this.local[source]) {
+        this.stopLocal(source);
+        this.room.setSourceState(source, false);
+      }
+    }
+  }
+
+  stopConnections() {
+    if (this.subscribe) this.subscribe.close();
+    this.subscribe = null;
+    if (this.publish) this.publish.link.close();
+    this.publish = null;
+    this.remote.clear();
+    this.slots = [];
+    this.render();
+  }
+
+  hasLocal() {
+    return Object.values(this.local).some(Boolean);
+  }
+
+  onJoined(message) {
+    this.iceServers = (message.ice_servers || []).map((server) => {
+      const entry = { urls: server.urls };
+      if (server.username) entry.username = server.username;
+      if (server.credential) entry.credential = server.credential;
+      return entry;
+    });
+    if (this.joined) this.joined.resolve();
+  }
+
+  /** Rebuild one connection after ICE failed, stayed disconnected or never came up. */
+  restart(link) {
+    if (!this.active) return;
+    const current = link.name === "subscribe" ? this.subscribe : this.publish && this.publish.link;
+    if (current !== link) return;
+    const now = Date.now();
+    if (now - this.lastRestart[link.name] < RESTART_MIN_GAP_MS) {
+      link.later(RESTART_MIN_GAP_MS, () => this.restart(link));
+      return;
+    }
+    this.lastRestart[link.name] = now;
+    if (link.name === "subscribe") {
+      // the server answers with a new offer (restart: true)
+      this.room.send({ type: "media.restart", pc: "subscribe" }).catch((error) => console.warn(error));
+      return;
+    }
+    link.close();
+    this.publish = null;
+    if (this.hasLocal()) this.ensurePublisher().catch((error) => console.warn("republish failed", error));
+  }
+
+  // --- receiving --------------------------------------------------------------------------
+
+  async onOffer(message) {
+    if (message.pc !== "subscribe" || typeof message.sdp !== "string" || !message.sdp || !this.active) return;
+    // every server offer is a new server-side connection: answer it from a new one
+    if (this.subscribe) this.subscribe.close();
+    this.remote.clear();
+    this.render();
+    const link = new Link(this, "subscribe");
+    this.subscribe = link;
+    link.pc.addEventListener("track", (event) => {
+      if (this.subscribe !== link) return;
+      this.remote.set(event.transceiver.mid, event.track);
+      this.render();
+    });
+    try {
+      await link.pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+      await link.pc.setLocalDescription(await link.pc.createAnswer());
+      if (this.subscribe !== link) return;
+      await this.room.send({ type: "media.answer", pc: "subscribe", sdp: link.pc.localDescription.sdp });
+      link.signalledNow();
+    } catch (error) {
+      console.warn("subscribe negotiation failed", error);
+      if (this.subscribe === link) link.later(RESTART_MIN_GAP_MS, () => this.restart(link));
+    }
+  }
+
+  onSources(message) {
+    this.slots = Array.isArray(message.slots) ? message.slots : [];
+    this.render();
+  }
+
+  /** Put each slot's track where media.sources says; a slot that moves gets a fresh element. */
+  render() {
+    const wanted = new Map();
+    for (const slot of this.slots) {
+      if (slot.peer === null || slot.peer === undefined || !slot.source) continue;
+      const peer = String(slot.peer);
+      if (peer === this.room.youId || !this.remote.has(slot.mid)) continue;
+      wanted.set(slot.mid, { peer, source: slot.source, track: this.remote.get(slot.mid) });
+    }
+    for (const [mid, placed] of this.placed) {
+      const want = wanted.get(mid);
+      if (!want || want.peer !== placed.peer || want.source !== placed.source || want.track !== placed.track) {
+        this.unplace(mid);
+      }
+    }
+    for (const [mid, want] of wanted) if (!this.placed.has(mid)) this.place(mid, want);
+  }
+
+  place(mid, { peer, source, track }) {
+    let element;
+    if (track.kind === "audio") {
+      element = h("audio", { autoplay: true });
+      element.srcObject = new MediaStream([track]);
+      this.room.stage.attach(peer, source, element);
+      this.play(element);
+    } else {
+      element = h("video", { autoplay: true, playsinline: true, muted: true });
+      element.muted = true;
+      element.srcObject = new MediaStream([track]);
+      this.room.stage.attach(peer, source, element);
+      element.play().catch(() => {});
+    }
+    this.placed.set(mid, { peer, source, track, element });
+  }
+
+  unplace(mid) {
+    const placed = this.placed.get(mid);
+    this.placed.delete(mid);
+    if (!placed) return;
+    placed.element.srcObject = null;
+    this.blockedAudio.delete(placed.element);
+    if (placed.element.tagName === "AUDIO") placed.element.remove();
+    else if (placed.element.isConnected) this.room.stage.detach(placed.peer, placed.source);
+    this.updateSoundButton();
+  }
+
+  /** Play remote sound; a browser that wants a gesture first gets a button. */
+  play(element) {
+    element.play().catch((error) => {
+      if (error && error.name === "NotAllowedError") {
+        this.blockedAudio.add(element);
+        this.updateSoundButton();
+      }
+    });
+  }
+
+  updateSoundButton() {
+    const button = $("#media-sound");
+    if (button) button.hidden = this.blockedAudio.size === 0;
+  }
+
+  unblockSound() {
+    for (const element of this.blockedAudio) element.play().catch(() => {});
+    this.blockedAudio.clear();
+    this.updateSoundButton();
+  }
+
+  setQuality(quality) {
+    if (!QUALITIES.includes(quality)) return;
+    this.quality = quality;
+    localStorage.setItem(QUALITY_KEY, quality);
+    if (this.active) this.room.send({ type: "media.quality", quality }).catch((error) => this.room.showError(error));
+  }
+
+  // --- publishing -------------------------------------------------------------------------
+
+  /** The publish connection, offered once with all four transceivers; resolves when answered. */
+  ensurePublisher() {
+    if (this.publish) return this.publish.ready;
+    const link = new Link(this, "publish");
+    const senders = {};
+    const tracks = [];
+    for (const spec of PUBLISHED) {
+      const transceiver = link.pc.addTransceiver(spec.kind, {
+        direction: "sendonly",
+        sendEncodings: [{ maxBitrate: spec.maxBitrate }],
+      });
+      preferCodecs(transceiver, spec.kind);
+      senders[spec.name] = transceiver.sender;
+      tracks.push({ transceiver, spec });
+    }
+    const publish = { link, senders, answered: deferred() };
+    publish.ready = (async () => {
+      await within(this.joined, JOIN_TIMEOUT_MS, "media.joined");
+      if (this.everPublished) await this.room.send({ type: "media.restart", pc: "publish" });
+      for (const { spec } of tracks) if (this.local[spec.name]) await senders[spec.name].replaceTrack(this.local[spec.name]);
+      await link.pc.setLocalDescription(await link.pc.createOffer());
+      this.everPublished = true;
+      await this.room.send({
+        type: "media.offer",
+        pc: "publish",
+        sdp: link.pc.localDescription.sdp,
+        tracks: tracks.map(({ transceiver, spec }) => ({ mid: transceiver.mid, source: spec.source, layer: spec.layer })),
+      });
+      link.signalledNow();
+      await within(publish.answered, JOIN_TIMEOUT_MS, "media.answer");
+    })();
+    publish.ready.catch((error) => {
+      console.warn("publish negotiation failed", error);
+      if (this.publish === publish) link.later(RESTART_MIN_GAP_MS, () => this.restart(link));
+    });
+    this.publish = publish;
+    return publish.ready;
+  }
+
+  async onAnswer(message) {
+    const publish = this.publish;
+    if (message.pc !== "publish" || !publish || typeof message.sdp !== "string") return;
+    if (publish.link.pc.signalingState !== "have-local-offer") return;
+    try {
+      await publish.link.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      publish.answered.resolve();
+    } catch (error) {
+      console.warn("publish answer refused", error);
+    }
+  }
+
+  /** `room.registerMedia`'s entry point: turn a source on or off; resolves with whether it is on. */
+  async setSource(kind, on) {
+    if (!on) {
+      this.stopLocal(kind);
+      return false;
+    }
+    if (!this.active) throw new Error("media not started");
+    if (this.local[kind]) return true;
+    if (!navigator.mediaDevices) throw new Error("no media devices (not a secure context?)");
+    if (kind === "camera") {
+      const stream = await navigator.mediaDevices.getUserMedia({ video: CAMERA });
+      const track = stream.getVideoTracks()[0];
+      const low = track.clone();
+      await low.applyConstraints(CAMERA_LOW).catch((error) => console.warn("low camera layer", error));
+      this.local.cameraLow = low;
+      this.own(kind, track);
+      this.preview("camera", track);
+    } else if (kind === "microphone") {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: MICROPHONE });
+      this.own(kind, stream.getAudioTracks()[0]);
+    } else if (kind === "screen") {
+      const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+      const track = stream.getVideoTracks()[0];
+      if ("contentHint" in track) track.contentHint = "detail";
+      this.own(kind, track);
+    } else {
+      return false;
+    }
+    // the permission may have gone while the browser asked the person
+    if (!this.room.studentMay({ camera: "video", microphone: "audio", screen: "screen" }[kind]) || !this.active) {
+      this.stopLocal(kind);
+      return false;
+    }
+    await this.ensurePublisher();
+    await this.sendLocal();
+    return Boolean(this.local[kind]);
+  }
+
+  own(kind, track) {
+    this.local[kind] = track;
+    // the browser's own "stop sharing", an unplugged camera
+    track.addEventListener("ended", () => {
+      if (this.local[kind] !== track) return;
+      this.stopLocal(kind);
+      this.room.setSourceState(kind, false);
+    });
+  }
+
+  async sendLocal() {
+    const publish = this.publish;
+    if (!publish) return;
+    for (const spec of PUBLISHED) {
+      const track = this.local[spec.name];
+      if (publish.senders[spec.name].track !== track) await publish.senders[spec.name].replaceTrack(track);
+    }
+  }
+
+  stopLocal(kind) {
+    const names = kind === "camera" ? ["camera", "cameraLow"] : [kind];
+    for (const name of names) {
+      const track = this.local[name];
+      this.local[name] = null;
+      if (track) track.stop();
+      if (this.publish) this.publish.senders[name].replaceTrack(null).catch(() => {});
+    }
+    if (kind === "camera" && this.previews.has("camera")) {
+      this.previews.delete("camera");
+      if (this.room.youId) this.room.stage.detach(this.room.youId, "camera");
+    }
+  }
+
+  /** Show my own camera on the stage, muted and mirrored. */
+  preview(source, track) {
+    if (!this.room.youId) return;
+    const video = h("video", { autoplay: true, playsinline: true, muted: true, class: "own-preview" });
+    video.muted = true;
+    video.srcObject = new MediaStream([track]);
+    this.previews.set(source, video);
+    this.room.stage.attach(this.room.youId, source, video);
+    video.play().catch(() => {});
+  }
+}
+
+function mountMedia(room) {
+  const engine = new MediaEngine(room);
+
+  room.on("state", () => engine.start());
+  room.on("waiting", () => engine.stop());
+  room.watch("screen", () => {
+    if (room.screen.name === "final") engine.stop();
+  });
+  room.on("media.joined", (m) => engine.onJoined(m));
+  room.on("media.offer", (m) => engine.onOffer(m));
+  room.on("media.answer", (m) => engine.onAnswer(m));
+  room.on("media.sources", (m) => engine.onSources(m));
+  room.on("media.reconnect", () => {
+    if (engine.active) engine.start();
+  });
+  room.on("muted", (m) => engine.stopLocal(m.kind === "audio" ? "microphone" : "camera"));
+  room.watch("participants", () => engine.render());
+
+  const quality = $("#media-quality");
+  if (quality) {
+    quality.value = engine.quality;
+    quality.addEventListener("change", () => {
+      engine.setQuality(quality.value);
+      room.announce(quality.selectedOptions[0] ? quality.selectedOptions[0].textContent : "");
+    });
+  }
+  const sound = $("#media-sound");
+  if (sound) sound.addEventListener("click", () => engine.unblockSound());
+
+  room.registerMedia({ setSource: (kind, on) => engine.setSource(kind, on) });
+  // the state may have come before this module ran
+  if (room.screen.name === "room") engine.start();
+  return engine;
+}
+
+// For tests and the console: `classroomMedia.pcs.subscribe.getStats()`.
+window.classroomMedia = mountMedia(room);
