@@ -120,6 +120,10 @@ def test_student_sees_the_teachers_camera_playing(logged_in_page: PageFactory) -
     row = student.locator(f'#participant-list [data-participant="{teacher_id}"]')
     expect(row.locator('[data-badge="video"]')).to_be_visible(timeout=MEDIA_TIMEOUT)
     expect(row.locator('[data-badge="audio"]')).to_be_visible(timeout=MEDIA_TIMEOUT)
+    # the fake microphone beeps: the forwarder gives its sound a slot, played by an <audio>
+    expect(student.locator(f'audio[data-participant="{teacher_id}"][data-source="microphone"]')).to_have_count(
+        1, timeout=MEDIA_TIMEOUT
+    )
 
     # Sound only: the video goes away; back to low quality: the small camera layer comes.
     student.select_option("#media-quality", "audio")
@@ -208,6 +212,27 @@ def test_video_comes_back_after_the_room_socket_reconnects(logged_in_page: PageF
     teacher.evaluate("window.classroomRoom.client.socket.close()")
     student.evaluate("window.classroomRoom.client.socket.close()")
     expect(teacher.locator("#connection-banner")).to_have_attribute("data-state", "ok", timeout=MEDIA_TIMEOUT)
+    expect(teacher.locator('[data-action="camera"]')).to_have_attribute("aria-pressed", "true")
+    wait_playing(student, teacher_id)
+
+
+def test_media_recovers_from_a_failed_connection_and_a_reconnect_request(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    url = start_lesson(teacher, "6a")
+    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
+    turn_on(teacher, "camera")
+    student = logged_in_page("lea.martin")
+    enter(student, url)
+    wait_playing(student, teacher_id)
+
+    # What the page does when ICE fails: media.restart, then a new subscribe connection.
+    before = student.evaluate_handle("window.classroomMedia.pcs.subscribe")
+    student.evaluate("window.classroomMedia.restart(window.classroomMedia.subscribe)")
+    student.wait_for_function("(old) => window.classroomMedia.pcs.subscribe !== old", arg=before)
+    wait_playing(student, teacher_id)
+
+    # The server asks the teacher's page to start media again: it republishes without a click.
+    teacher.evaluate("window.classroomRoom.client.emit({ type: 'media.reconnect', reason: 'failed' })")
     expect(teacher.locator('[data-action="camera"]')).to_have_attribute("aria-pressed", "true")
     wait_playing(student, teacher_id)
 

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import PageFactory
+from .test_media_browser import frames_stop, turn_on, wait_playing
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +46,13 @@ def test_students_see_safe_mode_when_the_supervisor_closes_the_tab(logged_in_pag
         expect(page.locator('[data-action="camera"]')).to_be_enabled()
     expect(supervisor.locator("#participant-list > li")).to_have_count(3)
 
+    # The two students see each other's camera.
+    ids = [str(page.evaluate("window.classroomRoom.youId")) for page in students]
+    for page in students:
+        turn_on(page, "camera")
+    wait_playing(students[0], ids[1])
+    wait_playing(students[1], ids[0])
+
     # One click reports a problem, privately, to the supervisors.
     students[0].click('[data-action="report"]')
     expect(supervisor.locator("#report-list li")).to_contain_text("Léa Martin")
@@ -60,3 +68,8 @@ def test_students_see_safe_mode_when_the_supervisor_closes_the_tab(logged_in_pag
         expect(page.locator('[data-action="microphone"]')).to_be_disabled()
         expect(page.locator("#chat-closed")).to_be_visible()
     assert time.monotonic() - closed_at < 5
+    # No student video reaches another student in safe mode.
+    frames_stop(students[0], ids[1])
+    frames_stop(students[1], ids[0])
+    for page, other in ((students[0], ids[1]), (students[1], ids[0])):
+        expect(page.locator(f'video[data-participant="{other}"]')).to_have_count(0)
