@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import resource
 import socket
@@ -113,13 +114,20 @@ def node_process(conn: Any, subscribers: int, seconds: float) -> None:
         node = MediaNode(send)
         await node.set_permissions("bench", "publisher", audio=True, video=True, screen=True)
         measuring: tuple[Any, int] | None = None
+        profile = os.environ.get("BENCH_PROFILE")
+        profiler = cProfile.Profile() if profile else None
         while True:
             item = await inbox.get()
             if item == "start":
                 measuring = (resource.getrusage(resource.RUSAGE_SELF), node.stats()["forwarded_packets"])
+                if profiler is not None:
+                    profiler.enable()
             elif item == "stop":
                 assert measuring is not None
                 after = resource.getrusage(resource.RUSAGE_SELF)
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(profile)
                 forwarded = node.stats()["forwarded_packets"] - measuring[1]
                 user = after.ru_utime - measuring[0].ru_utime
                 system = after.ru_stime - measuring[0].ru_stime
@@ -130,12 +138,7 @@ def node_process(conn: Any, subscribers: int, seconds: float) -> None:
                 peer, message = item
                 await node.handle("bench", peer, message)
 
-    if os.environ.get("BENCH_PROFILE"):
-        import cProfile
-
-        cProfile.runctx("asyncio.run(run())", globals(), locals(), os.environ["BENCH_PROFILE"])
-    else:
-        asyncio.run(run())
+    asyncio.run(run())
 
 
 async def end_to_end(subscribers: int, seconds: float) -> tuple[float, float, int]:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from time import time
 from typing import Any
 
+from aioice.ice import StunProtocol
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.clock import current_ntp_time
 from aiortc.codecs import get_capabilities, is_rtx
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver, StreamStatistics
+from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -31,6 +34,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 from aiortc.sdp import candidate_from_sdp
+from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
 from .forwarder import Kind, Output, SilentTrack, Slot, Track
 from .ice import announce_public_ip
@@ -44,6 +48,13 @@ MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 SSRC = struct.Struct("!I")
 SEQ_TS = struct.Struct("!HI")
+RTCP_HEADER = struct.Struct("!BBH")
+# an RTCP sender report without report blocks: header, SSRC, NTP time, RTP time, packets, octets
+SENDER_REPORT = struct.Struct("!BBHIQIII")
+# aiortc's arrival times count milliseconds from the NTP epoch (1900), time() from 1970
+NTP_UNIX_OFFSET_MS = 2_208_988_800_000
+# pylibsrtp's session buffer
+MAX_DATAGRAM = 1500
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
 
 
@@ -75,12 +86,19 @@ class _Feedback:
         self.abs_send_time_id = abs_send_time_id
         self.view = _PacketView()
 
-    async def add(self, data: bytes, arrival_ms: int, payload_size: int) -> None:
+    def add(self, data: bytes, arrival_ms: int) -> None:
+        """Account for one incoming packet; send a NACK or a REMB when aiortc's objects ask."""
         view = self.view
-        view.sequence_number, view.timestamp = SEQ_TS.unpack_from(data, 2)
+        view.sequence_number, view.timestamp = seq, _ = SEQ_TS.unpack_from(data, 2)
         self.stats.add(view)  # type: ignore[arg-type]
-        if self.nacks is not None and self.nacks.add(view):  # type: ignore[arg-type]
-            await self.receiver._send_rtcp_nack(self.ssrc, sorted(self.nacks.missing))
+        nacks = self.nacks
+        if nacks is not None:
+            last = nacks.max_seq
+            if last is not None and seq == (last + 1) & 0xFFFF and not nacks.missing:
+                # the common case, in order with nothing missing: all that NackGenerator.add does
+                nacks.max_seq = seq
+            elif nacks.add(view):  # type: ignore[arg-type]
+                asyncio.ensure_future(self.receiver._send_rtcp_nack(self.ssrc, sorted(nacks.missing)))
         if self.estimator is not None:
             # REMB, so that the browser's encoder ramps up to what the path carries
             value = find_extension(data, self.abs_send_time_id)
@@ -88,13 +106,63 @@ class _Feedback:
                 remb = self.estimator.add(
                     abs_send_time=int.from_bytes(value, "big"),
                     arrival_time_ms=arrival_ms,
-                    payload_size=payload_size,
+                    payload_size=len(data) - 12,
                     ssrc=self.ssrc,
                 )
                 rtcp_ssrc = self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
                 if remb is not None and rtcp_ssrc is not None:
                     packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
-                    await self.receiver._send_rtcp(packet)
+                    asyncio.ensure_future(self.receiver._send_rtcp(packet))
+
+
+def _receive_srtp(
+    dtls: RTCDtlsTransport, protocol: StunProtocol, on_rtp: Callable[[bytes, int], None]
+) -> Callable[[bytes, tuple[Any, ...]], None]:
+    """Return a datagram handler that unprotects SRTP and forwards it in the same call.
+
+    aiortc's own path queues each datagram for a chain of coroutines (ICE, DTLS, RTP parse,
+    routing) and tries to parse it as STUN first; STUN, DTLS and RTCP still take it.
+    """
+    original = protocol.datagram_received
+    length = ffi.new("int *")
+    unprotect = lib.srtp_unprotect
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        n = len(data)
+        session = dtls._rx_srtp
+        # RTP (first byte 128-191, not an RTCP packet type) once DTLS-SRTP is up
+        if 11 < n <= MAX_DATAGRAM and 127 < data[0] < 192 and not 191 < data[1] < 209 and session is not None:
+            buffer = session._buffer
+            buffer[0:n] = data
+            length[0] = n
+            if not unprotect(session._srtp[0], session._cdata, length):
+                on_rtp(buffer[0 : length[0]], int(time() * 1000) + NTP_UNIX_OFFSET_MS)
+            return
+        original(data, addr)
+
+    return datagram_received
+
+
+def _sdes_chunk(ssrc: int, cname: str) -> bytes:
+    """Return an RTCP SDES chunk carrying a CNAME, padded to 32 bits (RFC 3550 6.5)."""
+    value = cname.encode()
+    # two null octets end the item list (aiortc reads the end as an item), then pad to 32 bits
+    item = SSRC.pack(ssrc) + bytes([1, len(value)]) + value + b"\0\0"
+    return item + bytes(-len(item) % 4)
+
+
+def _quiet_rtcp(sender: RTCRtpSender) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Return a stand-in for a sender's RTCP loop that sends nothing and stops when told."""
+
+    async def run_rtcp() -> None:
+        sender._RTCRtpSender__rtcp_started.set()  # type: ignore[attr-defined]
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            pass
+        sender._RTCRtpSender__rtcp_exited.set()  # type: ignore[attr-defined]
+
+    return run_rtcp
 
 
 def _dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
@@ -199,20 +267,25 @@ class Publisher:
         self._hooked.add(id(dtls))
         by_ssrc = self._by_ssrc
 
-        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-            if len(data) < 12:
-                return
+        def on_rtp(data: bytes, arrival_ms: int) -> None:
             entry = by_ssrc.get(SSRC.unpack_from(data, 8)[0])
             if entry is None:
                 entry = self._route(dtls, data)
                 if entry is None:
                     return
             track, feedback = entry
-            await feedback.add(data, arrival_time_ms, len(data) - 12)
-            track.on_rtp(data, arrival_time_ms)
+            feedback.add(data, arrival_ms)
+            track.on_rtp(data, arrival_ms)
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            if len(data) >= 12:
+                on_rtp(data, arrival_time_ms)
 
         # replaces aiortc's parse-route-depacketize-decode path for this transport
         dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+        # and skips aiortc's receive chain for SRTP on the sockets gathered for it
+        for protocol in dtls.transport._connection._protocols:
+            protocol.datagram_received = _receive_srtp(dtls, protocol, on_rtp)  # type: ignore[method-assign,assignment]
 
     def _route(self, dtls: RTCDtlsTransport, data: bytes) -> tuple[Track, _Feedback] | None:
         view = self._view
@@ -272,6 +345,9 @@ class Subscriber:
         self._by_ssrc: dict[int, Slot] = {}
         self.output: Output | None = None
         self.negotiated = False
+        # the compound RTCP packet of sender reports, refreshed by update_sender_reports
+        self._reports = b""
+        self._rtcp_task: asyncio.Future[None] | None = None
         self.sent_sources: list[tuple[str, str] | None] | None = None
 
     async def offer(self) -> str:
@@ -300,6 +376,9 @@ class Subscriber:
 
     async def accept(self, sdp: str) -> None:
         """Apply the browser's answer: learn the payload types each slot may send."""
+        for transceiver in self._transceivers:
+            # one compound RTCP packet for all the slots instead of a timer and a send per sender
+            transceiver.sender._run_rtcp = _quiet_rtcp(transceiver.sender)  # type: ignore[method-assign]
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises many kinds on a bad SDP: all are the browser's fault
@@ -316,6 +395,20 @@ class Subscriber:
                     pt: slot.payload_types[mime] for pt, mime in track.mime_types.items() if mime in slot.payload_types
                 }
         self.negotiated = True
+        if self._rtcp_task is None:
+            self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
+
+    async def _run_rtcp(self) -> None:
+        """Send the slots' sender reports, about once a second as aiortc's senders would."""
+        dtls = self._transceivers[0].sender.transport
+        while True:
+            # RFC 3550: the interval varies randomly over [0.5, 1.5] times the nominal one
+            await asyncio.sleep(0.5 + random.random())
+            if self._reports:
+                try:
+                    await dtls._send_rtp(self._reports)
+                except ConnectionError:
+                    pass
 
     def _hook(self, dtls: RTCDtlsTransport) -> None:
         original: Callable[[bytes], Any] = dtls._handle_rtcp_data
@@ -352,16 +445,24 @@ class Subscriber:
         dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
 
     def update_sender_reports(self, now_ms: int) -> None:
-        """Make the senders' RTCP SRs describe what the slots forwarded, for lip sync."""
-        ntp_now = current_ntp_time()
+        """Make the RTCP SRs describe what the slots forwarded, for lip sync."""
+        now = time()
+        ntp_now = int((now + NTP_UNIX_OFFSET_MS // 1000) * (1 << 32))
+        reports = []
+        chunks = []
         for slot, transceiver in zip(self.slots, self._transceivers, strict=True):
             if not slot.started:
                 continue
-            sender: Any = transceiver.sender
             age_ms = max(now_ms - slot.last_ms, 0)
-            sender._RTCRtpSender__ntp_timestamp = ntp_now - (age_ms << 32) // 1000
-            sender._RTCRtpSender__rtp_timestamp = slot.last_ts
-            sender._RTCRtpSender__packet_count = slot.packets
+            ntp = ntp_now - (age_ms << 32) // 1000
+            reports.append(SENDER_REPORT.pack(0x80, 200, 6, slot.ssrc, ntp, slot.last_ts, slot.packets & 0xFFFFFFFF, 0))
+            cname: str | None = transceiver.sender._RTCRtpSender__cname  # type: ignore[attr-defined]
+            if cname is not None:
+                chunks.append(_sdes_chunk(slot.ssrc, cname))
+        if chunks:
+            sdes = b"".join(chunks)
+            reports.append(RTCP_HEADER.pack(0x80 | len(chunks), 202, len(sdes) // 4) + sdes)
+        self._reports = b"".join(reports)
 
     async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
         """Add a browser's trickled ICE candidate."""
@@ -371,4 +472,6 @@ class Subscriber:
         """Stop every slot and close the connection."""
         for slot in self.slots:
             slot.detach()
+        if self._rtcp_task is not None:
+            self._rtcp_task.cancel()
         await self.pc.close()

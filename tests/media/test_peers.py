@@ -9,9 +9,10 @@ from typing import Any
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pytest
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket
+from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, RtcpSrPacket
 
 from .conftest import Classroom, PatternTrack, ToneTrack, needs_netns
 
@@ -131,6 +132,39 @@ async def test_publisher_gets_bandwidth_estimates(classroom: Classroom, monkeypa
     async with asyncio.timeout(5):
         while not senders & set(remb):
             await asyncio.sleep(0.05)
+
+
+async def test_subscriber_gets_sender_reports_of_forwarding_slots_only(
+    classroom: Classroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compounds: list[tuple[RTCDtlsTransport, list[int]]] = []
+    real = RTCDtlsTransport._handle_rtcp_data
+
+    async def spy(self: RTCDtlsTransport, data: bytes) -> None:
+        srs = [p.ssrc for p in RtcpPacket.parse(data) if isinstance(p, RtcpSrPacket)]
+        if srs:
+            compounds.append((self, srs))
+        await real(self, data)
+
+    monkeypatch.setattr(RTCDtlsTransport, "_handle_rtcp_data", spy)
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera() | {("microphone", "normal"): ToneTrack()})
+    await bob.join()
+    camera_mid = await bob.wait_frames("alice", "camera", count=5)
+    microphone_mid = await bob.wait_frames("alice", "microphone", count=5)
+    assert bob.subscribe_pc is not None
+    transport = bob.subscribe_pc.getTransceivers()[0].receiver.transport
+    forwarding = set()
+    for transceiver in bob.subscribe_pc.getTransceivers():
+        if transceiver.mid in (camera_mid, microphone_mid):
+            forwarding |= set(transceiver.receiver._RTCRtpReceiver__remote_streams)  # type: ignore[attr-defined]
+    before = len(compounds)
+    await asyncio.sleep(3.2)
+    received = [srs for dtls, srs in compounds[before:] if dtls is transport]
+    # about one compound packet a second, each reporting both forwarding slots and no idle one
+    assert 2 <= len(received) <= 7
+    assert all(set(srs) == forwarding for srs in received)
 
 
 async def test_subscriber_plis_reach_the_publisher_throttled(
