@@ -73,7 +73,9 @@ def probe(page: Page, participant: str, source: str) -> dict[str, Any] | None:
     return result
 
 
-def wait_playing(page: Page, participant: str, source: str = "camera", timeout_ms: int = MEDIA_TIMEOUT) -> dict[str, Any]:
+def wait_playing(
+    page: Page, participant: str, source: str = "camera", timeout_ms: int = MEDIA_TIMEOUT
+) -> dict[str, Any]:
     """Wait until the participant's video plays here: a picture, time and decoded frames advancing."""
     first: dict[str, Any] | None = None
     for _ in range(timeout_ms // 250):
@@ -191,7 +193,9 @@ def test_teachers_screen_share_shows_on_the_students_page(logged_in_page: PageFa
     wait_playing(student, teacher_id, "screen")
     # the screen takes the large place, the camera goes on playing as a thumbnail
     expect(student.locator(f'#stage-main video[data-participant="{teacher_id}"][data-source="screen"]')).to_be_visible()
-    expect(student.locator(f'#stage-thumbs video[data-participant="{teacher_id}"][data-source="camera"]')).to_be_visible()
+    expect(
+        student.locator(f'#stage-thumbs video[data-participant="{teacher_id}"][data-source="camera"]')
+    ).to_be_visible()
     wait_playing(student, teacher_id, "camera")
 
     teacher.click('[data-action="screen"]')
