@@ -21,11 +21,22 @@ const PUBLISHED = [
   { name: "cameraLow", kind: "video", source: "camera", layer: "low", maxBitrate: 120_000 },
   { name: "screen", kind: "video", source: "screen", layer: "normal", maxBitrate: 1_500_000 },
 ];
+
+/** The remembered quality choice; storage may be refused (private browsing). */
+function storedQuality() {
+  try {
+    const value = localStorage.getItem(QUALITY_KEY);
+    return QUALITIES.includes(value) ? value : "normal";
+  } catch {
+    return "normal";
+  }
+}
+
 class MediaEngine {
   constructor(room) {
     this.room = room;
     this.iceServers = [];
-    this.quality = QUALITIES.includes(localStorage.getItem(QUALITY_KEY)) ? localStorage.getItem(QUALITY_KEY) : "normal";
+    this.quality = storedQuality();
     this.active = false; // media.join sent for this admission
     this.joined = null; // resolves when media.joined came
     this.subscribe = null;
@@ -217,7 +228,11 @@ class MediaEngine {
   setQuality(quality) {
     if (!QUALITIES.includes(quality)) return;
     this.quality = quality;
-    localStorage.setItem(QUALITY_KEY, quality);
+    try {
+      localStorage.setItem(QUALITY_KEY, quality);
+    } catch {
+      // not remembered: the choice still applies to this page
+    }
     if (this.active) this.room.send({ type: "media.quality", quality }).catch((error) => this.room.showError(error));
   }
 
