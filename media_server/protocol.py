@@ -152,7 +152,7 @@ class Reconnect(Message):
     """Drop both connections and send media.join again."""
 
     type: Literal["media.reconnect"] = "media.reconnect"
-    reason: Literal["room_closed", "node_closing", "failed"]
+    reason: Literal["room_closed", "node_closing", "node_lost", "failed"]
 
 
 ServerMessage = Joined | ServerOffer | ServerAnswer | Sources | Reconnect
@@ -161,7 +161,7 @@ ServerMessage = Joined | ServerOffer | ServerAnswer | Sources | Reconnect
 class MediaError(Exception):
     """A media message that cannot be applied; the caller answers it with an error reply."""
 
-    def __init__(self, code: Literal["invalid", "conflict", "not_found"], message: str) -> None:
+    def __init__(self, code: Literal["invalid", "conflict", "not_found", "unavailable"], message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

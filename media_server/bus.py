@@ -1,0 +1,452 @@
+"""The media-node bus over Redis: nodes register and take commands, the app places rooms and reads events.
+
+Keys (all under `cv:media:`):
+
+- `node:<id>` JSON `NodeInfo`, refreshed every second with a 3 s TTL: the node is alive while
+  it exists; `nodes` is the set of node ids to look at.
+- `node:<id>:inbox` a list of `Command`s the node pops in order (one list, so a peer's offer
+  and candidates keep their order).
+- `rooms` a hash room -> node id: where each room's media lives, set with HSETNX.
+- `peers:<room>` a hash peer -> JSON permissions: who is in the room's media, kept by the app
+  side, so a room can be replayed on a new node and its peers told when its node dies.
+- `reply:<request>` a list the node pushes one reply to, for the requests that want one.
+- `events` a stream of `Event`s from every node (messages for browsers, live sources), read by
+  one dispatcher at a time (lock `dispatcher`) so that each event is delivered once and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
+
+from redis.asyncio import Redis
+from redis.exceptions import LockError, ResponseError
+
+from .node import MediaNode
+from .protocol import MediaError
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "cv:media"
+NODES = f"{PREFIX}:nodes"
+ROOMS = f"{PREFIX}:rooms"
+EVENTS = f"{PREFIX}:events"
+DISPATCHER_LOCK = f"{PREFIX}:dispatcher"
+GROUP = "app"
+CONSUMER = "dispatcher"  # one name for whoever holds the lock, so a successor re-reads what was not acked
+
+HEARTBEAT_S = 1.0
+NODE_TTL_MS = 3000
+REPLY_TIMEOUT_S = 5.0
+REPLY_TTL_S = 30
+EVENTS_MAXLEN = 10000
+EVENT_MAX_AGE_MS = 30000
+"""An event older than this when read (no dispatcher ran meanwhile) is dropped: it would only confuse."""
+
+REFUSED = {"audio": False, "video": False, "screen": False, "always_forward": False}
+
+# Delete a field only if it still holds the expected value (a room placed again is not touched).
+_HDEL_IF = (
+    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0"
+)
+
+Op = Literal["handle", "set_permissions", "leave", "close_room"]
+
+
+def node_key(node_id: str) -> str:
+    return f"{PREFIX}:node:{node_id}"
+
+
+def inbox_key(node_id: str) -> str:
+    return f"{PREFIX}:node:{node_id}:inbox"
+
+
+def peers_key(room_id: str) -> str:
+    return f"{PREFIX}:peers:{room_id}"
+
+
+def reply_key(request_id: str) -> str:
+    return f"{PREFIX}:reply:{request_id}"
+
+
+class NodeInfo(TypedDict):
+    """What a node says about itself in its heartbeat."""
+
+    id: str
+    address: str
+    pid: int
+    started: float
+    load: dict[str, float]
+
+
+class Command(TypedDict, total=False):
+    """One call of the application on a node."""
+
+    op: Op
+    room: str
+    peer: str
+    message: dict[str, Any]
+    permissions: dict[str, bool]
+    reply_to: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a node tells the application: a message for a browser, or a peer's live sources."""
+
+    kind: Literal["send", "sources"]
+    room: str
+    peer: str
+    body: dict[str, Any]
+
+
+def default_node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class BusNode:
+    """A MediaNode driven over Redis: registers, takes commands, publishes its events."""
+
+    def __init__(self, redis: Redis, *, node_id: str | None = None, address: str | None = None, **options: Any) -> None:
+        self.redis = redis
+        self.id = node_id or default_node_id()
+        self.address = address or socket.gethostname()
+        self.node = MediaNode(self._send, on_sources=self._on_sources, **options)
+        self.started = time.time()
+        self._queues: dict[str, asyncio.Queue[Command]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_packets = (time.monotonic(), 0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until stop is set, then tell every browser to reconnect and unregister."""
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: the group exists already
+            await self.redis.xgroup_create(EVENTS, GROUP, id="$", mkstream=True)
+        await self._beat()
+        await self.redis.sadd(NODES, self.id)
+        logger.info("media node %s serving (%s)", self.id, self.address)
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        commands = asyncio.create_task(self._commands(stop))
+        try:
+            await stop.wait()
+        finally:
+            commands.cancel()
+            heartbeat.cancel()
+            for task in (commands, heartbeat):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.close()
+
+    async def close(self) -> None:
+        """Unregister first (new joins go elsewhere), then send media.reconnect to every browser."""
+        placed = await self.redis.hgetall(ROOMS)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(node_key(self.id), inbox_key(self.id))
+            pipe.srem(NODES, self.id)
+            for room, node in placed.items():
+                if _text(node) == self.id:
+                    pipe.eval(_HDEL_IF, 1, ROOMS, _text(room), self.id)
+            await pipe.execute()
+        await self.node.close()
+        for task in list(self._tasks):
+            task.cancel()
+        logger.info("media node %s stopped", self.id)
+
+    def info(self) -> NodeInfo:
+        stats = self.node.stats()
+        now = time.monotonic()
+        then, packets = self._last_packets
+        forwarded = stats["forwarded_packets"]
+        self._last_packets = (now, forwarded)
+        rate = (forwarded - packets) / (now - then) if now > then else 0.0
+        load: dict[str, float] = {name: float(value) for name, value in stats.items()}
+        load["packets_per_s"] = round(max(rate, 0.0), 1)
+        return NodeInfo(id=self.id, address=self.address, pid=os.getpid(), started=self.started, load=load)
+
+    async def _beat(self) -> None:
+        await self.redis.set(node_key(self.id), json.dumps(self.info()), px=NODE_TTL_MS)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self._beat()
+                await self.redis.sadd(NODES, self.id)
+            except Exception:
+                logger.exception("media node %s: heartbeat failed", self.id)
+
+    async def _commands(self, stop: asyncio.Event) -> None:
+        inbox = inbox_key(self.id)
+        while not stop.is_set():
+            try:
+                popped = await self.redis.blpop([inbox], timeout=1)
+            except Exception:
+                logger.exception("media node %s: reading commands failed", self.id)
+                await asyncio.sleep(0.5)
+                continue
+            if popped is None:
+                continue
+            command: Command = json.loads(popped[1])
+            self._enqueue(command)
+
+    def _enqueue(self, command: Command) -> None:
+        # One worker per room: rooms do not wait for each other, a room's commands keep their order.
+        room = command["room"]
+        queue = self._queues.get(room)
+        if queue is None:
+            queue = self._queues[room] = asyncio.Queue()
+            task = asyncio.get_running_loop().create_task(self._work(room, queue))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        queue.put_nowait(command)
+
+    async def _work(self, room: str, queue: asyncio.Queue[Command]) -> None:
+        while not queue.empty():
+            await self._execute(queue.get_nowait())
+        del self._queues[room]
+
+    async def _execute(self, command: Command) -> None:
+        reply: dict[str, Any] = {"ok": True}
+        room, peer = command["room"], command.get("peer", "")
+        try:
+            if command["op"] == "handle":
+                await self.node.handle(room, peer, command["message"])
+            elif command["op"] == "set_permissions":
+                await self.node.set_permissions(room, peer, **command["permissions"])
+            elif command["op"] == "leave":
+                await self.node.leave(room, peer)
+            elif command["op"] == "close_room":
+                await self.node.close_room(room)
+        except MediaError as exc:
+            reply = {"ok": False, "code": exc.code, "message": exc.message}
+        except Exception:
+            logger.exception("media node %s: %s failed in room %s", self.id, command["op"], room)
+            reply = {"ok": False, "code": "unavailable", "message": "The media server failed on this message."}
+        reply_to = command.get("reply_to")
+        if reply_to:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(reply_to, json.dumps(reply))
+                pipe.expire(reply_to, REPLY_TTL_S)
+                await pipe.execute()
+
+    async def _publish(self, event: Event) -> None:
+        fields: dict[Any, Any] = {
+            "kind": event.kind,
+            "room": event.room,
+            "peer": event.peer,
+            "body": json.dumps(event.body),
+        }
+        await self.redis.xadd(EVENTS, fields, maxlen=EVENTS_MAXLEN, approximate=True)
+
+    async def _send(self, room_id: str, peer_id: str, message: dict[str, Any]) -> None:
+        await self._publish(Event("send", room_id, peer_id, message))
+
+    async def _on_sources(self, room_id: str, peer_id: str, live: dict[str, bool]) -> None:
+        await self._publish(Event("sources", room_id, peer_id, live))
+
+
+EventHandler = Callable[[Event], Awaitable[None]]
+LostHandler = Callable[[str, list[str]], Awaitable[None]]
+
+
+class BusClient:
+    """The application's side: places rooms, sends commands, reads events, notices dead nodes."""
+
+    def __init__(self, redis: Redis, *, timeout: float = REPLY_TIMEOUT_S) -> None:
+        self.redis = redis
+        self.timeout = timeout
+
+    # Nodes and placement
+
+    async def live_nodes(self) -> list[NodeInfo]:
+        """Every node whose heartbeat has not expired, by id."""
+        ids = sorted(_text(member) for member in await self.redis.smembers(NODES))
+        if not ids:
+            return []
+        values = await self.redis.mget([node_key(node_id) for node_id in ids])
+        return [json.loads(value) for value in values if value is not None]
+
+    async def placement(self, room_id: str) -> str | None:
+        """The node a room's media lives on, if placed."""
+        node = await self.redis.hget(ROOMS, room_id)
+        return _text(node) if node is not None else None
+
+    async def place(self, room_id: str) -> str:
+        """Return the room's live node, placing the room on the least-loaded live node if needed."""
+        current = await self.placement(room_id)
+        if current is not None:
+            if not await self.redis.exists(node_key(current)):
+                raise MediaError("unavailable", "The media server of this room stopped; reconnecting.")
+            return current
+        nodes = await self.live_nodes()
+        if not nodes:
+            raise MediaError("unavailable", "No media server is running.")
+        placed: dict[str, int] = {}
+        for node in (await self.redis.hgetall(ROOMS)).values():
+            placed[_text(node)] = placed.get(_text(node), 0) + 1
+        # Heartbeat loads lag a second behind; the placement hash counts rooms placed just now.
+        chosen = min(nodes, key=lambda n: (n["load"].get("peers", 0.0), placed.get(n["id"], 0), random.random()))
+        if await self.redis.hsetnx(ROOMS, room_id, chosen["id"]):
+            # The new node knows nothing of the room: tell it what each peer may publish first.
+            peers = await self.redis.hgetall(peers_key(room_id))
+            for peer, permissions in peers.items():
+                await self._push(
+                    chosen["id"],
+                    Command(op="set_permissions", room=room_id, peer=_text(peer), permissions=json.loads(permissions)),
+                )
+            return chosen["id"]
+        return await self.place(room_id)
+
+    # The four calls of MediaNode, over the bus
+
+    async def handle(self, room_id: str, peer_id: str, message: dict[str, Any]) -> None:
+        """Pass a browser's media.* message to the room's node; raise MediaError as the node would."""
+        await self.redis.hsetnx(peers_key(room_id), peer_id, json.dumps(REFUSED))
+        node_id = await self.place(room_id)
+        request = uuid.uuid4().hex
+        await self._push(
+            node_id, Command(op="handle", room=room_id, peer=peer_id, message=message, reply_to=reply_key(request))
+        )
+        popped = await self.redis.blpop([reply_key(request)], timeout=self.timeout)
+        if popped is None:
+            raise MediaError("unavailable", "The media server did not answer in time; try again.")
+        reply = json.loads(popped[1])
+        if not reply["ok"]:
+            raise MediaError(reply["code"], reply["message"])
+
+    async def set_permissions(
+        self, room_id: str, peer_id: str, *, audio: bool, video: bool, screen: bool, always_forward: bool = False
+    ) -> None:
+        """Record what a peer may publish and tell the room's node, if the room is placed."""
+        permissions = {"audio": audio, "video": video, "screen": screen, "always_forward": always_forward}
+        # Recorded before looking up the placement: a concurrent placement replays it, or we send it.
+        await self.redis.hset(peers_key(room_id), peer_id, json.dumps(permissions))
+        node_id = await self.placement(room_id)
+        if node_id is not None:
+            await self._push(
+                node_id, Command(op="set_permissions", room=room_id, peer=peer_id, permissions=permissions)
+            )
+
+    async def leave(self, room_id: str, peer_id: str) -> None:
+        """Stop all media of a peer."""
+        await self.redis.hdel(peers_key(room_id), peer_id)
+        node_id = await self.placement(room_id)
+        if node_id is not None:
+            await self._push(node_id, Command(op="leave", room=room_id, peer=peer_id))
+
+    async def close_room(self, room_id: str) -> None:
+        """Stop all media of a room and forget where it was."""
+        await self.redis.delete(peers_key(room_id))
+        node_id = await self.placement(room_id)
+        if node_id is not None:
+            await self.redis.eval(_HDEL_IF, 1, ROOMS, room_id, node_id)
+            await self._push(node_id, Command(op="close_room", room=room_id))
+
+    async def _push(self, node_id: str, command: Command) -> None:
+        await self.redis.rpush(inbox_key(node_id), json.dumps(command))
+
+    # Dead nodes and events
+
+    async def reap(self) -> list[tuple[str, list[str]]]:
+        """Forget nodes whose heartbeat expired; return their rooms, each with its peers."""
+        registered = {_text(member) for member in await self.redis.smembers(NODES)}
+        placed = {_text(room): _text(node) for room, node in (await self.redis.hgetall(ROOMS)).items()}
+        candidates = sorted(registered | set(placed.values()))
+        if not candidates:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for node_id in candidates:
+                pipe.exists(node_key(node_id))
+            alive = await pipe.execute()
+        dead = {node_id for node_id, exists in zip(candidates, alive, strict=True) if not exists}
+        lost: list[tuple[str, list[str]]] = []
+        for node_id in dead & registered:
+            logger.warning("media node %s stopped answering", node_id)
+            await self.redis.srem(NODES, node_id)
+            await self.redis.delete(inbox_key(node_id))
+        for room, node_id in placed.items():
+            if node_id in dead and await self.redis.eval(_HDEL_IF, 1, ROOMS, room, node_id):
+                peers = await self.redis.hkeys(peers_key(room))
+                lost.append((room, sorted(_text(peer) for peer in peers)))
+        return lost
+
+    async def dispatch(self, on_event: EventHandler, on_lost: LostHandler, *, reap_every: float = 0.5) -> None:
+        """While holding the dispatcher lock, deliver every node event once and in order, and reap dead nodes."""
+        with contextlib.suppress(ResponseError):
+            await self.redis.xgroup_create(EVENTS, GROUP, id="$", mkstream=True)
+        lock = self.redis.lock(DISPATCHER_LOCK, timeout=NODE_TTL_MS / 1000, thread_local=False)
+        try:
+            while True:
+                if not await lock.acquire(blocking=False):
+                    await asyncio.sleep(HEARTBEAT_S)
+                    continue
+                try:
+                    await self._lead(lock.reacquire, on_event, on_lost, reap_every)
+                except Exception as exc:
+                    # redis-py may turn a cancellation in flight into a connection error
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise asyncio.CancelledError from exc
+                    if isinstance(exc, LockError):
+                        logger.warning("media dispatcher lost its lock")
+                    else:
+                        logger.exception("media dispatcher failed")
+                        await asyncio.sleep(HEARTBEAT_S)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(lock.release())
+
+    async def _lead(
+        self, renew: Callable[[], Awaitable[bool]], on_event: EventHandler, on_lost: LostHandler, reap_every: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        renewed = reaped = loop.time()
+        start = "0"  # first what a previous dispatcher read and did not acknowledge
+        task = asyncio.current_task()
+        while True:
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # a callee swallowed the cancellation
+            now = loop.time()
+            if now - renewed >= HEARTBEAT_S:
+                await renew()
+                renewed = now
+            if now - reaped >= reap_every:
+                reaped = now
+                for room, peers in await self.reap():
+                    await on_lost(room, peers)
+            block = None if start == "0" else int(reap_every * 1000)
+            answer: Any = await self.redis.xreadgroup(GROUP, CONSUMER, {EVENTS: start}, count=100, block=block)
+            entries = answer[0][1] if answer else []
+            if start == "0" and not entries:
+                start = ">"
+            for entry_id, fields in entries:
+                await self._deliver(_text(entry_id), fields, on_event)
+                await self.redis.xack(EVENTS, GROUP, entry_id)
+
+    async def _deliver(self, entry_id: str, fields: dict[Any, Any], on_event: EventHandler) -> None:
+        if time.time() * 1000 - int(entry_id.split("-")[0]) > EVENT_MAX_AGE_MS:
+            return
+        values = {_text(key): _text(value) for key, value in fields.items()}
+        kind = values["kind"]
+        if kind not in ("send", "sources"):
+            return
+        event = Event(
+            "send" if kind == "send" else "sources", values["room"], values["peer"], json.loads(values["body"])
+        )
+        try:
+            await on_event(event)
+        except Exception:
+            logger.exception("media event %s could not be delivered", entry_id)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
