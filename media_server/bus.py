@@ -210,9 +210,15 @@ class BusNode:
         queue.put_nowait(command)
 
     async def _work(self, room: str, queue: asyncio.Queue[Command]) -> None:
-        while not queue.empty():
-            await self._execute(queue.get_nowait())
-        del self._queues[room]
+        try:
+            while not queue.empty():
+                command = queue.get_nowait()
+                try:
+                    await self._execute(command)
+                except Exception:
+                    logger.exception("media node %s: could not answer %s in room %s", self.id, command["op"], room)
+        finally:
+            del self._queues[room]
 
     async def _execute(self, command: Command) -> None:
         reply: dict[str, Any] = {"ok": True}
