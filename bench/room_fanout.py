@@ -1,0 +1,501 @@
+"""Benchmark the room's fan-out: a poll reaching 40 and 200 students, and 200 students voting.
+
+Two setups, both on one SQLite file in WAL mode:
+  embedded  one daphne process, the in-memory channel layer (no variable set);
+  redis     REDIS_URL set (channels-redis): two daphne processes, students split between them,
+            the teacher on the first.
+For each setup and class size it prints
+  (a) poll.create sent by the teacher -> poll.opened received by each student: p50/p99 of the
+      last student's latency and of every delivery, over --reps polls;
+  (b) every student votes, spread over one second: CPU (utime+stime) of the daphne process(es)
+      until the teacher's live poll.results counts every vote, and how long that took.
+Client CPU is printed next to each number: the students run in this one asyncio process, and a
+client busy for most of the wall time would make the numbers its own.
+
+Users get sessions straight from Django's SessionStore (no login form); the lesson is started with
+`do_start_lesson`. Each run gets fresh server processes and a fresh copy of the synced database.
+
+    .venv/bin/python bench/room_fanout.py            # 40 and 200 students, 20 polls each
+    .venv/bin/python bench/room_fanout.py --quick    # 40 students, 8 polls
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MAX_STUDENTS = 500
+MAX_REPS = 200
+CONNECT_TIMEOUT = 60.0
+DELIVERY_TIMEOUT = 15.0
+VOTE_TIMEOUT = 60.0
+# poll.create allows a burst of 5 per socket (classroom/ratelimit.py): the teacher opens a new
+# socket (before closing the old one, so it never leaves the room) every POLLS_PER_SOCKET polls.
+POLLS_PER_SOCKET = 5
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- servers --------------------------------------------------------------------------------
+
+
+@contextmanager
+def daphnes(count: int, env: dict[str, str]) -> Iterator[tuple[list[int], list[subprocess.Popen[bytes]]]]:
+    """Start `count` daphne processes on free 127.0.0.1 ports; stop them on the way out."""
+    daphne = str(Path(sys.executable).parent / "daphne")
+    ports = [free_port() for _ in range(count)]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for port in ports:
+            procs.append(
+                subprocess.Popen(
+                    [daphne, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                    env=env,
+                    cwd=ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port, proc in zip(ports, procs, strict=True):
+            deadline = time.monotonic() + 30
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"daphne exited with {proc.returncode}")
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("daphne did not listen within 30 s") from None
+                    time.sleep(0.05)
+        yield ports, procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                # daphne waits for its sockets' shutdown timeouts; the numbers are taken already.
+                proc.kill()
+                proc.wait()
+
+
+# --- the school, the lesson, the sessions ----------------------------------------------------
+
+
+@dataclass
+class Lesson:
+    room: str
+    teacher: str  # session key
+    students: list[str]  # session keys
+
+
+def prepare_school(tmp: Path, students: int, env: dict[str, str]) -> Path:
+    """Generate one class of `students`, migrate and sync a SQLite file; return its path."""
+    ldif = tmp / "school.ldif"
+    subprocess.run(
+        [sys.executable, "scripts/gen_directory.py", "--students", str(students), "--classes", "1",
+         "--teachers", "2", "--no-passwords", "-o", str(ldif)],
+        cwd=ROOT, check=True,
+    )  # fmt: skip
+    template = tmp / "template.sqlite3"
+    sync_env = {**env, "DATABASE_URL": f"sqlite:///{template}", "DIRECTORY_LDIF": str(ldif)}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=sync_env, check=True)
+    subprocess.run([sys.executable, "manage.py", "sync_directory"], cwd=ROOT, env=sync_env, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    # One file, no WAL beside it, so that a plain copy is a fresh database.
+    import sqlite3
+
+    with sqlite3.connect(template) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return template
+
+
+def fresh_database(template: Path, target: Path) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(template, target)
+
+
+def start_lesson(students: int) -> Lesson:
+    """Start the lesson as its first teacher and log in the teacher and `students` students."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    from accounts.models import User
+    from classroom.actions.lessons import do_start_lesson
+    from classroom.models import SchoolClass
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    backend = settings.AUTHENTICATION_BACKENDS[0]
+
+    def session(user: User) -> str:
+        s = store()
+        s[SESSION_KEY] = str(user.pk)
+        s[BACKEND_SESSION_KEY] = backend
+        s[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        s.create()
+        return str(s.session_key)
+
+    school_class = SchoolClass.objects.get()
+    teacher = school_class.teachers.order_by("pk").first()
+    pupils = list(school_class.students.order_by("pk")[:students])
+    if teacher is None or len(pupils) < students:
+        raise SystemExit(f"the generated class has {len(pupils)} students and teacher {teacher}")
+    room = do_start_lesson(school_class, teacher)
+    return Lesson(room=str(room.pk), teacher=session(teacher), students=[session(u) for u in pupils])
+
+
+# --- the client side -------------------------------------------------------------------------
+
+
+@dataclass
+class Client:
+    """One socket; a reader task drains it and stamps the events the benchmark looks at."""
+
+    ws: Any
+    student: bool
+    opened: dict[str, float] = field(default_factory=dict)  # question -> arrival
+    oks: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    results: tuple[float, int] = (0.0, -1)  # arrival, voters of the latest poll.results
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    async def read(self, bench: Bench) -> None:
+        try:
+            async for raw in self.ws:
+                at = time.perf_counter()
+                # Only a few kinds matter; skip the JSON of the rest (participant.joined ...).
+                if raw.startswith('{"type": "poll.opened"'):
+                    question = json.loads(raw)["poll"]["question"]
+                    self.opened[question] = at
+                    if self.student:
+                        bench.delivered(question)
+                elif raw.startswith('{"type": "poll.results"'):
+                    self.results = (at, json.loads(raw)["poll"]["voters"])
+                    self.changed.set()
+                elif raw.startswith('{"type": "ok"') or raw.startswith('{"type": "error"'):
+                    event = json.loads(raw)
+                    if event["type"] == "ok":
+                        self.oks[event["ref"]] = (at, event)
+                    else:
+                        self.errors.append(event)
+                    self.changed.set()
+        except websockets.ConnectionClosed:
+            pass
+
+    async def wait(self, done: Any, timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while not done():
+            self.changed.clear()
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError("no answer in time")
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except TimeoutError:
+                pass
+
+
+class Bench:
+    def __init__(self, ports: list[int], lesson: Lesson, pids: list[int]) -> None:
+        self.ports = ports
+        self.lesson = lesson
+        self.pids = pids
+        self.students: list[Client] = []
+        self.teacher: Client | None = None
+        self.teacher_polls = 0
+        self.ref = 0
+        self.expected: dict[str, asyncio.Event] = {}
+        self.counts: dict[str, int] = {}
+
+    def delivered(self, question: str) -> None:
+        self.counts[question] = self.counts.get(question, 0) + 1
+        if self.counts[question] == len(self.students) and question in self.expected:
+            self.expected[question].set()
+
+    def server_cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    async def connect(self, port: int, session: str, student: bool = True) -> Client:
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/rooms/{self.lesson.room}/",
+            origin=f"http://127.0.0.1:{port}",  # type: ignore[arg-type]
+            additional_headers={"Cookie": f"sessionid={session}"},
+            open_timeout=CONNECT_TIMEOUT,
+            ping_interval=None,
+            max_size=None,
+        )
+        first = json.loads(await asyncio.wait_for(ws.recv(), CONNECT_TIMEOUT))
+        if first["type"] != "state":
+            raise RuntimeError(f"expected state, got {first}")
+        client = Client(ws, student)
+        client.task = asyncio.create_task(client.read(self))
+        return client
+
+    async def join(self) -> float:
+        """Connect the teacher, then the students (a few at a time, alternating servers)."""
+        start = time.perf_counter()
+        self.teacher = await self.connect(self.ports[0], self.lesson.teacher, student=False)
+        gate = asyncio.Semaphore(10)
+
+        async def one(i: int, session: str) -> Client:
+            async with gate:
+                return await self.connect(self.ports[i % len(self.ports)], session)
+
+        self.students = list(await asyncio.gather(*(one(i, s) for i, s in enumerate(self.lesson.students))))
+        return time.perf_counter() - start
+
+    async def send(self, client: Client, message: dict[str, Any]) -> int:
+        self.ref += 1
+        await client.ws.send(json.dumps({**message, "ref": self.ref}))
+        return self.ref
+
+    async def create_poll(self, question: str) -> tuple[float, str]:
+        """Send poll.create as the teacher; return when it was sent and the poll id (after `ok`)."""
+        assert self.teacher is not None
+        if self.teacher_polls == POLLS_PER_SOCKET:
+            old = self.teacher
+            self.teacher = await self.connect(self.ports[0], self.lesson.teacher, student=False)
+            await old.ws.close()
+            self.teacher_polls = 0
+        self.teacher_polls += 1
+        teacher = self.teacher
+        self.expected[question] = asyncio.Event()
+        sent = time.perf_counter()
+        ref = await self.send(
+            teacher, {"type": "poll.create", "question": question, "options": ["oui", "non", "je ne sais pas"],
+                      "anonymous": False, "multiple": False},
+        )  # fmt: skip
+        await teacher.wait(lambda: ref in teacher.oks or bool(teacher.errors), DELIVERY_TIMEOUT)
+        if teacher.errors:
+            raise RuntimeError(f"poll.create refused: {teacher.errors}")
+        return sent, teacher.oks[ref][1]["poll"]["id"]
+
+    async def fan_out(self, reps: int) -> dict[str, float]:
+        """(a): `reps` polls, each waited for at every student."""
+        last: list[float] = []
+        every: list[float] = []
+        missing = 0
+        for warmup in range(2):
+            await self.one_poll(f"échauffement {warmup}")
+        cpu0, client0, wall0 = self.server_cpu(), time.process_time(), time.perf_counter()
+        for rep in range(reps):
+            question = f"question {rep}"
+            sent, _poll = await self.one_poll(question)
+            arrivals = [s.opened.get(question, sent + DELIVERY_TIMEOUT) - sent for s in self.students]
+            missing += sum(question not in s.opened for s in self.students)
+            last.append(max(arrivals))
+            every.extend(arrivals)
+            await asyncio.sleep(0.2)
+        wall = time.perf_counter() - wall0
+        return {
+            "last_p50": percentile(last, 50) * 1000,
+            "last_p99": percentile(last, 99) * 1000,
+            "all_p50": percentile(every, 50) * 1000,
+            "all_p99": percentile(every, 99) * 1000,
+            "server_cpu_ms_per_poll": (self.server_cpu() - cpu0) / reps * 1000,
+            "client_cpu_pct": (time.process_time() - client0) / wall * 100,
+            "missing": missing,
+        }
+
+    async def one_poll(self, question: str) -> tuple[float, str]:
+        """Create a poll and wait until every student has it; return when it was sent and its id."""
+        sent, poll = await self.create_poll(question)
+        try:
+            await asyncio.wait_for(self.expected[question].wait(), DELIVERY_TIMEOUT)
+        except TimeoutError:
+            # Counted as missing (at the timeout) rather than fatal: a lost event is a result too.
+            late = len(self.students) - self.counts.get(question, 0)
+            print(f"  ! {question}: {late} of {len(self.students)} students had no poll.opened after "
+                  f"{DELIVERY_TIMEOUT:.0f} s", flush=True)  # fmt: skip
+        return sent, poll
+
+    async def vote(self) -> dict[str, float]:
+        """(b): every student votes once, spread evenly over one second."""
+        assert self.teacher is not None
+        _sent, poll = await self.one_poll("vote de toute la classe")
+        teacher = self.teacher
+        n = len(self.students)
+        await asyncio.sleep(0.5)
+        cpu0, client0 = self.server_cpu(), time.process_time()
+        start = time.perf_counter()
+
+        async def ballot(i: int, student: Client) -> int:
+            await asyncio.sleep(max(0.0, start + i / n - time.perf_counter()))
+            return await self.send(student, {"type": "poll.vote", "poll": poll, "choices": [i % 3]})
+
+        refs = await asyncio.gather(*(ballot(i, s) for i, s in enumerate(self.students)))
+        await teacher.wait(lambda: teacher.results[1] >= n, VOTE_TIMEOUT)
+        counted = teacher.results[0] - start
+        cpu_counted, client_counted = self.server_cpu() - cpu0, time.process_time() - client0
+        for student, ref in zip(self.students, refs, strict=True):
+            await student.wait(lambda s=student, r=ref: r in s.oks or bool(s.errors), VOTE_TIMEOUT)
+        refused = [e for s in self.students for e in s.errors]
+        if refused:
+            raise RuntimeError(f"{len(refused)} votes refused, e.g. {refused[0]}")
+        all_ok = max(s.oks[r][0] for s, r in zip(self.students, refs, strict=True)) - start
+        return {
+            "counted_s": counted,
+            "all_ok_s": all_ok,
+            "server_cpu_s": cpu_counted,
+            "client_cpu_s": client_counted,
+        }
+
+    async def close(self) -> None:
+        clients = [c for c in [self.teacher, *self.students] if c is not None]
+        await asyncio.gather(*(asyncio.wait_for(c.ws.close(), 5) for c in clients), return_exceptions=True)
+        for c in clients:
+            if c.task is not None:
+                c.task.cancel()
+
+
+async def measure(ports: list[int], lesson: Lesson, pids: list[int], reps: int) -> dict[str, float]:
+    bench = Bench(ports, lesson, pids)
+    try:
+        client0 = time.process_time()
+        joined = await bench.join()
+        result = {"join_s": joined, "join_client_cpu_s": time.process_time() - client0}
+        result.update(await bench.fan_out(reps))
+        result.update(await bench.vote())
+        return result
+    finally:
+        await bench.close()
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="40 students only, 8 polls")
+    parser.add_argument("--students", type=int, nargs="+", help="class sizes (default 40 200)")
+    parser.add_argument("--reps", type=int, help="measured polls per run (default 20, quick 8)")
+    parser.add_argument("--setups", nargs="+", choices=["embedded", "redis"], default=["embedded", "redis"])
+    args = parser.parse_args()
+    sizes = args.students or ([40] if args.quick else [40, 200])
+    reps = args.reps or (8 if args.quick else 20)
+    if not all(1 <= n <= MAX_STUDENTS for n in sizes) or not 1 <= reps <= MAX_REPS:
+        parser.error(f"1-{MAX_STUDENTS} students and 1-{MAX_REPS} reps")
+
+    # Ctrl-C and kill both unwind through the `finally` blocks that stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = Path(tempfile.mkdtemp(prefix="cv-bench-fanout-"))
+    redis = None
+    try:
+        base_env = {
+            **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "LDAP_URI", "DATABASE_URL")},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SECRET_KEY": "bench-room-fanout",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "LDAP_URI": "",
+            "LOG_LEVEL": "WARNING",
+        }
+        template = prepare_school(tmp, max(sizes), base_env)
+        database = tmp / "room.sqlite3"
+        base_env["DATABASE_URL"] = f"sqlite:///{database}"
+        base_env["DIRECTORY_LDIF"] = str(tmp / "school.ldif")
+        # This process only writes sessions and the lesson: the database settings are the servers'.
+        os.environ.update({k: base_env[k] for k in ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
+                                                     "DATABASE_URL", "LDAP_URI", "DIRECTORY_LDIF")})  # fmt: skip
+        os.environ.pop("REDIS_URL", None)
+        import django
+
+        django.setup()
+
+        load = os.getloadavg()
+        print(f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+              f"{reps} polls per run; times in ms unless said")  # fmt: skip
+        rows = []
+        for setup in args.setups:
+            env = dict(base_env)
+            if setup == "redis":
+                from tests.services import start_redis
+
+                if redis is None:
+                    redis = start_redis()
+                env["REDIS_URL"] = redis.url
+            for n in sizes:
+                fresh_database(template, database)
+                lesson = start_lesson(n)
+                redis_cpu0 = cpu_seconds(redis.process.pid) if setup == "redis" and redis else 0.0
+                with daphnes(2 if setup == "redis" else 1, env) as (ports, procs):
+                    pids = [p.pid for p in procs]
+                    result = asyncio.run(asyncio.wait_for(measure(ports, lesson, pids, reps), 600))
+                if setup == "redis" and redis is not None:
+                    result["redis_cpu_s"] = cpu_seconds(redis.process.pid) - redis_cpu0
+                rows.append((setup, n, result))
+                print_row(setup, n, result)
+        load = os.getloadavg()
+        print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    finally:
+        if redis is not None:
+            redis.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_row(setup: str, n: int, r: dict[str, float]) -> None:
+    print(
+        f"{setup:8} {n:3} students | joined in {r['join_s']:5.1f} s (client CPU {r['join_client_cpu_s']:.1f} s)\n"
+        f"  (a) poll.opened  last student p50 {r['last_p50']:6.1f} p99 {r['last_p99']:6.1f} | "
+        f"all deliveries p50 {r['all_p50']:6.1f} p99 {r['all_p99']:6.1f} | "
+        f"server CPU {r['server_cpu_ms_per_poll']:5.1f} ms/poll | client CPU {r['client_cpu_pct']:4.1f} %"
+        + (f" | {r['missing']:.0f} deliveries missing (counted at {DELIVERY_TIMEOUT:.0f} s)" if r["missing"] else "")
+        + "\n"
+        f"  (b) {n} votes in 1 s: teacher sees all counted after {r['counted_s']:5.2f} s "
+        f"(last ok {r['all_ok_s']:5.2f} s) | server CPU {r['server_cpu_s']:5.2f} s | "
+        f"client CPU {r['client_cpu_s']:4.2f} s"
+        + (f"\n  redis-server CPU over the whole run {r['redis_cpu_s']:.2f} s" if "redis_cpu_s" in r else ""),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
