@@ -179,6 +179,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- channel-layer handlers ---------------------------------------------------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler, which takes a turn
+        # on the one database thread; relaying an event touches no database, so it skips that
+        # and fan-out does not queue behind votes and joins (see docs/protocol.md, Performance).
+        if message["type"] == events.EVENT:
+            await self.room_event(message)
+            return
+        await super().dispatch(message)
+
     async def room_event(self, message: dict[str, Any]) -> None:
         if self.closing:
             return

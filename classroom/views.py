@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
@@ -102,12 +103,15 @@ def room_page(request: HttpRequest, room_id: str) -> HttpResponse:
     if not permissions.may_knock(user, room):
         raise PermissionDenied
     recess = room.kind == Room.Kind.RECESS
+    can_upload = room.school_class is not None and permissions.can_start_lesson(user, room.school_class)
     return render(
         request,
         "classroom/room.html",
         {
             "room": room,
             "is_moderator": permissions.is_room_moderator(user, room),
+            # Teachers of the class upload decks from the room too (the slides app checks again).
+            "slides_upload_url": reverse("class-decks", args=[room.school_class.slug]) if can_upload else "",
             # Recess pages ping often: the server treats a silent recess socket as gone.
             "ping_seconds": settings.RECESS_PING_SECONDS if recess else 20,
         },

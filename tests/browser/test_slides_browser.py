@@ -61,3 +61,24 @@ def test_student_sees_the_page_the_teacher_turned_to(logged_in_page: PageFactory
     late = logged_in_page("zoe.bernard")
     late.goto(teacher.url)
     expect(late.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "3")
+
+
+def test_teacher_uploads_a_deck_from_the_room_and_shows_it(logged_in_page: PageFactory, tmp_path: Path) -> None:
+    teacher = logged_in_page("marie.curie")
+    teacher.goto("/classes/6a/")
+    teacher.click('form[data-action="start-lesson"] button[type=submit]')
+    teacher.wait_for_url(ROOM_URL)
+    student = logged_in_page("zoe.bernard")
+    student.goto(teacher.url)
+    expect(student.locator("#screen-room")).to_be_visible()
+    expect(student.locator("#slides-upload")).to_have_count(0)
+
+    deck = tmp_path / "Photosynthese.pdf"
+    deck.write_bytes(deck_pdf(2))
+    teacher.set_input_files("#slides-upload-file", str(deck))
+    teacher.click("#slides-upload button[type=submit]")
+    expect(teacher.locator("#deck-select option", has_text="Photosynthese")).to_have_count(1)
+    assert teacher.url.endswith("/")  # still in the room: nothing reloaded
+    teacher.select_option("#deck-select", label="Photosynthese")
+    teacher.click("#deck-picker button[type=submit]")
+    expect(student.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "1")

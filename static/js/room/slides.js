@@ -68,4 +68,37 @@ export function mountSlides(room) {
     const deck = room.state.decks.find((d) => String(d.id) === select.value);
     if (deck) room.act({ type: "slides.open", deck: deck.id });
   });
+
+  const upload = $("#slides-upload");
+  if (upload) mountUpload(upload);
+}
+
+/** Upload a deck from the room without leaving it; the server's `decks` events show progress. */
+function mountUpload(form) {
+  const status = $("#slides-upload-status");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    status.textContent = t("upload_sending");
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { Accept: "application/json", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+        credentials: "same-origin",
+      });
+      const body = await response.json().catch(() => ({}));
+      if (response.ok) {
+        status.textContent = t("upload_done");
+        form.reset();
+      } else {
+        status.textContent = body.message || t("upload_failed");
+      }
+    } catch {
+      status.textContent = t("upload_failed");
+    } finally {
+      button.disabled = false;
+    }
+  });
 }
