@@ -35,6 +35,7 @@ Kind = Literal["audio", "video"]
 
 # the SRTP session buffer is 1500 bytes and protection adds up to 16 (SRTP_MAX_TRAILER_LEN)
 MAX_PLAIN = 1500 - 16
+srtp_protect = lib.srtp_protect
 
 
 class Output:
@@ -49,6 +50,7 @@ class Output:
         "_pair",
         "_sendto",
         "_srtp",
+        "_view",
         "dtls",
     )
 
@@ -59,6 +61,7 @@ class Output:
         self._srtp: Any = None
         self._cdata: Any = None
         self._buffer: Any = None
+        self._view = memoryview(b"")
         self._length: Any = ffi.new("int *")
         self._sendto: Callable[..., Any] | None = None
         self._addr: tuple[str, int] = ("", 0)
@@ -79,6 +82,8 @@ class Output:
         self._srtp = session._srtp[0]
         self._cdata = session._cdata
         self._buffer = session._buffer
+        # slicing a memoryview hands the protected packet to sendto without copying it
+        self._view = memoryview(session._buffer)
         self._sendto = raw.sendto if isinstance(raw, socket.socket) else transport.sendto
         self._addr = pair.remote_addr
         self._pair = pair
@@ -105,10 +110,10 @@ class Output:
         buf[12:n] = payload
         length = self._length
         length[0] = n
-        if lib.srtp_protect(self._srtp, self._cdata, length):
+        if srtp_protect(self._srtp, self._cdata, length):
             return
         try:
-            self._sendto(buf[0 : length[0]], self._addr)  # type: ignore[misc]
+            self._sendto(self._view[: length[0]], self._addr)  # type: ignore[misc]
         except OSError:
             return
 
@@ -124,10 +129,10 @@ class Output:
         buf[0:n] = packet
         length = self._length
         length[0] = n
-        if lib.srtp_protect(self._srtp, self._cdata, length):
+        if srtp_protect(self._srtp, self._cdata, length):
             return
         try:
-            self._sendto(buf[0 : length[0]], self._addr)  # type: ignore[misc]
+            self._sendto(self._view[: length[0]], self._addr)  # type: ignore[misc]
         except OSError:
             return
 
