@@ -28,6 +28,7 @@ from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
+    RTP_HISTORY_SIZE,
     RtcpPacket,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
@@ -89,16 +90,11 @@ class _Feedback:
     def add(self, data: bytes, arrival_ms: int) -> None:
         """Account for one incoming packet; send a NACK or a REMB when aiortc's objects ask."""
         view = self.view
-        view.sequence_number, view.timestamp = seq, _ = SEQ_TS.unpack_from(data, 2)
+        view.sequence_number, view.timestamp = SEQ_TS.unpack_from(data, 2)
         self.stats.add(view)  # type: ignore[arg-type]
         nacks = self.nacks
-        if nacks is not None:
-            last = nacks.max_seq
-            if last is not None and seq == (last + 1) & 0xFFFF and not nacks.missing:
-                # the common case, in order with nothing missing: all that NackGenerator.add does
-                nacks.max_seq = seq
-            elif nacks.add(view):  # type: ignore[arg-type]
-                asyncio.ensure_future(self.receiver._send_rtcp_nack(self.ssrc, sorted(nacks.missing)))
+        if nacks is not None and add_to_nack_generator(nacks, view):
+            asyncio.ensure_future(self.receiver._send_rtcp_nack(self.ssrc, sorted(nacks.missing)))
         if self.estimator is not None:
             # REMB, so that the browser's encoder ramps up to what the path carries
             value = find_extension(data, self.abs_send_time_id)
@@ -113,6 +109,19 @@ class _Feedback:
                 if remb is not None and rtcp_ssrc is not None:
                     packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
                     asyncio.ensure_future(self.receiver._send_rtcp(packet))
+
+
+def add_to_nack_generator(nacks: NackGenerator, packet: Any) -> bool:
+    """Do what NackGenerator.add does, without its scan of the missing set for in-order packets."""
+    seq: int = packet.sequence_number
+    last = nacks.max_seq
+    if last is None or seq != (last + 1) & 0xFFFF:
+        return nacks.add(packet)
+    nacks.max_seq = seq
+    if nacks.missing:
+        # the window moved by one: only the number now RTP_HISTORY_SIZE + 1 behind leaves it
+        nacks.missing.discard((seq - RTP_HISTORY_SIZE - 1) & 0xFFFF)
+    return False
 
 
 def _receive_srtp(

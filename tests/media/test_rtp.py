@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import struct
+from types import SimpleNamespace
 
 import pytest
+from aiortc.rtcrtpreceiver import NackGenerator
 
+from media_server.connection import add_to_nack_generator
 from media_server.rtp import (
     KeyframeThrottle,
     RetransmissionBuffer,
@@ -113,3 +117,16 @@ def test_retransmission_buffer_keeps_the_last_packets_by_sequence_number() -> No
     assert packet is not None and struct.unpack_from("!H", packet, 2)[0] == 65535
     assert buffer.get(2, 2) == struct.pack("!BBHII", 0x80, 96, 2, 1, 2) + b"\2"
     assert buffer.get(3, 2) is None
+
+
+def test_nack_generator_shortcut_keeps_aiortc_state() -> None:
+    rng = random.Random(7)
+    theirs, ours = NackGenerator(), NackGenerator()
+    seq = 65000
+    for _ in range(5000):
+        # mostly in order, with losses, reordering and wrap-around
+        roll = rng.random()
+        seq = (seq + (rng.randint(2, 40) if roll < 0.03 else rng.randint(-30, -1) if roll < 0.06 else 1)) & 0xFFFF
+        packet = SimpleNamespace(sequence_number=seq)
+        assert add_to_nack_generator(ours, packet) == theirs.add(packet)  # type: ignore[arg-type]
+        assert (ours.max_seq, ours.missing) == (theirs.max_seq, theirs.missing)
