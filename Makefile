@@ -10,7 +10,7 @@ install:
 	scripts/bootstrap
 
 demo: install
-	$(PY) manage.py migrate --noinput && $(PY) manage.py sync_directory && $(PY) manage.py runserver_demo
+	$(PY) manage.py migrate --noinput && $(PY) manage.py collectstatic --noinput -v0 && $(PY) manage.py sync_directory && $(PY) manage.py runserver_demo
 
 check: install
 	$(MAKE) --no-print-directory lint types migrations test
