@@ -78,6 +78,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         layer = self.channel_layer
         for group in getattr(self, "joined", []):
             await layer.group_discard(group, self.channel_name)
+        if hasattr(self, "user"):
+            await media.socket_closed(self.room_id, str(self.user.pk), self.channel_name)
         await self._let_go()
 
     async def _let_go(self, at: datetime | None = None) -> None:
@@ -170,7 +172,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Refused as refused:
             await self._error(ref, refused.code, refused.message)
             return
-        refused = await media.handle_media_message(self.room_id, str(self.user.pk), raw)
+        refused = await media.handle_media_message(self.room_id, str(self.user.pk), raw, self.channel_name)
         if refused is not None:
             await self._error(ref, *refused)
             return

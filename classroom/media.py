@@ -14,6 +14,12 @@ With `REDIS_URL` set the forwarders are separate processes (`python -m media_ser
 over the bus (`media_server.bus`): rooms are placed on the least-loaded live node, commands go
 to that node, and one ASGI process at a time (the dispatcher, under a Redis lock) delivers the
 nodes' events to sockets and notices dead nodes, telling their rooms' participants to reconnect.
+
+One socket owns a user's media in a room: the last one that sent `media.join` (a user may have
+several tabs, or a phone and a computer, in the same room). The node's messages for that user go
+to the owner's channel only; the other sockets' media messages are refused (`conflict`), except
+`media.join`, which takes the media over and tells the previous owner `media.moved`. The owners
+live in this process (embedded) or in Redis next to the peers hash (`cv:media:owners:<room>`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.asyncio import Redis
 
-from media_server.bus import BusClient, Event, EventHandler, LostHandler
+from media_server.bus import PREFIX, BusClient, Event, EventHandler, LostHandler
 from media_server.node import MediaNode
 from media_server.protocol import MediaError, Reconnect
 
@@ -44,12 +50,57 @@ log = logging.getLogger(__name__)
 _nodes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaNode] = weakref.WeakKeyDictionary()
 # Publishing flags being written (a task only weakly referenced by the loop could vanish).
 _writes: set[asyncio.Task[None]] = set()
+# Embedded mode: (room, user) -> channel name of the socket that owns the user's media, per loop.
+_owners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], str]] = weakref.WeakKeyDictionary()
+
+MOVED = {"type": "media.moved", "reason": "other_tab"}
+"""Sent to the socket that owned the user's media when another socket's media.join takes it."""
+NOT_OWNER = (
+    "conflict",
+    "Your camera, microphone and videos are in another tab or device; send media.join to use them here.",
+)
+
+# Replace the owner only if it is still the expected one (ARGV[2]); ARGV[3] empty deletes it.
+_OWNER_SWAP = (
+    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
+    "if ARGV[3] == '' then return redis.call('HDEL', KEYS[1], ARGV[1]) end "
+    "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return 0"
+)
+
+
+def owners_key(room_id: str) -> str:
+    """Redis hash user -> channel name of the socket owning that user's media, next to `peers:<room>`."""
+    return f"{PREFIX}:owners:{room_id}"
+
+
+def _local_owners() -> dict[tuple[str, str], str]:
+    loop = asyncio.get_running_loop()
+    owners = _owners.get(loop)
+    if owners is None:
+        owners = _owners[loop] = {}
+    return owners
+
+
+async def _deliver(room_id: str, user_id: str, message: dict[str, Any], owner: str | None) -> None:
+    """To the owning socket's channel; to all the user's sockets if none owns the media (yet)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": events.EVENT, "event": message}
+    if owner:
+        await layer.send(owner, event)
+    else:
+        await layer.group_send(events.user_group(room_id, user_id), event)
 
 
 async def _send_to_user(room_id: str, user_id: str, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(events.user_group(room_id, user_id), {"type": events.EVENT, "event": message})
+    """The embedded node's send callback."""
+    await _deliver(room_id, user_id, message, _local_owners().get((room_id, user_id)))
+
+
+async def _redis_owner(redis: Redis, room_id: str, user_id: str) -> str | None:
+    value = await redis.hget(owners_key(room_id), user_id)
+    return _text(value) if value is not None else None
 
 
 async def _on_sources(room_id: str, user_id: str, live: dict[str, bool]) -> None:
@@ -107,7 +158,9 @@ class _Cluster:
         self._sources: asyncio.Queue[tuple[str, str, dict[str, bool]]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self.client.dispatch(_deliver_event(self._sources), _node_lost(self._sources))),
+            loop.create_task(
+                self.client.dispatch(_deliver_event(self.redis, self._sources), _node_lost(self.redis, self._sources))
+            ),
             loop.create_task(self._publishing()),
         ]
 
@@ -133,22 +186,23 @@ class _Cluster:
 _clusters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Cluster] = weakref.WeakKeyDictionary()
 
 
-def _deliver_event(sources: asyncio.Queue[tuple[str, str, dict[str, bool]]]) -> EventHandler:
+def _deliver_event(redis: Redis, sources: asyncio.Queue[tuple[str, str, dict[str, bool]]]) -> EventHandler:
     async def deliver(event: Event) -> None:
         if event.kind == "send":
-            await _send_to_user(event.room, event.peer, event.body)
+            owner = await _redis_owner(redis, event.room, event.peer)
+            await _deliver(event.room, event.peer, event.body, owner)
         else:
             sources.put_nowait((event.room, event.peer, event.body))
 
     return deliver
 
 
-def _node_lost(sources: asyncio.Queue[tuple[str, str, dict[str, bool]]]) -> LostHandler:
+def _node_lost(redis: Redis, sources: asyncio.Queue[tuple[str, str, dict[str, bool]]]) -> LostHandler:
     async def lost(room_id: str, peers: list[str]) -> None:
         log.warning("media of room %s lost with its node; %d participants reconnect", room_id, len(peers))
         message = Reconnect(reason="node_lost").model_dump()
         for peer in peers:
-            await _send_to_user(room_id, peer, message)
+            await _deliver(room_id, peer, message, await _redis_owner(redis, room_id, peer))
             sources.put_nowait((room_id, peer, {"audio": False, "video": False, "screen": False}))
 
     return lost
@@ -182,9 +236,25 @@ async def close_bus() -> None:
         await cluster.close()
 
 
-async def handle_media_message(room_id: str, user_id: str, message: dict[str, Any]) -> tuple[str, str] | None:
-    """Pass a media.* message from an admitted participant on; return (code, message) if refused."""
+async def handle_media_message(
+    room_id: str, user_id: str, message: dict[str, Any], channel: str | None = None
+) -> tuple[str, str] | None:
+    """Pass a media.* message from an admitted participant on; return (code, message) if refused.
+
+    `channel` is the sending socket's channel name: its media.join makes it the owner of the
+    user's media in the room (the previous owner gets `media.moved`); its other messages are
+    refused with `conflict` unless it is the owner. Without a channel nothing is checked.
+    """
     body = {key: value for key, value in message.items() if key != "ref"}
+    if channel is None:
+        return await _handle(room_id, user_id, body)
+    if settings.REDIS_URL:
+        async with _bus() as bus:
+            return await _handle_owned(bus.redis, room_id, user_id, body, channel)
+    return await _handle_owned(None, room_id, user_id, body, channel)
+
+
+async def _handle(room_id: str, user_id: str, body: dict[str, Any]) -> tuple[str, str] | None:
     try:
         if settings.REDIS_URL:
             async with _bus() as bus:
@@ -194,6 +264,73 @@ async def handle_media_message(room_id: str, user_id: str, message: dict[str, An
     except MediaError as exc:
         return exc.code, exc.message
     return None
+
+
+async def _handle_owned(
+    redis: Redis | None, room_id: str, user_id: str, body: dict[str, Any], channel: str
+) -> tuple[str, str] | None:
+    if body.get("type") != "media.join":
+        if await _owner(redis, room_id, user_id) != channel:
+            return NOT_OWNER
+        return await _handle(room_id, user_id, body)
+    # Take the media first, so that the node's media.joined and offer come here.
+    previous = await _take(redis, room_id, user_id, channel)
+    refused = await _handle(room_id, user_id, body)
+    if refused is not None:
+        await _give_back(redis, room_id, user_id, channel, previous)  # a refused join takes nothing over
+        return refused
+    if previous is not None and previous != channel:
+        # The other socket's publish connection goes (this one offers its own), and it is told.
+        await _handle(room_id, user_id, {"type": "media.restart", "pc": "publish"})
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.send(previous, {"type": events.EVENT, "event": dict(MOVED)})
+    return None
+
+
+async def _owner(redis: Redis | None, room_id: str, user_id: str) -> str | None:
+    if redis is None:
+        return _local_owners().get((room_id, user_id))
+    return await _redis_owner(redis, room_id, user_id)
+
+
+async def _take(redis: Redis | None, room_id: str, user_id: str, channel: str) -> str | None:
+    """Make channel the owner; return the previous one."""
+    if redis is None:
+        owners = _local_owners()
+        previous = owners.get((room_id, user_id))
+        owners[(room_id, user_id)] = channel
+        return previous
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hget(owners_key(room_id), user_id)
+        pipe.hset(owners_key(room_id), user_id, channel)
+        got, _ = await pipe.execute()
+    return _text(got) if got is not None else None
+
+
+async def _give_back(redis: Redis | None, room_id: str, user_id: str, channel: str, to: str | None) -> None:
+    """If channel still owns the media, hand it to `to` (None: to nobody)."""
+    if redis is None:
+        owners = _local_owners()
+        if owners.get((room_id, user_id)) == channel:
+            if to is None:
+                del owners[(room_id, user_id)]
+            else:
+                owners[(room_id, user_id)] = to
+        return
+    await redis.eval(_OWNER_SWAP, 1, owners_key(room_id), user_id, channel, to or "")
+
+
+async def socket_closed(room_id: str, user_id: str, channel: str) -> None:
+    """A socket closed: if it owned the user's media, nobody does now (the next media.join takes it)."""
+    if not settings.REDIS_URL:
+        await _give_back(None, room_id, user_id, channel, None)
+        return
+    try:
+        async with _bus() as bus:
+            await _give_back(bus.redis, room_id, user_id, channel, None)
+    except Exception:  # the socket's own leaving must go on
+        log.exception("could not drop the media owner %s of %s in %s", channel, user_id, room_id)
 
 
 async def update_permissions(
@@ -227,7 +364,11 @@ async def room_closed(room_id: str) -> None:
     if settings.REDIS_URL:
         async with _bus() as bus:
             await bus.close_room(room_id)
+            await bus.redis.delete(owners_key(room_id))
         return
+    owners = _local_owners()
+    for key in [key for key in owners if key[0] == room_id]:
+        del owners[key]
     node = running_node()
     if node is not None:
         await node.close_room(room_id)
@@ -254,3 +395,7 @@ def _cluster_health() -> dict[str, Any]:
     except Exception as exc:
         return {"status": f"down: {exc.__class__.__name__}", "mode": "redis", "nodes": []}
     return {"status": "ok" if live else "down: no media node", "mode": "redis", "nodes": live}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

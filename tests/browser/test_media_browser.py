@@ -255,3 +255,33 @@ def test_a_muted_student_camera_stops(logged_in_page: PageFactory) -> None:
     expect(student.locator('[data-action="camera"]')).to_have_attribute("aria-pressed", "false")
     assert student.evaluate("window.classroomMedia.local.camera") is None
     frames_stop(teacher, student_id)
+
+
+def test_a_second_tab_takes_the_media_and_the_first_can_take_it_back(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    url = start_lesson(teacher, "6a")
+    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
+    turn_on(teacher, "camera")
+    first = logged_in_page("lea.martin")  # e.g. the computer
+    enter(first, url)
+    wait_playing(first, teacher_id)
+
+    second = logged_in_page("lea.martin")  # e.g. the phone
+    enter(second, url)
+    wait_playing(second, teacher_id)
+    notice = first.locator("#media-moved")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("autre onglet")
+    assert first.evaluate("window.classroomMedia.pcs") == {"publish": None, "subscribe": None}
+    # no tug of war: the second tab keeps its connection
+    kept = second.evaluate_handle("window.classroomMedia.pcs.subscribe")
+    second.wait_for_timeout(4000)
+    assert second.evaluate("(pc) => window.classroomMedia.pcs.subscribe === pc", kept)
+    wait_playing(second, teacher_id)
+    expect(second.locator("#media-moved")).to_have_count(0)
+
+    first.get_by_role("button", name="Utiliser ici").click()
+    expect(notice).to_be_hidden()
+    wait_playing(first, teacher_id)
+    expect(second.locator("#media-moved")).to_be_visible()
+    assert second.evaluate("window.classroomMedia.pcs.subscribe") is None

@@ -126,3 +126,29 @@ async def test_the_room_socket_signals_media_through_a_remote_node(cluster, star
     assert isinstance((await socket.expect("media.joined", timeout=5))["ice_servers"], list)
     assert (await socket.expect("media.offer", timeout=5))["sdp"].startswith("v=0")
     assert placement(cluster, str(lesson.pk)) == "node-a"
+
+
+async def test_two_tabs_through_a_remote_node_the_last_join_owns_the_media(cluster, start_node, enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    start_node("node-a")
+    first = await enter(teacher, lesson)
+    second = await enter(teacher, lesson)
+    await first.send({"type": "media.join", "ref": 1})
+    await first.expect("media.offer", timeout=5)
+    owners = redis.Redis.from_url(cluster, decode_responses=True).hgetall(media.owners_key(str(lesson.pk)))
+    assert list(owners) == [str(teacher.pk)]
+
+    await second.send({"type": "media.join", "ref": 2})
+    await second.expect("media.joined", timeout=5)
+    await second.expect("media.offer", timeout=5)
+    assert (await first.expect("media.moved", timeout=5))["reason"] == "other_tab"
+    assert (await first.request("media.restart", pc="subscribe"))["code"] == "conflict"
+    # the node's events go to the owner's channel only
+    assert (await second.request("media.restart", pc="subscribe"))["type"] == "ok"
+    assert (await second.expect("media.offer", timeout=5))["restart"] is True
+    seen = len(first.seen)
+    while not await first.communicator.receive_nothing(0.5):
+        await first.receive()
+    assert "media.offer" not in [event["type"] for event in first.seen[seen:]]
+
+    await second.leave()
+    assert not redis.Redis.from_url(cluster).hexists(media.owners_key(str(lesson.pk)), str(teacher.pk))

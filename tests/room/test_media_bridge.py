@@ -59,3 +59,92 @@ async def test_teacher_is_always_forwarded(enter, lesson, teacher):  # type: ign
     await enter(teacher, lesson)
     permissions = peer_permissions(lesson, teacher)
     assert permissions.always_forward and permissions.screen
+
+
+# --- One tab owns the media: the last that sent media.join ---------------------------------
+
+
+async def nothing_of(socket, kind, wait=0.3):  # type: ignore[no-untyped-def]
+    """No event of this type within `wait` s (without `Socket.quiet`, whose timeout ends the socket)."""
+    while not await socket.communicator.receive_nothing(wait):
+        event = await socket.receive()
+        assert event["type"] != kind, event
+
+
+async def join_media(socket, ref):  # type: ignore[no-untyped-def]
+    await socket.send({"type": "media.join", "quality": "low", "ref": ref})
+    assert (await socket.expect("ok"))["ref"] == ref
+
+
+async def test_a_second_tab_takes_the_media_and_the_first_is_told(enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    first = await enter(teacher, lesson)
+    second = await enter(teacher, lesson)
+    await join_media(first, 1)
+    await first.expect("media.joined")
+    await first.expect("media.offer")
+    await nothing_of(second, "media.offer")
+
+    await join_media(second, 2)
+    await second.expect("media.joined")
+    assert (await second.expect("media.offer"))["sdp"].startswith("v=0")
+    moved = await first.expect("media.moved")
+    assert moved == {"type": "media.moved", "reason": "other_tab"}
+    await nothing_of(first, "media.offer")
+
+    # the node's later offers (a subscribe restart) reach the owner only
+    assert (await second.request("media.restart", pc="subscribe"))["type"] == "ok"
+    assert (await second.expect("media.offer"))["restart"] is True
+    await nothing_of(first, "media.offer")
+
+
+async def test_the_tab_that_lost_the_media_is_refused_with_conflict(enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    first = await enter(teacher, lesson)
+    second = await enter(teacher, lesson)
+    await join_media(first, 1)
+    offer = await first.expect("media.offer")
+    await join_media(second, 2)
+    await first.expect("media.moved")
+    for message in (
+        {"pc": "subscribe", "sdp": offer["sdp"]},
+        {"type": "media.restart", "pc": "subscribe"},
+        {"type": "media.leave"},
+    ):
+        kind = message.pop("type", "media.answer")
+        refused = await first.request(kind, **message)
+        assert refused["type"] == "error" and refused["code"] == "conflict", refused
+    # the owner's media is untouched, and the first tab takes it back with media.join
+    peer = media.running_node()._rooms[str(lesson.pk)].peers[str(teacher.pk)]
+    assert peer.subscriber is not None
+    await join_media(first, 3)
+    await first.expect("media.offer")
+    await second.expect("media.moved")
+    assert (await second.request("media.quality", quality="audio"))["code"] == "conflict"
+    assert (await first.request("media.quality", quality="audio"))["type"] == "ok"
+
+
+async def test_a_socket_that_never_joined_media_is_refused(enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    socket = await enter(teacher, lesson)
+    assert (await socket.request("media.restart", pc="subscribe"))["code"] == "conflict"
+
+
+async def test_a_refused_join_takes_nothing_over(enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    first = await enter(teacher, lesson)
+    second = await enter(teacher, lesson)
+    await join_media(first, 1)
+    await first.expect("media.offer")
+    assert (await second.request("media.join", quality="ultra"))["code"] == "invalid"
+    await nothing_of(first, "media.moved")
+    assert (await first.request("media.quality", quality="audio"))["type"] == "ok"
+
+
+async def test_the_owner_closing_frees_the_media_for_the_other_tab(enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    first = await enter(teacher, lesson)
+    second = await enter(teacher, lesson)
+    await join_media(first, 1)
+    await first.expect("media.offer")
+    await first.leave()
+    assert (str(lesson.pk), str(teacher.pk)) not in media._local_owners()
+    # the user is still in the room (another socket): their media peer stays until a new join
+    assert str(teacher.pk) in media.running_node()._rooms[str(lesson.pk)].peers
+    await join_media(second, 2)
+    await second.expect("media.offer")

@@ -4,9 +4,14 @@
 // (microphone, camera 640x360, camera 160x90, screen) whose tracks are swapped with replaceTrack;
 // `subscribe`, offered by the server with a fixed set of slots that `media.sources` maps to
 // participants. The server decides what is forwarded; this page only asks.
+//
+// One socket of a user owns the user's media in a room: the last to send media.join. Another tab
+// (or device) that joins takes it over; this page then gets `media.moved`, stops everything and
+// offers "Use media here", which joins again and takes it back.
 
 import { room } from "./main.js";
 import { $, h } from "./dom.js";
+import { t } from "./i18n.js";
 import { JOIN_TIMEOUT_MS, Link, RESTART_MIN_GAP_MS, deferred, preferCodecs, within } from "./media-link.js";
 
 const QUALITY_KEY = "classroom.media.quality";
@@ -38,6 +43,7 @@ class MediaEngine {
     this.iceServers = [];
     this.quality = storedQuality();
     this.active = false; // media.join sent for this admission
+    this.moved = false; // another tab or device took this user's media (media.moved)
     this.joined = null; // resolves when media.joined came
     this.subscribe = null;
     this.publish = null; // { link, senders, ready }
@@ -67,6 +73,38 @@ class MediaEngine {
       console.warn("media.join refused", error);
     });
     if (this.hasLocal()) this.ensurePublisher().catch((error) => console.warn("republish failed", error));
+  }
+
+  /** Another tab or device sent media.join: stop here, say so, and offer to take the media back. */
+  onMoved() {
+    this.moved = true;
+    this.stop();
+    this.showMoved(true);
+    this.room.announce(t("media_moved"));
+  }
+
+  /** "Use media here": join again, which moves the media back to this page. */
+  takeBack() {
+    this.moved = false;
+    this.showMoved(false);
+    this.start();
+  }
+
+  showMoved(shown) {
+    let notice = $("#media-moved");
+    if (!notice && shown) {
+      notice = h(
+        "div",
+        { id: "media-moved", class: "room-notice media-moved", "data-state": "warning", role: "status" },
+        h("span", {}, t("media_moved")),
+        " ",
+        h("button", { type: "button", id: "media-take-back", class: "small", onclick: () => this.takeBack() }, t("media_take_back")),
+      );
+      const area = $("#media-area");
+      if (area) area.before(notice);
+      else document.body.prepend(notice);
+    }
+    if (notice) notice.hidden = !shown;
   }
 
   /** Leave media (waiting room, room over): stop capturing and drop both connections. */
@@ -295,6 +333,12 @@ class MediaEngine {
       this.stopLocal(kind);
       return false;
     }
+    if (this.moved) {
+      // the media is in another tab: the notice says so and has the button to bring it here
+      this.showMoved(true);
+      this.room.announce(t("media_moved"));
+      return false;
+    }
     if (!this.active) throw new Error("media not started");
     if (this.local[kind]) return true;
     if (!navigator.mediaDevices) throw new Error("no media devices (not a secure context?)");
@@ -382,7 +426,10 @@ class MediaEngine {
 function mountMedia(room) {
   const engine = new MediaEngine(room);
 
-  room.on("state", () => engine.start());
+  // a page whose media moved away does not take it back by itself (a reconnected socket would)
+  room.on("state", () => {
+    if (!engine.moved) engine.start();
+  });
   room.on("waiting", () => engine.stop());
   room.watch("screen", () => {
     if (room.screen.name === "final") engine.stop();
@@ -394,6 +441,7 @@ function mountMedia(room) {
   room.on("media.reconnect", () => {
     if (engine.active) engine.start();
   });
+  room.on("media.moved", () => engine.onMoved());
   room.on("muted", (m) => engine.stopLocal(m.kind === "audio" ? "microphone" : "camera"));
   room.watch("participants", () => engine.render());
 
