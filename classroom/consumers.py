@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from . import events, media
 from . import protocol as p
-from .actions import presence, recess
+from .actions import polls, presence, recess
 from .actions.common import load_actor
 from .actions.dispatch import HANDLERS
+from .live_results import live_results
 from .models import Room
 from .permissions import Actor, Refused, check_may_send
 from .ratelimit import SocketLimits
@@ -47,6 +48,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         self.joined: list[str] = []
+        # Polls whose final results this socket relayed: later live results would be older.
+        self.settled_polls: set[str] = set()
         self.limits = SocketLimits()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -75,6 +78,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
+        live_results.forget(self._live_results)
         layer = self.channel_layer
         for group in getattr(self, "joined", []):
             await layer.group_discard(group, self.channel_name)
@@ -188,6 +192,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if message["type"] == events.EVENT:
             await self.room_event(message)
             return
+        if message["type"] == events.CONTROL and message["action"] == polls.VOTED:
+            if self.moderator and not self.closing:
+                live_results.voted(message["poll"], self._live_results)
+            return
         await super().dispatch(message)
 
     async def room_event(self, message: dict[str, Any]) -> None:
@@ -196,6 +204,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         if event.get("type") == "room.updated":
             timers.notice(self.room_id, event["room"].get("closes_at"))
+        elif event.get("type") == "poll.results" and event["poll"]["status"] != "open":
+            self.settled_polls.add(event["poll"]["id"])
+        await self._raw(event)
+
+    async def _live_results(self, event: dict[str, Any]) -> None:
+        if self.closing or not self.moderator or event["poll"]["id"] in self.settled_polls:
+            return
         await self._raw(event)
 
     async def room_control(self, message: dict[str, Any]) -> None:

@@ -1,4 +1,8 @@
-"""Polls: created by moderators, one vote per participant, live counts to moderators."""
+"""Polls: created by moderators, one vote per participant, live counts to moderators.
+
+Closing and publishing send exact results at once; votes only nudge the moderators' sockets,
+which coalesce live results (`classroom.live_results`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from ..models import Poll, PollVote
 from ..permissions import Actor, Refused, check_may_send
 from . import serialize
 
+# `room.control` action: a vote was counted; moderators' sockets coalesce these into live results.
+VOTED = "poll.voted"
+
 
 def _poll(actor: Actor, poll_id: str) -> Poll:
     poll = Poll.objects.select_for_update().filter(room=actor.room, pk=int(poll_id)).first()
@@ -24,6 +31,14 @@ def _results_to_moderators(poll: Poll) -> None:
     events.send_event_on_commit(
         events.moderators_group(poll.room_id), p.PollResults(poll=serialize.poll_object(poll, results=True, named=True))
     )
+
+
+def moderator_results(poll_id: str) -> dict[str, Any] | None:
+    """The `poll.results` event that moderators see for this poll now, or None if it is gone."""
+    poll = Poll.objects.filter(pk=int(poll_id)).first()
+    if poll is None:
+        return None
+    return p.dump(p.PollResults(poll=serialize.poll_object(poll, results=True, named=True)))
 
 
 @transaction.atomic
@@ -60,7 +75,9 @@ def check_poll_vote(actor: Actor, message: p.PollVote) -> Poll:
 def do_poll_vote(actor: Actor, message: p.PollVote) -> dict[str, Any]:
     poll = check_poll_vote(actor, message)
     PollVote.objects.create(poll=poll, user=actor.user, choices=list(message.choices))
-    _results_to_moderators(poll)
+    # Only a nudge: each process of the moderators' sockets reads the results a few times a
+    # second at most (`classroom.live_results`), instead of every vote serializing every vote.
+    events.send_control_on_commit(events.moderators_group(poll.room_id), VOTED, poll=str(poll.pk))
     return {"poll": str(poll.pk), "choices": list(message.choices)}
 
 

@@ -72,6 +72,7 @@ def do_connect(room_id: str, user: User) -> Entry:
     participant.connections = F("connections") + 1
     participant.save()
     participant.refresh_from_db()
+    participant.user = user  # the refresh forgot it: spare a query
     if is_recess and moderator and participant.connections == 1:
         recess.supervisor_arrived(room, user)
         check_at = None
@@ -137,20 +138,25 @@ def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
         .order_by("-created_at", "-pk")[:CHAT_HISTORY]
     )
     mine = dict(PollVote.objects.filter(poll__room=room, user=user).values_list("poll_id", "choices"))
+    all_polls = list(Poll.objects.filter(room=room))
+    shown = [poll for poll in all_polls if moderator or poll.status == Poll.Status.PUBLISHED]
+    # Every poll's votes in one query rather than one per poll.
+    votes = serialize.poll_votes(shown, named=moderator and any(not poll.anonymous for poll in shown))
     polls = [
         serialize.poll_object(
             poll,
-            results=moderator or poll.status == Poll.Status.PUBLISHED,
+            results=poll.pk in votes,
             named=moderator,
             mine=mine.get(poll.pk),
+            votes=votes.get(poll.pk),
         )
-        for poll in Poll.objects.filter(room=room)
+        for poll in all_polls
     ]
     state = p.State(
         room=serialize.room_object(room),
         you=serialize.participant_object(me, moderator),
         participants=serialize.participant_objects(room, present),
-        hands=serialize.hands_queue(room),
+        hands=serialize.hands_of(present),
         polls=polls,
         chat=[serialize.chat_object(message) for message in reversed(list(chat))],
         waiting=serialize.waiting_objects(room) if moderator else None,

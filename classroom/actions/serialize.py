@@ -8,7 +8,7 @@ from datetime import datetime
 from accounts.models import Role, User
 
 from .. import protocol as p
-from ..models import ChatMessage, Participant, Poll, Room
+from ..models import ChatMessage, Participant, Poll, PollVote, Room
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -75,6 +75,14 @@ def participant_objects(room: Room, participants: Iterable[Participant]) -> list
     return [participant_object(item, is_moderator_with(room, item.user, team)) for item in participants]
 
 
+def hands_of(present: Iterable[Participant]) -> list[str]:
+    """`hands_queue` from the participants that `present_participants` read."""
+    raised = sorted(
+        (item for item in present if item.hand_raised_at is not None), key=lambda item: (item.hand_raised_at, item.pk)
+    )
+    return [str(item.user_id) for item in raised]
+
+
 def hands_queue(room: Room) -> list[str]:
     """Present participants with a raised hand, oldest raise first."""
     raised = room.participants.filter(
@@ -109,8 +117,38 @@ def sender(user: User) -> p.Sender:
     return p.Sender(id=str(user.pk), name=user.name)
 
 
-def poll_object(poll: Poll, *, results: bool = False, named: bool = False, mine: list[int] | None = None) -> p.PollObject:
-    """A poll; with `results` its counts, with `named` (moderators, non-anonymous) who chose what."""
+# One vote as `poll_votes` reads it: (poll id, user id, user name or "", choices).
+VoteRow = tuple[int, int, str, list[int]]
+
+
+def poll_votes(polls: Iterable[Poll], *, named: bool = False) -> dict[int, list[VoteRow]]:
+    """The votes of these polls in one query, by poll; names only where `named` may show them."""
+    by_poll: dict[int, list[VoteRow]] = {poll.pk: [] for poll in polls}
+    if not by_poll:
+        return by_poll
+    rows = PollVote.objects.filter(poll_id__in=by_poll).order_by("created_at", "pk")
+    if named:
+        user_fields = ("user__display_name", "user__first_name", "user__last_name", "user__username")
+        for vote in rows.select_related("user").only("poll_id", "user_id", "choices", *user_fields):
+            by_poll[vote.poll_id].append((vote.poll_id, vote.user_id, vote.user.name, vote.choices))
+    else:
+        for poll_id, user_id, choices in rows.values_list("poll_id", "user_id", "choices"):
+            by_poll[poll_id].append((poll_id, user_id, "", choices))
+    return by_poll
+
+
+def poll_object(
+    poll: Poll,
+    *,
+    results: bool = False,
+    named: bool = False,
+    mine: list[int] | None = None,
+    votes: list[VoteRow] | None = None,
+) -> p.PollObject:
+    """A poll; with `results` its counts, with `named` (moderators, non-anonymous) who chose what.
+
+    `votes` are the poll's votes from `poll_votes`, when the caller read those of many polls at once.
+    """
     obj = p.PollObject(
         id=str(poll.pk),
         question=poll.question,
@@ -121,13 +159,17 @@ def poll_object(poll: Poll, *, results: bool = False, named: bool = False, mine:
         mine=mine,
     )
     if results:
-        votes = list(poll.votes.select_related("user"))
+        named = named and not poll.anonymous
+        if votes is None:
+            votes = poll_votes([poll], named=named)[poll.pk]
         counts = [0] * len(poll.options)
-        for vote in votes:
-            for choice in vote.choices:
+        for _poll_id, _user_id, _name, choices in votes:
+            for choice in choices:
                 counts[choice] += 1
         obj.counts = counts
         obj.voters = len(votes)
-        if named and not poll.anonymous:
-            obj.votes = [p.NamedVote(id=str(v.user_id), name=v.user.name, choices=list(v.choices)) for v in votes]
+        if named:
+            obj.votes = [
+                p.NamedVote(id=str(user_id), name=name, choices=list(choices)) for _, user_id, name, choices in votes
+            ]
     return obj

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from asgiref.sync import sync_to_async
+
+from accounts.models import Role, User
+from classroom.models import Room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def _poll(teacher_socket, **fields):
     reply = await teacher_socket.request(
-        "poll.create", **{"question": "Capitale ?", "options": ["Paris", "Lyon"], "anonymous": False, "multiple": False, **fields}
+        "poll.create",
+        **{"question": "Capitale ?", "options": ["Paris", "Lyon"], "anonymous": False, "multiple": False, **fields},
     )
     assert reply["type"] == "ok", reply
     return reply["poll"]
@@ -146,3 +153,78 @@ async def test_poll_create_out_of_range_is_invalid(enter, lesson, teacher, field
 async def test_unknown_poll_is_not_found(enter, lesson, student):
     socket = await enter(student, lesson)
     assert (await socket.request("poll.vote", poll="12345", choices=[0]))["code"] == "not_found"
+
+
+VOTERS = 50
+
+
+@sync_to_async
+def _voters(room: Room) -> list[User]:
+    """VOTERS more students of the room's class."""
+    users = [
+        User.objects.create(username=f"votant{i}", role=Role.STUDENT, display_name=f"Votant {i}") for i in range(VOTERS)
+    ]
+    room.school_class.students.add(*users)  # type: ignore[union-attr]
+    return users
+
+
+async def _burst(enter, lesson, teacher_socket, poll) -> float:
+    """Every voter votes at once; return how long until the last `ok`."""
+    sockets = [await enter(user, lesson) for user in await _voters(lesson)]
+    start = asyncio.get_running_loop().time()
+    replies = await asyncio.gather(
+        *(socket.request("poll.vote", poll=poll["id"], choices=[i % 2]) for i, socket in enumerate(sockets))
+    )
+    assert all(reply["type"] == "ok" for reply in replies), replies
+    return asyncio.get_running_loop().time() - start
+
+
+async def _drain(socket, wait: float = 1.0) -> None:
+    """Read events until none comes for `wait` seconds."""
+    try:
+        while True:
+            await socket.receive(wait)
+    except TimeoutError:
+        return
+
+
+def _live_results(socket) -> list[dict]:
+    return [event["poll"] for event in socket.seen if event["type"] == "poll.results"]
+
+
+async def test_burst_of_votes_ends_with_results_counting_them_all(enter, lesson, teacher):
+    teacher_socket = await enter(teacher, lesson)
+    poll = await _poll(teacher_socket)
+    await _burst(enter, lesson, teacher_socket, poll)
+    deadline = asyncio.get_running_loop().time() + 3
+    while not (_live_results(teacher_socket) and _live_results(teacher_socket)[-1]["voters"] == VOTERS):
+        assert asyncio.get_running_loop().time() < deadline, _live_results(teacher_socket)[-1:]
+        await teacher_socket.expect("poll.results", timeout=1)
+    last = _live_results(teacher_socket)[-1]
+    assert last["counts"] == [VOTERS // 2, VOTERS // 2]
+    assert len(last["votes"]) == VOTERS
+
+
+async def test_burst_of_votes_sends_moderators_few_results(enter, lesson, teacher, settings):
+    settings.POLL_RESULTS_SECONDS = 0.5
+    teacher_socket = await enter(teacher, lesson)
+    poll = await _poll(teacher_socket)
+    took = await _burst(enter, lesson, teacher_socket, poll)
+    await _drain(teacher_socket)
+    sent = _live_results(teacher_socket)
+    assert sent[-1]["voters"] == VOTERS
+    # One at once, then at most one per interval: far fewer than one per vote.
+    assert len(sent) <= took / 0.5 + 2
+    assert len(sent) < VOTERS / 5
+
+
+async def test_live_results_never_follow_the_final_ones(enter, lesson, teacher, settings):
+    settings.POLL_RESULTS_SECONDS = 0.5
+    teacher_socket = await enter(teacher, lesson)
+    poll = await _poll(teacher_socket)
+    await _burst(enter, lesson, teacher_socket, poll)
+    assert (await teacher_socket.request("poll.close", poll=poll["id"]))["type"] == "ok"
+    await _drain(teacher_socket)
+    sent = _live_results(teacher_socket)
+    assert sent[-1]["status"] == "closed"
+    assert sent[-1]["voters"] == VOTERS

@@ -135,3 +135,16 @@ async def test_events_cross_between_two_server_processes(two_servers):
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await _expect(student, "never")
         assert closed.value.rcvd.code == 4403
+
+
+async def test_live_poll_results_reach_a_moderator_on_another_process(two_servers):
+    (port_a, port_b), data = two_servers
+    async with _connect(port_a, data["room"], data["teacher"]) as teacher, _connect(port_b, data["room"], data["student"]) as student:
+        await _expect(teacher, "state")
+        await _expect(student, "state")
+        await teacher.send(json.dumps({"type": "poll.create", "question": "Q", "options": ["a", "b"], "ref": 1}))
+        opened = await _expect(student, "poll.opened")
+        await student.send(json.dumps({"type": "poll.vote", "poll": opened["poll"]["id"], "choices": [1], "ref": 2}))
+        results = await _expect(teacher, "poll.results")
+        assert results["poll"]["counts"] == [0, 1]
+        assert results["poll"]["votes"][0]["id"] == data["student_id"]
