@@ -28,7 +28,7 @@ Receiver = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def poll_results_seconds() -> float:
-    return float(getattr(settings, "POLL_RESULTS_SECONDS", 0.25))
+    return float(settings.POLL_RESULTS_SECONDS)
 
 
 @dataclass(eq=False)

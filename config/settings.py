@@ -179,6 +179,7 @@ LOGIN_FAILURES_PER_ADDRESS = envint("LOGIN_FAILURES_PER_ADDRESS", 20)
 LOGIN_FAILURE_WINDOW_SECONDS = envint("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
 
 # --- Rooms and media --------------------------------------------------------
+POLL_RESULTS_SECONDS = float(envstr("POLL_RESULTS_SECONDS", "0.25"))
 RECESS_GRACE_SECONDS = envint("RECESS_GRACE_SECONDS", 120)
 RECESS_SAFE_MODE_SECONDS = envint("RECESS_SAFE_MODE_SECONDS", 3)
 # A recess socket silent this long is treated as gone (the page pings every RECESS_PING_SECONDS).
