@@ -305,6 +305,9 @@ class Bench:
                 "loss": round(1 - received / (rate * self.window), 4),
                 "generator_cpu_pct": round(100 * (gen1 - gen0) / self.window, 1),
             }
+        except RuntimeError as exc:
+            # The generator could not even set this rate up: that is its ceiling, not a crash.
+            result = {"rate": rate, "received_pps": 0.0, "loss": 1.0, "generator_cpu_pct": None, "error": str(exc)}
         finally:
             for w in workers:
                 if w.proc.stdin is not None:
