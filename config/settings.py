@@ -146,6 +146,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "end-expired-rooms": {"task": "classroom.tasks.end_expired_rooms", "schedule": 60},
     "purge-recess-logs": {"task": "classroom.tasks.purge_recess_logs", "schedule": 6 * 60 * 60},
+    "fail-stuck-decks": {"task": "slides.tasks.fail_stuck_decks", "schedule": 5 * 60},
 }
 
 # --- School directory ---------------------------------------------------------
@@ -195,6 +196,8 @@ TURN_SECRET = envstr("TURN_SECRET")
 SLIDES_MAX_BYTES = envint("SLIDES_MAX_BYTES", 50 * 1024 * 1024)
 SLIDES_MAX_PAGES = envint("SLIDES_MAX_PAGES", 300)
 SLIDES_PAGE_TIMEOUT_SECONDS = envint("SLIDES_PAGE_TIMEOUT_SECONDS", 20)
+# A deck still rendering after this long (its worker was killed) is marked failed by slides.tasks.fail_stuck_decks.
+SLIDES_STUCK_MINUTES = envint("SLIDES_STUCK_MINUTES", 30)
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / "var" / "uploads")))
 MEDIA_URL = "/uploads/"
 

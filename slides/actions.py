@@ -9,11 +9,13 @@ import logging
 import shutil
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -175,6 +177,46 @@ def _fail(deck: Deck, code: str, page: int | None) -> Deck:
     broadcast_decks(deck.school_class)
     deck.refresh_from_db()
     return deck
+
+
+# --- Deletion and stuck decks ---------------------------------------------------------
+
+
+def do_delete_deck(deck: Deck) -> None:
+    """Delete a deck and, once the transaction commits, its files (source and pages).
+
+    A live room that shows it stops showing anything (`state.slides` becomes null); every live
+    lesson of the class gets `decks` without it.
+    """
+    school_class = deck.school_class
+    directory = deck.directory
+    with transaction.atomic():
+        RoomSlides.objects.filter(deck=deck).delete()
+        deck.delete()
+        broadcast_decks(school_class)
+        transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+
+
+def do_fail_stuck_decks() -> int:
+    """Mark failed the decks still rendering after SLIDES_STUCK_MINUTES (a worker killed mid-render)."""
+    cutoff = timezone.now() - timedelta(minutes=settings.SLIDES_STUCK_MINUTES)
+    failed = 0
+    stuck = Deck.objects.select_related("school_class").filter(status=Deck.Status.RENDERING, created_at__lt=cutoff)
+    for deck in stuck:
+        with transaction.atomic():
+            # Only if it is still rendering: a worker may have finished it meanwhile.
+            updated = Deck.objects.filter(pk=deck.pk, status=Deck.Status.RENDERING).update(
+                status=Deck.Status.FAILED, error=Deck.Error.INTERNAL, error_page=None
+            )
+            if not updated:
+                continue
+            logger.warning(
+                "deck %s was still rendering after %s minutes: marked failed", deck.pk, settings.SLIDES_STUCK_MINUTES
+            )
+            shutil.rmtree(deck.pages_directory, ignore_errors=True)
+            broadcast_decks(deck.school_class)
+            failed += 1
+    return failed
 
 
 # --- The room -------------------------------------------------------------------------

@@ -9,3 +9,11 @@ def render_deck(deck_id: int) -> None:
     from .actions import do_render
 
     do_render(deck_id)
+
+
+@shared_task(name="slides.tasks.fail_stuck_decks", ignore_result=True)
+def fail_stuck_decks() -> int:
+    """Mark failed the decks left rendering by a killed worker (see slides.actions.do_fail_stuck_decks)."""
+    from .actions import do_fail_stuck_decks
+
+    return do_fail_stuck_decks()

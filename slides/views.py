@@ -6,13 +6,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from classroom.models import SchoolClass
 
 from . import permissions
-from .actions import UploadRefused, deck_object, do_upload_deck
+from .actions import UploadRefused, deck_object, do_delete_deck, do_upload_deck
 from .models import Deck
 from .render import page_filename
 
@@ -61,6 +61,22 @@ def class_decks(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, deck.error_message)
     else:
         messages.success(request, _("“%(title)s” was uploaded.") % {"title": deck.title})
+    return redirect("class", slug=school_class.slug)
+
+
+@login_required
+@require_POST
+def delete_deck(request: HttpRequest, deck_id: int) -> HttpResponse:
+    """Delete a deck and its files (the class's teachers and admins)."""
+    deck = get_object_or_404(Deck.objects.select_related("school_class"), pk=deck_id)
+    school_class = deck.school_class
+    if not permissions.can_upload_deck(_user(request), school_class):
+        raise PermissionDenied
+    title = deck.title
+    do_delete_deck(deck)
+    if _wants_json(request):
+        return JsonResponse({"deleted": str(deck_id)})
+    messages.success(request, _("“%(title)s” was deleted.") % {"title": title})
     return redirect("class", slug=school_class.slug)
 
 
