@@ -51,6 +51,15 @@ export function mountSlides(room) {
   };
   room.watch("you", updatePresenter);
   room.watch("decks", updatePresenter);
+  // A deck deleted while shown drops out of `decks`: stop showing it.
+  room.watch("decks", () => {
+    const slides = room.state.slides;
+    if (slides && !room.state.decks.some((d) => String(d.id) === String(slides.deck))) {
+      panel.hidden = true;
+      image.removeAttribute("src");
+      image.dataset.slidePage = "";
+    }
+  });
 
   const go = (delta) => {
     const slides = room.state.slides;
