@@ -1,18 +1,25 @@
 """The per-packet path: published tracks, subscriber slots and the SRTP send.
 
 An incoming packet is parsed once per publisher track; each subscriber slot then writes its own
-12-byte header (SSRC, sequence number, timestamp, payload type) and the shared payload straight
-into the SRTP session's buffer, protects it in place and hands it to the UDP socket. No decoder, no
-encoder, no RTP object.
+12-byte header (SSRC, sequence number, timestamp, payload type) and the shared payload into one
+buffer, protects it with the subscriber's SRTP session and hands it to the UDP socket. No decoder,
+no encoder, no RTP object.
+
+The loop over a track's slots runs in C (`_fastpath.c`, built by setup.py) when the extension is
+there: NativeSlot keeps the rewriting state in C and fanout() forwards to every slot without
+entering the interpreter. PySlot is the same logic in Python: the fallback when the extension is
+not built or MEDIA_FORWARDER_C=0, and the reference the tests hold the C code to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aioice.ice import CandidatePair
 from aiortc.mediastreams import MediaStreamTrack
@@ -31,11 +38,24 @@ from .rtp import (
     parse_audio_level,
 )
 
+try:
+    from . import _fastpath
+except ImportError:  # not built: the pure-Python path below does the same work, slower
+    _fastpath = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
 Kind = Literal["audio", "video"]
 
 # the SRTP session buffer is 1500 bytes and protection adds up to 16 (SRTP_MAX_TRAILER_LEN)
 MAX_PLAIN = 1500 - 16
 srtp_protect = lib.srtp_protect
+
+NATIVE = _fastpath is not None and os.environ.get("MEDIA_FORWARDER_C", "1") != "0"
+"""Whether slots forward through the C extension."""
+
+if _fastpath is not None:
+    _fastpath.set_protect(int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))))
 
 
 class Output:
@@ -49,6 +69,8 @@ class Output:
         "_nominated",
         "_pair",
         "_sendto",
+        "_session",
+        "_sock",
         "_srtp",
         "_view",
         "dtls",
@@ -65,6 +87,8 @@ class Output:
         self._length: Any = ffi.new("int *")
         self._sendto: Callable[..., Any] | None = None
         self._addr: tuple[str, int] = ("", 0)
+        self._session: Any = None
+        self._sock: socket.socket | None = None
 
     def _resolve(self, pair: CandidatePair | None) -> bool:
         """Cache the SRTP session and the UDP socket of the selected candidate pair."""
@@ -79,6 +103,8 @@ class Output:
         # and a full send buffer only drops this datagram, as the network would
         sock = transport.get_extra_info("socket")
         raw = getattr(sock, "_sock", None)
+        self._session = session
+        self._sock = raw if isinstance(raw, socket.socket) else None
         self._srtp = session._srtp[0]
         self._cdata = session._cdata
         self._buffer = session._buffer
@@ -88,6 +114,25 @@ class Output:
         self._addr = pair.remote_addr
         self._pair = pair
         return True
+
+    def native_target(
+        self,
+    ) -> tuple[Any, int, int, tuple[str, int], dict[int, CandidatePair], CandidatePair] | bool | None:
+        """Tell NativeSlot where to send: (session, srtp_t address, socket fd, address, pairs, pair).
+
+        None while DTLS-SRTP is not up (the packet is dropped, as send() would); False when only
+        Python can send (no plain socket), so the slot calls send() instead.
+        """
+        pair = self._nominated.get(1)
+        if pair is not self._pair and not self._resolve(pair):
+            return None
+        if pair is None or self._sock is None:
+            return False
+        fd = self._sock.fileno()
+        if fd < 0:
+            return None
+        address = int(ffi.cast("uintptr_t", self._srtp))
+        return self._session, address, fd, self._addr, self._nominated, pair
 
     @property
     def ready(self) -> bool:
@@ -149,8 +194,74 @@ class Sink:
         raise NotImplementedError
 
 
-class Slot(Rewriter):
-    """One sending transceiver of a subscriber: forwards one track at a time."""
+class SlotLogic:
+    """What both slot implementations do outside the per-packet path."""
+
+    if not TYPE_CHECKING:  # mypy would refuse the attributes below, which the subclasses' slots hold
+        __slots__ = ()
+
+    # provided by PySlot or NativeSlot
+    kind: Kind
+    ssrc: int
+    output: Output | Sink | None
+    payload_types: dict[str, int]
+    pt_map: dict[int, int]
+    track: Track | None
+    pending: Track | None
+    packets: int
+
+    if TYPE_CHECKING:
+
+        def switch(self, seq: int, ts: int, arrival_ms: int) -> None: ...
+
+        def history_get(self, seq: int) -> bytes | None: ...
+
+    def start(self, track: Track, seq: int, ts: int, arrival_ms: int) -> None:
+        """Leave the current track and forward this one from packet (seq, ts) on."""
+        if self.track is not None and self.track is not track:
+            _discard(self.track.slots, self)
+        self.track = track
+        self.pending = None
+        track.slots.append(self)  # type: ignore[arg-type]
+        self.pt_map = {
+            pub_pt: self.payload_types[mime] for pub_pt, mime in track.mime_types.items() if mime in self.payload_types
+        }
+        self.switch(seq, ts, arrival_ms)
+
+    def attach(self, track: Track) -> None:
+        """Switch to a track at its next keyframe, forwarding the current one until then."""
+        if self.pending is not None:
+            _discard(self.pending.pending, self)
+            self.pending = None
+        if self.track is track:
+            return
+        self.pending = track
+        track.pending.append(self)  # type: ignore[arg-type]
+        track.request_keyframe()
+
+    def detach(self) -> None:
+        """Stop forwarding at once."""
+        if self.track is not None:
+            _discard(self.track.slots, self)
+            self.track = None
+        if self.pending is not None:
+            _discard(self.pending.pending, self)
+            self.pending = None
+
+    def retransmit(self, seq: int) -> None:
+        """Answer a NACK from the retransmission buffer."""
+        packet = self.history_get(seq)
+        if packet is not None and self.output is not None:
+            self.output.send_packet(packet)
+
+    def request_keyframe(self) -> None:
+        """Pass a subscriber's PLI or FIR on to the publisher, throttled."""
+        if self.track is not None:
+            self.track.request_keyframe()
+
+
+class PySlot(SlotLogic, Rewriter):
+    """One sending transceiver of a subscriber: forwards one track at a time (pure Python)."""
 
     __slots__ = (
         "history",
@@ -167,7 +278,7 @@ class Slot(Rewriter):
     )
 
     def __init__(self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = "") -> None:
-        super().__init__(90000 if kind == "video" else 48000)
+        Rewriter.__init__(self, 90000 if kind == "video" else 48000)
         self.kind = kind
         self.ssrc = ssrc
         self.mid = mid
@@ -182,6 +293,17 @@ class Slot(Rewriter):
         # the (peer, source) this slot is assigned to by the room's policy
         self.key: tuple[str, str] | None = None
         self.packets = 0
+
+    switch = Rewriter.switch
+
+    @property
+    def history_size(self) -> int:
+        """Packets kept for retransmission."""
+        return self.history.size
+
+    def history_get(self, seq: int) -> bytes | None:
+        """Return the whole rewritten packet with this output sequence number, if still kept."""
+        return self.history.get(seq, self.ssrc)
 
     def forward(self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int) -> None:
         """Rewrite and send one packet of the current track."""
@@ -212,52 +334,50 @@ class Slot(Rewriter):
         output.send(b0, b1, out_seq, out_ts, self.ssrc, payload)
         self.packets += 1
 
-    def start(self, track: Track, seq: int, ts: int, arrival_ms: int) -> None:
-        """Leave the current track and forward this one from packet (seq, ts) on."""
-        if self.track is not None and self.track is not track:
-            _discard(self.track.slots, self)
-        self.track = track
-        self.pending = None
-        track.slots.append(self)
-        self.pt_map = {
-            pub_pt: self.payload_types[mime] for pub_pt, mime in track.mime_types.items() if mime in self.payload_types
-        }
-        self.switch(seq, ts, arrival_ms)
 
-    def attach(self, track: Track) -> None:
-        """Switch to a track at its next keyframe, forwarding the current one until then."""
-        if self.pending is not None:
-            _discard(self.pending.pending, self)
-            self.pending = None
-        if self.track is track:
-            return
-        self.pending = track
-        track.pending.append(self)
-        track.request_keyframe()
+def _py_fanout(slots: list[Any], b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int) -> None:
+    for slot in slots:
+        slot.forward(b0, b1, seq, ts, payload, arrival_ms)
 
-    def detach(self) -> None:
-        """Stop forwarding at once."""
-        if self.track is not None:
-            _discard(self.track.slots, self)
-            self.track = None
-        if self.pending is not None:
-            _discard(self.pending.pending, self)
-            self.pending = None
 
-    def retransmit(self, seq: int) -> None:
-        """Answer a NACK from the retransmission buffer."""
-        packet = self.history.get(seq, self.ssrc)
-        if packet is not None and self.output is not None:
-            self.output.send_packet(packet)
+if _fastpath is not None:
 
-    def request_keyframe(self) -> None:
-        """Pass a subscriber's PLI or FIR on to the publisher, throttled."""
-        if self.track is not None:
-            self.track.request_keyframe()
+    class NativeSlot(SlotLogic, _fastpath.SlotCore):
+        """PySlot's state and per-packet path in C (`_fastpath.SlotCore`); the rest is shared."""
+
+        __slots__ = ("clock_rate", "key", "kind", "mid", "payload_types", "pending", "started", "track")
+
+        def __init__(self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = "") -> None:
+            Rewriter.__init__(self, 90000 if kind == "video" else 48000)  # type: ignore[arg-type]
+            self.kind = kind
+            self.ssrc = ssrc
+            self.mid = mid
+            self.output = output
+            self.payload_types: dict[str, int] = {}
+            self.track: Track | None = None
+            self.pending: Track | None = None
+            self.key: tuple[str, str] | None = None
+
+        switch = Rewriter.switch
+
+        def forward(self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int) -> None:
+            """Rewrite and send one packet of the current track."""
+            _fastpath.fanout([self], b0, b1, seq, ts, payload, arrival_ms)
+
+
+if TYPE_CHECKING:
+    Slot = PySlot
+elif NATIVE:
+    Slot = NativeSlot
+else:
+    Slot = PySlot
 
 
 class Track:
     """One track a publisher sends: a microphone, a camera layer or a screen."""
+
+    # forwards one packet to every slot: _fastpath.fanout with NativeSlots, _py_fanout with PySlots
+    fanout = staticmethod(_fastpath.fanout if NATIVE else _py_fanout)
 
     __slots__ = (
         "_deferred",
@@ -328,8 +448,7 @@ class Track:
             for slot in self.pending:
                 slot.start(self, seq, ts, arrival_ms)
             self.pending.clear()
-        for slot in self.slots:
-            slot.forward(b0, b1, seq, ts, payload, arrival_ms)
+        self.fanout(self.slots, b0, b1, seq, ts, payload, arrival_ms)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per throttle interval."""
@@ -378,7 +497,23 @@ class SilentTrack(MediaStreamTrack):
             self._never.cancel()
 
 
-def _discard(items: list[Slot], item: Slot) -> None:
+class PyTrack(Track):
+    """A track whose slots are PySlots, whatever NATIVE says (tests compare both paths)."""
+
+    __slots__ = ()
+    fanout = staticmethod(_py_fanout)
+
+
+if _fastpath is not None:
+
+    class NativeTrack(Track):
+        """A track whose slots are NativeSlots."""
+
+        __slots__ = ()
+        fanout = staticmethod(_fastpath.fanout)
+
+
+def _discard(items: list[Any], item: Any) -> None:
     try:
         items.remove(item)
     except ValueError:

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
+from media_server import forwarder
 from media_server.forwarder import Slot, Track
 
 from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
+
+
+@pytest.fixture(autouse=True, params=["c", "python"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every test here on the C slots (what the forwarder uses) and on the Python ones."""
+    module = sys.modules[__name__]
+    if request.param == "c":
+        assert forwarder._fastpath is not None, "media_server/_fastpath.c is not built: run make install"
+        monkeypatch.setattr(module, "Slot", forwarder.NativeSlot)
+        monkeypatch.setattr(module, "Track", forwarder.NativeTrack)
+    else:
+        monkeypatch.setattr(module, "Slot", forwarder.PySlot)
+        monkeypatch.setattr(module, "Track", forwarder.PyTrack)
+    return str(request.param)
+
 
 SUB_PT = 120
 SUB_SSRC = 0xABCDEF01
@@ -127,7 +145,7 @@ def test_nack_for_a_forgotten_packet_sends_nothing() -> None:
     slot, sent = slot_on(track)
     track.on_rtp(rtp(10, 0, VP8_KEY), 0)
     first = sent.headers()[0][1]
-    for i in range(1, slot.history.size + 1):
+    for i in range(1, slot.history_size + 1):
         track.on_rtp(rtp(10 + i, 0, VP8_DELTA), i)
     count = len(sent.packets)
     slot.retransmit(first)

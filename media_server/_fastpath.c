@@ -1,0 +1,564 @@
+/*
+ * The forwarder's per-subscriber loop in C: media_server/forwarder.py's pure-Python Slot.forward
+ * and Output.send, without an interpreter round trip per subscriber.
+ *
+ * For each incoming RTP packet, fanout() walks a track's slots once and, per slot: maps the
+ * payload type, rewrites sequence number and timestamp with the slot's offsets, keeps the packet
+ * in the slot's retransmission ring (a reference to the shared payload, no copy), writes the
+ * 12-byte header and the payload into one buffer, protects it with the subscriber's libsrtp
+ * session and sends it with one sendto() on the subscriber's ICE socket.
+ *
+ * Nothing here owns connection state. A slot's output is a Python object; when it has a
+ * native_target() method, the slot asks it once for (session, srtp_t address, fd, address,
+ * nominated pairs, pair) and keeps the session, the dict and the pair alive. Before each send
+ * the slot checks that ICE's nominated pair is still the one it bound to (one dict lookup); when
+ * it changed (ICE restart, close: aioice clears the dict before closing sockets) it asks again.
+ * Outputs without native_target() (tests' recorders) get output.send(...) called from here.
+ *
+ * libsrtp is the copy inside pylibsrtp: set_protect() receives the address of its srtp_protect,
+ * so this module links against nothing but libc.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define HISTORY 512 /* a power of two, as RetransmissionBuffer's default */
+#define MAX_PLAIN (1500 - 16) /* pylibsrtp's buffer size less SRTP_MAX_TRAILER_LEN */
+#define NO_PT 0xFF
+
+typedef int (*protect_fn)(void *ctx, void *rtp, int *len);
+
+static protect_fn srtp_protect_ptr = NULL;
+static PyObject *one = NULL; /* the key of aioice's nominated pair for component 1 */
+static PyObject *str_send = NULL;
+static PyObject *str_native_target = NULL;
+
+/* one packet at a time: the module runs under the GIL on one event loop */
+static unsigned char buffer[1500 + 64] __attribute__((aligned(16)));
+
+enum { OUT_NONE, OUT_PYTHON, OUT_NATIVE };
+
+typedef struct {
+    PyObject_HEAD
+    /* the rewriter's state, exposed to Python as attributes */
+    int seq_offset;
+    int start_seq;
+    int last_seq;
+    unsigned int ts_offset;
+    unsigned int last_ts;
+    unsigned int ssrc;
+    long long last_ms;
+    long long packets;
+    unsigned char pt_map[128]; /* publisher payload type -> subscriber one, or NO_PT */
+    /* where packets go */
+    PyObject *output;
+    int out_kind;
+    int bound;
+    PyObject *session; /* keeps the pylibsrtp Session, and so the srtp_t, alive */
+    void *srtp;
+    int fd;
+    PyObject *nominated;
+    PyObject *pair;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    /* the retransmission ring, indexed by output sequence number */
+    PyObject *h_payload[HISTORY];
+    int32_t h_seq[HISTORY];
+    uint32_t h_ts[HISTORY];
+    uint16_t h_flags[HISTORY];
+} SlotCore;
+
+static void unbind(SlotCore *s)
+{
+    s->bound = 0;
+    s->srtp = NULL;
+    s->fd = -1;
+    Py_CLEAR(s->session);
+    Py_CLEAR(s->nominated);
+    Py_CLEAR(s->pair);
+}
+
+static PyObject *SlotCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    SlotCore *s = (SlotCore *)type->tp_alloc(type, 0);
+    if (s == NULL)
+        return NULL;
+    memset(s->pt_map, NO_PT, sizeof(s->pt_map));
+    for (int i = 0; i < HISTORY; i++)
+        s->h_seq[i] = -1;
+    s->fd = -1;
+    s->last_ms = -1;
+    s->last_seq = 0xFFFF;
+    s->out_kind = OUT_NONE;
+    return (PyObject *)s;
+}
+
+static int SlotCore_traverse(SlotCore *s, visitproc visit, void *arg)
+{
+    Py_VISIT(s->output);
+    Py_VISIT(s->session);
+    Py_VISIT(s->nominated);
+    Py_VISIT(s->pair);
+    return 0;
+}
+
+static void clear_history(SlotCore *s)
+{
+    for (int i = 0; i < HISTORY; i++) {
+        Py_CLEAR(s->h_payload[i]);
+        s->h_seq[i] = -1;
+    }
+}
+
+static int SlotCore_clear(SlotCore *s)
+{
+    unbind(s);
+    Py_CLEAR(s->output);
+    s->out_kind = OUT_NONE;
+    clear_history(s);
+    return 0;
+}
+
+static void SlotCore_dealloc(SlotCore *s)
+{
+    PyObject_GC_UnTrack(s);
+    SlotCore_clear(s);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+/* Ask the output where to send. Returns 1 when bound natively, 0 when the packet should be
+ * dropped (not connected yet), 2 when this packet should go through output.send, -1 on error. */
+static int rebind(SlotCore *s)
+{
+    unbind(s);
+    if (srtp_protect_ptr == NULL)
+        return 2;
+    PyObject *target = PyObject_CallMethodNoArgs(s->output, str_native_target);
+    if (target == NULL)
+        return -1;
+    if (target == Py_None) {
+        Py_DECREF(target);
+        return 0;
+    }
+    if (target == Py_False) {
+        Py_DECREF(target);
+        return 2;
+    }
+    PyObject *session, *srtp_addr, *fd, *addr, *nominated, *pair;
+    if (!PyArg_ParseTuple(target, "OOOOOO", &session, &srtp_addr, &fd, &addr, &nominated, &pair)) {
+        Py_DECREF(target);
+        return -1;
+    }
+    const char *host;
+    long port;
+    int result = 2;
+    if (!PyDict_Check(nominated) || !PyTuple_Check(addr) || PyTuple_GET_SIZE(addr) < 2 ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(addr, 0))) {
+        PyErr_SetString(PyExc_TypeError, "native_target() returned an unexpected tuple");
+        result = -1;
+        goto done;
+    }
+    /* the tuple keeps the string alive while host is used */
+    host = PyUnicode_AsUTF8(PyTuple_GET_ITEM(addr, 0));
+    port = PyLong_AsLong(PyTuple_GET_ITEM(addr, 1));
+    if (host == NULL || PyErr_Occurred()) {
+        result = -1;
+        goto done;
+    }
+    if (port < 0 || port > 65535)
+        goto done;
+    memset(&s->addr, 0, sizeof(s->addr));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&s->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&s->addr;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        s->addrlen = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        s->addrlen = sizeof(*v6);
+    } else {
+        /* a scoped IPv6 address or a name: leave it to Python's socket module */
+        goto done;
+    }
+    s->srtp = PyLong_AsVoidPtr(srtp_addr);
+    s->fd = (int)PyLong_AsLong(fd);
+    if (PyErr_Occurred()) {
+        result = -1;
+        goto done;
+    }
+    if (s->srtp == NULL || s->fd < 0)
+        goto done;
+    Py_INCREF(session);
+    s->session = session;
+    Py_INCREF(nominated);
+    s->nominated = nominated;
+    Py_INCREF(pair);
+    s->pair = pair;
+    s->bound = 1;
+    result = 1;
+done:
+    Py_DECREF(target);
+    if (result == -1)
+        unbind(s);
+    return result;
+}
+
+static int send_python(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint32_t ts, PyObject *payload)
+{
+    PyObject *r = PyObject_CallMethod(s->output, "send", "IIIkkO", b0, b1, seq, (unsigned long)ts,
+                                      (unsigned long)s->ssrc, payload);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Protect and send one plain RTP packet already in buffer[0:n]. */
+static void send_native(SlotCore *s, int n)
+{
+    int length = n;
+    if (srtp_protect_ptr(s->srtp, buffer, &length) != 0)
+        return;
+    if (sendto(s->fd, buffer, (size_t)length, 0, (struct sockaddr *)&s->addr, s->addrlen) < 0) {
+        /* a full send buffer drops the datagram, as the network would; a closed socket means
+         * the pair is being replaced: ask again next time */
+        if (errno == EBADF || errno == ENOTSOCK)
+            unbind(s);
+    }
+}
+
+/* Make sure the slot is bound to its output's current pair. Same return values as rebind(). */
+static inline int ready(SlotCore *s)
+{
+    if (s->bound) {
+        PyObject *pair = PyDict_GetItemWithError(s->nominated, one);
+        if (pair == s->pair)
+            return 1;
+        if (pair == NULL && PyErr_Occurred())
+            return -1;
+    }
+    return rebind(s);
+}
+
+static int forward_one(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint32_t ts, PyObject *payload,
+                       long long arrival_ms)
+{
+    unsigned pt = s->pt_map[b1 & 0x7F];
+    if (pt == NO_PT || s->out_kind == OUT_NONE)
+        return 0;
+    unsigned d = (seq - (unsigned)s->start_seq) & 0xFFFF;
+    if (d >= 0x8000)
+        return 0; /* sent before the switch to this track */
+    if (d > 0x4000)
+        s->start_seq = (int)((seq - 0x2000) & 0xFFFF);
+    unsigned out_seq = (seq + (unsigned)s->seq_offset) & 0xFFFF;
+    uint32_t out_ts = ts + s->ts_offset;
+    if (((out_seq - (unsigned)s->last_seq) & 0xFFFF) < 0x8000) {
+        s->last_seq = (int)out_seq;
+        s->last_ts = out_ts;
+        s->last_ms = arrival_ms;
+    }
+    b1 = (b1 & 0x80) | pt;
+    unsigned i = out_seq & (HISTORY - 1);
+    Py_INCREF(payload);
+    Py_XSETREF(s->h_payload[i], payload);
+    s->h_seq[i] = (int32_t)out_seq;
+    s->h_ts[i] = out_ts;
+    s->h_flags[i] = (uint16_t)(b0 << 8 | b1);
+
+    if (s->out_kind == OUT_NATIVE) {
+        int state = ready(s);
+        if (state < 0)
+            return -1;
+        if (state == 1) {
+            Py_ssize_t n = 12 + PyBytes_GET_SIZE(payload);
+            if (n <= MAX_PLAIN) {
+                buffer[0] = (unsigned char)b0;
+                buffer[1] = (unsigned char)b1;
+                buffer[2] = (unsigned char)(out_seq >> 8);
+                buffer[3] = (unsigned char)out_seq;
+                uint32_t be_ts = htonl(out_ts), be_ssrc = htonl(s->ssrc);
+                memcpy(buffer + 4, &be_ts, 4);
+                memcpy(buffer + 8, &be_ssrc, 4);
+                memcpy(buffer + 12, PyBytes_AS_STRING(payload), (size_t)(n - 12));
+                send_native(s, (int)n);
+            }
+        } else if (state == 2) {
+            if (send_python(s, b0, b1, out_seq, out_ts, payload) < 0)
+                return -1;
+        }
+    } else if (send_python(s, b0, b1, out_seq, out_ts, payload) < 0) {
+        return -1;
+    }
+    s->packets++;
+    return 0;
+}
+
+static PyTypeObject SlotCoreType;
+
+PyDoc_STRVAR(fanout_doc, "fanout(slots, b0, b1, seq, ts, payload, arrival_ms)\n--\n\n"
+                         "Rewrite, keep and send one packet to every slot of the list.");
+
+static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "fanout() takes 7 arguments");
+        return NULL;
+    }
+    PyObject *slots = args[0];
+    PyObject *payload = args[5];
+    if (!PyList_Check(slots) || !PyBytes_Check(payload)) {
+        PyErr_SetString(PyExc_TypeError, "fanout() needs a list of slots and a bytes payload");
+        return NULL;
+    }
+    unsigned long b0 = PyLong_AsUnsignedLongMask(args[1]);
+    unsigned long b1 = PyLong_AsUnsignedLongMask(args[2]);
+    unsigned long seq = PyLong_AsUnsignedLongMask(args[3]);
+    unsigned long ts = PyLong_AsUnsignedLongMask(args[4]);
+    long long arrival_ms = PyLong_AsLongLong(args[6]);
+    if (PyErr_Occurred())
+        return NULL;
+    /* the list may change under a Python output's send(): index it afresh each time */
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(slots); k++) {
+        PyObject *item = PyList_GET_ITEM(slots, k);
+        if (!PyObject_TypeCheck(item, &SlotCoreType)) {
+            PyErr_SetString(PyExc_TypeError, "fanout() slots must be SlotCore instances");
+            return NULL;
+        }
+        Py_INCREF(item);
+        int rc = forward_one((SlotCore *)item, b0 & 0xFF, b1 & 0xFF, seq & 0xFFFF, (uint32_t)ts, payload, arrival_ms);
+        Py_DECREF(item);
+        if (rc < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(history_get_doc, "history_get(seq)\n--\n\n"
+                              "Return the whole rewritten packet with this output sequence number, if still kept.");
+
+static PyObject *SlotCore_history_get(SlotCore *s, PyObject *arg)
+{
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    unsigned i = (unsigned)seq & (HISTORY - 1);
+    PyObject *payload = s->h_payload[i];
+    if (payload == NULL || s->h_seq[i] != seq)
+        Py_RETURN_NONE;
+    Py_ssize_t n = PyBytes_GET_SIZE(payload);
+    PyObject *packet = PyBytes_FromStringAndSize(NULL, 12 + n);
+    if (packet == NULL)
+        return NULL;
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(packet);
+    uint16_t flags = s->h_flags[i];
+    uint32_t be_ts = htonl(s->h_ts[i]), be_ssrc = htonl(s->ssrc);
+    p[0] = (unsigned char)(flags >> 8);
+    p[1] = (unsigned char)flags;
+    p[2] = (unsigned char)(seq >> 8);
+    p[3] = (unsigned char)seq;
+    memcpy(p + 4, &be_ts, 4);
+    memcpy(p + 8, &be_ssrc, 4);
+    memcpy(p + 12, PyBytes_AS_STRING(payload), (size_t)n);
+    return packet;
+}
+
+static PyObject *SlotCore_history_clear(SlotCore *s, PyObject *unused)
+{
+    clear_history(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *SlotCore_unbind(SlotCore *s, PyObject *unused)
+{
+    unbind(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *SlotCore_get_bound(SlotCore *s, void *closure)
+{
+    return PyBool_FromLong(s->bound);
+}
+
+static PyObject *SlotCore_get_output(SlotCore *s, void *closure)
+{
+    if (s->output == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(s->output);
+    return s->output;
+}
+
+static int SlotCore_set_output(SlotCore *s, PyObject *value, void *closure)
+{
+    unbind(s);
+    if (value == NULL)
+        value = Py_None;
+    int kind = OUT_NONE;
+    if (value != Py_None) {
+        PyObject *method = PyObject_GetAttr(value, str_native_target);
+        if (method != NULL) {
+            Py_DECREF(method);
+            kind = OUT_NATIVE;
+        } else if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            kind = OUT_PYTHON;
+        } else {
+            return -1;
+        }
+    }
+    Py_INCREF(value);
+    Py_XSETREF(s->output, value);
+    s->out_kind = kind;
+    return 0;
+}
+
+static PyObject *SlotCore_get_pt_map(SlotCore *s, void *closure)
+{
+    PyObject *map = PyDict_New();
+    if (map == NULL)
+        return NULL;
+    for (int pt = 0; pt < 128; pt++) {
+        if (s->pt_map[pt] == NO_PT)
+            continue;
+        PyObject *k = PyLong_FromLong(pt), *v = PyLong_FromLong(s->pt_map[pt]);
+        int rc = (k && v) ? PyDict_SetItem(map, k, v) : -1;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (rc < 0) {
+            Py_DECREF(map);
+            return NULL;
+        }
+    }
+    return map;
+}
+
+static int SlotCore_set_pt_map(SlotCore *s, PyObject *value, void *closure)
+{
+    unsigned char map[128];
+    memset(map, NO_PT, sizeof(map));
+    if (value != NULL) {
+        if (!PyDict_Check(value)) {
+            PyErr_SetString(PyExc_TypeError, "pt_map must be a dict");
+            return -1;
+        }
+        PyObject *k, *v;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(value, &pos, &k, &v)) {
+            long from = PyLong_AsLong(k), to = PyLong_AsLong(v);
+            if (PyErr_Occurred())
+                return -1;
+            if (from < 0 || from > 127 || to < 0 || to > 127) {
+                PyErr_SetString(PyExc_ValueError, "payload types are 0-127");
+                return -1;
+            }
+            map[from] = (unsigned char)to;
+        }
+    }
+    memcpy(s->pt_map, map, sizeof(map));
+    return 0;
+}
+
+static PyObject *SlotCore_get_history_size(SlotCore *s, void *closure)
+{
+    return PyLong_FromLong(HISTORY);
+}
+
+static PyMemberDef SlotCore_members[] = {
+    {"seq_offset", T_INT, offsetof(SlotCore, seq_offset), 0, NULL},
+    {"start_seq", T_INT, offsetof(SlotCore, start_seq), 0, NULL},
+    {"last_seq", T_INT, offsetof(SlotCore, last_seq), 0, NULL},
+    {"ts_offset", T_UINT, offsetof(SlotCore, ts_offset), 0, NULL},
+    {"last_ts", T_UINT, offsetof(SlotCore, last_ts), 0, NULL},
+    {"ssrc", T_UINT, offsetof(SlotCore, ssrc), 0, NULL},
+    {"last_ms", T_LONGLONG, offsetof(SlotCore, last_ms), 0, NULL},
+    {"packets", T_LONGLONG, offsetof(SlotCore, packets), 0, NULL},
+    {NULL},
+};
+
+static PyGetSetDef SlotCore_getset[] = {
+    {"output", (getter)SlotCore_get_output, (setter)SlotCore_set_output, "Where rewritten packets go.", NULL},
+    {"pt_map", (getter)SlotCore_get_pt_map, (setter)SlotCore_set_pt_map,
+     "Publisher payload type -> subscriber payload type, for the current track.", NULL},
+    {"bound", (getter)SlotCore_get_bound, NULL, "Whether packets go out through C right now.", NULL},
+    {"history_size", (getter)SlotCore_get_history_size, NULL, "Packets kept for retransmission.", NULL},
+    {NULL},
+};
+
+static PyMethodDef SlotCore_methods[] = {
+    {"history_get", (PyCFunction)SlotCore_history_get, METH_O, history_get_doc},
+    {"history_clear", (PyCFunction)SlotCore_history_clear, METH_NOARGS, "Forget every kept packet."},
+    {"unbind", (PyCFunction)SlotCore_unbind, METH_NOARGS, "Ask the output where to send before the next packet."},
+    {NULL},
+};
+
+static PyTypeObject SlotCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "media_server._fastpath.SlotCore",
+    .tp_doc = PyDoc_STR("A subscriber slot's forwarding state, driven by fanout()."),
+    .tp_basicsize = sizeof(SlotCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = SlotCore_new,
+    .tp_dealloc = (destructor)SlotCore_dealloc,
+    .tp_traverse = (traverseproc)SlotCore_traverse,
+    .tp_clear = (inquiry)SlotCore_clear,
+    .tp_members = SlotCore_members,
+    .tp_getset = SlotCore_getset,
+    .tp_methods = SlotCore_methods,
+};
+
+static PyObject *set_protect(PyObject *module, PyObject *arg)
+{
+    void *fn = PyLong_AsVoidPtr(arg);
+    if (fn == NULL && PyErr_Occurred())
+        return NULL;
+    srtp_protect_ptr = (protect_fn)fn;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"fanout", (PyCFunction)(void (*)(void))fanout, METH_FASTCALL, fanout_doc},
+    {"set_protect", set_protect, METH_O, "Give the address of libsrtp's srtp_protect (from pylibsrtp)."},
+    {NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "media_server._fastpath",
+    .m_doc = "The forwarder's per-subscriber loop in C.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__fastpath(void)
+{
+    if (PyType_Ready(&SlotCoreType) < 0)
+        return NULL;
+    one = PyLong_FromLong(1);
+    str_send = PyUnicode_InternFromString("send");
+    str_native_target = PyUnicode_InternFromString("native_target");
+    if (one == NULL || str_send == NULL || str_native_target == NULL)
+        return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&SlotCoreType);
+    if (PyModule_AddObject(m, "SlotCore", (PyObject *)&SlotCoreType) < 0) {
+        Py_DECREF(&SlotCoreType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "HISTORY", HISTORY) < 0 || PyModule_AddIntConstant(m, "MAX_PLAIN", MAX_PLAIN) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

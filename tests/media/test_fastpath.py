@@ -1,0 +1,224 @@
+"""The C forwarding path (media_server/_fastpath.c) against the Python one, on real SRTP and sockets."""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import socket
+import struct
+import sys
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiortc.rtcdtlstransport import State
+from pylibsrtp import Policy, Session
+
+from media_server import forwarder
+from media_server.forwarder import Output
+
+from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
+
+pytestmark = pytest.mark.skipif(
+    forwarder._fastpath is None and os.environ.get("MEDIA_FORWARDER_C") == "0",
+    reason="MEDIA_FORWARDER_C=0: the C path is switched off on purpose",
+)
+
+KEY = bytes(range(44))  # AES-256-GCM: 32-byte key and 12-byte salt
+SUB_PT = 100
+SUB_SSRC = 0x5000
+
+
+def test_the_extension_is_built_and_used() -> None:
+    # make install builds it: a forwarder silently back on the slow path would be a regression
+    assert forwarder._fastpath is not None, "media_server/_fastpath.c is not built: run make install"
+    assert forwarder.NATIVE
+    assert forwarder.Slot is forwarder.NativeSlot
+    assert forwarder.Track.fanout is forwarder._fastpath.fanout
+
+
+class Link:
+    """A subscriber as Output sees one: a DTLS-SRTP session, an ICE pair, a UDP socket pair."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sinks = [self._sink(), self._sink()]
+        self.nominated: dict[int, Any] = {}
+        policy = Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=Policy.SRTP_PROFILE_AEAD_AES_256_GCM)
+        transport = SimpleNamespace(get_extra_info=lambda name: SimpleNamespace(_sock=self.sock))
+        self.protocol = SimpleNamespace(transport=transport)
+        self.dtls = SimpleNamespace(
+            _tx_srtp=Session(policy),
+            _state=State.CONNECTED,
+            transport=SimpleNamespace(_connection=SimpleNamespace(_nominated=self.nominated)),
+        )
+        self.point_at(0)
+        self.output = Output(self.dtls)  # type: ignore[arg-type]
+        self.rx = Session(
+            Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=Policy.SRTP_PROFILE_AEAD_AES_256_GCM)
+        )
+
+    @staticmethod
+    def _sink() -> socket.socket:
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        sink.settimeout(0.5)
+        return sink
+
+    def point_at(self, index: int) -> None:
+        """Nominate a new pair towards sink number index, as an ICE restart would."""
+        self.nominated[1] = SimpleNamespace(protocol=self.protocol, remote_addr=self.sinks[index].getsockname())
+
+    def received(self, index: int = 0) -> list[bytes]:
+        """Return the decrypted packets that reached sink number index so far."""
+        packets = []
+        sink = self.sinks[index]
+        sink.setblocking(False)
+        while True:
+            try:
+                packets.append(self.rx.unprotect(sink.recv(2048)))
+            except BlockingIOError:
+                return packets
+
+    def close(self) -> None:
+        for s in [self.sock, *self.sinks]:
+            s.close()
+
+
+@pytest.fixture
+def link() -> Any:
+    link = Link()
+    yield link
+    link.close()
+
+
+def stream(count: int, seed: int) -> list[bytes]:
+    """A camera's packets, with a keyframe every 30, reordering and a jump, as networks give them."""
+    rng = random.Random(seed)
+    packets = []
+    seq = 65500  # wraps during the test
+    ts = 0xFFFF0000  # wraps too
+    for i in range(count):
+        payload = (VP8_KEY if i % 30 == 0 else VP8_DELTA) + rng.randbytes(rng.randrange(0, 1200))
+        packets.append(rtp(seq & 0xFFFF, ts & 0xFFFFFFFF, payload, marker=i % 3 == 2))
+        seq += 1
+        ts += 3000 if i % 3 == 2 else 0
+    rng.shuffle(packets[10:14])
+    return packets
+
+
+def run(track_cls: type, slot_cls: type, output: Any, switch_every: int, after: Any = None) -> list[Any]:
+    """Forward two publishers' streams to one slot, switching between them; return the slots."""
+    tracks = [track_cls("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"}) for _ in range(2)]
+    for track in tracks:
+        track.allowed = True
+    slot = slot_cls("video", SUB_SSRC, output)
+    slot.payload_types = {"video/VP8": SUB_PT}
+    slot.attach(tracks[0])
+    streams = [stream(300, 1), stream(300, 2)]
+    for i in range(300):
+        if i % switch_every == 0 and i:
+            slot.attach(tracks[(i // switch_every) % 2])
+        for track, packets in zip(tracks, streams, strict=True):
+            track.on_rtp(packets[i], i * 10)
+        if after is not None:
+            after()
+    return [slot, tracks]
+
+
+def test_c_and_python_send_the_same_packets() -> None:
+    c, py = Recorder(), Recorder()
+    c_slot = run(forwarder.NativeTrack, forwarder.NativeSlot, c, 37)[0]
+    py_slot = run(forwarder.PyTrack, forwarder.PySlot, py, 37)[0]
+    assert len(c.packets) > 300  # both streams, switches on keyframes
+    assert c.packets == py.packets
+    for name in ("seq_offset", "ts_offset", "start_seq", "last_seq", "last_ts", "last_ms", "packets", "pt_map"):
+        assert getattr(c_slot, name) == getattr(py_slot, name), name
+    last = py.headers()[-1][1]
+    assert c_slot.history_get(last) == py_slot.history_get(last) is not None
+
+
+def test_c_protects_and_sends_what_python_would(link: Link) -> None:
+    sent: list[bytes] = []
+    # read as it goes: the socket's receive buffer holds fewer than the test sends
+    c_slot = run(forwarder.NativeTrack, forwarder.NativeSlot, link.output, 50, lambda: sent.extend(link.received()))[0]
+    assert c_slot.bound  # sent from C, not through Output.send
+    expected = Recorder()
+    run(forwarder.PyTrack, forwarder.PySlot, expected, 50)
+    assert sent == expected.packets
+
+
+def test_a_new_ice_pair_moves_the_stream(link: Link) -> None:
+    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
+    slot.payload_types = {"video/VP8": SUB_PT}
+    slot.attach(track)
+    track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+    track.on_rtp(rtp(2, 0, VP8_DELTA), 0)
+    link.point_at(1)
+    track.on_rtp(rtp(3, 0, VP8_DELTA), 0)
+    assert [struct.unpack_from("!H", p, 2)[0] for p in link.received(0)] == [0, 1]
+    assert [struct.unpack_from("!H", p, 2)[0] for p in link.received(1)] == [2]
+
+
+def test_nothing_is_sent_before_srtp_nor_after_close(link: Link) -> None:
+    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
+    slot.payload_types = {"video/VP8": SUB_PT}
+    slot.attach(track)
+    link.dtls._state = State.CONNECTING
+    track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+    assert link.received() == [] and not slot.bound
+    link.dtls._state = State.CONNECTED
+    track.on_rtp(rtp(2, 0, VP8_DELTA), 0)
+    assert len(link.received()) == 1 and slot.bound
+    # aioice forgets the nominated pair before it closes the sockets
+    link.nominated.clear()
+    link.sock.close()
+    track.on_rtp(rtp(3, 0, VP8_DELTA), 0)
+    assert not slot.bound
+    assert slot.packets == 3  # counted as forwarded, as the Python path counts them
+
+
+def test_too_large_a_packet_is_dropped_not_truncated(link: Link) -> None:
+    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
+    slot.payload_types = {"video/VP8": SUB_PT}
+    slot.attach(track)
+    track.on_rtp(rtp(1, 0, VP8_KEY + bytes(forwarder.MAX_PLAIN - 12 - len(VP8_KEY))), 0)
+    track.on_rtp(rtp(2, 0, VP8_DELTA + bytes(forwarder.MAX_PLAIN)), 0)
+    sizes = [len(p) for p in link.received()]
+    assert sizes == [forwarder.MAX_PLAIN]
+
+
+def test_a_slot_and_its_track_are_freed_with_their_payloads() -> None:
+    payload = VP8_KEY + os.urandom(200)
+    before = sys.getrefcount(payload)
+    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    slot = forwarder.NativeSlot("video", SUB_SSRC, Recorder())
+    slot.payload_types = {"video/VP8": SUB_PT}
+    slot.attach(track)
+    track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+    track.fanout(track.slots, 0x80, VP8_PT, 2, 0, payload, 0)
+    assert slot.history_get(1) == rtp(1, 0, payload, ssrc=SUB_SSRC, pt=SUB_PT)
+    assert sys.getrefcount(payload) == before + 1  # kept for retransmission, not copied
+    # slot -> track (slot.track) -> slot (track.slots): a cycle only the garbage collector breaks
+    del slot, track
+    gc.collect()
+    assert sys.getrefcount(payload) == before
+
+
+def test_bad_input_is_refused_with_an_error() -> None:
+    slot = forwarder.NativeSlot("video", SUB_SSRC, Recorder())
+    with pytest.raises(ValueError):
+        slot.pt_map = {200: 1}
+    with pytest.raises(TypeError):
+        forwarder._fastpath.fanout([object()], 0x80, 96, 1, 0, b"x", 0)  # type: ignore[union-attr]
+    with pytest.raises(TypeError):
+        forwarder._fastpath.fanout([slot], 0x80, 96, 1, 0, "not bytes", 0)  # type: ignore[union-attr,arg-type]
