@@ -11,8 +11,9 @@ import asyncio
 import logging
 import random
 import struct
+from collections import deque
 from collections.abc import Callable, Coroutine
-from time import time
+from time import monotonic, time
 from typing import Any
 
 from aioice.ice import StunProtocol
@@ -31,14 +32,18 @@ from aiortc.rtp import (
     RTP_HISTORY_SIZE,
     RtcpPacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSrPacket,
     pack_remb_fci,
+    unpack_remb_fci,
 )
 from aiortc.sdp import candidate_from_sdp
 from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
 from .forwarder import Kind, Output, SilentTrack, Slot, Track
 from .ice import announce_public_ip
+from .policy import Adaptation, BandwidthEstimator, LayerChoice
 from .protocol import MediaError, Offer, PublishedTrack
 from .rtp import find_extension
 
@@ -57,6 +62,8 @@ NTP_UNIX_OFFSET_MS = 2_208_988_800_000
 # pylibsrtp's session buffer
 MAX_DATAGRAM = 1500
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
+RATE_WINDOW_S = 2.0
+"""Incoming bitrates are measured over this long: a few frames, a keyframe smoothed out."""
 
 
 class _PacketView:
@@ -71,10 +78,29 @@ class _PacketView:
         self.timestamp = 0
 
 
+class Bitrate:
+    """The bitrate of a byte counter over the last RATE_WINDOW_S, sampled by the node's ticks."""
+
+    __slots__ = ("bps", "samples")
+
+    def __init__(self) -> None:
+        self.bps = 0.0
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def sample(self, total_bytes: int, now: float) -> None:
+        """Add a reading of the counter and update bps."""
+        samples = self.samples
+        samples.append((now, total_bytes))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+            samples.popleft()
+        start, start_bytes = samples[0]
+        self.bps = (total_bytes - start_bytes) * 8 / (now - start) if now > start else 0.0
+
+
 class _Feedback:
     """Receive statistics, NACKs and REMB of one incoming stream, fed to aiortc's own objects."""
 
-    __slots__ = ("abs_send_time_id", "estimator", "nacks", "receiver", "ssrc", "stats", "view")
+    __slots__ = ("abs_send_time_id", "bitrate", "bytes", "estimator", "nacks", "receiver", "ssrc", "stats", "view")
 
     def __init__(self, receiver: RTCRtpReceiver, ssrc: int, clock_rate: int, abs_send_time_id: int) -> None:
         self.receiver = receiver
@@ -86,9 +112,13 @@ class _Feedback:
         self.estimator: RemoteBitrateEstimator | None = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
         self.abs_send_time_id = abs_send_time_id
         self.view = _PacketView()
+        # what this stream costs each subscriber it is forwarded to (receive-side adaptation)
+        self.bytes = 0
+        self.bitrate = Bitrate()
 
     def add(self, data: bytes, arrival_ms: int) -> None:
         """Account for one incoming packet; send a NACK or a REMB when aiortc's objects ask."""
+        self.bytes += len(data)
         view = self.view
         view.sequence_number, view.timestamp = SEQ_TS.unpack_from(data, 2)
         self.stats.add(view)  # type: ignore[arg-type]
@@ -211,6 +241,7 @@ class Publisher:
         self.tracks: dict[str, Track] = {}
         self._by_receiver: dict[RTCRtpReceiver, Track] = {}
         self._by_ssrc: dict[int, tuple[Track, _Feedback]] = {}
+        self._feedback: dict[Track, _Feedback] = {}
         self._view = _PacketView()
         self._hooked: set[int] = set()
         self._mid_ext_id = 0
@@ -318,7 +349,18 @@ class Publisher:
             _Feedback(receiver, view.ssrc, 90000 if track.kind == "video" else 48000, self._abs_send_time_id),
         )
         self._by_ssrc[view.ssrc] = entry
+        self._feedback[track] = entry[1]
         return entry
+
+    def measure(self, now: float) -> None:
+        """Sample the incoming bitrate of every track (the node's tick calls this)."""
+        for feedback in self._feedback.values():
+            feedback.bitrate.sample(feedback.bytes, now)
+
+    def bitrate(self, track: Track) -> float:
+        """Return a track's incoming bitrate in bits per second, 0 if unknown."""
+        feedback = self._feedback.get(track)
+        return feedback.bitrate.bps if feedback is not None else 0.0
 
     async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
         """Add a browser's trickled ICE candidate."""
@@ -341,7 +383,14 @@ def _codec_preferences(kind: Kind) -> list[Any]:
 class Subscriber:
     """The server end of a browser's subscribe connection: a fixed set of sending slots."""
 
-    def __init__(self, peer_id: str, public_ip: str | None, audio_slots: int, video_slots: int) -> None:
+    def __init__(
+        self,
+        peer_id: str,
+        public_ip: str | None,
+        audio_slots: int,
+        video_slots: int,
+        adaptation: Adaptation | None = None,
+    ) -> None:
         self.peer_id = peer_id
         self.public_ip = public_ip
         self.pc = _new_peer_connection()
@@ -358,6 +407,9 @@ class Subscriber:
         self._reports = b""
         self._rtcp_task: asyncio.Future[None] | None = None
         self.sent_sources: list[tuple[str, str] | None] | None = None
+        # receive-side adaptation: what the browser's RTCP says its link carries, and the layer
+        self.estimator = BandwidthEstimator(adaptation)
+        self.layers = LayerChoice(adaptation)
 
     async def offer(self) -> str:
         """Create the slots and return the SDP offer."""
@@ -422,6 +474,7 @@ class Subscriber:
     def _hook(self, dtls: RTCDtlsTransport) -> None:
         original: Callable[[bytes], Any] = dtls._handle_rtcp_data
         by_ssrc = self._by_ssrc
+        estimator = self.estimator
 
         async def handle_rtcp_data(data: bytes) -> None:
             try:
@@ -446,6 +499,19 @@ class Subscriber:
                     if slot is not None:
                         slot.request_keyframe()
                 else:
+                    if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                        try:
+                            bitrate, _ = unpack_remb_fci(packet.fci)
+                        except ValueError:
+                            pass
+                        else:
+                            estimator.on_remb(bitrate, monotonic())
+                    elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+                        blocks = [
+                            (r.ssrc, r.fraction_lost, r.highest_sequence) for r in packet.reports if r.ssrc in by_ssrc
+                        ]
+                        if blocks:
+                            estimator.on_receiver_report(blocks, monotonic())
                     rest = True
             if rest:
                 # receiver reports, REMB, SR: aiortc's own statistics

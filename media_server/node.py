@@ -15,12 +15,14 @@ from aiortc.clock import current_ms
 from .connection import Publisher, Subscriber
 from .forwarder import Slot, Track
 from .ice import ice_servers
-from .policy import SPEAKING_LEVEL, assign_slots, select_loudest, select_video
+from .policy import SPEAKING_LEVEL, Adaptation, assign_slots, select_loudest, select_video
 from .protocol import (
     Answer,
     Candidate,
+    EffectiveQuality,
     Join,
     Joined,
+    Layer,
     Leave,
     MediaError,
     Offer,
@@ -78,6 +80,8 @@ class Peer:
     last_spoke: float = 0.0
     live: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False, "screen": False})
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the (requested, effective) quality last told to the browser while they differ
+    adapted: tuple[Quality, Quality] | None = None
 
     def track(self, source: str, layer: str, now_ms: int) -> Track | None:
         """Return the live track of a source, preferring the given layer."""
@@ -119,6 +123,7 @@ class MediaNode:
         video_slots: int | None = None,
         on_sources: SourcesCallback | None = None,
         tick: float = 0.2,
+        adaptation: Adaptation | None = None,
     ) -> None:
         self._send = send
         self._public_ip = public_ip
@@ -131,6 +136,8 @@ class MediaNode:
         self.video_slots = video_slots if video_slots is not None else last_n + 3
         self._on_sources = on_sources
         self._tick = tick
+        # when a subscriber who asked for normal quality gets the low camera layer
+        self.adaptation = adaptation if adaptation is not None else Adaptation()
         self._rooms: dict[str, Room] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -284,7 +291,7 @@ class MediaNode:
         if peer.subscriber is not None:
             subscriber, peer.subscriber = peer.subscriber, None
             await subscriber.close()
-        subscriber = Subscriber(peer.id, self._public_ip, self.loudest, self.video_slots)
+        subscriber = Subscriber(peer.id, self._public_ip, self.loudest, self.video_slots, self.adaptation)
         sdp = await subscriber.offer()
         peer.subscriber = subscriber
         await self._emit(room.id, peer.id, ServerOffer(sdp=sdp, restart=restart))
@@ -327,43 +334,79 @@ class MediaNode:
                 screens.append(peer.id)
             await self._report_live(room, peer, mic is not None, peer.id in cameras, peer.id in screens)
         room.loudest = select_loudest(levels, room.loudest, self.loudest + 1)
+        for peer in peers:
+            if peer.publisher is not None:
+                peer.publisher.measure(now)
         always = [peer.id for peer in peers if peer.permissions.always_forward]
         last_spoke = {peer.id: peer.last_spoke for peer in peers}
         for viewer in peers:
             subscriber = viewer.subscriber
             if subscriber is None or not subscriber.ready:
                 continue
-            audio: list[Key] = [(p, "microphone") for p in room.loudest if p != viewer.id]
-            video: list[Key] = []
+            audio_slots = [s for s in subscriber.slots if s.kind == "audio"]
+            video_slots = [s for s in subscriber.slots if s.kind == "video"]
+            speakers: list[Key] = [(p, "microphone") for p in room.loudest if p != viewer.id]
+            videos: list[Key] = []
             if viewer.quality != "audio":
-                video = select_video(viewer.id, cameras, screens, always, last_spoke, self.last_n)
-            layer = "low" if viewer.quality == "low" else "normal"
-            self._place(
-                room,
-                [s for s in subscriber.slots if s.kind == "audio"],
-                audio[: self.loudest],
-                layer,
-                now_ms,
-            )
-            self._place(
-                room,
-                [s for s in subscriber.slots if s.kind == "video"],
-                video,
-                layer,
-                now_ms,
-            )
+                videos = select_video(viewer.id, cameras, screens, always, last_spoke, self.last_n)
+            audio = assign_slots([slot.key for slot in audio_slots], speakers[: self.loudest])
+            video = assign_slots([slot.key for slot in video_slots], videos)
+            camera = self._camera_layer(room, viewer, subscriber, audio + video, now, now_ms)
+            self._place(room, audio_slots, audio, camera, now_ms)
+            self._place(room, video_slots, video, camera, now_ms)
             subscriber.update_sender_reports(now_ms)
             keys = [slot.key for slot in subscriber.slots]
             if keys != subscriber.sent_sources:
                 subscriber.sent_sources = keys
                 await self._emit(room.id, viewer.id, _sources_message(subscriber.slots))
+            await self._tell_quality(room, viewer, camera)
 
-    def _place(self, room: Room, slots: list[Slot], desired: list[Key], layer: str, now_ms: int) -> None:
-        placed = assign_slots([slot.key for slot in slots], desired)
+    def _camera_layer(
+        self, room: Room, viewer: Peer, subscriber: Subscriber, keys: list[Key | None], now: float, now_ms: int
+    ) -> Layer:
+        """Choose the camera layer of a subscriber: its own choice, lowered if its link is weak."""
+        subscriber.estimator.sent_bps = sum(self._bitrate(room, slot.track) for slot in subscriber.slots)
+        if viewer.quality != "normal" or not self.adaptation.enabled:
+            subscriber.layers.reset()
+            return "low" if viewer.quality == "low" else "normal"
+        need_normal = self._need(room, keys, "normal", now_ms)
+        need_low = self._need(room, keys, "low", now_ms)
+        low = subscriber.layers.update(now, subscriber.estimator.estimate(now), need_normal, need_low)
+        return "low" if low else "normal"
+
+    def _need(self, room: Room, keys: list[Key | None], camera: Layer, now_ms: int) -> float:
+        """Return the bitrate of these sources, cameras on the given layer."""
+        total = 0.0
+        for key in keys:
+            owner = room.peers.get(key[0]) if key is not None else None
+            if key is not None and owner is not None:
+                total += self._bitrate(room, owner.track(key[1], camera if key[1] == "camera" else "normal", now_ms))
+        return total
+
+    def _bitrate(self, room: Room, track: Track | None) -> float:
+        owner = room.peers.get(track.peer_id) if track is not None else None
+        if track is None or owner is None or owner.publisher is None:
+            return 0.0
+        return owner.publisher.bitrate(track)
+
+    async def _tell_quality(self, room: Room, viewer: Peer, camera: Layer) -> None:
+        """Tell the browser when what it gets differs from what it chose, and when that ends."""
+        effective: Quality = "low" if viewer.quality == "normal" and camera == "low" else viewer.quality
+        adapted = (viewer.quality, effective) if effective != viewer.quality else None
+        if adapted == viewer.adapted:
+            return
+        viewer.adapted = adapted
+        message = EffectiveQuality(
+            requested=viewer.quality, effective=effective, reason="bandwidth" if adapted is not None else None
+        )
+        await self._emit(room.id, viewer.id, message)
+
+    def _place(self, room: Room, slots: list[Slot], placed: list[Key | None], camera: Layer, now_ms: int) -> None:
         for slot, key in zip(slots, placed, strict=True):
             track = None
             if key is not None:
                 owner = room.peers.get(key[0])
+                layer = camera if key[1] == "camera" else "normal"
                 track = owner.track(key[1], layer, now_ms) if owner is not None else None
             if track is None:
                 slot.detach()

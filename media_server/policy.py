@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from .rtp import SILENCE
@@ -68,3 +69,178 @@ def assign_slots(current: Sequence[K | None], desired: Sequence[K]) -> list[K | 
         if key not in placed:
             result[next(free)] = key
     return result
+
+
+# Receive-side adaptation: a subscriber's cameras drop to the low layer when its link cannot
+# carry the normal ones (docs/media.md, "Weak connections").
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """Thresholds of the receive-side adaptation; the defaults suit a phone on a weak link."""
+
+    enabled: bool = True
+    down_after_s: float = 2.0
+    """The estimate must stay below the need this long before the cameras go down (one dip of a
+    browser's estimator after a single overuse recovers within about a second)."""
+    up_margin: float = 1.25
+    """Going back up needs an estimate this many times the need of the normal layers."""
+    up_after_s: float = 8.0
+    """... held this long."""
+    up_after_max_s: float = 64.0
+    """A return that fails doubles the wait before the next one, up to this."""
+    failed_return_s: float = 20.0
+    """A return followed by a downgrade within this long failed."""
+    remb_timeout_s: float = 5.0
+    """A REMB older than this no longer counts (browsers send one about every second)."""
+    remb_headroom: float = 1.1
+    """A REMB at least this many times what the subscriber receives shows spare capacity."""
+    loss_high: float = 0.10
+    """Above this fraction of packets lost, the link is congested (as in GCC's loss controller)."""
+    loss_low: float = 0.02
+    """Below this, it is not."""
+    loss_window_s: float = 1.0
+    """Receiver reports are pooled over this long before their loss is judged."""
+    growth_per_s: float = 1.08
+    """While nothing says congestion, the estimate grows by this factor per second (GCC's 8 %)."""
+    max_bps: float = 50_000_000.0
+
+
+class BandwidthEstimator:
+    """What a subscriber's link can carry, from the RTCP its browser sends (REMB, receiver reports).
+
+    A browser's REMB cannot rise much above what it receives (libwebrtc caps it at 1.5 times the
+    incoming rate), so a REMB below what is sent is a ceiling, while one well above it only shows
+    spare room: the estimate then keeps growing from it, as GCC's loss controller does without
+    loss, so that a downgraded subscriber can be tried on the normal layers again. Loss in the
+    receiver reports gives a second estimate (sent rate times 1 - loss/2 above 10 %); the
+    estimate is the lower of the two.
+    """
+
+    def __init__(self, settings: Adaptation | None = None) -> None:
+        self.settings = settings or Adaptation()
+        self.sent_bps = 0.0
+        """What the subscriber receives now, measured by the node."""
+        self._remb_at = 0.0
+        self._delay: float | None = None
+        self._delay_at = 0.0
+        self._loss: float | None = None
+        self._loss_at = 0.0
+        self._highest: dict[int, int] = {}
+        self._lost = 0.0
+        self._expected = 0
+        self._window_start: float | None = None
+
+    def on_remb(self, bps: float, now: float) -> None:
+        """Take a REMB: the browser's estimate of its whole incoming link."""
+        s = self.settings
+        self._remb_at = now
+        if bps < self.sent_bps * s.remb_headroom or self._delay is None:
+            self._delay = bps
+        else:
+            self._delay = max(bps, self._grown(self._delay, now - self._delay_at))
+        self._delay_at = now
+
+    def on_receiver_report(self, blocks: Iterable[tuple[int, int, int]], now: float) -> None:
+        """Take the (SSRC, fraction lost, extended highest sequence) blocks of one receiver report.
+
+        Only blocks about streams sent to this subscriber should be given. The loss is pooled
+        over every stream, weighted by its packets, and judged about once per loss_window_s.
+        """
+        if self._window_start is None:
+            self._window_start = now
+        for ssrc, fraction_lost, highest_sequence in blocks:
+            last = self._highest.get(ssrc)
+            self._highest[ssrc] = highest_sequence
+            expected = highest_sequence - last if last is not None else 0
+            if 0 < expected < 0x8000:
+                # fraction_lost is out of 256, over the packets expected since the last report
+                self._lost += expected * fraction_lost / 256
+                self._expected += expected
+        if self._expected and now - self._window_start >= self.settings.loss_window_s:
+            self._judge_loss(self._lost / self._expected, now)
+            self._lost = 0.0
+            self._expected = 0
+            self._window_start = now
+
+    def _judge_loss(self, loss: float, now: float) -> None:
+        s = self.settings
+        if loss > s.loss_high:
+            if self.sent_bps > 0:
+                self._loss = self.sent_bps * (1 - loss / 2)
+        elif loss < s.loss_low and self._loss is not None:
+            self._loss = self._grown(self._loss, now - self._loss_at)
+        self._loss_at = now
+
+    def _grown(self, bps: float, seconds: float) -> float:
+        s = self.settings
+        # a long silence is not a long time without congestion
+        seconds = min(max(seconds, 0.0), s.remb_timeout_s)
+        return float(min(bps * s.growth_per_s**seconds, s.max_bps))
+
+    def estimate(self, now: float) -> float | None:
+        """Return the estimate in bits per second, or None while nothing says anything."""
+        values = [] if self._loss is None else [self._loss]
+        if self._delay is not None and now - self._remb_at < self.settings.remb_timeout_s:
+            values.append(self._delay)
+        return min(values) if values else None
+
+
+class LayerChoice:
+    """Whether a subscriber who asked for normal quality gets the low camera layer, with hysteresis.
+
+    Down when the estimate stays below the need of the normal layers for `down_after_s`; back up
+    when it stays above `up_margin` times that need for `up_after_s`, a wait doubled after each
+    return that falls back within `failed_return_s`, so that a link that cannot carry the normal
+    layers is tried again less and less often.
+    """
+
+    def __init__(self, settings: Adaptation | None = None) -> None:
+        self.settings = settings or Adaptation()
+        self.low = False
+        self._below_since: float | None = None
+        self._above_since: float | None = None
+        self._raised_at: float | None = None
+        self._up_after = self.settings.up_after_s
+
+    def reset(self) -> None:
+        """Start again from the normal layers: the subscriber chose a quality itself."""
+        self.low = False
+        self._below_since = self._above_since = self._raised_at = None
+        self._up_after = self.settings.up_after_s
+
+    def update(self, now: float, estimate: float | None, need_normal: float, need_low: float) -> bool:
+        """Return whether the cameras should be on the low layer now."""
+        s = self.settings
+        if estimate is None:
+            self._below_since = self._above_since = None
+            return self.low
+        if not self.low:
+            if need_low < need_normal and estimate < need_normal:
+                if self._below_since is None:
+                    self._below_since = now
+                if now - self._below_since >= s.down_after_s:
+                    self._go_down(now)
+            else:
+                self._below_since = None
+                if self._raised_at is not None and now - self._raised_at >= s.failed_return_s:
+                    self._raised_at = None
+                    self._up_after = s.up_after_s
+        elif estimate >= need_normal * s.up_margin:
+            if self._above_since is None:
+                self._above_since = now
+            if now - self._above_since >= self._up_after:
+                self.low = False
+                self._raised_at = now
+                self._below_since = None
+        else:
+            self._above_since = None
+        return self.low
+
+    def _go_down(self, now: float) -> None:
+        s = self.settings
+        self.low = True
+        self._below_since = self._above_since = None
+        if self._raised_at is not None and now - self._raised_at < s.failed_return_s:
+            self._up_after = min(self._up_after * 2, s.up_after_max_s)
+        self._raised_at = None

@@ -148,6 +148,19 @@ class Sources(Message):
     slots: list[SlotSource]
 
 
+class EffectiveQuality(Message):
+    """What this browser receives differs from its choice (reason set), or no longer does (null).
+
+    The forwarder lowers a subscriber's cameras to the low layer while its link cannot carry the
+    normal ones; it never raises anything above the browser's own choice.
+    """
+
+    type: Literal["media.quality"] = "media.quality"
+    requested: Quality
+    effective: Quality
+    reason: Literal["bandwidth"] | None
+
+
 class Reconnect(Message):
     """Drop both connections and send media.join again."""
 
@@ -155,7 +168,7 @@ class Reconnect(Message):
     reason: Literal["room_closed", "node_closing", "node_lost", "failed"]
 
 
-ServerMessage = Joined | ServerOffer | ServerAnswer | Sources | Reconnect
+ServerMessage = Joined | ServerOffer | ServerAnswer | Sources | EffectiveQuality | Reconnect
 
 
 class MediaError(Exception):
@@ -171,9 +184,11 @@ __all__ = [
     "Answer",
     "Candidate",
     "ClientMessage",
+    "EffectiveQuality",
     "IceServer",
     "Join",
     "Joined",
+    "Layer",
     "Leave",
     "MediaError",
     "Offer",
