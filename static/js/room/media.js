@@ -5,6 +5,9 @@
 // `subscribe`, offered by the server with a fixed set of slots that `media.sources` maps to
 // participants. The server decides what is forwarded; this page only asks.
 //
+// The server may lower the cameras it sends to the low layer while this page's connection is weak
+// (`media.quality` with `reason: "bandwidth"`); a notice says so until it ends.
+//
 // One socket of a user owns the user's media in a room: the last to send media.join. Another tab
 // (or device) that joins takes it over; this page then gets `media.moved`, stops everything and
 // offers "Use media here", which joins again and takes it back.
@@ -44,6 +47,7 @@ class MediaEngine {
     this.quality = storedQuality();
     this.active = false; // media.join sent for this admission
     this.moved = false; // another tab or device took this user's media (media.moved)
+    this.lowered = false; // the server sends low cameras for now: the connection is weak
     this.joined = null; // resolves when media.joined came
     this.subscribe = null;
     this.publish = null; // { link, senders, ready }
@@ -120,6 +124,8 @@ class MediaEngine {
   }
 
   stopConnections() {
+    // a new subscribe connection starts on the chosen quality
+    this.showLowered(false);
     if (this.subscribe) this.subscribe.close();
     this.subscribe = null;
     if (this.publish) this.publish.link.close();
@@ -261,6 +267,24 @@ class MediaEngine {
     for (const element of this.blockedAudio) element.play().catch(() => {});
     this.blockedAudio.clear();
     this.updateSoundButton();
+  }
+
+  /** `media.quality` from the server: what this page receives differs from its choice, or no longer does. */
+  onEffectiveQuality(message) {
+    const lowered = message.reason === "bandwidth" && message.effective !== message.requested;
+    if (lowered === this.lowered) return;
+    this.showLowered(lowered);
+    // picking another quality here also ends it: that is not the connection getting better
+    if (lowered) this.room.announce(t("media_quality_lowered"));
+    else if (message.requested === "normal") this.room.announce(t("media_quality_restored"));
+  }
+
+  showLowered(lowered) {
+    this.lowered = lowered;
+    const note = $("#media-quality-note");
+    if (!note) return;
+    note.textContent = lowered ? t("media_quality_lowered") : "";
+    note.hidden = !lowered;
   }
 
   setQuality(quality) {
@@ -438,6 +462,7 @@ function mountMedia(room) {
   room.on("media.offer", (m) => engine.onOffer(m));
   room.on("media.answer", (m) => engine.onAnswer(m));
   room.on("media.sources", (m) => engine.onSources(m));
+  room.on("media.quality", (m) => engine.onEffectiveQuality(m));
   room.on("media.reconnect", () => {
     if (engine.active) engine.start();
   });
