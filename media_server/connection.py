@@ -2,7 +2,9 @@
 
 aiortc does ICE, DTLS-SRTP, SDP and the receive-side feedback (receiver reports, NACKs to the
 publisher). The hooks take every decrypted RTP packet before aiortc's jitter buffer and decoder,
-and every RTCP feedback packet of a subscriber before aiortc's encoder-side sender sees it.
+and every RTCP feedback packet of a subscriber before aiortc's encoder-side sender sees it: REMBs
+and receiver reports also feed that subscriber's bandwidth estimate (docs/media.md, "Weak
+connections").
 """
 
 from __future__ import annotations
@@ -112,7 +114,8 @@ class _Feedback:
         self.estimator: RemoteBitrateEstimator | None = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
         self.abs_send_time_id = abs_send_time_id
         self.view = _PacketView()
-        # what this stream costs each subscriber it is forwarded to (receive-side adaptation)
+        # what this stream costs each subscriber it is forwarded to (receive-side adaptation); the
+        # header extensions counted here are not forwarded: a few per cent, within the margins
         self.bytes = 0
         self.bitrate = Bitrate()
 

@@ -80,50 +80,63 @@ class Adaptation:
     """Thresholds of the receive-side adaptation; the defaults suit a phone on a weak link."""
 
     enabled: bool = True
+    down_margin: float = 0.9
+    """Down when the estimate is below this many times the need of the normal layers (browsers
+    count what they receive a little differently from us, and a congested link's REMB is about
+    0.85 times what it carries)."""
     down_after_s: float = 2.0
-    """The estimate must stay below the need this long before the cameras go down (one dip of a
-    browser's estimator after a single overuse recovers within about a second)."""
+    """... for this long (a browser's estimate after a single spurious overuse is back within
+    about a second)."""
     up_margin: float = 1.25
-    """Going back up needs an estimate this many times the need of the normal layers."""
+    """Back up when the estimate is at least this many times the need of the normal layers ..."""
     up_after_s: float = 8.0
-    """... held this long."""
+    """... for this long."""
     up_after_max_s: float = 64.0
     """A return that fails doubles the wait before the next one, up to this."""
     failed_return_s: float = 20.0
     """A return followed by a downgrade within this long failed."""
+    min_saving: float = 0.1
+    """Only lower the cameras if the low layers save at least this fraction of the need."""
+    remb_drop: float = 0.03
+    """A REMB this much below the previous one reports an overuse (libwebrtc sends one at once)."""
+    congestion_hold_s: float = 4.0
+    """After an overuse, the REMBs are the link's ceiling for this long."""
     remb_timeout_s: float = 5.0
     """A REMB older than this no longer counts (browsers send one about every second)."""
-    remb_headroom: float = 1.1
-    """A REMB at least this many times what the subscriber receives shows spare capacity."""
     loss_high: float = 0.10
-    """Above this fraction of packets lost, the link is congested (as in GCC's loss controller)."""
+    """Above this fraction of packets lost, the link is congested (GCC's loss threshold)."""
     loss_low: float = 0.02
-    """Below this, it is not."""
+    """Below this, it is not; in between the loss estimate holds."""
     loss_window_s: float = 1.0
-    """Receiver reports are pooled over this long before their loss is judged."""
+    """Receiver reports are pooled over at least this long before their loss is judged."""
     growth_per_s: float = 1.08
-    """While nothing says congestion, the estimate grows by this factor per second (GCC's 8 %)."""
+    """Without congestion, an estimate grows by this factor per second (GCC's 8 %)."""
     max_bps: float = 50_000_000.0
 
 
 class BandwidthEstimator:
     """What a subscriber's link can carry, from the RTCP its browser sends (REMB, receiver reports).
 
-    A browser's REMB cannot rise much above what it receives (libwebrtc caps it at 1.5 times the
-    incoming rate), so a REMB below what is sent is a ceiling, while one well above it only shows
-    spare room: the estimate then keeps growing from it, as GCC's loss controller does without
-    loss, so that a downgraded subscriber can be tried on the normal layers again. Loss in the
-    receiver reports gives a second estimate (sent rate times 1 - loss/2 above 10 %); the
-    estimate is the lower of the two.
+    A browser's REMB follows what it receives: it starts low and climbs slowly (a few kbit/s per
+    second in Chromium), cannot rise much above what arrives (libwebrtc caps it at 1.5 times the
+    incoming rate) and lags behind when more starts flowing, so it is no ceiling by itself. It
+    becomes one when it drops, which is how the browser reports an overuse (queues growing on the
+    path: it then asks for about 0.85 times what it measured), and stays one for
+    `congestion_hold_s`; after that the delay estimate grows from it by 8 % per second, so that a
+    subscriber on the low layers can be seen to carry the normal ones again. Loss in receiver
+    reports gives a second estimate, as GCC's loss controller does: above 10 % it is lowered by
+    half the loss (starting from what is sent), under 2 % it grows. The estimate is the lower of
+    the two; None while neither has seen congestion.
     """
 
     def __init__(self, settings: Adaptation | None = None) -> None:
         self.settings = settings or Adaptation()
         self.sent_bps = 0.0
         """What the subscriber receives now, measured by the node."""
+        self._remb: float | None = None
         self._remb_at = 0.0
+        self._overuse_at: float | None = None
         self._delay: float | None = None
-        self._delay_at = 0.0
         self._loss: float | None = None
         self._loss_at = 0.0
         self._highest: dict[int, int] = {}
@@ -134,12 +147,16 @@ class BandwidthEstimator:
     def on_remb(self, bps: float, now: float) -> None:
         """Take a REMB: the browser's estimate of its whole incoming link."""
         s = self.settings
-        self._remb_at = now
-        if bps < self.sent_bps * s.remb_headroom or self._delay is None:
+        if self._remb is not None and now - self._remb_at >= s.remb_timeout_s:
+            self._remb = self._delay = None
+        if self._remb is not None and bps < self._remb * (1 - s.remb_drop):
+            self._overuse_at = now
+        if self._overuse_at is not None and now - self._overuse_at < s.congestion_hold_s:
             self._delay = bps
-        else:
-            self._delay = max(bps, self._grown(self._delay, now - self._delay_at))
-        self._delay_at = now
+        elif self._delay is not None:
+            self._delay = max(bps, self._grown(self._delay, now - self._remb_at))
+        self._remb = bps
+        self._remb_at = now
 
     def on_receiver_report(self, blocks: Iterable[tuple[int, int, int]], now: float) -> None:
         """Take the (SSRC, fraction lost, extended highest sequence) blocks of one receiver report.
@@ -166,8 +183,10 @@ class BandwidthEstimator:
     def _judge_loss(self, loss: float, now: float) -> None:
         s = self.settings
         if loss > s.loss_high:
-            if self.sent_bps > 0:
-                self._loss = self.sent_bps * (1 - loss / 2)
+            # lowered again at each window while the loss lasts, from no more than what is sent
+            base = self.sent_bps if self._loss is None else min(self._loss, self.sent_bps)
+            if base > 0:
+                self._loss = base * (1 - loss / 2)
         elif loss < s.loss_low and self._loss is not None:
             self._loss = self._grown(self._loss, now - self._loss_at)
         self._loss_at = now
@@ -189,10 +208,10 @@ class BandwidthEstimator:
 class LayerChoice:
     """Whether a subscriber who asked for normal quality gets the low camera layer, with hysteresis.
 
-    Down when the estimate stays below the need of the normal layers for `down_after_s`; back up
-    when it stays above `up_margin` times that need for `up_after_s`, a wait doubled after each
-    return that falls back within `failed_return_s`, so that a link that cannot carry the normal
-    layers is tried again less and less often.
+    Down when the estimate stays below `down_margin` times the need of the normal layers for
+    `down_after_s`; back up when it stays above `up_margin` times that need for `up_after_s`, a
+    wait doubled after each return that falls back within `failed_return_s`, so that a link that
+    cannot carry the normal layers is tried again less and less often.
     """
 
     def __init__(self, settings: Adaptation | None = None) -> None:
@@ -216,7 +235,7 @@ class LayerChoice:
             self._below_since = self._above_since = None
             return self.low
         if not self.low:
-            if need_low < need_normal and estimate < need_normal:
+            if need_low <= need_normal * (1 - s.min_saving) and estimate < need_normal * s.down_margin:
                 if self._below_since is None:
                     self._below_since = now
                 if now - self._below_since >= s.down_after_s:

@@ -18,30 +18,90 @@ def lossy_reports(estimator: BandwidthEstimator, fraction_lost: int, start: floa
         estimator.on_receiver_report([(0xAAAA, fraction_lost, 1000 + 100 * i)], start + i)
 
 
-def test_a_remb_below_what_is_sent_is_the_estimate() -> None:
+def rembs(estimator: BandwidthEstimator, values: list[float], start: float, every: float = 0.5) -> float:
+    """Feed REMBs at a steady pace; return the time of the last one."""
+    for i, value in enumerate(values):
+        estimator.on_remb(value, start + i * every)
+    return start + (len(values) - 1) * every
+
+
+def test_a_remb_climbing_below_what_is_sent_is_no_ceiling() -> None:
+    # Chromium's first REMBs on a subscribe connection (measured): about half of the 78 kbit/s
+    # it received, climbing 3 kbit/s a second; no overuse, so nothing says the link is short
+    estimator = BandwidthEstimator()
+    choice = LayerChoice()
+    estimator.sent_bps = 78_000
+    for i in range(4 * 20):
+        now = i / 4
+        estimator.on_remb(39_600 + 3_000 * now, now)
+        assert estimator.estimate(now) is None
+        assert not choice.update(now, estimator.estimate(now), 78_000, 20_000)
+
+
+def test_a_remb_that_drops_is_a_ceiling_while_the_link_is_congested() -> None:
     estimator = BandwidthEstimator()
     estimator.sent_bps = NORMAL
-    estimator.on_remb(300_000, now=0.0)
-    assert estimator.estimate(0.5) == 300_000
+    t = rembs(estimator, [1_000_000, 1_000_000, 600_000, 610_000, 620_000], start=0.0)
+    assert estimator.estimate(t) == 620_000
 
 
-def test_a_remb_above_what_is_sent_lets_the_estimate_grow() -> None:
-    # a browser's REMB stays near 1.5 times what it receives: it is a floor, not the link's size
+def test_after_the_congestion_the_estimate_grows_again() -> None:
     estimator = BandwidthEstimator()
     estimator.sent_bps = LOW
-    for second in range(6):
-        estimator.on_remb(1.5 * LOW, now=float(second))
-    assert estimator.estimate(5.0) == pytest.approx(1.5 * LOW * 1.08**5)
+    rembs(estimator, [1_000_000, 300_000], start=0.0, every=1.0)
+    hold = SETTINGS.congestion_hold_s
+    t = rembs(estimator, [300_000] * 8, start=2.0, every=1.0)
+    # a ceiling until the hold after the drop at t=1 is over, then 8 % a second from the last REMB
+    drop_at, every = 1.0, 1.0
+    last_in_hold = drop_at + hold - every
+    assert estimate_at(estimator, t) == pytest.approx(300_000 * 1.08 ** (t - last_in_hold))
 
 
-def test_a_lower_remb_after_growth_takes_over_at_once() -> None:
+def estimate_at(estimator: BandwidthEstimator, now: float) -> float:
+    value = estimator.estimate(now)
+    assert value is not None
+    return value
+
+
+def test_a_remb_lagging_behind_more_video_does_not_lower_the_cameras() -> None:
+    # a second camera doubles what is sent; the browser's REMB climbs 3 % a second behind it
     estimator = BandwidthEstimator()
-    estimator.sent_bps = LOW
-    for second in range(6):
-        estimator.on_remb(1.5 * LOW, now=float(second))
+    choice = LayerChoice()
     estimator.sent_bps = NORMAL
-    estimator.on_remb(250_000, now=6.0)
-    assert estimator.estimate(6.0) == 250_000
+    rembs(estimator, [1.5 * NORMAL] * 4, start=0.0)
+    estimator.sent_bps = 2 * NORMAL
+    for i in range(40):
+        now = 2.0 + i / 4
+        if i % 4 == 0:
+            estimator.on_remb(1.5 * NORMAL * 1.03 ** (i / 4), now)
+        assert not choice.update(now, estimator.estimate(now), 2 * NORMAL, 2 * LOW)
+
+
+def test_one_spurious_overuse_does_not_lower_the_cameras() -> None:
+    estimator = BandwidthEstimator()
+    choice = LayerChoice()
+    estimator.sent_bps = NORMAL
+    values = [1.2 * NORMAL] * 4 + [0.85 * NORMAL * 1.05 ** (i / 2) for i in range(12)]
+    for i in range(4 * 8):
+        now = i / 4
+        if i % 2 == 0:
+            estimator.on_remb(values[i // 2], now)
+        assert not choice.update(now, estimator.estimate(now), NORMAL, LOW)
+
+
+def test_a_congested_link_lowers_the_cameras() -> None:
+    # the link carries 80 % of the normal layers: overuse after overuse, the REMB stays under it
+    estimator = BandwidthEstimator()
+    choice = LayerChoice()
+    estimator.sent_bps = NORMAL
+    carried = 0.8 * NORMAL
+    low = False
+    for i in range(4 * 6):
+        now = i / 4
+        if i % 2 == 0:
+            estimator.on_remb(carried * (0.85 if i % 8 == 0 else 0.95), now)
+        low = choice.update(now, estimator.estimate(now), NORMAL, LOW)
+    assert low
 
 
 def test_an_old_remb_no_longer_counts() -> None:
@@ -50,15 +110,25 @@ def test_an_old_remb_no_longer_counts() -> None:
     assert estimator.estimate(SETTINGS.remb_timeout_s + 0.1) is None
 
 
+def test_a_remb_after_a_silence_is_not_an_overuse() -> None:
+    estimator = BandwidthEstimator()
+    estimator.on_remb(2_000_000, now=0.0)
+    estimator.on_remb(500_000, now=SETTINGS.remb_timeout_s + 1)
+    estimator.on_remb(500_000, now=SETTINGS.remb_timeout_s + 2)
+    assert estimator.estimate(SETTINGS.remb_timeout_s + 2) is None
+
+
 def test_nothing_heard_means_no_estimate() -> None:
     assert BandwidthEstimator().estimate(10.0) is None
 
 
-def test_heavy_loss_estimates_the_sent_rate_less_half_the_loss() -> None:
+def test_heavy_loss_lowers_the_estimate_by_half_the_loss_each_second() -> None:
     estimator = BandwidthEstimator()
     estimator.sent_bps = NORMAL
     lossy_reports(estimator, fraction_lost=64, start=0.0, seconds=1)  # 25 % lost
     assert estimator.estimate(1.0) == pytest.approx(NORMAL * (1 - 0.25 / 2))
+    estimator.on_receiver_report([(0xAAAA, 64, 1200)], 2.0)
+    assert estimator.estimate(2.0) == pytest.approx(NORMAL * (1 - 0.25 / 2) ** 2)
 
 
 def test_moderate_loss_holds_and_no_loss_grows_the_loss_estimate() -> None:
@@ -104,7 +174,7 @@ def every_quarter(start: float, end: float, estimate: float) -> list[tuple[float
     return [(start + i / 4, estimate) for i in range(round((end - start) * 4) + 1)]
 
 
-WEAK = 500_000.0
+WEAK = 0.85 * NORMAL
 COMFORTABLE = NORMAL * SETTINGS.up_margin
 DOWN = SETTINGS.down_after_s
 UP = SETTINGS.up_after_s
@@ -122,10 +192,17 @@ def test_a_short_dip_does_not_lower_the_cameras() -> None:
     assert not choice_after(choice, dip)
 
 
-def test_no_downgrade_when_the_low_layer_saves_nothing() -> None:
+def test_an_estimate_just_under_the_need_keeps_the_normal_layers() -> None:
     choice = LayerChoice()
     for i in range(40):
-        assert not choice.update(i / 4, 100_000, NORMAL, NORMAL)
+        assert not choice.update(i / 4, 0.95 * NORMAL, NORMAL, LOW)
+
+
+def test_no_downgrade_when_the_low_layer_saves_little() -> None:
+    # a publisher still ramping up sends both layers at about the same rate
+    choice = LayerChoice()
+    for i in range(40):
+        assert not choice.update(i / 4, 0.5 * NORMAL, NORMAL, 0.95 * NORMAL)
 
 
 def test_cameras_come_back_only_well_above_the_need_for_some_seconds() -> None:

@@ -56,12 +56,18 @@ def receiver_of(browser: Browser, mid: str) -> RTCRtpReceiver:
 
 
 async def send_remb(receiver: RTCRtpReceiver, bitrate: int) -> None:
-    """Send REMBs through the browser's subscribe connection, as Chrome does about every second."""
+    """Send REMBs through the browser's subscribe connection, as a browser does (a few a second).
+
+    The first says 20 Mbit/s, so that a lower bitrate after it is a drop: how a browser reports
+    an overuse, the only time a REMB is a ceiling.
+    """
     ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
     media = list(receiver._RTCRtpReceiver__remote_streams)  # type: ignore[attr-defined]
+    value = 20_000_000
     while True:
-        packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, media))
+        packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=ssrc, media_ssrc=0, fci=pack_remb_fci(value, media))
         await receiver._send_rtcp(packet)
+        value = bitrate
         await asyncio.sleep(0.2)
 
 
