@@ -149,7 +149,9 @@ static int rebind(SlotCore *s)
         return 0;
     }
     if (target == Py_False) {
+        /* only Python can send there: stop asking */
         Py_DECREF(target);
+        s->out_kind = OUT_PYTHON;
         return 2;
     }
     PyObject *session, *srtp_addr, *fd, *addr, *nominated, *pair;

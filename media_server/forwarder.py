@@ -69,8 +69,8 @@ class Output:
         "_nominated",
         "_pair",
         "_sendto",
+        "_fileno",
         "_session",
-        "_sock",
         "_srtp",
         "_view",
         "dtls",
@@ -88,7 +88,7 @@ class Output:
         self._sendto: Callable[..., Any] | None = None
         self._addr: tuple[str, int] = ("", 0)
         self._session: Any = None
-        self._sock: socket.socket | None = None
+        self._fileno: Callable[[], int] | None = None
 
     def _resolve(self, pair: CandidatePair | None) -> bool:
         """Cache the SRTP session and the UDP socket of the selected candidate pair."""
@@ -104,7 +104,8 @@ class Output:
         sock = transport.get_extra_info("socket")
         raw = getattr(sock, "_sock", None)
         self._session = session
-        self._sock = raw if isinstance(raw, socket.socket) else None
+        # the C path only needs the descriptor: asyncio's and uvloop's socket wrappers both give it
+        self._fileno = getattr(sock, "fileno", None)
         self._srtp = session._srtp[0]
         self._cdata = session._cdata
         self._buffer = session._buffer
@@ -121,14 +122,14 @@ class Output:
         """Tell NativeSlot where to send: (session, srtp_t address, socket fd, address, pairs, pair).
 
         None while DTLS-SRTP is not up (the packet is dropped, as send() would); False when only
-        Python can send (no plain socket), so the slot calls send() instead.
+        Python can send (a transport without a socket), so the slot calls send() from then on.
         """
         pair = self._nominated.get(1)
         if pair is not self._pair and not self._resolve(pair):
             return None
-        if pair is None or self._sock is None:
+        if pair is None or self._fileno is None:
             return False
-        fd = self._sock.fileno()
+        fd = self._fileno()
         if fd < 0:
             return None
         address = int(ffi.cast("uintptr_t", self._srtp))

@@ -41,13 +41,20 @@ def test_the_extension_is_built_and_used() -> None:
 class Link:
     """A subscriber as Output sees one: a DTLS-SRTP session, an ICE pair, a UDP socket pair."""
 
-    def __init__(self) -> None:
+    def __init__(self, wrapper: str = "asyncio") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sinks = [self._sink(), self._sink()]
         self.nominated: dict[int, Any] = {}
         policy = Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=Policy.SRTP_PROFILE_AEAD_AES_256_GCM)
-        transport = SimpleNamespace(get_extra_info=lambda name: SimpleNamespace(_sock=self.sock))
+        # what transport.get_extra_info("socket") gives: asyncio's TransportSocket, uvloop's
+        # pseudo-socket (a descriptor, no _sock), or nothing at all
+        extra = {
+            "asyncio": SimpleNamespace(_sock=self.sock, fileno=self.sock.fileno),
+            "uvloop": SimpleNamespace(fileno=self.sock.fileno),
+            "none": None,
+        }[wrapper]
+        transport = SimpleNamespace(get_extra_info=lambda name: extra, sendto=self.sock.sendto)
         self.protocol = SimpleNamespace(transport=transport)
         self.dtls = SimpleNamespace(
             _tx_srtp=Session(policy),
@@ -92,6 +99,23 @@ def link() -> Any:
     link = Link()
     yield link
     link.close()
+
+
+@pytest.mark.parametrize(("wrapper", "bound"), [("uvloop", True), ("none", False)])
+def test_any_socket_wrapper_works_and_c_sends_when_there_is_a_descriptor(wrapper: str, bound: bool) -> None:
+    link = Link(wrapper)
+    try:
+        track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+        track.allowed = True
+        slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
+        slot.payload_types = {"video/VP8": SUB_PT}
+        slot.attach(track)
+        for seq in range(1, 4):
+            track.on_rtp(rtp(seq, 0, VP8_KEY), 0)
+        assert [struct.unpack_from("!H", p, 2)[0] for p in link.received()] == [0, 1, 2]
+        assert slot.bound is bound
+    finally:
+        link.close()
 
 
 def stream(count: int, seed: int) -> list[bytes]:
