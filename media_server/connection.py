@@ -398,6 +398,8 @@ class Subscriber:
         self.public_ip = public_ip
         self.pc = _new_peer_connection()
         self.slots: list[Slot] = []
+        self.audio_slots: list[Slot] = []
+        self.video_slots: list[Slot] = []
         self._counts: list[tuple[Kind, int]] = [
             ("audio", audio_slots),
             ("video", video_slots),
@@ -406,7 +408,7 @@ class Subscriber:
         self._by_ssrc: dict[int, Slot] = {}
         self.output: Output | None = None
         self.negotiated = False
-        # the compound RTCP packet of sender reports, refreshed by update_sender_reports
+        # the compound RTCP packet of sender reports, made by update_sender_reports before each send
         self._reports = b""
         self._rtcp_task: asyncio.Future[None] | None = None
         self.sent_sources: list[tuple[str, str] | None] | None = None
@@ -422,6 +424,7 @@ class Subscriber:
                 transceiver.setCodecPreferences(_codec_preferences(kind))
                 slot = Slot(kind, transceiver.sender._ssrc)
                 self.slots.append(slot)
+                (self.audio_slots if kind == "audio" else self.video_slots).append(slot)
                 self._transceivers.append(transceiver)
                 self._by_ssrc[slot.ssrc] = slot
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -468,6 +471,7 @@ class Subscriber:
         while True:
             # RFC 3550: the interval varies randomly over [0.5, 1.5] times the nominal one
             await asyncio.sleep(0.5 + random.random())
+            self.update_sender_reports(int(time() * 1000) + NTP_UNIX_OFFSET_MS)
             if self._reports:
                 try:
                     await dtls._send_rtp(self._reports)

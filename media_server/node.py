@@ -339,22 +339,30 @@ class MediaNode:
                 peer.publisher.measure(now)
         always = [peer.id for peer in peers if peer.permissions.always_forward]
         last_spoke = {peer.id: peer.last_spoke for peer in peers}
+        # every viewer looks up the same few tracks: once per tick each
+        found: dict[tuple[str, str, str], Track | None] = {}
+
+        def find(key: Key, layer: Layer) -> Track | None:
+            layer = layer if key[1] == "camera" else "normal"
+            wanted = (key[0], key[1], layer)
+            if wanted not in found:
+                owner = room.peers.get(key[0])
+                found[wanted] = owner.track(key[1], layer, now_ms) if owner is not None else None
+            return found[wanted]
+
         for viewer in peers:
             subscriber = viewer.subscriber
             if subscriber is None or not subscriber.ready:
                 continue
-            audio_slots = [s for s in subscriber.slots if s.kind == "audio"]
-            video_slots = [s for s in subscriber.slots if s.kind == "video"]
             speakers: list[Key] = [(p, "microphone") for p in room.loudest if p != viewer.id]
             videos: list[Key] = []
             if viewer.quality != "audio":
                 videos = select_video(viewer.id, cameras, screens, always, last_spoke, self.last_n)
-            audio = assign_slots([slot.key for slot in audio_slots], speakers[: self.loudest])
-            video = assign_slots([slot.key for slot in video_slots], videos)
-            camera = self._camera_layer(room, viewer, subscriber, audio + video, now, now_ms)
-            self._place(room, audio_slots, audio, camera, now_ms)
-            self._place(room, video_slots, video, camera, now_ms)
-            subscriber.update_sender_reports(now_ms)
+            audio = assign_slots([slot.key for slot in subscriber.audio_slots], speakers[: self.loudest])
+            video = assign_slots([slot.key for slot in subscriber.video_slots], videos)
+            camera = self._camera_layer(room, viewer, subscriber, audio + video, now, find)
+            _place(subscriber.audio_slots, audio, camera, find)
+            _place(subscriber.video_slots, video, camera, find)
             keys = [slot.key for slot in subscriber.slots]
             if keys != subscriber.sent_sources:
                 subscriber.sent_sources = keys
@@ -362,26 +370,29 @@ class MediaNode:
             await self._tell_quality(room, viewer, camera)
 
     def _camera_layer(
-        self, room: Room, viewer: Peer, subscriber: Subscriber, keys: list[Key | None], now: float, now_ms: int
+        self,
+        room: Room,
+        viewer: Peer,
+        subscriber: Subscriber,
+        keys: list[Key | None],
+        now: float,
+        find: Callable[[Key, Layer], Track | None],
     ) -> Layer:
         """Choose the camera layer of a subscriber: its own choice, lowered if its link is weak."""
         subscriber.estimator.sent_bps = sum(self._bitrate(room, slot.track) for slot in subscriber.slots)
         if viewer.quality != "normal" or not self.adaptation.enabled:
             subscriber.layers.reset()
             return "low" if viewer.quality == "low" else "normal"
-        need_normal = self._need(room, keys, "normal", now_ms)
-        need_low = self._need(room, keys, "low", now_ms)
+        need_normal = self._need(room, keys, "normal", find)
+        need_low = self._need(room, keys, "low", find)
         low = subscriber.layers.update(now, subscriber.estimator.estimate(now), need_normal, need_low)
         return "low" if low else "normal"
 
-    def _need(self, room: Room, keys: list[Key | None], camera: Layer, now_ms: int) -> float:
+    def _need(
+        self, room: Room, keys: list[Key | None], camera: Layer, find: Callable[[Key, Layer], Track | None]
+    ) -> float:
         """Return the bitrate of these sources, cameras on the given layer."""
-        total = 0.0
-        for key in keys:
-            owner = room.peers.get(key[0]) if key is not None else None
-            if key is not None and owner is not None:
-                total += self._bitrate(room, owner.track(key[1], camera if key[1] == "camera" else "normal", now_ms))
-        return total
+        return sum(self._bitrate(room, find(key, camera)) for key in keys if key is not None)
 
     def _bitrate(self, room: Room, track: Track | None) -> float:
         owner = room.peers.get(track.peer_id) if track is not None else None
@@ -401,21 +412,6 @@ class MediaNode:
         )
         await self._emit(room.id, viewer.id, message)
 
-    def _place(self, room: Room, slots: list[Slot], placed: list[Key | None], camera: Layer, now_ms: int) -> None:
-        for slot, key in zip(slots, placed, strict=True):
-            track = None
-            if key is not None:
-                owner = room.peers.get(key[0])
-                layer = camera if key[1] == "camera" else "normal"
-                track = owner.track(key[1], layer, now_ms) if owner is not None else None
-            if track is None:
-                slot.detach()
-                slot.key = None
-                continue
-            slot.key = key
-            if slot.pending is not track and slot.track is not track:
-                slot.attach(track)
-
     async def _report_live(self, room: Room, peer: Peer, audio: bool, video: bool, screen: bool) -> None:
         live = {"audio": audio, "video": video, "screen": screen}
         if live == peer.live:
@@ -423,6 +419,21 @@ class MediaNode:
         peer.live = live
         if self._on_sources is not None:
             await self._on_sources(room.id, peer.id, dict(live))
+
+
+def _place(
+    slots: list[Slot], placed: list[Key | None], camera: Layer, find: Callable[[Key, Layer], Track | None]
+) -> None:
+    """Move each slot to its placed source's track, on the viewer's camera layer."""
+    for slot, key in zip(slots, placed, strict=True):
+        track = find(key, camera) if key is not None else None
+        if track is None:
+            slot.detach()
+            slot.key = None
+            continue
+        slot.key = key
+        if slot.pending is not track and slot.track is not track:
+            slot.attach(track)
 
 
 def _sources_message(slots: list[Slot]) -> Sources:
