@@ -15,7 +15,7 @@ from typing import Any
 
 from .janus import Janus
 from .packets import CAMERA, LOW_CAMERA, MIC, SCREEN, Profile
-from .peers import CountingSubscriber, RawPublisher, Stream, Window
+from .peers import NATIVE, CountingSubscriber, RawPublisher, Stream, Window
 
 PROFILES: dict[str, Profile] = {"camera": CAMERA, "screen": SCREEN, "mic": MIC, "low_camera": LOW_CAMERA}
 CONNECT_S = 30.0
@@ -149,15 +149,18 @@ class Worker:
             ]
             return {"missing": missing}
         elif cmd == "window":
-            self.window.t0, self.window.t1 = command["t0"], command["t1"]
+            self.window.set(command["t0"], command["t1"])
         elif cmd == "report":
-            delays = sorted(self.window.delays_us)
+            delays = sorted(self.window.all_delays_us())
             step = max(len(delays) // 20000, 1)
+            native = self.window.native
             return {
                 "received": {n: s.window_counts for n, s in self.subscribers.items()},
                 "sent": self.window.sent,
                 "delays_us": delays[::step],
                 "delay_count": len(delays),
+                "receive_path": "c" if NATIVE else "python",
+                "reader": native.reader.stats() if native is not None else None,
             }
         return {}
 

@@ -1,4 +1,4 @@
-"""Process-level measurements from /proc: CPU time and resident memory."""
+"""Measurements from /proc: CPU time, resident memory, UDP receive drops."""
 
 from __future__ import annotations
 
@@ -38,3 +38,10 @@ def percentile(sorted_values: list[int], q: float) -> float | None:
         return None
     rank = min(int(q * len(sorted_values)), len(sorted_values) - 1)
     return float(sorted_values[rank])
+
+
+def udp_receive_buffer_errors() -> int:
+    """Return the datagrams this network namespace dropped because a socket's buffer was full."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])

@@ -4,12 +4,16 @@ A RawPublisher's transceivers carry tracks that never yield a frame, so aiortc n
 encoder; pre-made VP8 and Opus payloads go out through the forwarder's own SRTP fast path
 (media_server.forwarder.Output). A CountingSubscriber takes each datagram of its selected ICE pair
 straight from the socket, decrypts it with the DTLS-SRTP session and counts its stamp: no jitter
-buffer, no depacketizer, no decoder.
+buffer, no depacketizer, no decoder. With the bench's C extension (`_genfast.c`, built by
+setup.py) one NativeReader per process drains every subscriber socket with recvmmsg and does
+that in C; without it (or with BENCH_GENERATOR_C=0) asyncio reads each datagram for Python.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from array import array
 from collections.abc import Callable
@@ -21,6 +25,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs import get_capabilities
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket
+from pylibsrtp._binding import ffi, lib
 
 from media_server.forwarder import Output, SilentTrack
 
@@ -36,7 +41,25 @@ from .packets import (
     vp8_frame,
 )
 
+try:
+    from . import _genfast
+except ImportError:
+    _genfast = None  # type: ignore[assignment]
+
 KEYFRAME_EVERY_S = 3.0
+RECEIVE_BUFFER = 1 << 20
+NATIVE = _genfast is not None and os.environ.get("BENCH_GENERATOR_C", "1") != "0"
+"""Whether subscribers are read in C (and the echo sends from C): the path that ran is reported."""
+
+
+def libsrtp_function(name: str) -> int:
+    """Return the address of a function of pylibsrtp's libsrtp, for _genfast."""
+    return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+
+
+def srtp_address(session: pylibsrtp.Session) -> int:
+    """Return the address of a pylibsrtp session's srtp_t, for _genfast."""
+    return int(ffi.cast("uintptr_t", session._srtp[0]))
 
 
 def new_pc() -> RTCPeerConnection:
@@ -53,6 +76,30 @@ async def wait_connected(pc: RTCPeerConnection, timeout: float) -> None:
             await asyncio.sleep(0.05)
 
 
+class NativeReader:
+    """Every fast-path subscriber socket of this process, drained in C by one epoll set."""
+
+    def __init__(self) -> None:
+        self.reader = _genfast.Reader(libsrtp_function("srtp_unprotect"))
+        # the protocol that handles what is not SRTP, and the session the reader decrypts with
+        self._peers: list[tuple[Any, pylibsrtp.Session]] = []
+        asyncio.get_running_loop().add_reader(self.reader.fileno(), self._ready)
+
+    def add(self, protocol: Any, session: pylibsrtp.Session) -> int:
+        """Take an ICE socket away from asyncio; return its index in the reader."""
+        transport = protocol.transport
+        fd = transport.get_extra_info("socket").fileno()
+        transport.pause_reading()
+        index: int = self.reader.add(fd, srtp_address(session))
+        self._peers.append((protocol, session))
+        return index
+
+    def _ready(self) -> None:
+        # STUN consent checks, DTLS and SRTCP go to aioice as if asyncio had read them
+        for index, data, addr in self.reader.drain():
+            self._peers[index][0].datagram_received(data, addr)
+
+
 @dataclass
 class Window:
     """The steady measurement window, in CLOCK_MONOTONIC ns of the send time."""
@@ -61,6 +108,27 @@ class Window:
     t1: int = 1 << 62
     delays_us: array[int] = field(default_factory=lambda: array("q"))
     sent: dict[int, int] = field(default_factory=dict)
+    native: NativeReader | None = None
+
+    def set(self, t0: int, t1: int) -> None:
+        """Set the window, in the Python and the C counters."""
+        self.t0, self.t1 = t0, t1
+        if self.native is not None:
+            self.native.reader.set_window(t0, t1)
+
+    def reader(self) -> NativeReader:
+        """Return the process's C reader, made on first use."""
+        if self.native is None:
+            self.native = NativeReader()
+            self.native.reader.set_window(self.t0, self.t1)
+        return self.native
+
+    def all_delays_us(self) -> array[int]:
+        """Return the window's delays from both receive paths."""
+        delays = array("q", self.delays_us)
+        if self.native is not None:
+            delays.frombytes(self.native.reader.delays())
+        return delays
 
 
 @dataclass
@@ -210,9 +278,29 @@ class CountingSubscriber:
     def __init__(self, window: Window) -> None:
         self.pc = new_pc()
         self.window = window
-        self.counts: dict[int, int] = {}
-        self.window_counts: dict[int, int] = {}
+        self._counts: dict[int, int] = {}
+        self._window_counts: dict[int, int] = {}
+        self._native: list[int] = []
         self._dtls: list[RTCDtlsTransport] = []
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """Return the packets received so far, by stream."""
+        return self._merged(self._counts, "counts")
+
+    @property
+    def window_counts(self) -> dict[int, int]:
+        """Return the packets sent inside the window and received, by stream."""
+        return self._merged(self._window_counts, "window_counts")
+
+    def _merged(self, own: dict[int, int], method: str) -> dict[int, int]:
+        if not self._native or self.window.native is None:
+            return own
+        merged = dict(own)
+        for index in self._native:
+            for stream, n in getattr(self.window.native.reader, method)(index).items():
+                merged[stream] = merged.get(stream, 0) + n
+        return merged
 
     async def answer(self, offer_sdp: str) -> str:
         """Apply the forwarder's offer and return a receive-only answer."""
@@ -232,9 +320,15 @@ class CountingSubscriber:
             pair = dtls.transport._connection._nominated.get(1)
             if pair is not None and dtls._rx_srtp is not None:
                 protocol = pair.protocol
-                protocol.datagram_received = self._fast_path(  # type: ignore[method-assign]
-                    protocol.datagram_received, dtls._rx_srtp
-                )
+                # room for a burst while the process reads other sockets (a browser asks for more)
+                sock = protocol.transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                if NATIVE:
+                    self._native.append(self.window.reader().add(protocol, dtls._rx_srtp))
+                else:
+                    protocol.datagram_received = self._fast_path(  # type: ignore[method-assign]
+                        protocol.datagram_received, dtls._rx_srtp
+                    )
 
     def count(self, plain: bytes) -> None:
         """Count one decrypted RTP packet by its stamp."""
@@ -244,11 +338,11 @@ class CountingSubscriber:
         magic, stream, _, sent_ns = STAMP.unpack_from(plain, n - 20)
         if magic != MAGIC:
             return
-        counts = self.counts
+        counts = self._counts
         counts[stream] = counts.get(stream, 0) + 1
         window = self.window
         if window.t0 <= sent_ns < window.t1:
-            wc = self.window_counts
+            wc = self._window_counts
             wc[stream] = wc.get(stream, 0) + 1
             window.delays_us.append((time.monotonic_ns() - sent_ns) // 1000)
 

@@ -97,24 +97,50 @@ def summary(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def echo_line(e: dict[str, Any]) -> str:
+    """Return one echo run (the generator with no forwarder in between) as text."""
+    if "error" in e:
+        return f"{e['rate']:,.0f} pkt/s could not be set up: {e['error']}"
+    return (
+        f"{e['rate']:,.0f} pkt/s offered over {e.get('streams', '?')} subscribers, {e['sent_pps']:,.0f} sent, "
+        f"{e['received_pps']:,.0f} received ({100 * e['loss']:.2f} % loss, {e['receive_buffer_drops']:,} "
+        f"dropped by full socket buffers), generator CPU {e['generator_cpu_pct']} % = "
+        f"{_f(e['generator_us_per_packet'])} µs per received packet ({e['receive_path']} receive path, "
+        f"{e['echo_sender']} echo sender at {e.get('echo_server_cpu_pct')} % CPU, other load {e.get('other_cpu_pct')} %)"
+    )
+
+
+def generator_ceiling(results: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the echo run that measured the generator's cost per packet under the most load."""
+    measured = [e for e in results["echo"] if e.get("generator_pps_per_core")]
+    return max(measured, key=lambda e: e["generator_cpu_pct"]) if measured else None
+
+
 def headroom(results: dict[str, Any]) -> str:
     """Return the load generator's loopback ceiling against the highest forwarded rate."""
     top = results["highest_forwarded_pps"]
-    passing = [e for e in results["echo"] if e["loss"] <= 0.01]
+    passing = [e for e in results["echo"] if "error" not in e and e["loss"] <= 0.01]
+    ceiling = generator_ceiling(results)
+    per_core = (
+        f"; generator ceiling about {ceiling['generator_pps_per_core']:,} pkt/s per generator core "
+        f"({_f(ceiling['generator_us_per_packet'])} µs of its CPU per received packet, "
+        f"{ceiling['receive_path']} receive path), {len(results['machine']['generator_cores'])} generator core(s)"
+        if ceiling
+        else ""
+    )
     if not passing:
-        first = results["echo"][0] if results["echo"] else {"rate": 0, "received_pps": 0, "loss": 1}
+        first = results["echo"][0] if results["echo"] else None
+        what = echo_line(first) if first else "no echo run"
         return (
-            f"generator headroom NOT shown: with no forwarder in between it received "
-            f"{first['received_pps']:,.0f} of {first['rate']:,.0f} pkt/s offered "
-            f"({100 * first['loss']:.1f} % loss), against {top:,.0f} pkt/s highest forwarded: "
-            "the generator may have been the bottleneck"
+            f"generator headroom NOT shown against {top:,.0f} pkt/s highest forwarded: {what}: "
+            f"the generator may have been the bottleneck{per_core}"
         )
     best = max(e["received_pps"] for e in passing)
     ratio = best / top if top else 0.0
     verdict = "enough" if ratio >= 2 else "NOT enough: the generator may be the bottleneck"
     return (
-        f"generator headroom: {best:,.0f} pkt/s with no forwarder in between (<1 % loss) vs "
-        f"{top:,.0f} pkt/s highest forwarded: x{ratio:.1f}, {verdict}"
+        f"generator headroom: {best:,.0f} pkt/s received with no forwarder in between (<1 % loss) vs "
+        f"{top:,.0f} pkt/s highest forwarded: x{ratio:.1f}, {verdict}{per_core}"
     )
 
 
@@ -249,13 +275,7 @@ def write(results: dict[str, Any], doc: Path) -> None:
             "",
             headroom(results) + ".",
             "",
-            "Echo runs (generator alone): "
-            + "; ".join(
-                f"{e['rate']:,.0f} pkt/s offered, {e['received_pps']:,.0f} received "
-                f"({100 * e['loss']:.2f} % loss, generator CPU {e['generator_cpu_pct']} %)"
-                for e in results["echo"]
-            )
-            + ".",
+            "Echo runs (generator alone): " + "; ".join(echo_line(e) for e in results["echo"]) + ".",
             MARK_END,
         ]
     )

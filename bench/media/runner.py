@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import report
 from .janus import janus_binary, write_config
-from .measure import cpu_seconds, machine_busy_seconds, percentile, rss_bytes
+from .measure import cpu_seconds, machine_busy_seconds, percentile, rss_bytes, udp_receive_buffer_errors
 from .scenarios import Scenario, discussion, lecture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,6 +268,7 @@ class Bench:
         print(f"  {'echo':12} {f'{rate:.0f} pps':16}", end=" ", flush=True)
         server, port = await self.start_server("echo")
         workers = await self.start_workers(self.workers)
+        result: dict[str, Any] = {"rate": rate, "streams": streams}
         try:
             for w in workers:
                 await w.call({"cmd": "connect", "target": "echo", "port": port})
@@ -283,43 +286,90 @@ class Bench:
                         timeout=READY_S * 3,
                     )
                     for w, share in zip(workers, shares, strict=True)
+                    if share
                 )
             )
-            await asyncio.sleep(1.0)
+            # every subscriber is connected: only now does the echo start sending
+            control = await EchoControl.open(port)
+            started = await control.call({"op": "start"}, "started")
+            if started["streams"] != streams:
+                raise RuntimeError(f"only {started['streams']} of {streams} echo streams connected")
+            await asyncio.sleep(2.0)
             t0 = time.monotonic_ns() + 200_000_000
             t1 = t0 + int(self.window * 1e9)
+            await control.call({"op": "window", "t0": t0, "t1": t1})
             for w in workers:
                 await w.call({"cmd": "window", "t0": t0, "t1": t1})
             await asyncio.sleep((t0 - time.monotonic_ns()) / 1e9)
-            gen0 = sum(cpu_seconds(w.proc.pid) for w in workers)
+            gen0, drops0 = sum(cpu_seconds(w.proc.pid) for w in workers), udp_receive_buffer_errors()
+            echo0, busy0 = cpu_seconds(server.pid), machine_busy_seconds()
             await asyncio.sleep((t1 - time.monotonic_ns()) / 1e9)
-            gen1 = sum(cpu_seconds(w.proc.pid) for w in workers)
+            gen1, drops1 = sum(cpu_seconds(w.proc.pid) for w in workers), udp_receive_buffer_errors()
+            echo1, busy1 = cpu_seconds(server.pid), machine_busy_seconds()
             await asyncio.sleep(0.5)
+            sent = await control.call({"op": "sent"}, "sent")
+            control.close()
             received = 0
+            paths = set()
             for w in workers:
                 reply = await w.call({"cmd": "report"})
                 received += sum(sum(c.values()) for c in reply["received"].values())
-            result = {
-                "rate": rate,
-                "received_pps": round(received / self.window, 1),
-                "loss": round(1 - received / (rate * self.window), 4),
-                "generator_cpu_pct": round(100 * (gen1 - gen0) / self.window, 1),
-            }
-        except RuntimeError as exc:
-            # The generator could not even set this rate up: that is its ceiling, not a crash.
-            result = {"rate": rate, "received_pps": 0.0, "loss": 1.0, "generator_cpu_pct": None, "error": str(exc)}
+                paths.add(reply["receive_path"])
+            gen_s = gen1 - gen0
+            result.update(
+                {
+                    "sent_pps": round(sent["sent"] / self.window, 1),
+                    "received_pps": round(received / self.window, 1),
+                    "loss": round(1 - received / sent["sent"], 4) if sent["sent"] else 1.0,
+                    "receive_buffer_drops": drops1 - drops0,
+                    "generator_cpu_pct": round(100 * gen_s / self.window, 1),
+                    "echo_server_cpu_pct": round(100 * (echo1 - echo0) / self.window, 1),
+                    "other_cpu_pct": round(100 * ((busy1 - busy0) - (echo1 - echo0) - gen_s) / self.window, 1),
+                    "generator_us_per_packet": round(gen_s * 1e6 / received, 2) if received else None,
+                    "generator_pps_per_core": round(received / gen_s) if gen_s and received else None,
+                    "receive_path": ",".join(sorted(paths)),
+                    "echo_sender": sent["sender"],
+                }
+            )
+        except (RuntimeError, TimeoutError) as exc:
+            # not a measurement: the echo could not be set up, and the report says so
+            result["error"] = str(exc) or type(exc).__name__
         finally:
             for w in workers:
                 if w.proc.stdin is not None:
                     w.proc.stdin.close()
             await asyncio.gather(*(_stop(w.proc) for w in workers))
             await _stop(server)
-        print(
-            f"received {result['received_pps']:.0f} pps, loss {100 * result['loss']:.2f} %,"
-            f" generator CPU {result['generator_cpu_pct']} %",
-            flush=True,
-        )
+        print(report.echo_line(result), flush=True)
         return result
+
+
+class EchoControl:
+    """The runner's own JSON-lines connection to the echo server: start, window, sent."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> EchoControl:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def call(self, request: dict[str, Any], reply: str | None = None) -> dict[str, Any]:
+        """Send a request; with reply, wait for the answer of that op."""
+        self.writer.write((json.dumps(request) + "\n").encode())
+        await self.writer.drain()
+        async with asyncio.timeout(10):
+            while reply is not None:
+                line = await self.reader.readline()
+                if not line:
+                    raise RuntimeError("the echo server closed its connection")
+                message: dict[str, Any] = json.loads(line)
+                if message["op"] == reply:
+                    return message
+        return {}
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _ms(us: float | None) -> float | None:
@@ -332,6 +382,14 @@ async def main() -> None:
     parser.add_argument("--window", type=float, help="steady measurement window, seconds")
     parser.add_argument("--workers", type=int, help="load-generator processes")
     parser.add_argument("--only", help="comma-separated forwarders: ours,janus,janus-1loop")
+    parser.add_argument(
+        "--echo-only",
+        action="store_true",
+        help="only the generator's headroom: echo runs against the highest forwarded rate of --json",
+    )
+    parser.add_argument("--echo-rates", help="comma-separated pkt/s for --echo-only, instead of 2.2x, 3x, 4x")
+    parser.add_argument("--echo-streams", type=int, help="echo subscribers (default: the largest run's, at least 20)")
+    parser.add_argument("--logs", help="keep the processes' logs in this folder")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "media.json"))
     parser.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
@@ -352,30 +410,25 @@ async def main() -> None:
         f"cores: forwarder {cores.server}, generator {cores.generator} ({workers} workers); window {window:.0f} s",
         flush=True,
     )
-    with tempfile.TemporaryDirectory(prefix="cv-bench-") as tmp:
-        bench = Bench(cores, workers, window, Path(tmp))
+    if args.echo_only:
+        await echo_only(cores, workers, window, args)
+        return
+    with _logs(args.logs) as tmp:
+        bench = Bench(cores, workers, window, tmp)
         runs = [await bench.run(sfu, s) for s in scenarios for sfu in sfus]
         if args.full:
             runs += await _load_points(bench, sfus, runs)
         top = max((r.get("forwarded_pps", 0) for r in runs), default=0)
+        streams = args.echo_streams or _echo_streams(runs)
         echoes = []
         # a little over twice, so that passing the first step means at least twice
         for factor in (2.2, 3, 4):
-            echo = await bench.echo(max(top, 1000) * factor, streams=20)
+            echo = await bench.echo(max(top, 1000) * factor, streams)
             echoes.append(echo)
-            if echo["loss"] > 0.01:
+            if "error" in echo or echo["loss"] > 0.01:
                 break
     results = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "cpu_model": _cpu_model(),
-            "kernel": platform.release(),
-            "forwarder_cores": cores.server,
-            "generator_cores": cores.generator,
-            "generator_workers": workers,
-            "python": platform.python_version(),
-            "janus": report.janus_version(),
-        },
+        "machine": _machine(cores, workers),
         "mode": "full" if args.full else "quick",
         "window_s": window,
         "runs": runs,
@@ -387,6 +440,52 @@ async def main() -> None:
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     report.write(results, Path(args.doc))
     print(report.summary(results))
+
+
+async def echo_only(cores: Cores, workers: int, window: float, args: argparse.Namespace) -> None:
+    """Measure the generator's headroom alone, against the highest rate of the last results.
+
+    Prints, and writes neither the results nor the doc: those belong to a whole run.
+    """
+    results = json.loads(Path(args.json).read_text())
+    top = results["highest_forwarded_pps"]
+    rates = [float(r) for r in args.echo_rates.split(",")] if args.echo_rates else [top * f for f in (2.2, 3, 4)]
+    streams = args.echo_streams or _echo_streams(results["runs"])
+    print(f"highest forwarded rate in {args.json}: {top:,.0f} pkt/s", flush=True)
+    with _logs(args.logs) as tmp:
+        bench = Bench(cores, workers, window, tmp)
+        results["echo"] = [await bench.echo(rate, streams) for rate in rates]
+    results["machine"] = _machine(cores, workers)
+    print(report.headroom(results))
+
+
+def _echo_streams(runs: list[dict[str, Any]]) -> int:
+    """Return as many echo subscribers as the largest run had, at least 20."""
+    return max([20] + [r["subscribers"] for r in runs if "subscribers" in r])
+
+
+@contextlib.contextmanager
+def _logs(folder: str | None) -> Iterator[Path]:
+    """Yield the folder for the processes' logs and Janus's configs: a kept one, or a temporary one."""
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        yield Path(folder)
+        return
+    with tempfile.TemporaryDirectory(prefix="cv-bench-") as tmp:
+        yield Path(tmp)
+
+
+def _machine(cores: Cores, workers: int) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "kernel": platform.release(),
+        "forwarder_cores": cores.server,
+        "generator_cores": cores.generator,
+        "generator_workers": workers,
+        "python": platform.python_version(),
+        "janus": report.janus_version(),
+    }
 
 
 async def _load_points(bench: Bench, sfus: list[str], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

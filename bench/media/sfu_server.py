@@ -7,8 +7,12 @@ Signalling is JSON lines over TCP on 127.0.0.1, one connection per load-generato
 and back: {"op": "media", "peer", "msg"} and {"op": "error", "peer", "message"}.
 
 With --echo it hosts no forwarder: {"op": "echo", "peer", "rate", "seconds"} gets a plain
-sending connection (offer and answer as media.* messages) that blasts stamped packets at a rate,
-the generator's own ceiling with nothing in between.
+sending connection (offer and answer as media.* messages) for stamped packets at a rate, the
+generator's own ceiling with nothing in between. Nothing is sent until {"op": "start"} (answered
+{"op": "started", "streams"}), once every subscriber is connected: a stream that started as soon
+as its own peer connected would load both cores while later peers still do ICE and DTLS.
+{"op": "window", "t0", "t1"} sets the steady window and {"op": "sent"} is answered with
+{"op": "sent", "sent", "sender"}: the packets stamped inside the window that the sockets took.
 """
 
 from __future__ import annotations
@@ -17,15 +21,36 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from aiortc import RTCSessionDescription
+
 from media_server import MediaError, MediaNode
+from media_server.forwarder import Output, SilentTrack
 
 from .packets import MAX_CHUNK, stamp
-from .peers import new_pc, wait_connected
+from .peers import NATIVE, Window, _genfast, libsrtp_function, new_pc, srtp_address, wait_connected
+
+BODY = b"\x80\x80\x00\x00" + bytes(MAX_CHUNK)
 
 MAX_SECONDS = 600
+
+
+@dataclass
+class EchoStream:
+    """One echo peer: where its packets go and how far its schedule got."""
+
+    output: Any
+    index: int
+    ssrc: int
+    pt: int
+    stream: int
+    rate: float
+    seq: int = 0
+    scheduled: int = 0
 
 
 class Server:
@@ -36,6 +61,11 @@ class Server:
         self.node = MediaNode(self._send)
         self.writers: dict[str, asyncio.StreamWriter] = {}
         self.echo_pcs: dict[str, Any] = {}
+        self.echo_streams: list[EchoStream] = []
+        self.echo_connecting: set[asyncio.Task[None]] = set()
+        self.echo_seconds = 0.0
+        self.sender = _genfast.Sender(libsrtp_function("srtp_protect")) if NATIVE else None
+        self.window = Window()
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def _send(self, room_id: str, peer_id: str, message: dict[str, Any]) -> None:
@@ -68,57 +98,99 @@ class Server:
                     writer.write((json.dumps({"op": "stats", "stats": self.node.stats()}) + "\n").encode())
                 elif op == "echo":
                     await self._echo_offer(peer, float(request["rate"]), float(request["seconds"]))
+                elif op == "start":
+                    # the generator saw its side connect; wait for this side of each (bounded)
+                    if self.echo_connecting:
+                        await asyncio.wait(self.echo_connecting, timeout=20)
+                    self._spawn(self._pace(self.echo_seconds))
+                    writer.write((json.dumps({"op": "started", "streams": len(self.echo_streams)}) + "\n").encode())
+                elif op == "window":
+                    self.window.t0, self.window.t1 = request["t0"], request["t1"]
+                    if self.sender is not None:
+                        self.sender.set_window(request["t0"], request["t1"])
+                elif op == "sent":
+                    sent = (
+                        self.sender.stats()["in_window"] if self.sender is not None else sum(self.window.sent.values())
+                    )
+                    reply = {"op": "sent", "sent": sent, "sender": "c" if self.sender is not None else "python"}
+                    writer.write((json.dumps(reply) + "\n").encode())
             except MediaError as exc:
                 writer.write((json.dumps({"op": "error", "peer": peer, "message": exc.message}) + "\n").encode())
             await writer.drain()
 
-    async def _echo_offer(self, peer: str, rate: float, seconds: float) -> None:
-        from media_server.forwarder import SilentTrack
-
-        pc = new_pc()
-        transceiver = pc.addTransceiver(SilentTrack("video"), direction="sendonly")  # type: ignore[arg-type]
-        await pc.setLocalDescription(await pc.createOffer())
-        self.echo_pcs[peer] = (pc, transceiver, rate, min(seconds, MAX_SECONDS))
-        await self._send("", peer, {"type": "media.offer", "pc": "subscribe", "sdp": pc.localDescription.sdp})
-
-    async def _echo_answer(self, peer: str, message: dict[str, Any]) -> None:
-        from aiortc import RTCSessionDescription
-
-        from media_server.forwarder import Output
-
-        pc, transceiver, rate, seconds = self.echo_pcs[peer]
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
-        await wait_connected(pc, 20)
-        output = Output(transceiver.sender.transport)
-        task = asyncio.ensure_future(
-            _blast(
-                output,
-                transceiver.sender._ssrc,
-                transceiver._codecs[0].payloadType,
-                int(peer.rsplit("-", 1)[-1]),
-                rate,
-                seconds,
-            )
-        )
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    async def _echo_offer(self, peer: str, rate: float, seconds: float) -> None:
+        pc = new_pc()
+        transceiver = pc.addTransceiver(SilentTrack("video"), direction="sendonly")  # type: ignore[arg-type]
+        await pc.setLocalDescription(await pc.createOffer())
+        self.echo_pcs[peer] = (pc, transceiver, rate)
+        self.echo_seconds = max(self.echo_seconds, min(seconds, MAX_SECONDS))
+        await self._send("", peer, {"type": "media.offer", "pc": "subscribe", "sdp": pc.localDescription.sdp})
 
-async def _blast(output: Any, ssrc: int, pt: int, stream: int, rate: float, seconds: float) -> None:
-    """Send stamped 1100-byte packets at a steady rate, in bursts every 10 ms."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    body = b"\x80\x80\x00\x00" + bytes(MAX_CHUNK)
-    seq = 0
-    tick = 0.01
-    sent = 0.0
-    while (now := loop.time()) < start + seconds:
-        due = (now - start) * rate
-        while sent < due:
-            seq += 1
-            output.send(0x80, pt, seq & 0xFFFF, seq * 3000, ssrc, body + stamp(stream, seq, time.monotonic_ns()))
-            sent += 1
-        await asyncio.sleep(tick)
+    async def _echo_answer(self, peer: str, message: dict[str, Any]) -> None:
+        pc, transceiver, rate = self.echo_pcs[peer]
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
+        # other peers' answers are read while this one connects
+        task = asyncio.ensure_future(self._echo_connected(peer, pc, transceiver, rate))
+        self.echo_connecting.add(task)
+        task.add_done_callback(self.echo_connecting.discard)
+
+    async def _echo_connected(self, peer: str, pc: Any, transceiver: Any, rate: float) -> None:
+        try:
+            await wait_connected(pc, 20)
+        except (TimeoutError, ConnectionError) as exc:
+            print(f"echo peer {peer} did not connect: {exc!r}", file=sys.stderr, flush=True)
+            return
+        dtls = transceiver.sender.transport
+        stream = EchoStream(
+            Output(dtls),
+            -1,
+            transceiver.sender._ssrc,
+            transceiver._codecs[0].payloadType,
+            int(peer.rsplit("-", 1)[-1]),
+            rate,
+        )
+        if self.sender is not None:
+            pair = dtls.transport._connection._nominated[1]
+            fd = pair.protocol.transport.get_extra_info("socket").fileno()
+            host, port = pair.remote_addr
+            stream.index = self.sender.add(
+                fd, srtp_address(dtls._tx_srtp), host, port, stream.ssrc, stream.pt, stream.stream, rate
+            )
+        self.echo_streams.append(stream)
+
+    async def _pace(self, seconds: float) -> None:
+        """Send every echo stream at its rate, never catching up in a burst."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        slowest = min((s.rate for s in self.echo_streams), default=1000.0)
+        # a tick long enough for about 16 packets per stream (one GSO send each), 1 to 10 ms
+        tick = min(max(16 / slowest, 0.001), 0.01)
+        while (now := loop.time()) < start + seconds:
+            if self.sender is not None:
+                self.sender.tick(now - start)
+            else:
+                for s in self.echo_streams:
+                    due = int((now - start) * s.rate)
+                    # behind by more than 30 ms (a stalled loop): those packets are not sent at all
+                    count = min(due - s.scheduled, int(s.rate * 0.03) + 1)
+                    s.scheduled = due
+                    if count > 0:
+                        self._send_python(s, count)
+            await asyncio.sleep(tick)
+
+    def _send_python(self, s: EchoStream, count: int) -> None:
+        window = self.window
+        for _ in range(count):
+            s.seq += 1
+            sent_ns = time.monotonic_ns()
+            s.output.send(0x80, s.pt, s.seq & 0xFFFF, s.seq * 3000, s.ssrc, BODY + stamp(s.stream, s.seq, sent_ns))
+            if window.t0 <= sent_ns < window.t1:
+                window.sent[0] = window.sent.get(0, 0) + 1
 
 
 async def main() -> None:
