@@ -58,6 +58,7 @@ typedef struct {
     long long last_ms;
     long long packets;
     unsigned char pt_map[128]; /* publisher payload type -> subscriber one, or NO_PT */
+    int abs_send_time_id;      /* negotiated id of abs-send-time, 0 when not sent */
     /* where packets go */
     PyObject *output;
     int out_kind;
@@ -215,10 +216,37 @@ done:
     return result;
 }
 
-static int send_python(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint32_t ts, PyObject *payload)
+/* The one-byte-header extension block carrying abs-send-time (RFC 8285; 24-bit 6.18 seconds). */
+static void write_abs_send_time(unsigned char *p, int id, uint32_t send_time)
 {
+    p[0] = 0xBE;
+    p[1] = 0xDE;
+    p[2] = 0;
+    p[3] = 1;
+    p[4] = (unsigned char)(id << 4 | 2);
+    p[5] = (unsigned char)(send_time >> 16);
+    p[6] = (unsigned char)(send_time >> 8);
+    p[7] = (unsigned char)send_time;
+}
+
+static int send_python(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint32_t ts, PyObject *payload,
+                       uint32_t send_time)
+{
+    PyObject *body = payload;
+    if (s->abs_send_time_id) {
+        Py_ssize_t n = PyBytes_GET_SIZE(payload);
+        body = PyBytes_FromStringAndSize(NULL, 8 + n);
+        if (body == NULL)
+            return -1;
+        write_abs_send_time((unsigned char *)PyBytes_AS_STRING(body), s->abs_send_time_id, send_time);
+        memcpy(PyBytes_AS_STRING(body) + 8, PyBytes_AS_STRING(payload), (size_t)n);
+        b0 |= 0x10;
+    } else {
+        Py_INCREF(body);
+    }
     PyObject *r = PyObject_CallMethod(s->output, "send", "IIIkkO", b0, b1, seq, (unsigned long)ts,
-                                      (unsigned long)s->ssrc, payload);
+                                      (unsigned long)s->ssrc, body);
+    Py_DECREF(body);
     if (r == NULL)
         return -1;
     Py_DECREF(r);
@@ -253,7 +281,7 @@ static inline int ready(SlotCore *s)
 }
 
 static int forward_one(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint32_t ts, PyObject *payload,
-                       long long arrival_ms)
+                       long long arrival_ms, uint32_t send_time)
 {
     unsigned pt = s->pt_map[b1 & 0x7F];
     if (pt == NO_PT || s->out_kind == OUT_NONE)
@@ -283,23 +311,26 @@ static int forward_one(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint
         if (state < 0)
             return -1;
         if (state == 1) {
-            Py_ssize_t n = 12 + PyBytes_GET_SIZE(payload);
+            Py_ssize_t head = s->abs_send_time_id ? 20 : 12;
+            Py_ssize_t n = head + PyBytes_GET_SIZE(payload);
             if (n <= MAX_PLAIN) {
-                buffer[0] = (unsigned char)b0;
+                buffer[0] = (unsigned char)(s->abs_send_time_id ? b0 | 0x10 : b0);
                 buffer[1] = (unsigned char)b1;
                 buffer[2] = (unsigned char)(out_seq >> 8);
                 buffer[3] = (unsigned char)out_seq;
                 uint32_t be_ts = htonl(out_ts), be_ssrc = htonl(s->ssrc);
                 memcpy(buffer + 4, &be_ts, 4);
                 memcpy(buffer + 8, &be_ssrc, 4);
-                memcpy(buffer + 12, PyBytes_AS_STRING(payload), (size_t)(n - 12));
+                if (s->abs_send_time_id)
+                    write_abs_send_time(buffer + 12, s->abs_send_time_id, send_time);
+                memcpy(buffer + head, PyBytes_AS_STRING(payload), (size_t)(n - head));
                 send_native(s, (int)n);
             }
         } else if (state == 2) {
-            if (send_python(s, b0, b1, out_seq, out_ts, payload) < 0)
+            if (send_python(s, b0, b1, out_seq, out_ts, payload, send_time) < 0)
                 return -1;
         }
-    } else if (send_python(s, b0, b1, out_seq, out_ts, payload) < 0) {
+    } else if (send_python(s, b0, b1, out_seq, out_ts, payload, send_time) < 0) {
         return -1;
     }
     s->packets++;
@@ -308,13 +339,14 @@ static int forward_one(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint
 
 static PyTypeObject SlotCoreType;
 
-PyDoc_STRVAR(fanout_doc, "fanout(slots, b0, b1, seq, ts, payload, arrival_ms)\n--\n\n"
-                         "Rewrite, keep and send one packet to every slot of the list.");
+PyDoc_STRVAR(fanout_doc, "fanout(slots, b0, b1, seq, ts, payload, arrival_ms, send_time)\n--\n\n"
+                         "Rewrite, keep and send one packet to every slot of the list; send_time is the\n"
+                         "24-bit abs-send-time written for slots that negotiated it.");
 
 static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "fanout() takes 7 arguments");
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "fanout() takes 8 arguments");
         return NULL;
     }
     PyObject *slots = args[0];
@@ -328,6 +360,7 @@ static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t narg
     unsigned long seq = PyLong_AsUnsignedLongMask(args[3]);
     unsigned long ts = PyLong_AsUnsignedLongMask(args[4]);
     long long arrival_ms = PyLong_AsLongLong(args[6]);
+    uint32_t send_time = (uint32_t)(PyLong_AsUnsignedLongMask(args[7]) & 0xFFFFFF);
     if (PyErr_Occurred())
         return NULL;
     /* the list may change under a Python output's send(): index it afresh each time */
@@ -338,7 +371,8 @@ static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t narg
             return NULL;
         }
         Py_INCREF(item);
-        int rc = forward_one((SlotCore *)item, b0 & 0xFF, b1 & 0xFF, seq & 0xFFFF, (uint32_t)ts, payload, arrival_ms);
+        int rc = forward_one((SlotCore *)item, b0 & 0xFF, b1 & 0xFF, seq & 0xFFFF, (uint32_t)ts, payload, arrival_ms,
+                             send_time);
         Py_DECREF(item);
         if (rc < 0)
             return NULL;
@@ -484,6 +518,7 @@ static PyMemberDef SlotCore_members[] = {
     {"ssrc", T_UINT, offsetof(SlotCore, ssrc), 0, NULL},
     {"last_ms", T_LONGLONG, offsetof(SlotCore, last_ms), 0, NULL},
     {"packets", T_LONGLONG, offsetof(SlotCore, packets), 0, NULL},
+    {"abs_send_time_id", T_INT, offsetof(SlotCore, abs_send_time_id), 0, NULL},
     {NULL},
 };
 

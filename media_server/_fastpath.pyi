@@ -12,6 +12,7 @@ class SlotCore:
     ssrc: int
     last_ms: int
     packets: int
+    abs_send_time_id: int
     output: Any
     pt_map: dict[int, int]
     @property
@@ -22,5 +23,7 @@ class SlotCore:
     def history_clear(self) -> None: ...
     def unbind(self) -> None: ...
 
-def fanout(slots: list[Any], b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int, /) -> None: ...
+def fanout(
+    slots: list[Any], b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int, send_time: int, /
+) -> None: ...
 def set_protect(address: int, /) -> None: ...

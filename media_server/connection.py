@@ -47,13 +47,12 @@ from .forwarder import Kind, Output, SilentTrack, Slot, Track
 from .ice import announce_public_ip
 from .policy import Adaptation, BandwidthEstimator, LayerChoice
 from .protocol import MediaError, Offer, PublishedTrack
-from .rtp import find_extension
+from .rtp import ABS_SEND_TIME_URI, find_extension
 
 logger = logging.getLogger(__name__)
 
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
-ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 SSRC = struct.Struct("!I")
 SEQ_TS = struct.Struct("!HI")
 RTCP_HEADER = struct.Struct("!BBH")
@@ -451,6 +450,15 @@ class Subscriber:
         except Exception as exc:  # aiortc raises many kinds on a bad SDP: all are the browser's fault
             raise MediaError("invalid", f"unusable SDP answer: {exc}") from exc
         for slot, transceiver in zip(self.slots, self._transceivers, strict=True):
+            # what the browser's bandwidth estimator needs from us (RFC 8285 one-byte ids: 1-14)
+            slot.abs_send_time_id = next(
+                (
+                    x.id
+                    for x in transceiver._headerExtensions
+                    if x.uri == ABS_SEND_TIME_URI and 1 <= x.id <= 14 and slot.kind == "video"
+                ),
+                0,
+            )
             slot.payload_types = {
                 c.mimeType: c.payloadType
                 for c in reversed(transceiver._codecs)

@@ -27,6 +27,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
 from .rtp import (
+    ABS_SEND_TIME_EXT,
     EXT_HEADER,
     HEADER,
     SEQ_TS_SSRC,
@@ -50,6 +51,9 @@ Kind = Literal["audio", "video"]
 # the SRTP session buffer is 1500 bytes and protection adds up to 16 (SRTP_MAX_TRAILER_LEN)
 MAX_PLAIN = 1500 - 16
 srtp_protect = lib.srtp_protect
+
+clock = time.time
+"""Where abs-send-time comes from (tests replace it)."""
 
 NATIVE = _fastpath is not None and os.environ.get("MEDIA_FORWARDER_C", "1") != "0"
 """Whether slots forward through the C extension."""
@@ -265,6 +269,7 @@ class PySlot(SlotLogic, Rewriter):
     """One sending transceiver of a subscriber: forwards one track at a time (pure Python)."""
 
     __slots__ = (
+        "abs_send_time_id",
         "history",
         "key",
         "kind",
@@ -294,6 +299,8 @@ class PySlot(SlotLogic, Rewriter):
         # the (peer, source) this slot is assigned to by the room's policy
         self.key: tuple[str, str] | None = None
         self.packets = 0
+        # negotiated id of the abs-send-time header extension (1-14), 0 when not sent
+        self.abs_send_time_id = 0
 
     switch = Rewriter.switch
 
@@ -306,7 +313,7 @@ class PySlot(SlotLogic, Rewriter):
         """Return the whole rewritten packet with this output sequence number, if still kept."""
         return self.history.get(seq, self.ssrc)
 
-    def forward(self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int) -> None:
+    def forward(self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int, send_time: int) -> None:
         """Rewrite and send one packet of the current track."""
         pt = self.pt_map.get(b1 & 0x7F)
         output = self.output
@@ -332,13 +339,19 @@ class PySlot(SlotLogic, Rewriter):
         history.seqs[i] = out_seq
         history.stamps[i] = out_ts
         history.flags[i] = b0 << 8 | b1
-        output.send(b0, b1, out_seq, out_ts, self.ssrc, payload)
+        if self.abs_send_time_id:
+            ext = ABS_SEND_TIME_EXT.pack(0xBEDE, 1, self.abs_send_time_id << 4 | 2, send_time >> 8, send_time & 0xFF)
+            output.send(b0 | 0x10, b1, out_seq, out_ts, self.ssrc, ext + payload)
+        else:
+            output.send(b0, b1, out_seq, out_ts, self.ssrc, payload)
         self.packets += 1
 
 
-def _py_fanout(slots: list[Any], b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int) -> None:
+def _py_fanout(
+    slots: list[Any], b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int, send_time: int
+) -> None:
     for slot in slots:
-        slot.forward(b0, b1, seq, ts, payload, arrival_ms)
+        slot.forward(b0, b1, seq, ts, payload, arrival_ms, send_time)
 
 
 if _fastpath is not None:
@@ -361,9 +374,11 @@ if _fastpath is not None:
 
         switch = Rewriter.switch
 
-        def forward(self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int) -> None:
+        def forward(
+            self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int, send_time: int
+        ) -> None:
             """Rewrite and send one packet of the current track."""
-            _fastpath.fanout([self], b0, b1, seq, ts, payload, arrival_ms)
+            _fastpath.fanout([self], b0, b1, seq, ts, payload, arrival_ms, send_time)
 
 
 if TYPE_CHECKING:
@@ -449,7 +464,8 @@ class Track:
             for slot in self.pending:
                 slot.start(self, seq, ts, arrival_ms)
             self.pending.clear()
-        self.fanout(self.slots, b0, b1, seq, ts, payload, arrival_ms)
+        # abs-send-time (24-bit 6.18 seconds), for subscribers' bandwidth estimation
+        self.fanout(self.slots, b0, b1, seq, ts, payload, arrival_ms, int(clock() * 262144) & 0xFFFFFF)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per throttle interval."""

@@ -7,6 +7,9 @@ import struct
 HEADER = struct.Struct("!BBHII")
 SEQ_TS_SSRC = struct.Struct("!HII")
 EXT_HEADER = struct.Struct("!HH")
+# a one-byte-header extension block with one abs-send-time element (RFC 8285), 8 bytes
+ABS_SEND_TIME_EXT = struct.Struct("!HHBHB")
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 VP8 = "video/VP8"
 H264 = "video/H264"

@@ -17,6 +17,7 @@ from pylibsrtp import Policy, Session
 
 from media_server import forwarder
 from media_server.forwarder import Output
+from media_server.rtp import find_extension
 
 from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
 
@@ -133,13 +134,16 @@ def stream(count: int, seed: int) -> list[bytes]:
     return packets
 
 
-def run(track_cls: type, slot_cls: type, output: Any, switch_every: int, after: Any = None) -> list[Any]:
+def run(
+    track_cls: type, slot_cls: type, output: Any, switch_every: int, after: Any = None, abs_send_time_id: int = 0
+) -> list[Any]:
     """Forward two publishers' streams to one slot, switching between them; return the slots."""
     tracks = [track_cls("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"}) for _ in range(2)]
     for track in tracks:
         track.allowed = True
     slot = slot_cls("video", SUB_SSRC, output)
     slot.payload_types = {"video/VP8": SUB_PT}
+    slot.abs_send_time_id = abs_send_time_id
     slot.attach(tracks[0])
     streams = [stream(300, 1), stream(300, 2)]
     for i in range(300):
@@ -152,10 +156,26 @@ def run(track_cls: type, slot_cls: type, output: Any, switch_every: int, after: 
     return [slot, tracks]
 
 
-def test_c_and_python_send_the_same_packets() -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The clock abs-send-time is read from: advances 1 ms per reading, from the same start."""
+    now = [1_700_000_000.0]
+
+    def tick() -> float:
+        now[0] += 0.001
+        return now[0]
+
+    monkeypatch.setattr(forwarder, "clock", tick)
+    return now
+
+
+@pytest.mark.parametrize("abs_send_time_id", [0, 3])
+def test_c_and_python_send_the_same_packets(clock: list[float], abs_send_time_id: int) -> None:
     c, py = Recorder(), Recorder()
-    c_slot = run(forwarder.NativeTrack, forwarder.NativeSlot, c, 37)[0]
-    py_slot = run(forwarder.PyTrack, forwarder.PySlot, py, 37)[0]
+    start = clock[0]
+    c_slot = run(forwarder.NativeTrack, forwarder.NativeSlot, c, 37, abs_send_time_id=abs_send_time_id)[0]
+    clock[0] = start
+    py_slot = run(forwarder.PyTrack, forwarder.PySlot, py, 37, abs_send_time_id=abs_send_time_id)[0]
     assert len(c.packets) > 300  # both streams, switches on keyframes
     assert c.packets == py.packets
     for name in ("seq_offset", "ts_offset", "start_seq", "last_seq", "last_ts", "last_ms", "packets", "pt_map"):
@@ -164,14 +184,40 @@ def test_c_and_python_send_the_same_packets() -> None:
     assert c_slot.history_get(last) == py_slot.history_get(last) is not None
 
 
-def test_c_protects_and_sends_what_python_would(link: Link) -> None:
+def test_c_protects_and_sends_what_python_would(link: Link, clock: list[float]) -> None:
     sent: list[bytes] = []
+    start = clock[0]
     # read as it goes: the socket's receive buffer holds fewer than the test sends
-    c_slot = run(forwarder.NativeTrack, forwarder.NativeSlot, link.output, 50, lambda: sent.extend(link.received()))[0]
+    c_slot = run(
+        forwarder.NativeTrack,
+        forwarder.NativeSlot,
+        link.output,
+        50,
+        lambda: sent.extend(link.received()),
+        abs_send_time_id=5,
+    )[0]
     assert c_slot.bound  # sent from C, not through Output.send
+    clock[0] = start
     expected = Recorder()
-    run(forwarder.PyTrack, forwarder.PySlot, expected, 50)
+    run(forwarder.PyTrack, forwarder.PySlot, expected, 50, abs_send_time_id=5)
     assert sent == expected.packets
+
+
+def test_abs_send_time_is_the_send_clock_in_6_18_seconds(clock: list[float]) -> None:
+    sent = Recorder()
+    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    slot = forwarder.NativeSlot("video", SUB_SSRC, sent)
+    slot.payload_types = {"video/VP8": SUB_PT}
+    slot.abs_send_time_id = 7
+    slot.attach(track)
+    clock[0] = 100.0  # the next reading is 100.001 s
+    track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+    track.on_rtp(rtp(2, 0, VP8_DELTA), 0)
+    values = [int.from_bytes(find_extension(p, 7) or b"", "big") for p in sent.packets]
+    assert values == [int(100.001 * 2**18) & 0xFFFFFF, int(100.002 * 2**18) & 0xFFFFFF]
+    assert [p[20:] for p in sent.packets] == [VP8_KEY, VP8_DELTA]  # payload after the 8-byte block
+    assert slot.history_get(0) == rtp(0, 0, VP8_KEY, ssrc=SUB_SSRC, pt=SUB_PT)  # retransmissions: none
 
 
 def test_a_new_ice_pair_moves_the_stream(link: Link) -> None:
@@ -216,8 +262,11 @@ def test_too_large_a_packet_is_dropped_not_truncated(link: Link) -> None:
     slot.attach(track)
     track.on_rtp(rtp(1, 0, VP8_KEY + bytes(forwarder.MAX_PLAIN - 12 - len(VP8_KEY))), 0)
     track.on_rtp(rtp(2, 0, VP8_DELTA + bytes(forwarder.MAX_PLAIN)), 0)
+    slot.abs_send_time_id = 2  # 8 more bytes: the same payload no longer fits
+    track.on_rtp(rtp(3, 0, VP8_KEY + bytes(forwarder.MAX_PLAIN - 12 - len(VP8_KEY))), 0)
+    track.on_rtp(rtp(4, 0, VP8_KEY + bytes(forwarder.MAX_PLAIN - 20 - len(VP8_KEY))), 0)
     sizes = [len(p) for p in link.received()]
-    assert sizes == [forwarder.MAX_PLAIN]
+    assert sizes == [forwarder.MAX_PLAIN, forwarder.MAX_PLAIN]
 
 
 def test_a_slot_and_its_track_are_freed_with_their_payloads() -> None:
@@ -229,7 +278,7 @@ def test_a_slot_and_its_track_are_freed_with_their_payloads() -> None:
     slot.payload_types = {"video/VP8": SUB_PT}
     slot.attach(track)
     track.on_rtp(rtp(1, 0, VP8_KEY), 0)
-    track.fanout(track.slots, 0x80, VP8_PT, 2, 0, payload, 0)
+    track.fanout(track.slots, 0x80, VP8_PT, 2, 0, payload, 0, 0)
     assert slot.history_get(1) == rtp(1, 0, payload, ssrc=SUB_SSRC, pt=SUB_PT)
     assert sys.getrefcount(payload) == before + 1  # kept for retransmission, not copied
     # slot -> track (slot.track) -> slot (track.slots): a cycle only the garbage collector breaks
@@ -243,6 +292,6 @@ def test_bad_input_is_refused_with_an_error() -> None:
     with pytest.raises(ValueError):
         slot.pt_map = {200: 1}
     with pytest.raises(TypeError):
-        forwarder._fastpath.fanout([object()], 0x80, 96, 1, 0, b"x", 0)  # type: ignore[union-attr]
+        forwarder._fastpath.fanout([object()], 0x80, 96, 1, 0, b"x", 0, 0)  # type: ignore[union-attr]
     with pytest.raises(TypeError):
-        forwarder._fastpath.fanout([slot], 0x80, 96, 1, 0, "not bytes", 0)  # type: ignore[union-attr,arg-type]
+        forwarder._fastpath.fanout([slot], 0x80, 96, 1, 0, "not bytes", 0, 0)  # type: ignore[union-attr,arg-type]

@@ -242,3 +242,26 @@ async def test_no_decoder_or_encoder_runs_in_the_forwarder(
     # one encoder in alice's browser, one decoder in bob's: none in the forwarder
     assert encoders == ["video/VP8"]
     assert decoders == ["video/VP8"]
+
+
+async def test_subscriber_video_carries_abs_send_time(classroom: Classroom, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what a browser's receive-side bandwidth estimator reads; audio does not negotiate it
+    stamps: dict[str, list[int | None]] = {"video": [], "audio": []}
+    real = RTCRtpReceiver._handle_rtp_packet
+
+    async def spy(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -> None:
+        stamps[self._RTCRtpReceiver__kind].append(packet.extensions.abs_send_time)  # type: ignore[attr-defined]
+        await real(self, packet, arrival_time_ms)
+
+    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", spy)
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(camera() | {("microphone", "normal"): ToneTrack()})
+    await bob.join()
+    await bob.wait_frames("alice", "camera", count=5)
+    await bob.wait_frames("alice", "microphone", count=5)
+    video = [s for s in stamps["video"] if s is not None]
+    assert len(video) >= 5 and len(video) == len(stamps["video"])
+    # 6.18 fixed-point seconds of the send time: non-decreasing but for the 64 s wrap
+    assert all((b - a) % (1 << 24) < 1 << 23 for a, b in zip(video, video[1:], strict=False))
+    assert stamps["audio"] and all(s is None for s in stamps["audio"])
