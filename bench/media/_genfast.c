@@ -363,7 +363,7 @@ typedef struct {
     Py_ssize_t nouts, cap;
     int64_t t0, t1;
     int gso; /* UDP_SEGMENT works: one send for a batch of equal datagrams */
-    unsigned long long sent, in_window, failed;
+    unsigned long long sent, in_window, failed, late;
     struct mmsghdr msgs[GSO_SEGMENTS];
     struct iovec iov[GSO_SEGMENTS];
     unsigned char buf[GSO_SEGMENTS * BUF];
@@ -505,7 +505,7 @@ static void send_out(Sender *self, Out *out, long long count) {
     }
 }
 
-/* Send every peer what its rate makes due after elapsed seconds; never more than 30 ms' worth. */
+/* Send every peer what its rate makes due after elapsed seconds; never more than 60 ms' worth. */
 static PyObject *Sender_tick(Sender *self, PyObject *arg) {
     double elapsed = PyFloat_AsDouble(arg);
     if (elapsed == -1.0 && PyErr_Occurred()) return NULL;
@@ -513,15 +513,20 @@ static PyObject *Sender_tick(Sender *self, PyObject *arg) {
         Out *out = &self->outs[i];
         long long due = (long long)(elapsed * out->rate);
         long long count = due - out->scheduled;
-        long long most = (long long)(out->rate * 0.03) + 1;
+        long long most = (long long)(out->rate * 0.06) + 1;
         out->scheduled = due;
-        if (count > 0) send_out(self, out, count < most ? count : most);
+        if (count > most) {
+            self->late += count - most;
+            count = most;
+        }
+        if (count > 0) send_out(self, out, count);
     }
     Py_RETURN_NONE;
 }
 
 static PyObject *Sender_stats(Sender *self, PyObject *unused) {
-    return Py_BuildValue("{sKsKsK}", "sent", self->sent, "in_window", self->in_window, "failed", self->failed);
+    return Py_BuildValue("{sKsKsKsK}", "sent", self->sent, "in_window", self->in_window, "failed", self->failed,
+                         "late", self->late);
 }
 
 static PyMethodDef Sender_methods[] = {

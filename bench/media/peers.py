@@ -314,12 +314,16 @@ class CountingSubscriber:
         return self.pc.localDescription.sdp
 
     async def connected(self, timeout: float) -> None:
-        """Wait for DTLS-SRTP, then take datagrams straight from the selected pair's socket."""
+        """Wait for DTLS-SRTP, then take datagrams straight from the ICE sockets."""
         await wait_connected(self.pc, timeout)
         for dtls in self._dtls:
-            pair = dtls.transport._connection._nominated.get(1)
-            if pair is not None and dtls._rx_srtp is not None:
-                protocol = pair.protocol
+            if dtls._rx_srtp is None:
+                continue
+            # every local candidate's socket, not only the pair this side nominated: the
+            # forwarder sends on the pair it selected, which is not always the same one
+            for protocol in dtls.transport._connection._protocols:
+                if protocol.transport is None or protocol.transport.is_closing():
+                    continue
                 # room for a burst while the process reads other sockets (a browser asks for more)
                 sock = protocol.transport.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)

@@ -101,8 +101,14 @@ def echo_line(e: dict[str, Any]) -> str:
     """Return one echo run (the generator with no forwarder in between) as text."""
     if "error" in e:
         return f"{e['rate']:,.0f} pkt/s could not be set up: {e['error']}"
+    stats = e.get("echo_sender_stats") or {}
+    refused = "".join(
+        f" ({stats[k]:,} {what})"
+        for k, what in (("failed", "refused by its sockets"), ("late", "skipped by a late sender"))
+        if stats.get(k)
+    )
     return (
-        f"{e['rate']:,.0f} pkt/s offered over {e.get('streams', '?')} subscribers, {e['sent_pps']:,.0f} sent, "
+        f"{e['rate']:,.0f} pkt/s offered over {e.get('streams', '?')} subscribers, {e['sent_pps']:,.0f} sent{refused}, "
         f"{e['received_pps']:,.0f} received ({100 * e['loss']:.2f} % loss, {e['receive_buffer_drops']:,} "
         f"dropped by full socket buffers), generator CPU {e['generator_cpu_pct']} % = "
         f"{_f(e['generator_us_per_packet'])} µs per received packet ({e['receive_path']} receive path, "

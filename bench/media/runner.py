@@ -329,6 +329,7 @@ class Bench:
                     "generator_pps_per_core": round(received / gen_s) if gen_s and received else None,
                     "receive_path": ",".join(sorted(paths)),
                     "echo_sender": sent["sender"],
+                    "echo_sender_stats": sent["sender_stats"],
                 }
             )
         except (RuntimeError, TimeoutError) as exc:

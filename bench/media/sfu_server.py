@@ -113,7 +113,12 @@ class Server:
                     sent = (
                         self.sender.stats()["in_window"] if self.sender is not None else sum(self.window.sent.values())
                     )
-                    reply = {"op": "sent", "sent": sent, "sender": "c" if self.sender is not None else "python"}
+                    reply = {
+                        "op": "sent",
+                        "sent": sent,
+                        "sender": "c" if self.sender is not None else "python",
+                        "sender_stats": self.sender.stats() if self.sender is not None else None,
+                    }
                     writer.write((json.dumps(reply) + "\n").encode())
             except MediaError as exc:
                 writer.write((json.dumps({"op": "error", "peer": peer, "message": exc.message}) + "\n").encode())
@@ -169,20 +174,23 @@ class Server:
         loop = asyncio.get_running_loop()
         start = loop.time()
         slowest = min((s.rate for s in self.echo_streams), default=1000.0)
-        # a tick long enough for about 16 packets per stream (one GSO send each), 1 to 10 ms
-        tick = min(max(16 / slowest, 0.001), 0.01)
+        # a tick long enough for about 32 packets per stream (one GSO send each), 1 to 20 ms
+        tick = min(max(32 / slowest, 0.001), 0.02)
+        ticks = 0
         while (now := loop.time()) < start + seconds:
+            ticks += 1
             if self.sender is not None:
                 self.sender.tick(now - start)
             else:
                 for s in self.echo_streams:
                     due = int((now - start) * s.rate)
-                    # behind by more than 30 ms (a stalled loop): those packets are not sent at all
-                    count = min(due - s.scheduled, int(s.rate * 0.03) + 1)
+                    # behind by more than 60 ms (a stalled loop): those packets are not sent at all
+                    count = min(due - s.scheduled, int(s.rate * 0.06) + 1)
                     s.scheduled = due
                     if count > 0:
                         self._send_python(s, count)
-            await asyncio.sleep(tick)
+            # the next tick on the schedule: a slow tick shortens the wait instead of adding to it
+            await asyncio.sleep(max(start + ticks * tick - loop.time(), 0))
 
     def _send_python(self, s: EchoStream, count: int) -> None:
         window = self.window
