@@ -103,14 +103,24 @@ class _Feedback:
 
     __slots__ = ("abs_send_time_id", "bitrate", "bytes", "estimator", "nacks", "receiver", "ssrc", "stats", "view")
 
-    def __init__(self, receiver: RTCRtpReceiver, ssrc: int, clock_rate: int, abs_send_time_id: int) -> None:
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        ssrc: int,
+        clock_rate: int,
+        abs_send_time_id: int,
+        estimator: RemoteBitrateEstimator | None,
+    ) -> None:
         self.receiver = receiver
         self.ssrc = ssrc
         self.stats = StreamStatistics(clock_rate)
         # aiortc sends receiver reports from this table
         receiver._RTCRtpReceiver__remote_streams[ssrc] = self.stats  # type: ignore[attr-defined]
         self.nacks: NackGenerator | None = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
-        self.estimator: RemoteBitrateEstimator | None = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+        # one estimator for all of a publisher's video, not aiortc's one per receiver: browsers take
+        # each REMB as the whole connection's estimate, so a REMB about the low camera layer alone
+        # would cap the normal layer and the screen share to it
+        self.estimator = estimator
         self.abs_send_time_id = abs_send_time_id
         self.view = _PacketView()
         # what this stream costs each subscriber it is forwarded to (receive-side adaptation); the
@@ -248,6 +258,8 @@ class Publisher:
         self._hooked: set[int] = set()
         self._mid_ext_id = 0
         self._abs_send_time_id = 0
+        # the publisher's video streams share a send clock (abs-send-time) and a bandwidth
+        self._remb = RemoteBitrateEstimator()
 
     async def negotiate(self, offer: Offer) -> str:
         """Apply the browser's offer and return the SDP answer."""
@@ -348,7 +360,13 @@ class Publisher:
         track.ssrc = view.ssrc
         entry = (
             track,
-            _Feedback(receiver, view.ssrc, 90000 if track.kind == "video" else 48000, self._abs_send_time_id),
+            _Feedback(
+                receiver,
+                view.ssrc,
+                90000 if track.kind == "video" else 48000,
+                self._abs_send_time_id,
+                self._remb if track.kind == "video" else None,
+            ),
         )
         self._by_ssrc[view.ssrc] = entry
         self._feedback[track] = entry[1]

@@ -12,7 +12,7 @@ import pytest
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, RtcpSrPacket
+from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, RtcpSrPacket, unpack_remb_fci
 
 from .conftest import Classroom, PatternTrack, ToneTrack, needs_netns
 
@@ -132,6 +132,38 @@ async def test_publisher_gets_bandwidth_estimates(classroom: Classroom, monkeypa
     async with asyncio.timeout(5):
         while not senders & set(remb):
             await asyncio.sleep(0.05)
+
+
+async def test_one_remb_covers_all_of_a_publishers_video(classroom: Classroom, monkeypatch: pytest.MonkeyPatch) -> None:
+    # browsers take a REMB as the whole connection's estimate: one about the low layer alone
+    # would hold the normal layer and the screen share down to the low layer's rate
+    rembs: list[list[int]] = []
+    real = RTCRtpSender._handle_rtcp_packet
+
+    async def spy(self: RTCRtpSender, packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            rembs.append(unpack_remb_fci(packet.fci)[1])
+        await real(self, packet)
+
+    monkeypatch.setattr(RTCRtpSender, "_handle_rtcp_packet", spy)
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish(
+        {
+            ("camera", "normal"): PatternTrack(320, 180),
+            ("camera", "low"): PatternTrack(160, 90),
+            ("screen", "normal"): PatternTrack(320, 180),
+        }
+    )
+    await bob.join()
+    await bob.wait_frames("alice", "screen", count=3)
+    assert alice.publish_pc is not None
+    video = {s._ssrc for s in alice.publish_pc.getSenders() if s.kind == "video"}
+    assert len(video) == 3
+    async with asyncio.timeout(10):
+        while not rembs or set(rembs[-1]) != video:
+            await asyncio.sleep(0.05)
+    assert all(set(ssrcs) <= video for ssrcs in rembs)
 
 
 async def test_subscriber_gets_sender_reports_of_forwarding_slots_only(
