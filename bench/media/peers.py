@@ -330,7 +330,7 @@ class CountingSubscriber:
                 if NATIVE:
                     self._native.append(self.window.reader().add(protocol, dtls._rx_srtp))
                 else:
-                    protocol.datagram_received = self._fast_path(  # type: ignore[method-assign]
+                    protocol.datagram_received = self._fast_path(  # type: ignore[method-assign,assignment]
                         protocol.datagram_received, dtls._rx_srtp
                     )
 
@@ -373,5 +373,8 @@ class CountingSubscriber:
         return datagram_received
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connection, its sockets out of the C reader first (their fds get reused)."""
+        if self.window.native is not None:
+            for index in self._native:
+                self.window.native.reader.remove(index)
         await self.pc.close()

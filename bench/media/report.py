@@ -93,6 +93,13 @@ def summary(results: dict[str, Any]) -> str:
             f"{h['sfu']:18} {_f(h['us_per_packet']):>8} {h['pps_per_core'] or 0:>15,} "
             f"{_f(h['cpu_pct_per_subscriber'], 3):>17} {_f(h['rss_kb_per_subscriber'], 0):>18}"
         )
+    ceiling = generator_ceiling(results)
+    if ceiling:
+        # the load generator's own cost, on the same scale as the forwarders'
+        out.append(
+            f"{'generator (echo)':18} {_f(ceiling['generator_us_per_packet']):>8} "
+            f"{ceiling['generator_pps_per_core']:>15,}   (received and decrypted, {ceiling['receive_path']} path)"
+        )
     out.append(headroom(results))
     return "\n".join(out)
 
@@ -129,8 +136,8 @@ def headroom(results: dict[str, Any]) -> str:
     ceiling = generator_ceiling(results)
     per_core = (
         f"; generator ceiling about {ceiling['generator_pps_per_core']:,} pkt/s per generator core "
-        f"({_f(ceiling['generator_us_per_packet'])} µs of its CPU per received packet, "
-        f"{ceiling['receive_path']} receive path), {len(results['machine']['generator_cores'])} generator core(s)"
+        f"(1 / {_f(ceiling['generator_us_per_packet'])} µs of its CPU per received packet in the busiest echo, "
+        f"{ceiling['receive_path']} receive path; {len(results['machine']['generator_cores'])} generator core(s))"
         if ceiling
         else ""
     )

@@ -462,7 +462,7 @@ async def echo_only(cores: Cores, workers: int, window: float, args: argparse.Na
 
 def _echo_streams(runs: list[dict[str, Any]]) -> int:
     """Return as many echo subscribers as the largest run had, at least 20."""
-    return max([20] + [r["subscribers"] for r in runs if "subscribers" in r])
+    return max([20] + [int(r["subscribers"]) for r in runs if "subscribers" in r])
 
 
 @contextlib.contextmanager
