@@ -45,7 +45,7 @@ from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-
 
 from .forwarder import Kind, Output, SilentTrack, Slot, Track
 from .ice import announce_public_ip
-from .policy import Adaptation, BandwidthEstimator, LayerChoice
+from .policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .protocol import MediaError, Offer, PublishedTrack
 from .rtp import ABS_SEND_TIME_URI, find_extension
 
@@ -432,6 +432,7 @@ class Subscriber:
         # receive-side adaptation: what the browser's RTCP says its link carries, and the layer
         self.estimator = BandwidthEstimator(adaptation)
         self.layers = LayerChoice(adaptation)
+        self.rtx_budget = RetransmissionBudget(adaptation)
 
     async def offer(self) -> str:
         """Create the slots and return the SDP offer."""
@@ -508,6 +509,7 @@ class Subscriber:
         original: Callable[[bytes], Any] = dtls._handle_rtcp_data
         by_ssrc = self._by_ssrc
         estimator = self.estimator
+        budget = self.rtx_budget
 
         async def handle_rtcp_data(data: bytes) -> None:
             try:
@@ -519,8 +521,13 @@ class Subscriber:
                 if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
                     slot = by_ssrc.get(packet.media_ssrc)
                     if slot is not None:
+                        now = monotonic()
+
+                        def allow(size: int, now: float = now) -> bool:
+                            return budget.allow(size, estimator.sent_bps, now)
+
                         for seq in packet.lost:
-                            slot.retransmit(seq)
+                            slot.retransmit(seq, allow)
                 elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (
                     RTCP_PSFB_PLI,
                     RTCP_PSFB_FIR,

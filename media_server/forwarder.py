@@ -253,11 +253,16 @@ class SlotLogic:
             _discard(self.pending.pending, self)
             self.pending = None
 
-    def retransmit(self, seq: int) -> None:
-        """Answer a NACK from the retransmission buffer."""
+    def retransmit(self, seq: int, allow: Callable[[int], bool] | None = None) -> int:
+        """Answer a NACK from the retransmission buffer; return the bytes sent (0: none).
+
+        allow(size), when given, may refuse it (a retransmission budget).
+        """
         packet = self.history_get(seq)
-        if packet is not None and self.output is not None:
-            self.output.send_packet(packet)
+        if packet is None or self.output is None or (allow is not None and not allow(len(packet))):
+            return 0
+        self.output.send_packet(packet)
+        return len(packet)
 
     def request_keyframe(self) -> None:
         """Pass a subscriber's PLI or FIR on to the publisher, throttled."""
@@ -374,9 +379,7 @@ if _fastpath is not None:
 
         switch = Rewriter.switch
 
-        def forward(
-            self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int, send_time: int
-        ) -> None:
+        def forward(self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int, send_time: int) -> None:
             """Rewrite and send one packet of the current track."""
             _fastpath.fanout([self], b0, b1, seq, ts, payload, arrival_ms, send_time)
 

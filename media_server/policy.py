@@ -112,6 +112,16 @@ class Adaptation:
     growth_per_s: float = 1.08
     """Without congestion, an estimate grows by this factor per second (GCC's 8 %)."""
     max_bps: float = 50_000_000.0
+    remb_floor_bps: float = 10_000.0
+    """A REMB this low is a browser at its floor (libwebrtc's is 5 kbit/s): a drop from there is a
+    wobble, no new overuse (a drop down to it is one)."""
+    min_bps: float = 30_000.0
+    """The loss estimate goes no lower: nothing below the low layers is chosen from it, and it has
+    to grow back from there."""
+    rtx_share: float = 0.25
+    """Retransmissions to a subscriber may use up to this share of what it is sent ..."""
+    rtx_min_bps: float = 16_000.0
+    """... and at least this, so that a short loss is still repaired."""
 
 
 class BandwidthEstimator:
@@ -149,12 +159,13 @@ class BandwidthEstimator:
         s = self.settings
         if self._remb is not None and now - self._remb_at >= s.remb_timeout_s:
             self._remb = self._delay = None
-        if self._remb is not None and bps < self._remb * (1 - s.remb_drop):
+        if self._remb is not None and s.remb_floor_bps < self._remb and bps < self._remb * (1 - s.remb_drop):
             self._overuse_at = now
         if self._overuse_at is not None and now - self._overuse_at < s.congestion_hold_s:
             self._delay = bps
         elif self._delay is not None:
-            self._delay = max(bps, self._grown(self._delay, now - self._remb_at))
+            # no overuse reported: the link carries at least what it is sent now
+            self._delay = max(bps, self.sent_bps, self._grown(self._delay, now - self._remb_at))
         self._remb = bps
         self._remb_at = now
 
@@ -186,9 +197,10 @@ class BandwidthEstimator:
             # lowered again at each window while the loss lasts, from no more than what is sent
             base = self.sent_bps if self._loss is None else min(self._loss, self.sent_bps)
             if base > 0:
-                self._loss = base * (1 - loss / 2)
+                self._loss = max(base * (1 - loss / 2), s.min_bps)
         elif loss < s.loss_low and self._loss is not None:
-            self._loss = self._grown(self._loss, now - self._loss_at)
+            # hardly any loss: the link carries what it is sent now, and maybe more
+            self._loss = max(self._grown(self._loss, now - self._loss_at), self.sent_bps)
         self._loss_at = now
 
     def _grown(self, bps: float, seconds: float) -> float:
@@ -263,3 +275,33 @@ class LayerChoice:
         if self._raised_at is not None and now - self._raised_at < s.failed_return_s:
             self._up_after = min(self._up_after * 2, s.up_after_max_s)
         self._raised_at = None
+
+
+class RetransmissionBudget:
+    """A token bucket of bytes for one subscriber's retransmissions.
+
+    On a weak link most packets are lost and NACKed, often more than once: answering them all
+    would send more than the media itself and keep the link congested. Retransmissions get up to
+    `rtx_share` of what the subscriber is sent (at least `rtx_min_bps`), with half a second of
+    burst; NACKs beyond that go unanswered, and the next keyframe repairs the picture.
+    """
+
+    def __init__(self, settings: Adaptation | None = None) -> None:
+        self.settings = settings or Adaptation()
+        self._tokens = 0.0
+        self._at: float | None = None
+
+    def allow(self, size: int, sent_bps: float, now: float) -> bool:
+        """Return whether a retransmission of size bytes may be sent now, and count it if so."""
+        s = self.settings
+        rate = max(sent_bps * s.rtx_share, s.rtx_min_bps) / 8
+        burst = rate / 2
+        if self._at is None:
+            self._tokens = burst
+        else:
+            self._tokens = min(self._tokens + rate * max(now - self._at, 0.0), burst)
+        self._at = now
+        if self._tokens < size:
+            return False
+        self._tokens -= size
+        return True

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from media_server.connection import Bitrate
-from media_server.policy import Adaptation, BandwidthEstimator, LayerChoice
+from media_server.forwarder import Slot, Track
+from media_server.policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
+
+from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
 
 SETTINGS = Adaptation()
 NORMAL = 700_000.0
@@ -278,3 +281,57 @@ def test_bitrate_is_measured_over_the_last_two_seconds() -> None:
         total += 5_000 if tick <= 15 else 1_000
         bitrate.sample(total, tick * 0.2)
     assert bitrate.bps == pytest.approx(5_000 * 8, rel=0.15)
+
+
+def test_a_remb_wobbling_at_the_browsers_floor_is_no_new_overuse() -> None:
+    # after a weak spell Chromium's REMB can sit at its 5 kbit/s floor and wobble (5159 -> 5000):
+    # each wobble must not restart the congestion hold, or the cameras never come back
+    estimator = BandwidthEstimator()
+    estimator.sent_bps = LOW
+    rembs(estimator, [1_000_000, 5_159], start=0.0, every=1.0)  # a real drop at t=1
+    t = rembs(estimator, [5_000, 5_159, 5_000, 5_159, 5_000, 5_159, 5_000, 5_159], start=2.0, every=1.0)
+    # past the hold: no lower than what it is sent without complaint, and growing from there
+    first = estimate_at(estimator, t)
+    assert first >= LOW
+    later = rembs(estimator, [5_000, 5_159] * 5, start=t + 1.0, every=1.0)
+    assert estimate_at(estimator, later) == pytest.approx(first * 1.08**10)
+
+
+def test_the_loss_estimate_has_a_floor_and_no_loss_means_the_link_carries_what_it_is_sent() -> None:
+    estimator = BandwidthEstimator()
+    estimator.sent_bps = LOW
+    lossy_reports(estimator, fraction_lost=230, start=0.0, seconds=30)  # 90 % lost for 30 s
+    assert estimate_at(estimator, 30.0) == SETTINGS.min_bps
+    lossy_reports(estimator, fraction_lost=0, start=31.0, seconds=1)
+    assert estimate_at(estimator, 32.0) >= LOW
+
+
+def test_retransmissions_get_a_share_of_what_is_sent() -> None:
+    budget = RetransmissionBudget()
+    sent_bps = 400_000.0  # 25 % of it: 12.5 kB/s, half a second of burst
+    allowed = sum(budget.allow(1000, sent_bps, 0.0) for _ in range(100))
+    assert allowed == 6
+    assert not budget.allow(1000, sent_bps, 0.01)
+    assert sum(budget.allow(1000, sent_bps, 1.0) for _ in range(100)) == 6  # refilled, capped at the burst
+    # a weak link sent little still gets its minimum
+    weak = RetransmissionBudget()
+    assert sum(weak.allow(500, 1_000.0, 0.0) for _ in range(100)) == SETTINGS.rtx_min_bps / 8 / 2 // 500
+
+
+def test_a_nack_flood_is_answered_within_the_budget() -> None:
+    track = Track("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    sent = Recorder()
+    slot = Slot("video", 5, sent)
+    slot.payload_types = {"video/VP8": 100}
+    slot.attach(track)
+    for seq in range(200):
+        track.on_rtp(rtp(seq, 0, (VP8_KEY if seq == 0 else VP8_DELTA) + bytes(1000)), seq)
+    forwarded = len(sent.packets)
+    budget = RetransmissionBudget()
+
+    def allow(size: int) -> bool:
+        return budget.allow(size, 100_000.0, 0.0)
+
+    answered = sum(1 for seq in range(200) if slot.retransmit(seq, allow))
+    assert len(sent.packets) - forwarded == answered == SETTINGS.rtx_min_bps // 8 // 2 // 1022 + 1
