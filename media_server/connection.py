@@ -224,6 +224,17 @@ def _dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
     return list(seen.values())
 
 
+def _drop_receive_estimators(pc: RTCPeerConnection) -> None:
+    """Free aiortc's per-receiver REMB estimators, which the hooks never feed.
+
+    Each holds 1000 one-millisecond buckets (about 60 KB of Python objects): nine per subscriber
+    connection, where the receivers receive nothing, and one per published video track, for which
+    the publisher's shared estimator answers instead.
+    """
+    for transceiver in pc.getTransceivers():
+        transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+
+
 def _new_peer_connection() -> RTCPeerConnection:
     # reachable by its host (or announced) candidates, it needs no STUN or TURN; one transport
     # for every transceiver, so that one Output serves all the slots of a subscriber
@@ -275,6 +286,7 @@ class Publisher:
             if mid is None or mid in self.tracks or mid not in declared:
                 continue
             self._add_track(transceiver, declared[mid])
+        _drop_receive_estimators(self.pc)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         for dtls in _dtls_transports(self.pc):
@@ -445,6 +457,7 @@ class Subscriber:
                 (self.audio_slots if kind == "audio" else self.video_slots).append(slot)
                 self._transceivers.append(transceiver)
                 self._by_ssrc[slot.ssrc] = slot
+        _drop_receive_estimators(self.pc)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         dtls = self._transceivers[0].sender.transport
         self._hook(dtls)
@@ -506,7 +519,6 @@ class Subscriber:
                     pass
 
     def _hook(self, dtls: RTCDtlsTransport) -> None:
-        original: Callable[[bytes], Any] = dtls._handle_rtcp_data
         by_ssrc = self._by_ssrc
         estimator = self.estimator
         budget = self.rtx_budget
@@ -516,7 +528,6 @@ class Subscriber:
                 packets = RtcpPacket.parse(data)
             except ValueError:
                 return
-            rest = False
             for packet in packets:
                 if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
                     slot = by_ssrc.get(packet.media_ssrc)
@@ -552,10 +563,8 @@ class Subscriber:
                         ]
                         if blocks:
                             estimator.on_receiver_report(blocks, monotonic())
-                    rest = True
-            if rest:
-                # receiver reports, REMB, SR: aiortc's own statistics
-                await original(data)
+            # nothing goes on to aiortc's handler: its senders would only keep statistics that
+            # nobody reads (round-trip times, the REMB for an encoder that does not exist)
 
         dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
 
