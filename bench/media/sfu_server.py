@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -217,8 +218,21 @@ async def main() -> None:
     server = Server(args.echo)
     tcp = await asyncio.start_server(server.serve, "127.0.0.1", args.port)
     print("ready", flush=True)
+    profile = os.environ.get("BENCH_SERVER_PROFILE")
     async with tcp:
-        await asyncio.sleep(args.lifetime)
+        if not profile:
+            await asyncio.sleep(args.lifetime)
+            return
+        # a cProfile of the forwarder, written every 2 s (the runner ends this process with a signal)
+        import cProfile
+
+        # BENCH_SERVER_PROFILE_AFTER: seconds to let the peers connect before profiling
+        await asyncio.sleep(float(os.environ.get("BENCH_SERVER_PROFILE_AFTER", "0")))
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(int(args.lifetime / 2)):
+            await asyncio.sleep(2)
+            profiler.dump_stats(f"{profile}.{'echo' if args.echo else 'node'}.{os.getpid()}")
 
 
 if __name__ == "__main__":
