@@ -60,6 +60,8 @@ NATIVE = _fastpath is not None and os.environ.get("MEDIA_FORWARDER_C", "1") != "
 
 if _fastpath is not None:
     _fastpath.set_protect(int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))))
+else:
+    logger.warning("media_server/_fastpath.c is not built (make install): forwarding with the Python loop")
 
 
 class Output:
