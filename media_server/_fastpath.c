@@ -216,6 +216,18 @@ done:
     return result;
 }
 
+/* The fixed 12-byte RTP header (no CSRC). */
+static void write_header(unsigned char *p, unsigned b0, unsigned b1, unsigned seq, uint32_t ts, uint32_t ssrc)
+{
+    uint32_t be_ts = htonl(ts), be_ssrc = htonl(ssrc);
+    p[0] = (unsigned char)b0;
+    p[1] = (unsigned char)b1;
+    p[2] = (unsigned char)(seq >> 8);
+    p[3] = (unsigned char)seq;
+    memcpy(p + 4, &be_ts, 4);
+    memcpy(p + 8, &be_ssrc, 4);
+}
+
 /* The one-byte-header extension block carrying abs-send-time (RFC 8285; 24-bit 6.18 seconds). */
 static void write_abs_send_time(unsigned char *p, int id, uint32_t send_time)
 {
@@ -314,13 +326,7 @@ static int forward_one(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint
             Py_ssize_t head = s->abs_send_time_id ? 20 : 12;
             Py_ssize_t n = head + PyBytes_GET_SIZE(payload);
             if (n <= MAX_PLAIN) {
-                buffer[0] = (unsigned char)(s->abs_send_time_id ? b0 | 0x10 : b0);
-                buffer[1] = (unsigned char)b1;
-                buffer[2] = (unsigned char)(out_seq >> 8);
-                buffer[3] = (unsigned char)out_seq;
-                uint32_t be_ts = htonl(out_ts), be_ssrc = htonl(s->ssrc);
-                memcpy(buffer + 4, &be_ts, 4);
-                memcpy(buffer + 8, &be_ssrc, 4);
+                write_header(buffer, s->abs_send_time_id ? b0 | 0x10 : b0, b1, out_seq, out_ts, s->ssrc);
                 if (s->abs_send_time_id)
                     write_abs_send_time(buffer + 12, s->abs_send_time_id, send_time);
                 memcpy(buffer + head, PyBytes_AS_STRING(payload), (size_t)(n - head));
@@ -398,13 +404,7 @@ static PyObject *SlotCore_history_get(SlotCore *s, PyObject *arg)
         return NULL;
     unsigned char *p = (unsigned char *)PyBytes_AS_STRING(packet);
     uint16_t flags = s->h_flags[i];
-    uint32_t be_ts = htonl(s->h_ts[i]), be_ssrc = htonl(s->ssrc);
-    p[0] = (unsigned char)(flags >> 8);
-    p[1] = (unsigned char)flags;
-    p[2] = (unsigned char)(seq >> 8);
-    p[3] = (unsigned char)seq;
-    memcpy(p + 4, &be_ts, 4);
-    memcpy(p + 8, &be_ssrc, 4);
+    write_header(p, flags >> 8, flags & 0xFF, (unsigned)seq, s->h_ts[i], s->ssrc);
     memcpy(p + 12, PyBytes_AS_STRING(payload), (size_t)n);
     return packet;
 }

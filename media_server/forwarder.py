@@ -223,6 +223,20 @@ class SlotLogic:
 
         def history_get(self, seq: int) -> bytes | None: ...
 
+    def _setup(self, kind: Kind, ssrc: int, output: Output | Sink | None, mid: str) -> None:
+        """What both implementations' constructors set."""
+        Rewriter.__init__(self, 90000 if kind == "video" else 48000)  # type: ignore[arg-type]
+        self.kind = kind
+        self.ssrc = ssrc
+        self.mid = mid
+        self.output = output
+        # negotiated with the subscriber: mime type -> payload type
+        self.payload_types = {}
+        self.track = None
+        self.pending = None
+        # the (peer, source) this slot is assigned to by the room's policy
+        self.key: tuple[str, str] | None = None
+
     def start(self, track: Track, seq: int, ts: int, arrival_ms: int) -> None:
         """Leave the current track and forward this one from packet (seq, ts) on."""
         if self.track is not None and self.track is not track:
@@ -291,20 +305,10 @@ class PySlot(SlotLogic, Rewriter):
     )
 
     def __init__(self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = "") -> None:
-        Rewriter.__init__(self, 90000 if kind == "video" else 48000)
-        self.kind = kind
-        self.ssrc = ssrc
-        self.mid = mid
-        self.output = output
+        self._setup(kind, ssrc, output, mid)
         self.history = RetransmissionBuffer()
-        # negotiated with the subscriber: mime type -> payload type
-        self.payload_types: dict[str, int] = {}
         # publisher payload type -> subscriber payload type, for the current track
         self.pt_map: dict[int, int] = {}
-        self.track: Track | None = None
-        self.pending: Track | None = None
-        # the (peer, source) this slot is assigned to by the room's policy
-        self.key: tuple[str, str] | None = None
         self.packets = 0
         # negotiated id of the abs-send-time header extension (1-14), 0 when not sent
         self.abs_send_time_id = 0
@@ -369,15 +373,7 @@ if _fastpath is not None:
         __slots__ = ("clock_rate", "key", "kind", "mid", "payload_types", "pending", "started", "track")
 
         def __init__(self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = "") -> None:
-            Rewriter.__init__(self, 90000 if kind == "video" else 48000)  # type: ignore[arg-type]
-            self.kind = kind
-            self.ssrc = ssrc
-            self.mid = mid
-            self.output = output
-            self.payload_types: dict[str, int] = {}
-            self.track: Track | None = None
-            self.pending: Track | None = None
-            self.key: tuple[str, str] | None = None
+            self._setup(kind, ssrc, output, mid)
 
         switch = Rewriter.switch
 
