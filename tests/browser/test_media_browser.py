@@ -46,6 +46,15 @@ def turn_on(page: Page, action: str) -> None:
     expect(button).to_have_attribute("aria-pressed", "true", timeout=MEDIA_TIMEOUT)
 
 
+def lesson_with_camera(logged_in_page: PageFactory) -> tuple[Page, str, str]:
+    """Marie Curie starts 6A's lesson and turns her camera on; return her page, the URL, her id."""
+    teacher = logged_in_page("marie.curie")
+    url = start_lesson(teacher, "6a")
+    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
+    turn_on(teacher, "camera")
+    return teacher, url, teacher_id
+
+
 def video_of(page: Page, participant: str, source: str = "camera") -> Any:
     return page.locator(f'video[data-participant="{participant}"][data-source="{source}"]')
 
@@ -104,10 +113,7 @@ def frames_stop(page: Page, participant: str, source: str = "camera", timeout_ms
 
 
 def test_student_sees_the_teachers_camera_playing(logged_in_page: PageFactory) -> None:
-    teacher = logged_in_page("marie.curie")
-    url = start_lesson(teacher, "6a")
-    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
-    turn_on(teacher, "camera")
+    teacher, url, teacher_id = lesson_with_camera(logged_in_page)
     turn_on(teacher, "microphone")
     # the teacher sees their own camera, muted
     expect(video_of(teacher, teacher_id)).to_have_count(1)
@@ -204,10 +210,7 @@ def test_teachers_screen_share_shows_on_the_students_page(logged_in_page: PageFa
 
 
 def test_video_comes_back_after_the_room_socket_reconnects(logged_in_page: PageFactory) -> None:
-    teacher = logged_in_page("marie.curie")
-    url = start_lesson(teacher, "6a")
-    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
-    turn_on(teacher, "camera")
+    teacher, url, teacher_id = lesson_with_camera(logged_in_page)
     student = logged_in_page("lea.martin")
     enter(student, url)
     wait_playing(student, teacher_id)
@@ -221,10 +224,7 @@ def test_video_comes_back_after_the_room_socket_reconnects(logged_in_page: PageF
 
 
 def test_media_recovers_from_a_failed_connection_and_a_reconnect_request(logged_in_page: PageFactory) -> None:
-    teacher = logged_in_page("marie.curie")
-    url = start_lesson(teacher, "6a")
-    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
-    turn_on(teacher, "camera")
+    teacher, url, teacher_id = lesson_with_camera(logged_in_page)
     student = logged_in_page("lea.martin")
     enter(student, url)
     wait_playing(student, teacher_id)
@@ -258,10 +258,7 @@ def test_a_muted_student_camera_stops(logged_in_page: PageFactory) -> None:
 
 
 def test_a_second_tab_takes_the_media_and_the_first_can_take_it_back(logged_in_page: PageFactory) -> None:
-    teacher = logged_in_page("marie.curie")
-    url = start_lesson(teacher, "6a")
-    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
-    turn_on(teacher, "camera")
+    teacher, url, teacher_id = lesson_with_camera(logged_in_page)
     first = logged_in_page("lea.martin")  # e.g. the computer
     enter(first, url)
     wait_playing(first, teacher_id)

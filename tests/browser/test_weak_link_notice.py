@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import PageFactory
-from .test_media_browser import enter, probe, start_lesson, turn_on, wait_playing
+from .test_media_browser import enter, lesson_with_camera, probe, wait_playing
 
 pytestmark = pytest.mark.browser
 
@@ -130,10 +130,7 @@ def wait_for_width(page: Page, participant: str, fits: Callable[[int], bool], ti
 def test_weak_link_shows_a_notice_until_the_connection_is_better(
     logged_in_page: PageFactory, weak_link: Callable[[list[Endpoint]], None]
 ) -> None:
-    teacher = logged_in_page("marie.curie")
-    url = start_lesson(teacher, "6a")
-    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
-    turn_on(teacher, "camera")
+    teacher, url, teacher_id = lesson_with_camera(logged_in_page)
     student = logged_in_page("lea.martin")
     enter(student, url)
     expect(student.locator("html")).to_have_attribute("lang", "fr")

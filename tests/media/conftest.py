@@ -44,7 +44,7 @@ needs_netns = pytest.mark.skipif(
 )
 
 
-def _peer_connection() -> RTCPeerConnection:
+def peer_connection() -> RTCPeerConnection:
     # no STUN server: aiortc would try Google's; and aiortc's "balanced" policy leaves all but
     # the first of several video m-lines unbundled
     return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
@@ -139,7 +139,7 @@ class Browser:
     async def accept_offer(self, offer: dict[str, Any]) -> None:
         if self.subscribe_pc is not None:
             await self.subscribe_pc.close()
-        pc = self.subscribe_pc = _peer_connection()
+        pc = self.subscribe_pc = peer_connection()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         for transceiver in pc.getTransceivers():
             self._readers.append(asyncio.ensure_future(self._read(transceiver.mid or "", transceiver.receiver.track)))
@@ -156,7 +156,7 @@ class Browser:
             self.frames[mid] += 1
 
     async def publish(self, tracks: dict[tuple[str, str], MediaStreamTrack], *, ssrc_lines: bool = True) -> None:
-        pc = self.publish_pc = _peer_connection()
+        pc = self.publish_pc = peer_connection()
         declared = []
         pairs = []
         for (source, layer), track in tracks.items():

@@ -95,6 +95,17 @@ class Link:
             s.close()
 
 
+def native_camera(output: Any, abs_send_time_id: int = 0) -> tuple[Any, Any]:
+    """A publisher's camera track and one C slot subscribed to it, sending to output."""
+    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    slot = forwarder.NativeSlot("video", SUB_SSRC, output)
+    slot.payload_types = {"video/VP8": SUB_PT}
+    slot.abs_send_time_id = abs_send_time_id
+    slot.attach(track)
+    return track, slot
+
+
 @pytest.fixture
 def link() -> Any:
     link = Link()
@@ -106,11 +117,7 @@ def link() -> Any:
 def test_any_socket_wrapper_works_and_c_sends_when_there_is_a_descriptor(wrapper: str, bound: bool) -> None:
     link = Link(wrapper)
     try:
-        track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
-        track.allowed = True
-        slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
-        slot.payload_types = {"video/VP8": SUB_PT}
-        slot.attach(track)
+        track, slot = native_camera(link.output)
         for seq in range(1, 4):
             track.on_rtp(rtp(seq, 0, VP8_KEY), 0)
         assert [struct.unpack_from("!H", p, 2)[0] for p in link.received()] == [0, 1, 2]
@@ -205,12 +212,7 @@ def test_c_protects_and_sends_what_python_would(link: Link, clock: list[float]) 
 
 def test_abs_send_time_is_the_send_clock_in_6_18_seconds(clock: list[float]) -> None:
     sent = Recorder()
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
-    track.allowed = True
-    slot = forwarder.NativeSlot("video", SUB_SSRC, sent)
-    slot.payload_types = {"video/VP8": SUB_PT}
-    slot.abs_send_time_id = 7
-    slot.attach(track)
+    track, slot = native_camera(sent, abs_send_time_id=7)
     clock[0] = 100.0  # the next reading is 100.001 s
     track.on_rtp(rtp(1, 0, VP8_KEY), 0)
     track.on_rtp(rtp(2, 0, VP8_DELTA), 0)
@@ -221,11 +223,7 @@ def test_abs_send_time_is_the_send_clock_in_6_18_seconds(clock: list[float]) -> 
 
 
 def test_a_new_ice_pair_moves_the_stream(link: Link) -> None:
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
-    track.allowed = True
-    slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
-    slot.payload_types = {"video/VP8": SUB_PT}
-    slot.attach(track)
+    track, slot = native_camera(link.output)
     track.on_rtp(rtp(1, 0, VP8_KEY), 0)
     track.on_rtp(rtp(2, 0, VP8_DELTA), 0)
     link.point_at(1)
@@ -235,11 +233,7 @@ def test_a_new_ice_pair_moves_the_stream(link: Link) -> None:
 
 
 def test_nothing_is_sent_before_srtp_nor_after_close(link: Link) -> None:
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
-    track.allowed = True
-    slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
-    slot.payload_types = {"video/VP8": SUB_PT}
-    slot.attach(track)
+    track, slot = native_camera(link.output)
     link.dtls._state = State.CONNECTING
     track.on_rtp(rtp(1, 0, VP8_KEY), 0)
     assert link.received() == [] and not slot.bound
@@ -255,11 +249,7 @@ def test_nothing_is_sent_before_srtp_nor_after_close(link: Link) -> None:
 
 
 def test_too_large_a_packet_is_dropped_not_truncated(link: Link) -> None:
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
-    track.allowed = True
-    slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
-    slot.payload_types = {"video/VP8": SUB_PT}
-    slot.attach(track)
+    track, slot = native_camera(link.output)
     track.on_rtp(rtp(1, 0, VP8_KEY + bytes(forwarder.MAX_PLAIN - 12 - len(VP8_KEY))), 0)
     track.on_rtp(rtp(2, 0, VP8_DELTA + bytes(forwarder.MAX_PLAIN)), 0)
     slot.abs_send_time_id = 2  # 8 more bytes: the same payload no longer fits
@@ -272,11 +262,7 @@ def test_too_large_a_packet_is_dropped_not_truncated(link: Link) -> None:
 def test_a_slot_and_its_track_are_freed_with_their_payloads() -> None:
     payload = VP8_KEY + os.urandom(200)
     before = sys.getrefcount(payload)
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
-    track.allowed = True
-    slot = forwarder.NativeSlot("video", SUB_SSRC, Recorder())
-    slot.payload_types = {"video/VP8": SUB_PT}
-    slot.attach(track)
+    track, slot = native_camera(Recorder())
     track.on_rtp(rtp(1, 0, VP8_KEY), 0)
     track.fanout(track.slots, 0x80, VP8_PT, 2, 0, payload, 0, 0)
     assert slot.history_get(1) == rtp(1, 0, payload, ssrc=SUB_SSRC, pt=SUB_PT)

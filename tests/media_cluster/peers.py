@@ -7,16 +7,10 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import (
-    MediaStreamTrack,
-    RTCBundlePolicy,
-    RTCConfiguration,
-    RTCPeerConnection,
-    RTCSessionDescription,
-    VideoStreamTrack,
-)
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from av import VideoFrame
 
+from tests.media.conftest import peer_connection
 from tests.room.conftest import ConnectionClosed, Socket
 
 WIDTH, HEIGHT = 320, 240
@@ -25,42 +19,11 @@ Tracks = dict[tuple[str, str], MediaStreamTrack]
 """(source, layer) -> the local track published for it."""
 
 
-def peer_connection() -> RTCPeerConnection:
-    # no ICE server: media.joined lists none without TURN, and aiortc would otherwise try Google's
-    # STUN; and aiortc's "balanced" policy leaves all but the first of several video m-lines unbundled
-    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
-
-
 async def connected(pc: RTCPeerConnection, timeout: float = 10) -> None:
     """Wait until a connection is up (ICE and DTLS)."""
     async with asyncio.timeout(timeout):
         while pc.connectionState != "connected":
             await asyncio.sleep(0.02)
-
-
-class MovingCamera(VideoStreamTrack):
-    """A synthetic camera: a grey ramp scrolling sideways, so that every frame differs from the last."""
-
-    _RAMP = bytes(range(256)) * 4
-
-    def __init__(self, width: int = WIDTH, height: int = HEIGHT) -> None:
-        super().__init__()
-        self.width = width
-        self.height = height
-        self.count = 0
-
-    async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        self.count += 1
-        frame = VideoFrame(self.width, self.height, "yuv420p")
-        luma, *chroma = frame.planes
-        shift = (self.count * 4) % 256
-        luma.update(self._RAMP[shift : shift + luma.line_size] * (luma.buffer_size // luma.line_size))
-        for plane in chroma:
-            plane.update(b"\x80" * plane.buffer_size)
-        frame.pts = pts
-        frame.time_base = time_base
-        return frame
 
 
 class Subscription:

@@ -18,9 +18,9 @@ import pytest
 import redis
 
 from media_server import bus
-from tests.media.conftest import ToneTrack, needs_netns
+from tests.media.conftest import PatternTrack, ToneTrack, needs_netns
 
-from .peers import HEIGHT, WIDTH, MediaClient, MovingCamera, Tracks, connected
+from .peers import HEIGHT, WIDTH, MediaClient, Tracks, connected
 
 pytestmark = [needs_netns, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +28,7 @@ FRAMES = 10
 
 
 def camera_and_microphone() -> Tracks:
-    return {("camera", "normal"): MovingCamera(), ("microphone", "normal"): ToneTrack()}
+    return {("camera", "normal"): PatternTrack(WIDTH, HEIGHT), ("microphone", "normal"): ToneTrack()}
 
 
 def placement(url: str, room: str) -> str | None:
