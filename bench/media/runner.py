@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -196,11 +197,15 @@ class Bench:
         for w in workers:
             await w.call({"cmd": "window", "t0": t0, "t1": t1})
         await asyncio.sleep((t0 - time.monotonic_ns()) / 1e9)
+        perf = await _perf_record(pid, sfu, scenario)
         cpu0, busy0 = cpu_seconds(pid), machine_busy_seconds()
         gen0 = sum(cpu_seconds(w.proc.pid) for w in workers)
         await asyncio.sleep((t1 - time.monotonic_ns()) / 1e9)
         cpu1, busy1 = cpu_seconds(pid), machine_busy_seconds()
         gen1 = sum(cpu_seconds(w.proc.pid) for w in workers)
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            await perf.wait()
         # whatever else the machine ran meanwhile (other sessions share it), for honesty
         self.other_s = (busy1 - busy0) - (cpu1 - cpu0) - (gen1 - gen0)
         rss_end = rss_bytes(pid)
@@ -373,6 +378,17 @@ class EchoControl:
         self.writer.close()
 
 
+async def _perf_record(pid: int, sfu: str, scenario: Scenario) -> asyncio.subprocess.Process | None:
+    """With BENCH_PERF=folder, record the forwarder's call graphs over the window with Linux perf."""
+    folder = os.environ.get("BENCH_PERF")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = Path(folder) / f"{sfu}-{scenario.name}.data"
+    args = ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(pid), "-o", str(out)]
+    return await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
 def _ms(us: float | None) -> float | None:
     return None if us is None else round(us / 1000, 2)
 
@@ -390,6 +406,9 @@ async def main() -> None:
     )
     parser.add_argument("--echo-rates", help="comma-separated pkt/s for --echo-only, instead of 2.2x, 3x, 4x")
     parser.add_argument("--echo-streams", type=int, help="echo subscribers (default: the largest run's, at least 20)")
+    parser.add_argument("--lectures", help="comma-separated lecture sizes, instead of the mode's")
+    parser.add_argument("--discussions", help="comma-separated discussion sizes, instead of the mode's")
+    parser.add_argument("--no-echo", action="store_true", help="skip the generator's headroom runs")
     parser.add_argument("--logs", help="keep the processes' logs in this folder")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "media.json"))
     parser.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"))
@@ -405,8 +424,9 @@ async def main() -> None:
         sfus = ["ours"]
     if args.only:
         sfus = [s for s in sfus if s in args.only.split(",")]
-    lectures = [10, 40, 100, 200] if args.full else [10, 40]
-    scenarios = [lecture(n) for n in lectures] + [discussion(40 if args.full else 12)]
+    lectures = _sizes(args.lectures, [10, 40, 100, 200] if args.full else [10, 40])
+    discussions = _sizes(args.discussions, [40] if args.full else [12])
+    scenarios = [lecture(n) for n in lectures] + [discussion(n) for n in discussions]
     print(
         f"cores: forwarder {cores.server}, generator {cores.generator} ({workers} workers); window {window:.0f} s",
         flush=True,
@@ -421,9 +441,9 @@ async def main() -> None:
             runs += await _load_points(bench, sfus, runs)
         top = max((r.get("forwarded_pps", 0) for r in runs), default=0)
         streams = args.echo_streams or _echo_streams(runs)
-        echoes = []
+        echoes: list[dict[str, Any]] = []
         # a little over twice, so that passing the first step means at least twice
-        for factor in (2.2, 3, 4):
+        for factor in () if args.no_echo else (2.2, 3, 4):
             echo = await bench.echo(max(top, 1000) * factor, streams)
             echoes.append(echo)
             if "error" in echo or echo["loss"] > 0.01:
@@ -458,6 +478,13 @@ async def echo_only(cores: Cores, workers: int, window: float, args: argparse.Na
         results["echo"] = [await bench.echo(rate, streams) for rate in rates]
     results["machine"] = _machine(cores, workers)
     print(report.headroom(results))
+
+
+def _sizes(option: str | None, default: list[int]) -> list[int]:
+    """Return the sizes of a comma-separated option ("" for none), or the mode's."""
+    if option is None:
+        return default
+    return [int(n) for n in option.split(",") if n.strip()]
 
 
 def _echo_streams(runs: list[dict[str, Any]]) -> int:
