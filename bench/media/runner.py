@@ -386,7 +386,9 @@ async def _perf_record(pid: int, sfu: str, scenario: Scenario) -> asyncio.subpro
     Path(folder).mkdir(parents=True, exist_ok=True)
     out = Path(folder) / f"{sfu}-{scenario.name}.data"
     args = ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(pid), "-o", str(out)]
-    return await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    return await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
 
 
 def _ms(us: float | None) -> float | None:
