@@ -6,11 +6,13 @@
  * payload type, rewrites sequence number and timestamp with the slot's offsets, keeps the packet
  * in the slot's retransmission ring (a reference to the shared payload, no copy), writes the
  * 12-byte header and the payload into one buffer, protects it with the subscriber's libsrtp
- * session and sends it with one sendto() on the subscriber's ICE socket.
+ * session and sends it with one send() on a socket connected to the subscriber (or sendto() on
+ * its ICE socket).
  *
  * Nothing here owns connection state. A slot's output is a Python object; when it has a
- * native_target() method, the slot asks it once for (session, srtp_t address, fd, address,
- * nominated pairs, pair) and keeps the session, the dict and the pair alive. Before each send
+ * native_target() method, the slot asks it once for (keepalive, srtp_t address, fd, address,
+ * nominated pairs, pair) and keeps the keepalive (what owns the srtp_t and the descriptor), the
+ * dict and the pair alive. An address of None means the descriptor is connected. Before each send
  * the slot checks that ICE's nominated pair is still the one it bound to (one dict lookup); when
  * it changed (ICE restart, close: aioice clears the dict before closing sockets) it asks again.
  * Outputs without native_target() (tests' recorders) get output.send(...) called from here.
@@ -63,7 +65,7 @@ typedef struct {
     PyObject *output;
     int out_kind;
     int bound;
-    PyObject *session; /* keeps the pylibsrtp Session, and so the srtp_t, alive */
+    PyObject *session; /* keeps the pylibsrtp Session (the srtp_t) and the socket alive */
     void *srtp;
     int fd;
     PyObject *nominated;
@@ -163,12 +165,17 @@ static int rebind(SlotCore *s)
     const char *host;
     long port;
     int result = 2;
-    if (!PyDict_Check(nominated) || !PyTuple_Check(addr) || PyTuple_GET_SIZE(addr) < 2 ||
-        !PyUnicode_Check(PyTuple_GET_ITEM(addr, 0))) {
+    if (!PyDict_Check(nominated) || (addr != Py_None && (!PyTuple_Check(addr) || PyTuple_GET_SIZE(addr) < 2 ||
+                                                         !PyUnicode_Check(PyTuple_GET_ITEM(addr, 0))))) {
         PyErr_SetString(PyExc_TypeError, "native_target() returned an unexpected tuple");
         result = -1;
         goto done;
     }
+    memset(&s->addr, 0, sizeof(s->addr));
+    s->addrlen = 0;
+    if (addr == Py_None)
+        /* a connected socket: send() needs no address, and the kernel keeps the route */
+        goto descriptor;
     /* the tuple keeps the string alive while host is used */
     host = PyUnicode_AsUTF8(PyTuple_GET_ITEM(addr, 0));
     port = PyLong_AsLong(PyTuple_GET_ITEM(addr, 1));
@@ -178,7 +185,6 @@ static int rebind(SlotCore *s)
     }
     if (port < 0 || port > 65535)
         goto done;
-    memset(&s->addr, 0, sizeof(s->addr));
     struct sockaddr_in *v4 = (struct sockaddr_in *)&s->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&s->addr;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
@@ -193,6 +199,7 @@ static int rebind(SlotCore *s)
         /* a scoped IPv6 address or a name: leave it to Python's socket module */
         goto done;
     }
+descriptor:
     s->srtp = PyLong_AsVoidPtr(srtp_addr);
     s->fd = (int)PyLong_AsLong(fd);
     if (PyErr_Occurred()) {
@@ -271,7 +278,8 @@ static void send_native(SlotCore *s, int n)
     int length = n;
     if (srtp_protect_ptr(s->srtp, buffer, &length) != 0)
         return;
-    if (sendto(s->fd, buffer, (size_t)length, 0, (struct sockaddr *)&s->addr, s->addrlen) < 0) {
+    const struct sockaddr *to = s->addrlen ? (struct sockaddr *)&s->addr : NULL;
+    if (sendto(s->fd, buffer, (size_t)length, 0, to, s->addrlen) < 0) {
         /* a full send buffer drops the datagram, as the network would; a closed socket means
          * the pair is being replaced: ask again next time */
         if (errno == EBADF || errno == ENOTSOCK)

@@ -596,6 +596,8 @@ class Subscriber:
         """Stop every slot and close the connection."""
         for slot in self.slots:
             slot.detach()
+        if self.output is not None:
+            self.output.close()
         if self._rtcp_task is not None:
             self._rtcp_task.cancel()
         await self.pc.close()

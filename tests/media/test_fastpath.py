@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import random
 import socket
 import struct
 import sys
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -52,11 +54,15 @@ class Link:
         # pseudo-socket (a descriptor, no _sock), or nothing at all
         extra = {
             "asyncio": SimpleNamespace(_sock=self.sock, fileno=self.sock.fileno),
+            "socket": self.sock,
             "uvloop": SimpleNamespace(fileno=self.sock.fileno),
             "none": None,
         }[wrapper]
         transport = SimpleNamespace(get_extra_info=lambda name: extra, sendto=self.sock.sendto)
-        self.protocol = SimpleNamespace(transport=transport)
+        self.from_subscriber: list[tuple[bytes, Any]] = []
+        self.protocol = SimpleNamespace(
+            transport=transport, datagram_received=lambda data, addr: self.from_subscriber.append((data, addr))
+        )
         self.dtls = SimpleNamespace(
             _tx_srtp=Session(policy),
             _state=State.CONNECTED,
@@ -281,3 +287,51 @@ def test_bad_input_is_refused_with_an_error() -> None:
         forwarder._fastpath.fanout([object()], 0x80, 96, 1, 0, b"x", 0, 0)  # type: ignore[union-attr]
     with pytest.raises(TypeError):
         forwarder._fastpath.fanout([slot], 0x80, 96, 1, 0, "not bytes", 0, 0)  # type: ignore[union-attr,arg-type]
+
+
+@pytest.mark.skipif(not forwarder.CONNECTED, reason="MEDIA_CONNECTED_SOCKETS=0")
+async def test_c_sends_on_a_socket_connected_to_the_subscriber_and_ice_still_hears_everyone() -> None:
+    link = Link("socket")
+    try:
+        track, slot = native_camera(link.output)
+        track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+        wire = link.output._wire
+        assert wire is not None and slot.bound
+        # same local address and port as the ICE socket (the subscriber's ICE knows no other)
+        assert wire.getsockname() == link.sock.getsockname()
+        assert wire.getpeername() == link.sinks[0].getsockname()
+        assert [struct.unpack_from("!H", p, 2)[0] for p in link.received()] == [0]
+        # the subscriber's RTCP now arrives on the connected socket and goes to ICE's protocol
+        link.sinks[0].sendto(b"rtcp from the subscriber", link.sock.getsockname())
+        # anyone else (a new path, another candidate) still reaches the ICE socket itself
+        link.sinks[1].sendto(b"stun from elsewhere", link.sock.getsockname())
+        async with asyncio.timeout(2):
+            while not link.from_subscriber:
+                await asyncio.sleep(0.01)
+        assert link.from_subscriber == [(b"rtcp from the subscriber", link.sinks[0].getsockname())]
+        link.sock.settimeout(1)
+        assert link.sock.recvfrom(100) == (b"stun from elsewhere", link.sinks[1].getsockname())
+
+        # a new pair: a new connected socket; the old one closes once no slot holds it
+        link.point_at(1)
+        track.on_rtp(rtp(2, 0, VP8_DELTA), 0)
+        assert [struct.unpack_from("!H", p, 2)[0] for p in link.received(1)] == [1]
+        assert link.output._wire is not None and link.output._wire.getpeername() == link.sinks[1].getsockname()
+        old, old_fd = weakref.ref(wire), wire.fileno()
+        del wire
+        gc.collect()
+        assert old() is None
+        with pytest.raises(OSError):
+            os.fstat(old_fd)
+        # closing the output stops reading; the slot's reference is then the last one
+        last, last_fd = weakref.ref(link.output._wire), link.output._wire.fileno()
+        link.output.close()
+        assert last() is not None and link.output._wire is None
+        slot.detach()
+        del slot, track
+        gc.collect()
+        assert last() is None
+        with pytest.raises(OSError):
+            os.fstat(last_fd)
+    finally:
+        link.close()

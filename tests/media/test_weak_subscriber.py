@@ -14,6 +14,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 from av import VideoFrame
 
+from media_server import forwarder
 from media_server.forwarder import Slot
 from media_server.policy import Adaptation
 
@@ -115,6 +116,12 @@ async def test_weak_remb_lowers_the_camera_and_a_strong_one_brings_it_back(weak_
     receiver = receiver_of(bob, mid)
     await frame_of_size(receiver.track, (320, 180))
     assert camera_slot(weak_room, "bob", "alice").track.layer == "normal"  # type: ignore[union-attr]
+    if forwarder.NATIVE and forwarder.CONNECTED:
+        # the C path sends on a socket connected to bob, so his RTCP (the REMBs below) arrives
+        # on that socket: adapting to them proves it reaches ICE's protocol from there
+        output = weak_room.node._rooms[ROOM].peers["bob"].subscriber.output  # type: ignore[union-attr]
+        wire = output._wire
+        assert wire is not None and wire.getpeername() == output._pair.remote_addr
     # receiver reports without loss, and no REMB: nothing to adapt to
     assert quality_events(bob) == []
 
