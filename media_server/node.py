@@ -350,17 +350,38 @@ class MediaNode:
                 found[wanted] = owner.track(key[1], layer, now_ms) if owner is not None else None
             return found[wanted]
 
+        # viewers who publish nothing the policies rank see the same sources, and most keep the
+        # same slots from tick to tick: one choice per distinct case (a lecture: one in all)
+        involved = set(room.loudest) | set(cameras) | set(screens) | set(always)
+        chosen: dict[tuple[Any, ...], tuple[list[Key | None], list[Key | None]]] = {}
+        rates: dict[Track | None, float] = {}
+
+        def rate(track: Track | None) -> float:
+            if track not in rates:
+                rates[track] = self._bitrate(room, track)
+            return rates[track]
+
         for viewer in peers:
             subscriber = viewer.subscriber
             if subscriber is None or not subscriber.ready:
                 continue
-            speakers: list[Key] = [(p, "microphone") for p in room.loudest if p != viewer.id]
-            videos: list[Key] = []
-            if viewer.quality != "audio":
-                videos = select_video(viewer.id, cameras, screens, always, last_spoke, self.last_n)
-            audio = assign_slots([slot.key for slot in subscriber.audio_slots], speakers[: self.loudest])
-            video = assign_slots([slot.key for slot in subscriber.video_slots], videos)
-            camera = self._camera_layer(room, viewer, subscriber, audio + video, now, find)
+            current = (
+                viewer.id if viewer.id in involved else None,
+                viewer.quality == "audio",
+                tuple(slot.key for slot in subscriber.audio_slots),
+                tuple(slot.key for slot in subscriber.video_slots),
+            )
+            if current not in chosen:
+                speakers: list[Key] = [(p, "microphone") for p in room.loudest if p != viewer.id]
+                videos: list[Key] = []
+                if viewer.quality != "audio":
+                    videos = select_video(viewer.id, cameras, screens, always, last_spoke, self.last_n)
+                chosen[current] = (
+                    assign_slots(list(current[2]), speakers[: self.loudest]),
+                    assign_slots(list(current[3]), videos),
+                )
+            audio, video = chosen[current]
+            camera = self._camera_layer(viewer, subscriber, audio + video, now, find, rate)
             _place(subscriber.audio_slots, audio, camera, find)
             _place(subscriber.video_slots, video, camera, find)
             keys = [slot.key for slot in subscriber.slots]
@@ -371,28 +392,22 @@ class MediaNode:
 
     def _camera_layer(
         self,
-        room: Room,
         viewer: Peer,
         subscriber: Subscriber,
         keys: list[Key | None],
         now: float,
         find: Callable[[Key, Layer], Track | None],
+        rate: Callable[[Track | None], float],
     ) -> Layer:
         """Choose the camera layer of a subscriber: its own choice, lowered if its link is weak."""
-        subscriber.estimator.sent_bps = sum(self._bitrate(room, slot.track) for slot in subscriber.slots)
+        subscriber.estimator.sent_bps = sum(rate(slot.track) for slot in subscriber.slots)
         if viewer.quality != "normal" or not self.adaptation.enabled:
             subscriber.layers.reset()
             return "low" if viewer.quality == "low" else "normal"
-        need_normal = self._need(room, keys, "normal", find)
-        need_low = self._need(room, keys, "low", find)
+        need_normal = sum(rate(find(key, "normal")) for key in keys if key is not None)
+        need_low = sum(rate(find(key, "low")) for key in keys if key is not None)
         low = subscriber.layers.update(now, subscriber.estimator.estimate(now), need_normal, need_low)
         return "low" if low else "normal"
-
-    def _need(
-        self, room: Room, keys: list[Key | None], camera: Layer, find: Callable[[Key, Layer], Track | None]
-    ) -> float:
-        """Return the bitrate of these sources, cameras on the given layer."""
-        return sum(self._bitrate(room, find(key, camera)) for key in keys if key is not None)
 
     def _bitrate(self, room: Room, track: Track | None) -> float:
         owner = room.peers.get(track.peer_id) if track is not None else None

@@ -1,0 +1,102 @@
+"""The node's policy tick: what each viewer of a room is given, with fake connections.
+
+The tick chooses once for every viewer in the same case (one who publishes nothing the policies
+rank, with the same slots): these tests check that sharing never gives one viewer another's
+choice (its own microphone or camera back, a speaker's exclusion applied to everyone).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiortc.clock import current_ms
+
+from media_server.forwarder import Slot, Track
+from media_server.node import MediaNode, Peer, Permissions, Room
+from media_server.policy import Adaptation, BandwidthEstimator, LayerChoice
+
+pytestmark = pytest.mark.asyncio
+
+ADAPTATION = Adaptation()
+
+
+def publisher(peer: str, level: int | None, camera: bool) -> Any:
+    """A publisher's tracks, live now: a microphone at a level, a camera."""
+    tracks = {}
+    if level is not None:
+        tracks["mic"] = Track(peer, "microphone", "normal", "audio", {111: "audio/opus"})
+        tracks["mic"].level = level
+    if camera:
+        tracks["cam"] = Track(peer, "camera", "normal", "video", {96: "video/VP8"})
+    for track in tracks.values():
+        track.allowed = True
+        track.last_rx_ms = current_ms()
+    return SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
+
+
+def subscriber() -> Any:
+    """A subscribe connection ready to forward: three audio slots, four video slots."""
+    audio = [Slot("audio", 1000 + i) for i in range(3)]
+    video = [Slot("video", 2000 + i) for i in range(4)]
+    return SimpleNamespace(
+        ready=True,
+        audio_slots=audio,
+        video_slots=video,
+        slots=audio + video,
+        sent_sources=None,
+        estimator=BandwidthEstimator(ADAPTATION),
+        layers=LayerChoice(ADAPTATION),
+    )
+
+
+def given(peer: Peer) -> tuple[set[str], set[str]]:
+    """Return whose microphones and whose cameras a viewer's slots are on."""
+    assert peer.subscriber is not None
+    mics = {slot.key[0] for slot in peer.subscriber.audio_slots if slot.key is not None}
+    cameras = {slot.key[0] for slot in peer.subscriber.video_slots if slot.key is not None}
+    return mics, cameras
+
+
+async def test_each_viewer_gets_the_others_sources_never_its_own() -> None:
+    async def send(room: str, peer: str, message: dict[str, Any]) -> None:
+        pass
+
+    node = MediaNode(send, last_n=4)
+    room = Room("r")
+    everything = Permissions(audio=True, video=True, screen=True)
+    speaking, silent = 10, 127
+    setups = {
+        "teacher": (speaking, True, True),
+        "ana": (speaking, True, False),
+        "ben": (silent, True, False),
+        "chloe": (None, False, False),
+        "dan": (None, False, False),
+    }
+    for name, (level, camera, always) in setups.items():
+        permissions = Permissions(audio=True, video=True, screen=True, always_forward=always)
+        peer = Peer(name, permissions=permissions if always else everything)
+        peer.publisher = publisher(name, level, camera)
+        peer.subscriber = subscriber()
+        room.peers[name] = peer
+    await node._update_locked(room)
+    peers = room.peers
+    assert given(peers["teacher"]) == ({"ana"}, {"ana", "ben"})
+    assert given(peers["ana"]) == ({"teacher"}, {"teacher", "ben"})
+    assert given(peers["ben"]) == ({"teacher", "ana"}, {"teacher", "ana"})
+    # the two who publish nothing share one choice, and it leaves nobody out
+    assert given(peers["chloe"]) == given(peers["dan"]) == ({"teacher", "ana"}, {"teacher", "ana", "ben"})
+
+    # ben speaks up: the next tick gives him to everyone else, whatever they had
+    peers["ben"].publisher.tracks["mic"].level = speaking
+    await node._update_locked(room)
+    assert given(peers["chloe"]) == given(peers["dan"]) == ({"teacher", "ana", "ben"}, {"teacher", "ana", "ben"})
+    assert given(peers["ben"])[0] == {"teacher", "ana"}
+    assert given(peers["ana"])[0] == {"teacher", "ben"}
+
+    # an audio-only viewer among them gets the same voices and no camera
+    peers["dan"].quality = "audio"
+    await node._update_locked(room)
+    assert given(peers["dan"]) == ({"teacher", "ana", "ben"}, set())
+    assert given(peers["chloe"]) == ({"teacher", "ana", "ben"}, {"teacher", "ana", "ben"})
