@@ -142,10 +142,11 @@ class Worker:
         elif cmd == "subscribe":
             await _bounded(self.subscribe(s) for s in command["subscribers"])
         elif cmd == "ready":
+            # name -> (candidate streams, how many of them must flow): any of a last-N will do
             missing = [
                 name
-                for name, streams in command["expect"].items()
-                if not set(streams) <= set(self.subscribers[name].counts)
+                for name, (streams, required) in command["expect"].items()
+                if len(set(streams) & set(self.subscribers[name].counts)) < required
             ]
             return {"missing": missing}
         elif cmd == "window":
@@ -182,7 +183,8 @@ async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     worker = Worker()
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    # a large discussion's commands (each subscriber's Janus streams and candidates) pass 64 KiB
+    reader = asyncio.StreamReader(limit=1 << 24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     async with asyncio.timeout(args.lifetime):
         while line := await reader.readline():

@@ -12,6 +12,11 @@ LABELS = {
     "janus": "Janus VideoRoom, default threads",
     "janus-1loop": "Janus VideoRoom, event_loops = 1",
 }
+SWEEP_STOPS = {
+    "failed": "the sweep stops: failed",
+    "generator": "the sweep stops: not judged, the generator reached its limit",
+    "generator-next": "the sweep stops: the next size would take the generator past its limit",
+}
 MARK_START = "<!-- bench:media:start -->"
 MARK_END = "<!-- bench:media:end -->"
 
@@ -45,41 +50,62 @@ def _ok(r: dict[str, Any]) -> bool:
     return "error" not in r
 
 
+def held(r: dict[str, Any]) -> bool:
+    """Return whether a run held its load: set up, <1 % loss, p99 < 50 ms, no stream missing."""
+    return _ok(r) and (r["loss"] or 0) < 0.01 and (r["delay_p99_ms"] or 1e9) < 50 and not r["missing_streams"]
+
+
+def largest_discussion(results: dict[str, Any], sfu: str) -> tuple[int | None, str]:
+    """Return the largest sweep discussion a forwarder held, and that figure in words.
+
+    The words say when the climb stopped at the generator's limit rather than the forwarder's
+    ("≥"), and when even the smallest size failed ("<").
+    """
+    sweep = [r for r in results["runs"] if r["sfu"] == sfu and r.get("kind") == "discussion-sweep"]
+    if not sweep:
+        return None, "–"
+    # a run that took the generator to its limit is not judged: the generator may have sent late
+    sizes = [r["subscribers"] for r in sweep if held(r) and r.get("sweep_stop") != "generator"]
+    generator = any(r.get("sweep_stop", "").startswith("generator") for r in sweep)
+    if not sizes:
+        smallest = min(int(r["scenario"].rsplit("-", 1)[1]) for r in sweep)
+        return None, "– (generator's limit)" if generator else f"< {smallest}"
+    best = max(sizes)
+    return best, f"≥ {best} (generator's limit)" if generator else str(best)
+
+
 def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Return per-forwarder figures from the largest lecture each forwarded under 1 % loss.
 
     A forwarder that drops most packets is not doing the work it is charged for, so an
     overloaded run would make its CPU per packet meaningless; fall back to the largest run only
-    when none stayed under 1 %.
+    when none stayed under 1 %. A forwarder with no lecture (a partial run) keeps its discussion
+    figures.
     """
     rows = []
     for sfu in LABELS:
-        lectures = [
-            r
-            for r in results["runs"]
-            if r["sfu"] == sfu and _ok(r) and r["kind"] == "lecture" and "load_point" not in r
-        ]
-        if not lectures:
+        mine = [r for r in results["runs"] if r["sfu"] == sfu]
+        if not mine:
             continue
+        lectures = [r for r in mine if _ok(r) and r["kind"] == "lecture" and "load_point" not in r]
         clean = [r for r in lectures if (r["loss"] or 0) < 0.01] or lectures
-        big = max(clean, key=lambda r: r["subscribers"])
-        held = [
-            r["subscribers"]
-            for r in lectures
-            if (r["loss"] or 0) < 0.01 and (r["delay_p99_ms"] or 1e9) < 50 and not r["missing_streams"]
-        ]
-        disc = [r for r in results["runs"] if r["sfu"] == sfu and _ok(r) and r["kind"] == "discussion"]
+        big: dict[str, Any] = max(clean, key=lambda r: r["subscribers"]) if clean else {}
+        held_sizes = [r["subscribers"] for r in lectures if held(r)]
+        disc = [r for r in mine if _ok(r) and r["kind"] == "discussion"]
+        largest, largest_text = largest_discussion(results, sfu)
         rows.append(
             {
                 "sfu": sfu,
-                "at": big["subscribers"],
-                "pps_per_core": big["pps_per_core_estimate"],
-                "us_per_packet": big["cpu_us_per_packet"],
-                "cpu_pct_per_subscriber": big["cpu_pct_per_subscriber"],
-                "loss": big["loss"],
-                "rss_kb_per_subscriber": big["rss_kb_per_subscriber"],
-                "largest_lecture_held": max(held) if held else None,
+                "at": big.get("subscribers"),
+                "pps_per_core": big.get("pps_per_core_estimate"),
+                "us_per_packet": big.get("cpu_us_per_packet"),
+                "cpu_pct_per_subscriber": big.get("cpu_pct_per_subscriber"),
+                "loss": big.get("loss"),
+                "rss_kb_per_subscriber": big.get("rss_kb_per_subscriber"),
+                "largest_lecture_held": max(held_sizes) if held_sizes else None,
                 "discussion_us_per_packet": disc[0]["cpu_us_per_packet"] if disc else None,
+                "largest_discussion_held": largest,
+                "largest_discussion_text": largest_text,
             }
         )
     return rows
@@ -87,11 +113,15 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def summary(results: dict[str, Any]) -> str:
     """Return the headline figures and the generator's headroom as text."""
-    out = ["", "forwarder            µs/pkt  pkt/s per core  CPU %/subscriber  RSS KB/subscriber"]
+    out = [
+        "",
+        "forwarder            µs/pkt  pkt/s per core  CPU %/subscriber  RSS KB/subscriber  largest discussion",
+    ]
     for h in headline(results):
         out.append(
             f"{h['sfu']:18} {_f(h['us_per_packet']):>8} {h['pps_per_core'] or 0:>15,} "
-            f"{_f(h['cpu_pct_per_subscriber'], 3):>17} {_f(h['rss_kb_per_subscriber'], 0):>18}"
+            f"{_f(h['cpu_pct_per_subscriber'], 3):>17} {_f(h['rss_kb_per_subscriber'], 0):>18}  "
+            f"{h['largest_discussion_text']}"
         )
     ceiling = generator_ceiling(results)
     if ceiling:
@@ -221,9 +251,9 @@ def table(results: dict[str, Any]) -> str:
     ]
     for r in results["runs"]:
         if not _ok(r):
-            rows.append(f"| {r['sfu']} | {r['scenario']} | failed: {r['error']} ||||||||||")
+            rows.append(f"| {r['sfu']} | {_scenario_name(r)} | failed: {r['error']} ||||||||||")
             continue
-        name = r["scenario"] + (f" ({r['load_point']:.0%} of saturation)" if "load_point" in r else "")
+        name = _scenario_name(r)
         rows.append(
             f"| {r['sfu']} | {name} | {r['subscribers']} | {r['forwarded_pps']:,.0f} | "
             f"{r['server_cpu_pct']} | {_f(r['cpu_us_per_packet'])} | {_f(r['cpu_pct_per_subscriber'], 3)} | "
@@ -232,6 +262,17 @@ def table(results: dict[str, Any]) -> str:
             f"{r['generator_cpu_pct']} | {r['other_cpu_pct']} |"
         )
     return "\n".join(rows)
+
+
+def _scenario_name(r: dict[str, Any]) -> str:
+    """Return a run's scenario as the table names it: its load point, what it subscribed, why it stopped."""
+    notes = []
+    if "load_point" in r:
+        notes.append(f"{r['load_point']:.0%} of saturation")
+    if r.get("subscription"):
+        notes.append(r["subscription"])
+    notes += [SWEEP_STOPS[r["sweep_stop"]]] if r.get("sweep_stop") else []
+    return r["scenario"] + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def comparison(results: dict[str, Any]) -> str:
@@ -253,17 +294,43 @@ def comparison(results: dict[str, Any]) -> str:
         ("cpu_pct_per_subscriber", "CPU % of a core per student, largest lecture under 1 % loss", 3),
         ("rss_kb_per_subscriber", "RSS KB per student, largest lecture under 1 % loss", 0),
         ("largest_lecture_held", "largest lecture held (<1 % loss, p99 < 50 ms)", 0),
+        (
+            "largest_discussion_held",
+            "largest discussion held (<1 % loss, p99 < 50 ms; Janus subscribing to every microphone)",
+            0,
+        ),
     ]
     for key, label, digits in figures:
-        cells = [_f(h[key], digits) if h[key] is not None else "–" for h in heads.values()]
-        ratios = []
-        for s, h in heads.items():
-            if s == "ours":
-                continue
-            a, b = h[key], ours[key] if ours else None
-            ratios.append(f"{a / b:.2f}" if a and b else "–")
+        if key == "largest_discussion_held":
+            cells = [h["largest_discussion_text"] for h in heads.values()]
+            ratios = [_bound_ratio(h, ours) for s, h in heads.items() if s != "ours"]
+        else:
+            cells = [_f(h[key], digits) if h[key] is not None else "–" for h in heads.values()]
+            ratios = []
+            for s, h in heads.items():
+                if s == "ours":
+                    continue
+                a, b = h[key], ours[key] if ours else None
+                ratios.append(f"{a / b:.2f}" if a and b else "–")
+        if all(c == "–" for c in cells):
+            continue  # a partial run: no forwarder has this figure
         rows.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     return "\n".join(rows)
+
+
+def _bound_ratio(h: dict[str, Any], ours: dict[str, Any] | None) -> str:
+    """Return a forwarder's largest discussion over ours, as a bound where either is one.
+
+    Ours stopped at the generator's limit ("≥ b") makes the ratio at most a / b; a forwarder that
+    failed its smallest size ("< s") makes it less than s / b.
+    """
+    b = ours["largest_discussion_held"] if ours else None
+    if not b or ours is None:
+        return "–"
+    a, text = h["largest_discussion_held"], h["largest_discussion_text"]
+    if not a:
+        return f"< {int(text[2:]) / b:.2f}" if text.startswith("< ") else "–"
+    return ("≤ " if ours["largest_discussion_text"].startswith("≥") else "") + f"{a / b:.2f}"
 
 
 def write(results: dict[str, Any], doc: Path) -> None:

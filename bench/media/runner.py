@@ -31,6 +31,13 @@ PYTHON = sys.executable
 SFU_PORT = 47001
 JANUS_PORT = 47188
 READY_S = 40.0
+SWEEP_SIZES = [10, 20, 30, 40, 50, 60, 70, 80, 100, 120]
+"""Participants of the full mode's discussion sweep, climbed per forwarder until one fails."""
+GENERATOR_LIMIT_PCT = 75.0
+"""Generator CPU (all workers, % of one core) from which a sweep run is not judged: a generator
+this busy sends late and reads late, so the run would measure it rather than the forwarder."""
+GENERATOR_RECEIVE_US = 3.0
+"""The generator's CPU per received packet (its echo runs measure about 3 µs), for projections."""
 
 
 @dataclass
@@ -180,15 +187,16 @@ class Bench:
                 if share
             )
         )
+        expectations = scenario.expectations(target)
         deadline = time.monotonic() + READY_S
         while True:
             missing = []
             for w, share in zip(workers, subs, strict=True):
-                expect = {s["name"]: scenario.expect[s["name"]][0] for s in share}
                 # our policy forwards any LAST_N cameras: ready once the required count flows
+                expect = {s["name"]: expectations[s["name"]] for s in share}
                 reply = await w.call({"cmd": "ready", "expect": expect})
                 missing += reply["missing"]
-            if not missing or time.monotonic() > deadline or scenario.kind == "discussion":
+            if not missing or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
         await asyncio.sleep(2.0)  # past the first keyframes and the policy's first ticks
@@ -211,18 +219,18 @@ class Bench:
         rss_end = rss_bytes(pid)
         await asyncio.sleep(0.5)  # packets sent just before t1 are still on their way
         replies = [await w.call({"cmd": "report"}) for w in workers]
-        return self._result(sfu, scenario, replies, cpu1 - cpu0, gen1 - gen0, rss_base, rss_end, missing)
+        return self._result(sfu, target, scenario, replies, cpu1 - cpu0, gen1 - gen0, rss_base, rss_end)
 
     def _result(
         self,
         sfu: str,
+        target: str,
         scenario: Scenario,
         replies: list[dict[str, Any]],
         cpu_s: float,
         gen_s: float,
         rss_base: int,
         rss_end: int,
-        missing: list[str],
     ) -> dict[str, Any]:
         sent: dict[int, int] = {}
         received_by: dict[str, dict[int, int]] = {}
@@ -236,7 +244,7 @@ class Bench:
         delays.sort()
         forwarded = expected = 0
         missing_streams = 0
-        for name, (candidates, required) in scenario.expect.items():
+        for name, (candidates, required) in scenario.expectations(target).items():
             got = received_by.get(name, {})
             forwarded += sum(got.values())
             # the streams it should get: those it received most of, then any others
@@ -249,8 +257,9 @@ class Bench:
             "scenario": scenario.name,
             "kind": scenario.kind,
             "subscribers": scenario.subscriber_count,
+            "subscription": scenario.subscription.get(target),
             "window_s": self.window,
-            "offered_pps": round(scenario.offered_pps(), 1),
+            "offered_pps": round(scenario.offered_pps(target), 1),
             "forwarded_pps": round(forwarded / self.window, 1),
             "expected_packets": expected,
             "forwarded_packets": forwarded,
@@ -397,7 +406,9 @@ def _ms(us: float | None) -> float | None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--full", action="store_true", help="all sizes and the 50/80 %% load points")
+    parser.add_argument(
+        "--full", action="store_true", help="all sizes, the 50/80 %% load points and the discussion sweep"
+    )
     parser.add_argument("--window", type=float, help="steady measurement window, seconds")
     parser.add_argument("--workers", type=int, help="load-generator processes")
     parser.add_argument("--only", help="comma-separated forwarders: ours,janus,janus-1loop")
@@ -410,6 +421,11 @@ async def main() -> None:
     parser.add_argument("--echo-streams", type=int, help="echo subscribers (default: the largest run's, at least 20)")
     parser.add_argument("--lectures", help="comma-separated lecture sizes, instead of the mode's")
     parser.add_argument("--discussions", help="comma-separated discussion sizes, instead of the mode's")
+    parser.add_argument(
+        "--discussion-sweep",
+        help="comma-separated discussion sizes to climb per forwarder (Janus subscribing to every microphone)"
+        " until one fails, instead of the mode's",
+    )
     parser.add_argument("--no-echo", action="store_true", help="skip the generator's headroom runs")
     parser.add_argument("--logs", help="keep the processes' logs in this folder")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "media.json"))
@@ -429,6 +445,7 @@ async def main() -> None:
     lectures = _sizes(args.lectures, [10, 40, 100, 200] if args.full else [10, 40])
     discussions = _sizes(args.discussions, [40] if args.full else [12])
     scenarios = [lecture(n) for n in lectures] + [discussion(n) for n in discussions]
+    sweep = _sizes(args.discussion_sweep, SWEEP_SIZES if args.full else [])
     print(
         f"cores: forwarder {cores.server}, generator {cores.generator} ({workers} workers); window {window:.0f} s",
         flush=True,
@@ -441,6 +458,8 @@ async def main() -> None:
         runs = [await bench.run(sfu, s) for s in scenarios for sfu in sfus]
         if args.full:
             runs += await _load_points(bench, sfus, runs)
+        for sfu in sfus if sweep else []:
+            runs += await _discussion_sweep(bench, sfu, sweep)
         top = max((r.get("forwarded_pps", 0) for r in runs), default=0)
         streams = args.echo_streams or _echo_streams(runs)
         echoes: list[dict[str, Any]] = []
@@ -540,6 +559,53 @@ async def _load_points(bench: Bench, sfus: list[str], runs: list[dict[str, Any]]
             result["load_point"] = share
             extra.append(result)
     return extra
+
+
+async def _discussion_sweep(bench: Bench, sfu: str, sizes: list[int]) -> list[dict[str, Any]]:
+    """Climb discussion sizes for one forwarder until a run fails or the generator's core is the limit.
+
+    Janus subscribes to every other microphone (it has no loudest-N selection) and six cameras;
+    ours forwards what its policies choose. The run where the climb ends gets "sweep_stop":
+    "failed" (loss, delay, missing streams or a setup error), "generator" (the generator reached
+    GENERATOR_LIMIT_PCT: not judged) or "generator-next" (the next size would take it there, and
+    is skipped).
+    """
+    runs: list[dict[str, Any]] = []
+    for n in sorted(sizes):
+        projected = _projected_generator_pct(sfu, runs[-1], n) if runs else 0.0
+        if projected >= GENERATOR_LIMIT_PCT:
+            print(
+                f"  {sfu}: a discussion of {n} would take the generator to about {projected:.0f} % of its core"
+                f" (limit {GENERATOR_LIMIT_PCT:.0f} %): skipped",
+                flush=True,
+            )
+            runs[-1]["sweep_stop"] = "generator-next"
+            break
+        result = await bench.run(sfu, discussion(n, every_mic=True))
+        runs.append(result)
+        if result.get("generator_cpu_pct", 0) >= GENERATOR_LIMIT_PCT:
+            result["sweep_stop"] = "generator"
+            break
+        if not report.held(result):
+            result["sweep_stop"] = "failed"
+            break
+    return runs
+
+
+def _projected_generator_pct(sfu: str, last: dict[str, Any], n: int) -> float:
+    """Return the generator CPU a discussion of n should take, from the last run of the sweep.
+
+    The generator's work is a part per participant (its publisher and its subscriber: handshakes,
+    Python send loops, RTCP), which grows linearly, and a part per received packet, which grows
+    as the forwarder's output does (with the square of the participants for Janus).
+    """
+    if "error" in last:
+        return 0.0
+    target = "janus" if sfu.startswith("janus") else "ours"
+    receive = GENERATOR_RECEIVE_US * 1e-4  # % of a core per received pkt/s
+    per_participant = max(float(last["generator_cpu_pct"]) - receive * last["forwarded_pps"], 0.0)
+    offered = discussion(n, every_mic=True).offered_pps(target)
+    return per_participant * n / last["subscribers"] + receive * offered
 
 
 def _cpu_model() -> str:

@@ -25,16 +25,25 @@ class Scenario:
     subscribers: list[dict[str, Any]] = field(default_factory=list)
     # subscriber -> (candidate streams, how many of them it must receive)
     expect: dict[str, tuple[list[int], int]] = field(default_factory=dict)
+    # the same for Janus where its subscriptions differ from what our policies choose
+    janus_expect: dict[str, tuple[list[int], int]] = field(default_factory=dict)
+    # target ("ours" or "janus") -> what each subscriber gets from it, in words, for the report
+    subscription: dict[str, str] = field(default_factory=dict)
 
     @property
     def subscriber_count(self) -> int:
         """Return the number of receiving peers."""
         return len(self.subscribers)
 
-    def offered_pps(self) -> float:
-        """Return the packets per second the forwarder should send in all."""
+    def expectations(self, target: str) -> dict[str, tuple[list[int], int]]:
+        """Return what each subscriber must receive from this target ("ours" or "janus")."""
+        return self.janus_expect if target == "janus" and self.janus_expect else self.expect
+
+    def offered_pps(self, target: str = "ours") -> float:
+        """Return the packets per second the target forwarder should send in all."""
         rate = {s["id"]: s["pps"] for p in self.publishers for s in p["streams"]}
-        return sum(sum(sorted(rate[i] for i in c)[-n:]) for c, n in self.expect.values())
+        expect = self.expectations(target)
+        return sum(sum(sorted(rate[i] for i in c)[-n:]) for c, n in expect.values())
 
 
 def _stream(pub: int, index: int, source: str, profile: str, pps: float, level: int) -> dict[str, Any]:
@@ -59,14 +68,22 @@ def lecture(students: int) -> Scenario:
     return scenario
 
 
-def discussion(participants: int) -> Scenario:
+def discussion(participants: int, every_mic: bool = False) -> Scenario:
     """Return participants all publishing a low-rate camera and a microphone, a few speaking.
 
     Our forwarder sends each the loudest microphones (three, less their own) and six cameras
-    (the speakers' first); Janus has no such policy, so each of its subscribers subscribes to
-    the same number of streams, chosen by the same rule.
+    (the speakers' first). Janus has no such policy. By default each of its subscribers
+    subscribes to the same number of streams, chosen by the same rule: a per-packet comparison
+    (kind "discussion"). With every_mic, each Janus subscriber subscribes to every other
+    microphone and the same six cameras, what a Janus deployment must do so that whoever starts
+    to speak is heard (kind "discussion-sweep": the largest discussion each forwarder holds).
     """
-    scenario = Scenario(f"discussion-{participants}", "discussion", participants)
+    kind = "discussion-sweep" if every_mic else "discussion"
+    scenario = Scenario(f"{kind}-{participants}", kind, participants)
+    scenario.subscription = {
+        "ours": f"{SPEAKERS} loudest microphones less own + {LAST_N} cameras",
+        "janus": f"every other microphone + {LAST_N} cameras" if every_mic else "the same streams as ours",
+    }
     speakers = list(range(min(SPEAKERS, participants)))
     for p in range(participants):
         level = SPEAKING + p if p in speakers else 127
@@ -79,10 +96,15 @@ def discussion(participants: int) -> Scenario:
     for v in range(participants):
         mics = [p for p in speakers if p != v]
         cameras = [p for p in order if p != v][:LAST_N]
-        janus = [{"feed": p + 1, "mid": "0"} for p in mics] + [{"feed": p + 1, "mid": "1"} for p in cameras]
+        janus_mics = [p for p in range(participants) if p != v] if every_mic else mics
+        janus = [{"feed": p + 1, "mid": "0"} for p in janus_mics] + [{"feed": p + 1, "mid": "1"} for p in cameras]
         name = f"p-{v}"
         scenario.subscribers.append({"name": name, "janus": janus})
         # our policy picks cameras among all others: any LAST_N of them will do
         candidates = [p * 4 for p in mics] + [p * 4 + 1 for p in range(participants) if p != v]
         scenario.expect[name] = (candidates, len(mics) + len(cameras))
+        if every_mic:
+            # Janus forwards exactly what was subscribed: all of it must arrive
+            subscribed = [p * 4 for p in janus_mics] + [p * 4 + 1 for p in cameras]
+            scenario.janus_expect[name] = (subscribed, len(subscribed))
     return scenario
