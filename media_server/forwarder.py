@@ -191,6 +191,10 @@ class Output:
             self._wire = None
         if not (CONNECTED and NATIVE) or sock is None:
             return
+        local = getattr(pair, "local_candidate", None)
+        if local is not None and local.type != "host":
+            # a relayed candidate's socket talks to the TURN server, not to the subscriber
+            return
         try:
             self._wire = Wire(sock, pair.remote_addr, pair.protocol)
         except (OSError, AttributeError, TypeError, RuntimeError) as exc:
