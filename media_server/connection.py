@@ -14,7 +14,7 @@ import logging
 import random
 import struct
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from time import monotonic, time
 from typing import Any
 
@@ -22,7 +22,8 @@ from aioice.ice import StunProtocol
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs import get_capabilities, is_rtx
 from aiortc.rate import RemoteBitrateEstimator
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, SRTPProtectionProfile
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
@@ -41,9 +42,10 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 from aiortc.sdp import candidate_from_sdp
+from OpenSSL import SSL
 from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
-from .forwarder import Kind, Output, SilentTrack, Slot, Track
+from .forwarder import Kind, Output, Slot, Track
 from .ice import announce_public_ip
 from .policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .protocol import MediaError, Offer, PublishedTrack
@@ -65,6 +67,8 @@ MAX_DATAGRAM = 1500
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
 RATE_WINDOW_S = 2.0
 """Incoming bitrates are measured over this long: a few frames, a keyframe smoothed out."""
+CERTIFICATE_RENEWAL_S = 86_400.0
+"""The shared DTLS certificate is replaced after this long (aiortc's are valid for 30 days)."""
 
 
 class _PacketView:
@@ -202,18 +206,75 @@ def _sdes_chunk(ssrc: int, cname: str) -> bytes:
     return item + bytes(-len(item) % 4)
 
 
-def _quiet_rtcp(sender: RTCRtpSender) -> Callable[[], Coroutine[Any, Any, None]]:
-    """Return a stand-in for a sender's RTCP loop that sends nothing and stops when told."""
+def _idle_senders(pc: RTCPeerConnection) -> None:
+    """Keep aiortc's senders of a subscribe connection from starting; free what only that uses.
 
-    async def run_rtcp() -> None:
-        sender._RTCRtpSender__rtcp_started.set()  # type: ignore[attr-defined]
-        try:
-            await asyncio.get_running_loop().create_future()
-        except asyncio.CancelledError:
-            pass
-        sender._RTCRtpSender__rtcp_exited.set()  # type: ignore[attr-defined]
+    The forwarder sends each slot's RTP (Output) and their sender reports (Subscriber._run_rtcp)
+    itself, and the subscriber's RTCP never reaches aiortc (Subscriber._hook). aiortc's send()
+    would start two tasks per sender that wait for ever (an RTP loop on a track that never
+    yields a frame, an RTCP loop) with four Events: about 4.5 KB for each of the twelve slots.
+    The stand-in keeps the one thing read from it, the CNAME of the SDES chunks; stop() does
+    nothing for a sender that was never started.
+    """
+    for transceiver in pc.getTransceivers():
+        sender = transceiver.sender
 
-    return run_rtcp
+        async def send(parameters: RTCRtpSendParameters, sender: RTCRtpSender = sender) -> None:
+            sender._RTCRtpSender__cname = parameters.rtcp.cname  # type: ignore[attr-defined]
+
+        sender.send = send  # type: ignore[method-assign]
+        for name in ("rtp_started", "rtp_exited", "rtcp_started", "rtcp_exited"):
+            setattr(sender, f"_RTCRtpSender__{name}", None)
+
+
+def _idle_receivers(pc: RTCPeerConnection) -> None:
+    """Free what aiortc's receivers of sendonly transceivers keep for media that never comes.
+
+    Each receiver makes a jitter buffer (128 entries for video), a NACK generator, a decoder
+    queue (a queue.Queue: three Conditions) and two Events for its RTCP loop: about 6.5 KB, for
+    each of a subscriber's twelve slots. Only receive() uses them, which aiortc calls for
+    transceivers that receive, and stop() only after it; no RTP is routed to these receivers.
+    """
+    for transceiver in pc.getTransceivers():
+        if transceiver.direction != "sendonly":
+            continue
+        receiver = transceiver.receiver
+        for name in ("jitter_buffer", "nack_generator", "decoder_queue", "rtcp_started", "rtcp_exited"):
+            setattr(receiver, f"_RTCRtpReceiver__{name}", None)
+
+
+def _drop_descriptions(pc: RTCPeerConnection) -> None:
+    """Free aiortc's parsed copies of a negotiated subscribe connection's offer and answer.
+
+    aiortc reads them only to negotiate again (createOffer, createAnswer, setLocalDescription,
+    setRemoteDescription) and to note trickled candidates in them; a subscribe connection is never
+    negotiated again (a join or a restart makes a new one). About 110 KB of Python objects for
+    twelve media sections (codecs, RTCP feedback, candidates, fingerprints).
+    """
+    for name in ("current", "pending"):
+        for side in ("Local", "Remote"):
+            setattr(pc, f"_RTCPeerConnection__{name}{side}Description", None)
+
+
+def _share_equal_lists(transceivers: list[RTCRtpTransceiver]) -> None:
+    """Make the transceivers whose negotiated codecs and header extensions are equal share them.
+
+    aiortc deep-copies the codecs (with their RTCP feedback) for every transceiver: the nine
+    video slots of a subscriber hold nine equal lists. Nothing changes them after negotiation.
+    """
+    codecs: list[list[Any]] = []
+    extensions: list[list[Any]] = []
+    for transceiver in transceivers:
+        transceiver._codecs = _first_equal(codecs, transceiver._codecs)
+        transceiver._headerExtensions = _first_equal(extensions, transceiver._headerExtensions)
+
+
+def _first_equal(seen: list[list[Any]], value: list[Any]) -> list[Any]:
+    for other in seen:
+        if other == value:
+            return other
+    seen.append(value)
+    return value
 
 
 def _dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
@@ -235,10 +296,54 @@ def _drop_receive_estimators(pc: RTCPeerConnection) -> None:
         transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
 
 
+class SharedCertificate(RTCCertificate):
+    """A DTLS certificate with one SSL context for all the connections that use it.
+
+    aiortc makes a certificate (an EC key, 16 KB of C memory) for every RTCPeerConnection and an
+    SSL context (23 KB) for every DTLS transport, and OpenSSL keeps each connection's record
+    buffers (about 50 KB) after the handshake. Like Janus and mediasoup, the node uses one
+    certificate and one context for all its connections: each connection still makes its own
+    keys (ECDHE) and checks the browser's fingerprint. The context releases idle record buffers
+    and resumes no session (no cache, no tickets), as a context per connection never did.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.created = monotonic()
+        self._contexts: dict[tuple[int, ...], SSL.Context] = {}
+
+    def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
+        key = tuple(p.libsrtp_profile for p in srtp_profiles)
+        context = self._contexts.get(key)
+        if context is None:
+            context = super()._create_ssl_context(srtp_profiles)
+            context.set_mode(SSL.MODE_RELEASE_BUFFERS)
+            context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+            context.set_options(SSL.OP_NO_TICKET)
+            self._contexts[key] = context
+        return context
+
+
+_certificate: SharedCertificate | None = None
+
+
+def _share_certificate(pc: RTCPeerConnection) -> None:
+    """Give a new connection the node's DTLS certificate instead of the one aiortc made for it.
+
+    Before any transceiver, which is when aiortc makes the DTLS transport that takes it.
+    """
+    global _certificate
+    if _certificate is None or monotonic() - _certificate.created > CERTIFICATE_RENEWAL_S:
+        _certificate = SharedCertificate.generateCertificate()
+    pc._RTCPeerConnection__certificates = [_certificate]  # type: ignore[attr-defined]
+
+
 def _new_peer_connection() -> RTCPeerConnection:
     # reachable by its host (or announced) candidates, it needs no STUN or TURN; one transport
     # for every transceiver, so that one Output serves all the slots of a subscriber
-    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    _share_certificate(pc)
+    return pc
 
 
 async def _add_candidate(pc: RTCPeerConnection, candidate: str, mid: str | None, index: int | None) -> None:
@@ -449,15 +554,19 @@ class Subscriber:
     async def offer(self) -> str:
         """Create the slots and return the SDP offer."""
         for kind, count in self._counts:
+            preferences = _codec_preferences(kind)
             for _ in range(count):
-                transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
-                transceiver.setCodecPreferences(_codec_preferences(kind))
+                # no track: the senders never start (_idle_senders), the forwarder sends
+                transceiver = self.pc.addTransceiver(kind, direction="sendonly")
+                transceiver.setCodecPreferences(preferences)
                 slot = Slot(kind, transceiver.sender._ssrc)
                 self.slots.append(slot)
                 (self.audio_slots if kind == "audio" else self.video_slots).append(slot)
                 self._transceivers.append(transceiver)
                 self._by_ssrc[slot.ssrc] = slot
         _drop_receive_estimators(self.pc)
+        _idle_receivers(self.pc)
+        _idle_senders(self.pc)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         dtls = self._transceivers[0].sender.transport
         self._hook(dtls)
@@ -474,9 +583,6 @@ class Subscriber:
 
     async def accept(self, sdp: str) -> None:
         """Apply the browser's answer: learn the payload types each slot may send."""
-        for transceiver in self._transceivers:
-            # one compound RTCP packet for all the slots instead of a timer and a send per sender
-            transceiver.sender._run_rtcp = _quiet_rtcp(transceiver.sender)  # type: ignore[method-assign]
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises many kinds on a bad SDP: all are the browser's fault
@@ -501,6 +607,8 @@ class Subscriber:
                 slot.pt_map = {
                     pt: slot.payload_types[mime] for pt, mime in track.mime_types.items() if mime in slot.payload_types
                 }
+        _share_equal_lists(self._transceivers)
+        _drop_descriptions(self.pc)
         self.negotiated = True
         if self._rtcp_task is None:
             self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
