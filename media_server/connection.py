@@ -19,7 +19,7 @@ from time import monotonic, time
 from typing import Any
 
 from aioice.ice import StunProtocol
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription, sdp
 from aiortc.codecs import get_capabilities, is_rtx
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, SRTPProtectionProfile
@@ -254,6 +254,11 @@ def _drop_descriptions(pc: RTCPeerConnection) -> None:
     for name in ("current", "pending"):
         for side in ("Local", "Remote"):
             setattr(pc, f"_RTCPeerConnection__{name}{side}Description", None)
+    # aiortc notes a late trickled candidate in the remote description after handing it to ICE,
+    # and logs a warning for each when there is none: an empty one takes them silently
+    empty = sdp.SessionDescription()
+    empty.type = "answer"
+    pc._RTCPeerConnection__currentRemoteDescription = empty  # type: ignore[attr-defined]
 
 
 def _share_equal_lists(transceivers: list[RTCRtpTransceiver]) -> None:
