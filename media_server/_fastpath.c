@@ -48,6 +48,14 @@ static unsigned char buffer[1500 + 64] __attribute__((aligned(16)));
 
 enum { OUT_NONE, OUT_PYTHON, OUT_NATIVE };
 
+/* the packets a slot keeps for retransmission, indexed by output sequence number */
+typedef struct {
+    PyObject *payload[HISTORY]; /* the shared payloads, not copies */
+    int32_t seq[HISTORY];       /* -1: empty */
+    uint32_t ts[HISTORY];
+    uint16_t flags[HISTORY]; /* the first two header bytes */
+} Ring;
+
 typedef struct {
     PyObject_HEAD
     /* the rewriter's state, exposed to Python as attributes */
@@ -72,11 +80,10 @@ typedef struct {
     PyObject *pair;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    /* the retransmission ring, indexed by output sequence number */
-    PyObject *h_payload[HISTORY];
-    int32_t h_seq[HISTORY];
-    uint32_t h_ts[HISTORY];
-    uint16_t h_flags[HISTORY];
+    /* the retransmission ring: allocated by the first packet a slot keeps, freed when cleared,
+     * so that idle slots (most of a subscriber's) and audio slots (no NACK for Opus) cost nothing */
+    int keep_history;
+    Ring *ring;
 } SlotCore;
 
 static void unbind(SlotCore *s)
@@ -95,8 +102,7 @@ static PyObject *SlotCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds
     if (s == NULL)
         return NULL;
     memset(s->pt_map, NO_PT, sizeof(s->pt_map));
-    for (int i = 0; i < HISTORY; i++)
-        s->h_seq[i] = -1;
+    s->keep_history = 1;
     s->fd = -1;
     s->last_ms = -1;
     s->last_seq = 0xFFFF;
@@ -115,10 +121,25 @@ static int SlotCore_traverse(SlotCore *s, visitproc visit, void *arg)
 
 static void clear_history(SlotCore *s)
 {
-    for (int i = 0; i < HISTORY; i++) {
-        Py_CLEAR(s->h_payload[i]);
-        s->h_seq[i] = -1;
+    Ring *ring = s->ring;
+    if (ring == NULL)
+        return;
+    s->ring = NULL;
+    for (int i = 0; i < HISTORY; i++)
+        Py_CLEAR(ring->payload[i]);
+    PyMem_Free(ring);
+}
+
+static Ring *new_ring(void)
+{
+    Ring *ring = PyMem_Calloc(1, sizeof(Ring));
+    if (ring == NULL) {
+        PyErr_NoMemory();
+        return NULL;
     }
+    for (int i = 0; i < HISTORY; i++)
+        ring->seq[i] = -1;
+    return ring;
 }
 
 static int SlotCore_clear(SlotCore *s)
@@ -319,12 +340,17 @@ static int forward_one(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint
         s->last_ms = arrival_ms;
     }
     b1 = (b1 & 0x80) | pt;
-    unsigned i = out_seq & (HISTORY - 1);
-    Py_INCREF(payload);
-    Py_XSETREF(s->h_payload[i], payload);
-    s->h_seq[i] = (int32_t)out_seq;
-    s->h_ts[i] = out_ts;
-    s->h_flags[i] = (uint16_t)(b0 << 8 | b1);
+    if (s->keep_history) {
+        if (s->ring == NULL && (s->ring = new_ring()) == NULL)
+            return -1;
+        Ring *ring = s->ring;
+        unsigned i = out_seq & (HISTORY - 1);
+        Py_INCREF(payload);
+        Py_XSETREF(ring->payload[i], payload);
+        ring->seq[i] = (int32_t)out_seq;
+        ring->ts[i] = out_ts;
+        ring->flags[i] = (uint16_t)(b0 << 8 | b1);
+    }
 
     if (s->out_kind == OUT_NATIVE) {
         int state = ready(s);
@@ -402,17 +428,20 @@ static PyObject *SlotCore_history_get(SlotCore *s, PyObject *arg)
     long seq = PyLong_AsLong(arg);
     if (seq == -1 && PyErr_Occurred())
         return NULL;
+    Ring *ring = s->ring;
+    if (ring == NULL)
+        Py_RETURN_NONE;
     unsigned i = (unsigned)seq & (HISTORY - 1);
-    PyObject *payload = s->h_payload[i];
-    if (payload == NULL || s->h_seq[i] != seq)
+    PyObject *payload = ring->payload[i];
+    if (payload == NULL || ring->seq[i] != seq)
         Py_RETURN_NONE;
     Py_ssize_t n = PyBytes_GET_SIZE(payload);
     PyObject *packet = PyBytes_FromStringAndSize(NULL, 12 + n);
     if (packet == NULL)
         return NULL;
     unsigned char *p = (unsigned char *)PyBytes_AS_STRING(packet);
-    uint16_t flags = s->h_flags[i];
-    write_header(p, flags >> 8, flags & 0xFF, (unsigned)seq, s->h_ts[i], s->ssrc);
+    uint16_t flags = ring->flags[i];
+    write_header(p, flags >> 8, flags & 0xFF, (unsigned)seq, ring->ts[i], s->ssrc);
     memcpy(p + 12, PyBytes_AS_STRING(payload), (size_t)n);
     return packet;
 }
@@ -514,7 +543,7 @@ static int SlotCore_set_pt_map(SlotCore *s, PyObject *value, void *closure)
 
 static PyObject *SlotCore_get_history_size(SlotCore *s, void *closure)
 {
-    return PyLong_FromLong(HISTORY);
+    return PyLong_FromLong(s->keep_history ? HISTORY : 0);
 }
 
 static PyMemberDef SlotCore_members[] = {
@@ -527,6 +556,7 @@ static PyMemberDef SlotCore_members[] = {
     {"last_ms", T_LONGLONG, offsetof(SlotCore, last_ms), 0, NULL},
     {"packets", T_LONGLONG, offsetof(SlotCore, packets), 0, NULL},
     {"abs_send_time_id", T_INT, offsetof(SlotCore, abs_send_time_id), 0, NULL},
+    {"keep_history", T_INT, offsetof(SlotCore, keep_history), 0, NULL},
     {NULL},
 };
 
@@ -541,7 +571,7 @@ static PyGetSetDef SlotCore_getset[] = {
 
 static PyMethodDef SlotCore_methods[] = {
     {"history_get", (PyCFunction)SlotCore_history_get, METH_O, history_get_doc},
-    {"history_clear", (PyCFunction)SlotCore_history_clear, METH_NOARGS, "Forget every kept packet."},
+    {"history_clear", (PyCFunction)SlotCore_history_clear, METH_NOARGS, "Forget every kept packet, and free the ring."},
     {"unbind", (PyCFunction)SlotCore_unbind, METH_NOARGS, "Ask the output where to send before the next packet."},
     {NULL},
 };

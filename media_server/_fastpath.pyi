@@ -13,6 +13,7 @@ class SlotCore:
     last_ms: int
     packets: int
     abs_send_time_id: int
+    keep_history: int
     output: Any
     pt_map: dict[int, int]
     @property

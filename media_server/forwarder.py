@@ -313,6 +313,8 @@ class SlotLogic:
 
         def history_get(self, seq: int) -> bytes | None: ...
 
+        def history_clear(self) -> None: ...
+
     def _setup(self, kind: Kind, ssrc: int, output: Output | Sink | None, mid: str) -> None:
         """What both implementations' constructors set."""
         Rewriter.__init__(self, 90000 if kind == "video" else 48000)  # type: ignore[arg-type]
@@ -351,13 +353,14 @@ class SlotLogic:
         track.request_keyframe()
 
     def detach(self) -> None:
-        """Stop forwarding at once."""
+        """Stop forwarding at once; an idle slot keeps no packets (nor their payloads) for NACKs."""
         if self.track is not None:
             _discard(self.track.slots, self)
             self.track = None
         if self.pending is not None:
             _discard(self.pending.pending, self)
             self.pending = None
+        self.history_clear()
 
     def retransmit(self, seq: int, allow: Callable[[int], bool] | None = None) -> int:
         """Answer a NACK from the retransmission buffer; return the bytes sent (0: none).
@@ -396,7 +399,8 @@ class PySlot(SlotLogic, Rewriter):
 
     def __init__(self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = "") -> None:
         self._setup(kind, ssrc, output, mid)
-        self.history = RetransmissionBuffer()
+        # browsers NACK video only (Opus is offered without nack feedback): audio keeps nothing
+        self.history: RetransmissionBuffer | None = RetransmissionBuffer() if kind == "video" else None
         # publisher payload type -> subscriber payload type, for the current track
         self.pt_map: dict[int, int] = {}
         self.packets = 0
@@ -408,11 +412,16 @@ class PySlot(SlotLogic, Rewriter):
     @property
     def history_size(self) -> int:
         """Packets kept for retransmission."""
-        return self.history.size
+        return self.history.size if self.history is not None else 0
 
     def history_get(self, seq: int) -> bytes | None:
         """Return the whole rewritten packet with this output sequence number, if still kept."""
-        return self.history.get(seq, self.ssrc)
+        return self.history.get(seq, self.ssrc) if self.history is not None else None
+
+    def history_clear(self) -> None:
+        """Forget every kept packet."""
+        if self.history is not None:
+            self.history = RetransmissionBuffer(self.history.size)
 
     def forward(self, b0: int, b1: int, seq: int, ts: int, payload: bytes, arrival_ms: int, send_time: int) -> None:
         """Rewrite and send one packet of the current track."""
@@ -433,13 +442,14 @@ class PySlot(SlotLogic, Rewriter):
             self.last_ts = out_ts
             self.last_ms = arrival_ms
         b1 = (b1 & 0x80) | pt
-        # the retransmission buffer, inline: three list writes
+        # the retransmission buffer, inline: four list writes
         history = self.history
-        i = out_seq & history.mask
-        history.payloads[i] = payload
-        history.seqs[i] = out_seq
-        history.stamps[i] = out_ts
-        history.flags[i] = b0 << 8 | b1
+        if history is not None:
+            i = out_seq & history.mask
+            history.payloads[i] = payload
+            history.seqs[i] = out_seq
+            history.stamps[i] = out_ts
+            history.flags[i] = b0 << 8 | b1
         if self.abs_send_time_id:
             ext = ABS_SEND_TIME_EXT.pack(0xBEDE, 1, self.abs_send_time_id << 4 | 2, send_time >> 8, send_time & 0xFF)
             output.send(b0 | 0x10, b1, out_seq, out_ts, self.ssrc, ext + payload)
@@ -464,6 +474,8 @@ if _fastpath is not None:
 
         def __init__(self, kind: Kind, ssrc: int, output: Output | Sink | None = None, mid: str = "") -> None:
             self._setup(kind, ssrc, output, mid)
+            # browsers NACK video only (Opus is offered without nack feedback): audio keeps nothing
+            self.keep_history = kind == "video"
 
         switch = Rewriter.switch
 

@@ -9,6 +9,7 @@ import random
 import socket
 import struct
 import sys
+import tracemalloc
 import weakref
 from types import SimpleNamespace
 from typing import Any
@@ -335,3 +336,27 @@ async def test_c_sends_on_a_socket_connected_to_the_subscriber_and_ice_still_hea
             os.fstat(last_fd)
     finally:
         link.close()
+
+
+def test_idle_slots_cost_no_retransmission_ring() -> None:
+    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track.allowed = True
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        slots = [forwarder.NativeSlot("video", SUB_SSRC + i, Recorder()) for i in range(50)]
+        idle = (tracemalloc.get_traced_memory()[0] - base) / 50
+        for slot in slots:
+            slot.payload_types = {"video/VP8": SUB_PT}
+            slot.attach(track)
+        track.on_rtp(rtp(1, 0, VP8_KEY), 0)
+        forwarding = (tracemalloc.get_traced_memory()[0] - base) / 50
+        for slot in slots:
+            slot.detach()
+        detached = (tracemalloc.get_traced_memory()[0] - base) / 50
+    finally:
+        tracemalloc.stop()
+    ring = forwarder._fastpath.HISTORY * (8 + 4 + 4 + 2)
+    assert idle < 2000  # was 9.7 KB with the ring inside every slot
+    assert forwarding > idle + ring * 0.9
+    assert detached < idle + 1000

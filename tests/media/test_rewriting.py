@@ -171,3 +171,27 @@ def test_unknown_payload_type_is_not_forwarded(pt: int) -> None:
     track.on_rtp(rtp(1, 0, VP8_KEY), 0)
     track.on_rtp(rtp(2, 0, VP8_DELTA, pt=pt), 0)
     assert len(sent.packets) == 1
+
+
+def test_audio_keeps_nothing_for_retransmission_video_does_until_detached() -> None:
+    mic = Track("alice", "microphone", "normal", "audio", {111: "audio/opus"})
+    mic.allowed = True
+    audio = Slot("audio", 5, Recorder())
+    audio.payload_types = {"audio/opus": 100}
+    audio.attach(mic)
+    payload = b"opus" * 20
+    mic.on_rtp(rtp(1, 960, payload, pt=111), 0)
+    # Opus is offered without NACK: nothing is kept, nor the payload held
+    assert audio.history_size == 0 and audio.history_get(0) is None
+    track = camera()
+    video, _ = slot_on(track)
+    track.on_rtp(rtp(7, 0, VP8_KEY), 0)
+    assert video.history_size == 512
+    assert video.history_get(0) == rtp(0, 0, VP8_KEY, ssrc=SUB_SSRC, pt=SUB_PT)
+    # an idle slot lets go of the payloads it kept
+    video.detach()
+    assert video.history_get(0) is None
+    # and keeps packets again when it forwards again, the output numbering going on
+    video.attach(track)
+    track.on_rtp(rtp(8, 3000, VP8_KEY), 40)
+    assert video.history_get(1) == rtp(1, video.last_ts, VP8_KEY, ssrc=SUB_SSRC, pt=SUB_PT)
