@@ -19,8 +19,9 @@ again, and it reports, divided by the subscribers added:
   apart) and of the live objects by type (what `gc` tracks); then one subscriber's parts
   (slots, aiortc's receivers, senders, transceivers, parsed SDP, DTLS, ICE, ...) as Python sees
   them (sys.getsizeof over gc referents, each object counted once, in that order), and C-side
-  figures measured apart: a slot's size (`NativeSlot`'s 512-entry retransmission ring is inside
-  the object, allocated by Python's allocator, so tracemalloc sees it) and libsrtp's sessions;
+  figures measured apart: a slot's size (`NativeSlot`'s 512-entry retransmission ring is apart:
+  allocated with PyMem by a video slot's first packet, freed when it goes idle; audio has none;
+  tracemalloc sees it) and libsrtp's sessions;
 - tracemalloc run (tracing costs memory and time of its own, hence a second node): the
   Python-visible growth, grouped by allocating line (top --top) and by file;
 - with both runs (the default, --mode both), a last line splitting the RSS growth into Python
@@ -283,7 +284,7 @@ def breakdown(node: Any) -> str:
     waiting = (asyncio.Future, types.CoroutineType)
     parts = [
         (
-            "slots (rewriting state, 512-entry retransmission ring)",
+            "slots (rewriting state; video slots that forward: a 512-entry ring, 9 KB, not counted here)",
             part(list(sub.slots), transport_types + output_types),
         ),
         ("receivers (RTCRtpReceiver: sendonly, never receive)", part(receivers, transport_types)),
@@ -322,8 +323,9 @@ def c_side_estimates() -> str:
     slot = Slot("video", 1)
     lines.append(
         f"  {type(slot).__name__}: {sys.getsizeof(slot)} bytes each"
-        f" (HISTORY {getattr(getattr(forwarder, '_fastpath', None), 'HISTORY', '-')} entries inside it), "
-        f"12 slots = {12 * sys.getsizeof(slot) / 1024:.1f} KB per subscriber (traced: tp_alloc is PyObject_Malloc)"
+        f" without its ring, 12 slots = {12 * sys.getsizeof(slot) / 1024:.1f} KB per subscriber; a video slot"
+        f" that forwards adds a ring of {getattr(getattr(forwarder, '_fastpath', None), 'HISTORY', 0) * 18 / 1024:.1f} KB"
+        " (PyMem_Calloc: traced)"
     )
     # aiortc makes a tx and an rx session per DTLS transport; the tx one gets a stream per SSRC sent
     count = 50
