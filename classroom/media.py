@@ -39,7 +39,7 @@ from django.conf import settings
 from redis.asyncio import Redis
 
 from media_server.bus import PREFIX, BusClient, Event, EventHandler, LostHandler
-from media_server.node import MediaNode
+from media_server.node import MediaNode, tune_collector
 from media_server.protocol import MediaError, Reconnect
 
 from . import events
@@ -129,6 +129,8 @@ def get_node() -> MediaNode:
     loop = asyncio.get_running_loop()
     node = _nodes.get(loop)
     if node is None:
+        # this process now forwards media: no long pauses for full garbage collections
+        tune_collector()
         node = MediaNode(
             _send_to_user,
             public_ip=settings.MEDIA_PUBLIC_IP or None,

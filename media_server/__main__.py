@@ -52,12 +52,14 @@ async def serve(args: argparse.Namespace) -> None:
     from redis.asyncio import Redis
 
     from .bus import BusNode
+    from .node import tune_collector
 
     redis = Redis.from_url(args.redis)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    tune_collector()
     node = BusNode(
         redis,
         node_id=args.node_id,

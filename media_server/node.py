@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,24 @@ SourcesCallback = Callable[[str, str, dict[str, bool]], Awaitable[None]]
 
 LIVE_MS = 2000
 """A track that sent nothing for this long is not published any more."""
+
+FULL_COLLECTION_EVERY = 100
+"""Young collections between two full ones (Python's default: 10)."""
+
+
+def tune_collector() -> None:
+    """Make Python's full garbage collections rare in a process that forwards media.
+
+    A full collection scans every object alive, and a forwarding process keeps a few thousand per
+    connection (aiortc's): with 151 students joining a lecture the node ran 18 of them, 32-107
+    ms each, every one a pause in forwarding for the whole room. Waiting for 100 young
+    collections instead of 10 between two full ones left 1 (78 ms) for the same joins; young
+    collections stay as they were (about 1 ms). Garbage in cycles (closed connections) waits
+    longer for its full collection; at most about 700,000 allocations.
+    """
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+
 
 Key = tuple[str, str]
 

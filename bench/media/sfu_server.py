@@ -29,7 +29,7 @@ from typing import Any
 
 from aiortc import RTCSessionDescription
 
-from media_server import MediaError, MediaNode
+from media_server import MediaError, MediaNode, tune_collector
 from media_server.forwarder import Output, SilentTrack
 
 from .packets import MAX_CHUNK, stamp
@@ -64,6 +64,8 @@ class Server:
 
     def __init__(self, echo: bool) -> None:
         self.echo = echo
+        # as the application's processes do
+        tune_collector()
         self.node = MediaNode(self._send)
         self.writers: dict[str, asyncio.StreamWriter] = {}
         self.echo_pcs: dict[str, Any] = {}
