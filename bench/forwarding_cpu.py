@@ -101,17 +101,10 @@ async def hot_path(subscribers: int, packets: list[bytes], profile: str) -> tupl
 
 def node_process(conn: Any, subscribers: int, seconds: float) -> None:
     """Host the MediaNode in its own process, so that its CPU time is the server's alone."""
-    from media_server import MediaNode
+    from bench.media.piped import piped_node
 
     async def run() -> None:
-        loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[Any] = asyncio.Queue()
-        loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
-
-        async def send(room: str, peer: str, message: dict[str, Any]) -> None:
-            conn.send((peer, message))
-
-        node = MediaNode(send)
+        node, inbox = piped_node(conn)
         await node.set_permissions("bench", "publisher", audio=True, video=True, screen=True)
         measuring: tuple[Any, int] | None = None
         profile = os.environ.get("BENCH_PROFILE")

@@ -351,19 +351,12 @@ def node_process(conn: Any, traced: bool, nframes: int, top: int) -> None:
     """Host the MediaNode; mark a baseline, then report the growth when told."""
     if traced:
         tracemalloc.start(nframes)
-    from media_server import MediaNode
+    from bench.media.piped import piped_node
 
     logging.basicConfig(level=logging.ERROR)
 
     async def run() -> None:
-        loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[Any] = asyncio.Queue()
-        loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
-
-        async def send(room: str, peer: str, message: dict[str, Any]) -> None:
-            conn.send((peer, message))
-
-        node = MediaNode(send)
+        node, inbox = piped_node(conn)
         await node.set_permissions(ROOM, PUBLISHER, audio=True, video=True, screen=True, always_forward=True)
         before: Sample | None = None
         while True:
