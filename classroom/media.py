@@ -55,6 +55,8 @@ _owners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, st
 
 MOVED = {"type": "media.moved", "reason": "other_tab"}
 """Sent to the socket that owned the user's media when another socket's media.join takes it."""
+RELEASED = {"type": "media.released", "reason": "owner_left"}
+"""Sent to the user's other sockets in the room when the one that owned the media closes."""
 NOT_OWNER = (
     "conflict",
     "Your camera, microphone and videos are in another tab or device; send media.join to use them here.",
@@ -310,27 +312,38 @@ async def _take(redis: Redis | None, room_id: str, user_id: str, channel: str) -
     return _text(got) if got is not None else None
 
 
-async def _give_back(redis: Redis | None, room_id: str, user_id: str, channel: str, to: str | None) -> None:
-    """If channel still owns the media, hand it to `to` (None: to nobody)."""
+async def _give_back(redis: Redis | None, room_id: str, user_id: str, channel: str, to: str | None) -> bool:
+    """If channel still owns the media, hand it to `to` (None: to nobody); say whether it did."""
     if redis is None:
         owners = _local_owners()
-        if owners.get((room_id, user_id)) == channel:
-            if to is None:
-                del owners[(room_id, user_id)]
-            else:
-                owners[(room_id, user_id)] = to
-        return
-    await redis.eval(_OWNER_SWAP, 1, owners_key(room_id), user_id, channel, to or "")
+        if owners.get((room_id, user_id)) != channel:
+            return False
+        if to is None:
+            del owners[(room_id, user_id)]
+        else:
+            owners[(room_id, user_id)] = to
+        return True
+    # HDEL says 1 when it removed the field; HSET 0 when it changed an existing one
+    done = await redis.eval(_OWNER_SWAP, 1, owners_key(room_id), user_id, channel, to or "")
+    return to is not None or bool(done)
 
 
 async def socket_closed(room_id: str, user_id: str, channel: str) -> None:
-    """A socket closed: if it owned the user's media, nobody does now (the next media.join takes it)."""
-    if not settings.REDIS_URL:
-        await _give_back(None, room_id, user_id, channel, None)
-        return
+    """A socket closed: if it owned the user's media, nobody does now (the next media.join takes it).
+
+    The user's other sockets still in the room (the tab that lost the media to this one) are told
+    with media.released, so that a page showing "in another tab" can take it back by itself.
+    """
     try:
-        async with _bus() as bus:
-            await _give_back(bus.redis, room_id, user_id, channel, None)
+        if not settings.REDIS_URL:
+            released = await _give_back(None, room_id, user_id, channel, None)
+        else:
+            async with _bus() as bus:
+                released = await _give_back(bus.redis, room_id, user_id, channel, None)
+        if released:
+            # nobody owns the media now: this goes to the user's sockets in the room (not this one,
+            # which left its groups)
+            await _deliver(room_id, user_id, RELEASED, None)
     except Exception:  # the socket's own leaving must go on
         log.exception("could not drop the media owner %s of %s in %s", channel, user_id, room_id)
 

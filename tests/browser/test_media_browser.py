@@ -282,3 +282,8 @@ def test_a_second_tab_takes_the_media_and_the_first_can_take_it_back(logged_in_p
     wait_playing(first, teacher_id)
     expect(second.locator("#media-moved")).to_be_visible()
     assert second.evaluate("window.classroomMedia.pcs.subscribe") is None
+
+    # closing the tab that has the media gives it back to the other one, with no click
+    first.close()
+    expect(second.locator("#media-moved")).to_be_hidden()
+    wait_playing(second, teacher_id)

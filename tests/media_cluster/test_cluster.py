@@ -152,3 +152,4 @@ async def test_two_tabs_through_a_remote_node_the_last_join_owns_the_media(clust
 
     await second.leave()
     assert not redis.Redis.from_url(cluster).hexists(media.owners_key(str(lesson.pk)), str(teacher.pk))
+    assert (await first.expect("media.released", timeout=5))["reason"] == "owner_left"

@@ -40,9 +40,11 @@ async def test_a_waiting_user_cannot_signal_media(enter, lesson, teacher, other_
     socket = await enter(other_class_student, lesson, until="waiting")
     await socket.send({"type": "media.join", "ref": 3})
     assert (await socket.expect("error"))["code"] == "forbidden"
-    assert media.running_node() is None or str(lesson.pk) not in media.running_node()._rooms or str(
-        other_class_student.pk
-    ) not in media.running_node()._rooms[str(lesson.pk)].peers
+    assert (
+        media.running_node() is None
+        or str(lesson.pk) not in media.running_node()._rooms
+        or str(other_class_student.pk) not in media.running_node()._rooms[str(lesson.pk)].peers
+    )
 
 
 async def test_mute_reaches_the_forwarder(enter, lesson, teacher, student):  # type: ignore[no-untyped-def]
@@ -144,7 +146,19 @@ async def test_the_owner_closing_frees_the_media_for_the_other_tab(enter, lesson
     await first.expect("media.offer")
     await first.leave()
     assert (str(lesson.pk), str(teacher.pk)) not in media._local_owners()
+    # the other tab is told, so that a page showing "in another tab" takes the media back
+    assert await second.expect("media.released") == {"type": "media.released", "reason": "owner_left"}
     # the user is still in the room (another socket): their media peer stays until a new join
     assert str(teacher.pk) in media.running_node()._rooms[str(lesson.pk)].peers
     await join_media(second, 2)
     await second.expect("media.offer")
+
+
+async def test_a_socket_that_did_not_own_the_media_closes_quietly(enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    first = await enter(teacher, lesson)
+    second = await enter(teacher, lesson)
+    await join_media(first, 1)
+    await first.expect("media.offer")
+    await second.leave()
+    await nothing_of(first, "media.released")
+    assert media._local_owners()[(str(lesson.pk), str(teacher.pk))]

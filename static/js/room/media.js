@@ -467,6 +467,10 @@ function mountMedia(room) {
     if (engine.active) engine.start();
   });
   room.on("media.moved", () => engine.onMoved());
+  // the tab that took the media closed: nobody has it, take it back here without a click
+  room.on("media.released", () => {
+    if (engine.moved) engine.takeBack();
+  });
   room.on("muted", (m) => engine.stopLocal(m.kind === "audio" ? "microphone" : "camera"));
   room.watch("participants", () => engine.render());
 
