@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import LockError, ResponseError
 
 from .node import MediaNode
-from .protocol import MediaError
+from .protocol import MediaError, Reconnect
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ class BusNode:
         """Serve until stop is set, then tell every browser to reconnect and unregister."""
         with contextlib.suppress(ResponseError):  # BUSYGROUP: the group exists already
             await self.redis.xgroup_create(EVENTS, GROUP, id="$", mkstream=True)
+        await self._forget_previous_run()
         await self._beat()
         await self.redis.sadd(NODES, self.id)
         logger.info("media node %s serving (%s)", self.id, self.address)
@@ -145,6 +146,24 @@ class BusNode:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.close()
+
+    async def _forget_previous_run(self) -> None:
+        """Give up the rooms a previous process with this node id had, and tell their browsers.
+
+        A node restarted with the same id before its heartbeat expired was never noticed dead:
+        its rooms would stay placed here, on a process that does not have them. Whatever is in
+        its inbox was meant for that process too.
+        """
+        await self.redis.delete(inbox_key(self.id))
+        placed = await self.redis.hgetall(ROOMS)
+        for room, node in placed.items():
+            room_id = _text(room)
+            if _text(node) != self.id or not await self.redis.eval(_HDEL_IF, 1, ROOMS, room_id, self.id):
+                continue
+            peers = sorted(_text(peer) for peer in await self.redis.hkeys(peers_key(room_id)))
+            logger.warning("media node %s restarted: room %s placed again on next join", self.id, room_id)
+            for peer in peers:
+                await self._send(room_id, peer, Reconnect(reason="node_lost").model_dump())
 
     async def close(self) -> None:
         """Unregister first (new joins go elsewhere), then send media.reconnect to every browser."""

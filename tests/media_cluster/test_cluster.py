@@ -85,6 +85,24 @@ async def test_a_killed_nodes_participants_reconnect_onto_a_live_node(cluster, s
     assert placement(cluster, ROOM_1) == ({"node-a", "node-b"} - {lost}).pop()
 
 
+async def test_a_node_restarted_under_the_same_id_sends_its_old_rooms_browsers_back(cluster, start_node, inbox):  # type: ignore[no-untyped-def]
+    node = start_node("node-a")
+    alice = await inbox(ROOM_1, "1")
+    await allow(ROOM_1, "1")
+    assert await media.handle_media_message(ROOM_1, "1", {"type": "media.join"}) is None
+    await alice.expect("media.offer")
+    # killed and started again at once: its heartbeat never expires, nobody notices it died
+    node.kill()
+    start_node("node-a")
+    assert (await alice.expect("media.reconnect", timeout=10))["reason"] == "node_lost"
+    assert placement(cluster, ROOM_1) is None
+    # the room is placed again on the next join, its permissions replayed
+    assert await media.handle_media_message(ROOM_1, "1", {"type": "media.join"}) is None
+    await alice.expect("media.joined", timeout=5)
+    await alice.expect("media.offer", timeout=5)
+    assert placement(cluster, ROOM_1) == "node-a"
+
+
 async def test_a_stopped_node_tells_its_browsers_to_reconnect_and_gives_up_its_rooms(cluster, start_node, inbox):  # type: ignore[no-untyped-def]
     node = start_node("node-a")
     alice = await inbox(ROOM_1, "1")
