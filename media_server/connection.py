@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import struct
 from collections import deque
 from collections.abc import Callable
@@ -64,6 +65,8 @@ SENDER_REPORT = struct.Struct("!BBHIQIII")
 NTP_UNIX_OFFSET_MS = 2_208_988_800_000
 # pylibsrtp's session buffer
 MAX_DATAGRAM = 1500
+DRAIN = 16
+"""Datagrams a publisher socket's callback reads after the one asyncio gave it, if queued."""
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
 RATE_WINDOW_S = 2.0
 """Incoming bitrates are measured over this long: a few frames, a keyframe smoothed out."""
@@ -182,7 +185,7 @@ def _receive_srtp(
     length = ffi.new("int *")
     unprotect = lib.srtp_unprotect
 
-    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+    def one(data: bytes, addr: tuple[Any, ...]) -> None:
         n = len(data)
         session = dtls._rx_srtp
         # RTP (first byte 128-191, not an RTCP packet type) once DTLS-SRTP is up
@@ -194,6 +197,26 @@ def _receive_srtp(
                 on_rtp(buffer[0 : length[0]], int(time() * 1000) + NTP_UNIX_OFFSET_MS)
             return
         original(data, addr)
+
+    transport = getattr(protocol, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    raw = getattr(sock, "_sock", None)
+    if not isinstance(raw, socket.socket):
+        return one
+    recvfrom = raw.recvfrom
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        one(data, addr)
+        # a video frame comes as a burst of datagrams: read those already queued here rather than
+        # going round the event loop (a poll and a callback) for each
+        for _ in range(DRAIN):
+            try:
+                data, addr = recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # closing, or an ICMP error on the socket: asyncio's reader deals with it
+                return
+            one(data, addr)
 
     return datagram_received
 
