@@ -63,10 +63,11 @@ NOT_OWNER = (
 )
 
 # Replace the owner only if it is still the expected one (ARGV[2]); ARGV[3] empty deletes it.
+# Returns 1 when it did.
 _OWNER_SWAP = (
-    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
-    "if ARGV[3] == '' then return redis.call('HDEL', KEYS[1], ARGV[1]) end "
-    "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return 0"
+    "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end "
+    "if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return 1"
 )
 
 
@@ -323,9 +324,7 @@ async def _give_back(redis: Redis | None, room_id: str, user_id: str, channel: s
         else:
             owners[(room_id, user_id)] = to
         return True
-    # HDEL says 1 when it removed the field; HSET 0 when it changed an existing one
-    done = await redis.eval(_OWNER_SWAP, 1, owners_key(room_id), user_id, channel, to or "")
-    return to is not None or bool(done)
+    return bool(await redis.eval(_OWNER_SWAP, 1, owners_key(room_id), user_id, channel, to or ""))
 
 
 async def socket_closed(room_id: str, user_id: str, channel: str) -> None:

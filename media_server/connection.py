@@ -46,7 +46,7 @@ from aiortc.sdp import candidate_from_sdp
 from OpenSSL import SSL
 from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
-from .forwarder import Kind, Output, Slot, Track
+from .forwarder import READ_SIZE, Kind, Output, Slot, Track
 from .ice import announce_public_ip
 from .policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .protocol import MediaError, Offer, PublishedTrack
@@ -211,7 +211,7 @@ def _receive_srtp(
         # going round the event loop (a poll and a callback) for each
         for _ in range(DRAIN):
             try:
-                data, addr = recvfrom(65536)
+                data, addr = recvfrom(READ_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # closing, or an ICMP error on the socket: asyncio's reader deals with it

@@ -53,6 +53,9 @@ Kind = Literal["audio", "video"]
 MAX_PLAIN = 1500 - 16
 srtp_protect = lib.srtp_protect
 
+READ_SIZE = 65536
+"""What a socket read asks for: any UDP datagram, as asyncio's own reads (never truncated)."""
+
 clock = time.time
 """Where abs-send-time comes from (tests replace it)."""
 
@@ -96,7 +99,7 @@ class Wire(socket.socket):
     def _read(self) -> None:
         for _ in range(64):
             try:
-                data, addr = self.recvfrom(65536)
+                data, addr = self.recvfrom(READ_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -186,9 +189,7 @@ class Output:
 
     def _rewire(self, sock: Any, pair: CandidatePair) -> None:
         """Connect a Wire to the pair's remote address for the C path, where the socket allows."""
-        if self._wire is not None:
-            self._wire.stop()
-            self._wire = None
+        self.close()
         if not (CONNECTED and NATIVE) or sock is None:
             return
         local = getattr(pair, "local_candidate", None)

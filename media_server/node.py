@@ -462,7 +462,8 @@ def _place(
     for slot, key in zip(slots, placed, strict=True):
         track = find(key, camera) if key is not None else None
         if track is None:
-            slot.detach()
+            if slot.track is not None or slot.pending is not None:
+                slot.detach()
             slot.key = None
             continue
         slot.key = key
