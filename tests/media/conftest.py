@@ -102,6 +102,17 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
+def camera_layers(normal: MediaStreamTrack | None = None, screen: bool = False) -> dict[tuple[str, str], Any]:
+    """A publisher's camera in two layers (320x180, unless given, and 160x90), and a screen share if asked."""
+    tracks: dict[tuple[str, str], Any] = {
+        ("camera", "normal"): normal or PatternTrack(320, 180),
+        ("camera", "low"): PatternTrack(160, 90),
+    }
+    if screen:
+        tracks[("screen", "normal")] = PatternTrack(320, 180)
+    return tracks
+
+
 class Browser:
     """A participant's two peer connections, driven through media.* messages like the room page."""
 

@@ -14,7 +14,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, RtcpSrPacket, unpack_remb_fci
 
-from .conftest import Classroom, PatternTrack, ToneTrack, needs_netns
+from .conftest import Classroom, PatternTrack, ToneTrack, camera_layers, needs_netns
 
 pytestmark = [needs_netns, pytest.mark.asyncio]
 
@@ -148,13 +148,7 @@ async def test_one_remb_covers_all_of_a_publishers_video(classroom: Classroom, m
     monkeypatch.setattr(RTCRtpSender, "_handle_rtcp_packet", spy)
     alice, bob = classroom.browser("alice"), classroom.browser("bob")
     await classroom.allow("alice")
-    await alice.publish(
-        {
-            ("camera", "normal"): PatternTrack(320, 180),
-            ("camera", "low"): PatternTrack(160, 90),
-            ("screen", "normal"): PatternTrack(320, 180),
-        }
-    )
+    await alice.publish(camera_layers(screen=True))
     await bob.join()
     await bob.wait_frames("alice", "screen", count=3)
     assert alice.publish_pc is not None

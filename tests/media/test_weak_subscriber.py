@@ -18,7 +18,7 @@ from media_server import forwarder
 from media_server.forwarder import Slot
 from media_server.policy import Adaptation
 
-from .conftest import ROOM, Browser, Classroom, PatternTrack, needs_netns
+from .conftest import ROOM, Browser, Classroom, PatternTrack, camera_layers, needs_netns
 
 pytestmark = [needs_netns, pytest.mark.asyncio]
 
@@ -103,13 +103,7 @@ def quality_events(browser: Browser) -> list[dict[str, Any]]:
 async def test_weak_remb_lowers_the_camera_and_a_strong_one_brings_it_back(weak_room: Classroom) -> None:
     alice, bob = weak_room.browser("alice"), weak_room.browser("bob")
     await weak_room.allow("alice")
-    await alice.publish(
-        {
-            ("camera", "normal"): NoiseTrack(320, 180),
-            ("camera", "low"): PatternTrack(160, 90),
-            ("screen", "normal"): PatternTrack(320, 180),
-        }
-    )
+    await alice.publish(camera_layers(NoiseTrack(320, 180), screen=True))
     await bob.join()
     mid = await bob.wait_frames("alice", "camera", count=5)
     await bob.wait_frames("alice", "screen", count=5)
@@ -145,7 +139,7 @@ async def test_weak_remb_lowers_the_camera_and_a_strong_one_brings_it_back(weak_
 async def test_an_explicit_low_choice_is_never_raised_by_a_strong_link(weak_room: Classroom) -> None:
     alice, bob = weak_room.browser("alice"), weak_room.browser("bob")
     await weak_room.allow("alice")
-    await alice.publish({("camera", "normal"): NoiseTrack(320, 180), ("camera", "low"): PatternTrack(160, 90)})
+    await alice.publish(camera_layers(NoiseTrack(320, 180)))
     await bob.join(quality="low")
     mid = await bob.wait_frames("alice", "camera", count=5)
     receiver = receiver_of(bob, mid)
@@ -162,7 +156,7 @@ async def test_an_explicit_low_choice_is_never_raised_by_a_strong_link(weak_room
 async def test_choosing_low_while_lowered_clears_the_notice(weak_room: Classroom) -> None:
     alice, bob = weak_room.browser("alice"), weak_room.browser("bob")
     await weak_room.allow("alice")
-    await alice.publish({("camera", "normal"): NoiseTrack(320, 180), ("camera", "low"): PatternTrack(160, 90)})
+    await alice.publish(camera_layers(NoiseTrack(320, 180)))
     await bob.join()
     mid = await bob.wait_frames("alice", "camera", count=5)
     receiver = receiver_of(bob, mid)

@@ -26,6 +26,15 @@ async def allow(room: str, user: str) -> None:
     await media.update_permissions(room, user, audio=True, video=True, screen=False, always_forward=False)
 
 
+async def joined(inbox: Any) -> Any:
+    """User 1's inbox in room 1, once allowed to publish and joined to media (the offer came)."""
+    alice = await inbox(ROOM_1, "1")
+    await allow(ROOM_1, "1")
+    assert await media.handle_media_message(ROOM_1, "1", {"type": "media.join"}) is None
+    await alice.expect("media.offer")
+    return alice
+
+
 async def test_a_join_through_the_bus_gets_joined_and_an_offer(cluster, start_node, inbox):  # type: ignore[no-untyped-def]
     start_node("node-a")
     alice = await inbox(ROOM_1, "1")
@@ -87,10 +96,7 @@ async def test_a_killed_nodes_participants_reconnect_onto_a_live_node(cluster, s
 
 async def test_a_node_restarted_under_the_same_id_sends_its_old_rooms_browsers_back(cluster, start_node, inbox):  # type: ignore[no-untyped-def]
     node = start_node("node-a")
-    alice = await inbox(ROOM_1, "1")
-    await allow(ROOM_1, "1")
-    assert await media.handle_media_message(ROOM_1, "1", {"type": "media.join"}) is None
-    await alice.expect("media.offer")
+    alice = await joined(inbox)
     # killed and started again at once: its heartbeat never expires, nobody notices it died
     node.kill()
     start_node("node-a")
@@ -105,10 +111,7 @@ async def test_a_node_restarted_under_the_same_id_sends_its_old_rooms_browsers_b
 
 async def test_a_stopped_node_tells_its_browsers_to_reconnect_and_gives_up_its_rooms(cluster, start_node, inbox):  # type: ignore[no-untyped-def]
     node = start_node("node-a")
-    alice = await inbox(ROOM_1, "1")
-    await allow(ROOM_1, "1")
-    assert await media.handle_media_message(ROOM_1, "1", {"type": "media.join"}) is None
-    await alice.expect("media.offer")
+    alice = await joined(inbox)
     node.stop()
     assert node.proc.returncode == 0
     assert (await alice.expect("media.reconnect"))["reason"] == "node_closing"

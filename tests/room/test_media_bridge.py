@@ -73,6 +73,15 @@ async def nothing_of(socket, kind, wait=0.3):  # type: ignore[no-untyped-def]
         assert event["type"] != kind, event
 
 
+async def two_tabs(enter, lesson, user):  # type: ignore[no-untyped-def]
+    """Two sockets of one user in the lesson; the first joined media and got its offer."""
+    first = await enter(user, lesson)
+    second = await enter(user, lesson)
+    await join_media(first, 1)
+    await first.expect("media.offer")
+    return first, second
+
+
 async def join_media(socket, ref):  # type: ignore[no-untyped-def]
     await socket.send({"type": "media.join", "quality": "low", "ref": ref})
     assert (await socket.expect("ok"))["ref"] == ref
@@ -130,20 +139,14 @@ async def test_a_socket_that_never_joined_media_is_refused(enter, lesson, teache
 
 
 async def test_a_refused_join_takes_nothing_over(enter, lesson, teacher):  # type: ignore[no-untyped-def]
-    first = await enter(teacher, lesson)
-    second = await enter(teacher, lesson)
-    await join_media(first, 1)
-    await first.expect("media.offer")
+    first, second = await two_tabs(enter, lesson, teacher)
     assert (await second.request("media.join", quality="ultra"))["code"] == "invalid"
     await nothing_of(first, "media.moved")
     assert (await first.request("media.quality", quality="audio"))["type"] == "ok"
 
 
 async def test_the_owner_closing_frees_the_media_for_the_other_tab(enter, lesson, teacher):  # type: ignore[no-untyped-def]
-    first = await enter(teacher, lesson)
-    second = await enter(teacher, lesson)
-    await join_media(first, 1)
-    await first.expect("media.offer")
+    first, second = await two_tabs(enter, lesson, teacher)
     await first.leave()
     assert (str(lesson.pk), str(teacher.pk)) not in media._local_owners()
     # the other tab is told, so that a page showing "in another tab" takes the media back
@@ -155,10 +158,7 @@ async def test_the_owner_closing_frees_the_media_for_the_other_tab(enter, lesson
 
 
 async def test_a_socket_that_did_not_own_the_media_closes_quietly(enter, lesson, teacher):  # type: ignore[no-untyped-def]
-    first = await enter(teacher, lesson)
-    second = await enter(teacher, lesson)
-    await join_media(first, 1)
-    await first.expect("media.offer")
+    first, second = await two_tabs(enter, lesson, teacher)
     await second.leave()
     await nothing_of(first, "media.released")
     assert media._local_owners()[(str(lesson.pk), str(teacher.pk))]
