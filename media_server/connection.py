@@ -46,7 +46,7 @@ from aiortc.sdp import candidate_from_sdp
 from OpenSSL import SSL
 from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
-from .forwarder import READ_SIZE, Kind, Output, Slot, Track
+from .forwarder import READ_SIZE, Kind, Output, Slot, Track, bursts
 from .ice import announce_public_ip
 from .policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .protocol import MediaError, Offer, PublishedTrack
@@ -206,17 +206,22 @@ def _receive_srtp(
     recvfrom = raw.recvfrom
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
-        one(data, addr)
         # a video frame comes as a burst of datagrams: read those already queued here rather than
-        # going round the event loop (a poll and a callback) for each
-        for _ in range(DRAIN):
-            try:
-                data, addr = recvfrom(READ_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # closing, or an ICMP error on the socket: asyncio's reader deals with it
-                return
+        # going round the event loop (a poll and a callback) for each, and forward each track's
+        # packets together at the end (see Bursts)
+        bursts.collecting = True
+        try:
             one(data, addr)
+            for _ in range(DRAIN):
+                try:
+                    data, addr = recvfrom(READ_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:  # closing, or an ICMP error on the socket: asyncio's reader deals with it
+                    return
+                one(data, addr)
+        finally:
+            bursts.flush()
 
     return datagram_received
 

@@ -65,6 +65,10 @@ NATIVE = _fastpath is not None and os.environ.get("MEDIA_FORWARDER_C", "1") != "
 CONNECTED = os.environ.get("MEDIA_CONNECTED_SOCKETS", "1") != "0"
 """Whether the C path sends on a socket connected to each subscriber (see Wire)."""
 
+if _fastpath is not None and os.environ.get("MEDIA_SEGMENTED_SENDS", "1") == "0":
+    # one datagram per system call, as before bursts were sent as one segmented datagram
+    _fastpath.set_gso(False)
+
 
 class Wire(socket.socket):
     """A UDP socket connected to one subscriber, on the same address and port as its ICE socket.
@@ -466,6 +470,47 @@ def _py_fanout(
         slot.forward(b0, b1, seq, ts, payload, arrival_ms, send_time)
 
 
+Packet = tuple[int, int, int, int, bytes, int, int]
+"""One packet as fanout() takes it: b0, b1, seq, ts, payload, arrival_ms, send_time."""
+
+
+def _py_fanout_burst(slots: list[Any], packets: list[Packet]) -> None:
+    for packet in packets:
+        _py_fanout(slots, *packet)
+
+
+class Bursts:
+    """The tracks holding packets while a publisher socket's read is under way.
+
+    A read brings in what is queued on the socket: a video frame comes as several packets. While
+    it runs (`collecting`), tracks keep their packets instead of forwarding each at once; at its
+    end flush() forwards each track's packets slot after slot, so that a subscriber gets them in
+    one system call (the C path sends them as one segmented datagram). Nothing waits for packets
+    not yet arrived: the read only takes what is already there.
+    """
+
+    __slots__ = ("collecting", "tracks")
+
+    def __init__(self) -> None:
+        self.collecting = False
+        self.tracks: list[Track] = []
+
+    def flush(self) -> None:
+        """Forward every track's held packets and stop collecting."""
+        self.collecting = False
+        self.forward_held()
+
+    def forward_held(self) -> None:
+        """Forward every track's held packets, still collecting."""
+        tracks = self.tracks
+        while tracks:
+            tracks.pop().flush()
+
+
+bursts = Bursts()
+"""The one event loop's bursts (the per-packet path runs on one loop per process)."""
+
+
 if _fastpath is not None:
 
     class NativeSlot(SlotLogic, _fastpath.SlotCore):
@@ -498,11 +543,14 @@ class Track:
 
     # forwards one packet to every slot: _fastpath.fanout with NativeSlots, _py_fanout with PySlots
     fanout = staticmethod(_fastpath.fanout if NATIVE else _py_fanout)
+    # forwards several, slot after slot
+    fanout_burst = staticmethod(_fastpath.fanout_burst if NATIVE else _py_fanout_burst)
 
     __slots__ = (
         "_deferred",
         "allowed",
         "audio_level_id",
+        "burst",
         "kind",
         "last_rx_ms",
         "layer",
@@ -545,6 +593,8 @@ class Track:
         self.throttle = KeyframeThrottle()
         self.send_pli = send_pli
         self._deferred: asyncio.TimerHandle | None = None
+        # packets held while bursts.collecting
+        self.burst: list[Packet] = []
 
     def on_rtp(self, data: bytes, arrival_ms: int) -> None:
         """Forward one incoming RTP packet to every slot on this track."""
@@ -565,11 +615,27 @@ class Track:
         # the header extensions and CSRCs are dropped: they were negotiated with the publisher
         b0 = 0x80 | (b0 & 0x20)
         if self.pending and (self.kind == "audio" or is_keyframe(self.mime_types.get(b1 & 0x7F, ""), payload)):
+            # the slots switching here get what they were forwarding before this packet first:
+            # the held packets of the track they leave (another layer of this publisher's camera)
+            bursts.forward_held()
             for slot in self.pending:
                 slot.start(self, seq, ts, arrival_ms)
             self.pending.clear()
         # abs-send-time (24-bit 6.18 seconds), for subscribers' bandwidth estimation
-        self.fanout(self.slots, b0, b1, seq, ts, payload, arrival_ms, int(clock() * 262144) & 0xFFFFFF)
+        send_time = int(clock() * 262144) & 0xFFFFFF
+        if bursts.collecting:
+            if not self.burst:
+                bursts.tracks.append(self)
+            self.burst.append((b0, b1, seq, ts, payload, arrival_ms, send_time))
+        else:
+            self.fanout(self.slots, b0, b1, seq, ts, payload, arrival_ms, send_time)
+
+    def flush(self) -> None:
+        """Forward the packets held during a read."""
+        burst = self.burst
+        if burst:
+            self.burst = []
+            self.fanout_burst(self.slots, burst)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per throttle interval."""
@@ -591,6 +657,7 @@ class Track:
 
     def close(self) -> None:
         """Stop every slot forwarding this track."""
+        self.burst = []
         for slot in list(self.slots) + list(self.pending):
             slot.detach()
         if self._deferred is not None:
@@ -623,6 +690,7 @@ class PyTrack(Track):
 
     __slots__ = ()
     fanout = staticmethod(_py_fanout)
+    fanout_burst = staticmethod(_py_fanout_burst)
 
 
 if _fastpath is not None:
@@ -632,6 +700,7 @@ if _fastpath is not None:
 
         __slots__ = ()
         fanout = staticmethod(_fastpath.fanout)
+        fanout_burst = staticmethod(_fastpath.fanout_burst)
 
 
 def _discard(items: list[Any], item: Any) -> None:

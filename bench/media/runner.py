@@ -388,13 +388,23 @@ class EchoControl:
 
 
 async def _perf_record(pid: int, sfu: str, scenario: Scenario) -> asyncio.subprocess.Process | None:
-    """With BENCH_PERF=folder, record the forwarder's call graphs over the window with Linux perf."""
+    """With BENCH_PERF=folder, record the forwarder's call graphs over the window with Linux perf.
+
+    With BENCH_PYSPY=folder instead, sample our forwarder's Python stacks with py-spy.
+    """
     folder = os.environ.get("BENCH_PERF")
-    if not folder:
-        return None
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    out = Path(folder) / f"{sfu}-{scenario.name}.data"
-    args = ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(pid), "-o", str(out)]
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        out = Path(folder) / f"{sfu}-{scenario.name}.data"
+        args = ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(pid), "-o", str(out)]
+    else:
+        # BENCH_PYSPY=folder: Python's own frames, which perf cannot name on Python 3.11
+        folder = os.environ.get("BENCH_PYSPY", "")
+        if not folder or sfu != "ours":
+            return None
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        out = Path(folder) / f"{sfu}-{scenario.name}.txt"
+        args = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "250", "-f", "raw", "-p", str(pid), "-o", str(out)]
     return await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
