@@ -63,11 +63,13 @@ typedef struct {
     int count;
     int gso; /* the size of every segment but the last */
     int closed; /* the last, shorter segment is in */
+    int checked; /* the slot's pair was checked for this burst: no Python runs until it ends */
 } Burst;
 static unsigned char burst_buffer[BURST_BYTES + 1500 + 64] __attribute__((aligned(16)));
 /* set when the kernel refused a segmented send (no GSO, or a device without checksum offload) */
 static int gso_off = 0;
-static long long gso_sends = 0; /* segmented datagrams sent, for tests and benchmarks */
+static long long gso_sends = 0;   /* segmented datagrams sent, for tests and benchmarks */
+static long long gso_packets = 0; /* the packets they carried */
 
 enum { OUT_NONE, OUT_PYTHON, OUT_NATIVE };
 
@@ -380,6 +382,7 @@ static void flush(SlotCore *s, Burst *b)
     memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
     if (sendmsg(s->fd, &msg, 0) >= 0) {
         gso_sends++;
+        gso_packets += count;
         return;
     }
     if (errno == EBADF || errno == ENOTSOCK) {
@@ -461,10 +464,12 @@ static int forward_one(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint
     }
 
     if (s->out_kind == OUT_NATIVE) {
-        int state = ready(s);
+        int state = burst != NULL && burst->checked && s->bound ? 1 : ready(s);
         if (state < 0)
             return -1;
         if (state == 1) {
+            if (burst != NULL)
+                burst->checked = 1;
             Py_ssize_t head = s->abs_send_time_id ? 20 : 12;
             Py_ssize_t n = head + PyBytes_GET_SIZE(payload);
             if (n <= MAX_PLAIN) {
@@ -611,7 +616,7 @@ done:
 
 static PyObject *gso_state(PyObject *module, PyObject *unused)
 {
-    return Py_BuildValue("(OL)", gso_off ? Py_False : Py_True, gso_sends);
+    return Py_BuildValue("(OLL)", gso_off ? Py_False : Py_True, gso_sends, gso_packets);
 }
 
 static PyObject *set_gso(PyObject *module, PyObject *arg)
@@ -805,7 +810,7 @@ static PyObject *set_protect(PyObject *module, PyObject *arg)
 static PyMethodDef module_methods[] = {
     {"fanout", (PyCFunction)(void (*)(void))fanout, METH_FASTCALL, fanout_doc},
     {"fanout_burst", (PyCFunction)(void (*)(void))fanout_burst, METH_FASTCALL, fanout_burst_doc},
-    {"gso_state", gso_state, METH_NOARGS, "(whether segmented sends are on, how many were sent)."},
+    {"gso_state", gso_state, METH_NOARGS, "(whether segmented sends are on, how many were sent, the packets they carried)."},
     {"set_gso", set_gso, METH_O, "Turn segmented sends on or off (off: one datagram per packet)."},
     {"set_protect", set_protect, METH_O, "Give the address of libsrtp's srtp_protect (from pylibsrtp)."},
     {NULL},

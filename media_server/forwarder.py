@@ -130,6 +130,14 @@ else:
     logger.warning("media_server/_fastpath.c is not built (make install): forwarding with the Python loop")
 
 
+def segmented_sends() -> tuple[int, int]:
+    """Return the segmented datagrams this process sent and the packets they carried (see Bursts)."""
+    if _fastpath is None:
+        return 0, 0
+    _, sends, packets = _fastpath.gso_state()
+    return sends, packets
+
+
 class Output:
     """Protect and send rewritten RTP to one subscriber, bypassing aiortc's coroutine chain."""
 

@@ -14,7 +14,7 @@ from typing import Any
 from aiortc.clock import current_ms
 
 from .connection import Publisher, Subscriber
-from .forwarder import Slot, Track
+from .forwarder import Slot, Track, segmented_sends
 from .ice import ice_servers
 from .policy import SPEAKING_LEVEL, Adaptation, assign_slots, select_loudest, select_video
 from .protocol import (
@@ -270,6 +270,7 @@ class MediaNode:
         peers = [peer for room in self._rooms.values() for peer in room.peers.values()]
         publishers = [peer.publisher for peer in peers if peer.publisher is not None]
         subscribers = [peer.subscriber for peer in peers if peer.subscriber is not None]
+        segmented = segmented_sends()
         return {
             "rooms": len(self._rooms),
             "peers": len(peers),
@@ -278,6 +279,9 @@ class MediaNode:
             "tracks": sum(len(p.tracks) for p in publishers),
             "received_packets": sum(t.packets for p in publishers for t in p.tracks.values()),
             "forwarded_packets": sum(slot.packets for s in subscribers for slot in s.slots),
+            # in this process: the datagrams that carried several packets, and those packets
+            "segmented_sends": segmented[0],
+            "segmented_packets": segmented[1],
         }
 
     def live_sources(self, room_id: str, peer_id: str) -> dict[str, bool]:

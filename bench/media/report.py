@@ -39,6 +39,7 @@ def line(r: dict[str, Any]) -> str:
         f"{_f(r['cpu_us_per_packet'])} µs/pkt  loss {100 * (r['loss'] or 0):.2f} %  "
         f"p50 {_f(r['delay_p50_ms'])} p99 {_f(r['delay_p99_ms'])} ms  "
         f"gen CPU {r['generator_cpu_pct']} %  other {r['other_cpu_pct']} %"
+        + (f"  segmented {100 * r['segmented_share']:.0f} %" if r.get("segmented_share") is not None else "")
     )
 
 

@@ -206,11 +206,21 @@ class Bench:
             await w.call({"cmd": "window", "t0": t0, "t1": t1})
         await asyncio.sleep((t0 - time.monotonic_ns()) / 1e9)
         perf = await _perf_record(pid, sfu, scenario)
+        # our node's own counters over the window: how many packets left in segmented datagrams
+        control = await EchoControl.open(port) if target == "ours" else None
+        stats0 = (await control.call({"op": "stats"}, "stats"))["stats"] if control else {}
         cpu0, busy0 = cpu_seconds(pid), machine_busy_seconds()
         gen0 = sum(cpu_seconds(w.proc.pid) for w in workers)
         await asyncio.sleep((t1 - time.monotonic_ns()) / 1e9)
         cpu1, busy1 = cpu_seconds(pid), machine_busy_seconds()
         gen1 = sum(cpu_seconds(w.proc.pid) for w in workers)
+        segmented_share = None
+        if control is not None:
+            stats1 = (await control.call({"op": "stats"}, "stats"))["stats"]
+            control.close()
+            sent = stats1["forwarded_packets"] - stats0["forwarded_packets"]
+            if sent > 0:
+                segmented_share = round((stats1["segmented_packets"] - stats0["segmented_packets"]) / sent, 3)
         if perf is not None:
             perf.send_signal(signal.SIGINT)
             await perf.wait()
@@ -219,7 +229,10 @@ class Bench:
         rss_end = rss_bytes(pid)
         await asyncio.sleep(0.5)  # packets sent just before t1 are still on their way
         replies = [await w.call({"cmd": "report"}) for w in workers]
-        return self._result(sfu, target, scenario, replies, cpu1 - cpu0, gen1 - gen0, rss_base, rss_end)
+        result = self._result(sfu, target, scenario, replies, cpu1 - cpu0, gen1 - gen0, rss_base, rss_end)
+        if segmented_share is not None:
+            result["segmented_share"] = segmented_share
+        return result
 
     def _result(
         self,
@@ -404,7 +417,19 @@ async def _perf_record(pid: int, sfu: str, scenario: Scenario) -> asyncio.subpro
             return None
         Path(folder).mkdir(parents=True, exist_ok=True)
         out = Path(folder) / f"{sfu}-{scenario.name}.txt"
-        args = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "250", "-f", "raw", "-p", str(pid), "-o", str(out)]
+        args = [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--nonblocking",
+            "-r",
+            "250",
+            "-f",
+            "raw",
+            "-p",
+            str(pid),
+            "-o",
+            str(out),
+        ]
     return await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )

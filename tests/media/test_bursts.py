@@ -43,7 +43,7 @@ def read_burst(track: Any, packets: list[bytes]) -> None:
 
 
 def gso_sends() -> int:
-    return forwarder._fastpath.gso_state()[1]
+    return forwarder.segmented_sends()[0]
 
 
 def test_a_frame_is_held_during_the_read_then_sent_as_one_segmented_datagram(link: Link) -> None:
@@ -61,6 +61,14 @@ def test_a_frame_is_held_during_the_read_then_sent_as_one_segmented_datagram(lin
     assert [p[12:] for p in got] == [p[12:] for p in packets]
     assert gso_sends() == before + 1
     assert slot.bound and slot.packets == 4
+
+
+def test_the_node_counts_segmented_sends_and_their_packets(link: Link) -> None:
+    track, _ = native_camera(link.output)
+    sends, packets = forwarder.segmented_sends()
+    read_burst(track, frame([900] * 6))
+    assert len(link.received()) == 6
+    assert forwarder.segmented_sends() == (sends + 1, packets + 6)
 
 
 def test_sizes_that_cannot_share_one_segment_size_go_in_several_sends(link: Link) -> None:
