@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiortc.clock import current_ms
@@ -384,6 +385,17 @@ class MediaNode:
                 rates[track] = self._bitrate(room, track)
             return rates[track]
 
+        # what a case's sources cost on each camera layer: the same for every viewer of the case
+        needs: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+        def need(case: tuple[Any, ...], keys: list[Key | None]) -> tuple[float, float]:
+            if case not in needs:
+                needs[case] = (
+                    sum(rate(find(key, "normal")) for key in keys if key is not None),
+                    sum(rate(find(key, "low")) for key in keys if key is not None),
+                )
+            return needs[case]
+
         for viewer in peers:
             subscriber = viewer.subscriber
             if subscriber is None or not subscriber.ready:
@@ -404,7 +416,7 @@ class MediaNode:
                     assign_slots(list(current[3]), videos),
                 )
             audio, video = chosen[current]
-            camera = self._camera_layer(viewer, subscriber, audio + video, now, find, rate)
+            camera = self._camera_layer(viewer, subscriber, partial(need, current, audio + video), now, rate)
             _place(subscriber.audio_slots, audio, camera, find)
             _place(subscriber.video_slots, video, camera, find)
             keys = [slot.key for slot in subscriber.slots]
@@ -417,18 +429,19 @@ class MediaNode:
         self,
         viewer: Peer,
         subscriber: Subscriber,
-        keys: list[Key | None],
+        need: Callable[[], tuple[float, float]],
         now: float,
-        find: Callable[[Key, Layer], Track | None],
         rate: Callable[[Track | None], float],
     ) -> Layer:
-        """Choose the camera layer of a subscriber: its own choice, lowered if its link is weak."""
+        """Choose the camera layer of a subscriber: its own choice, lowered if its link is weak.
+
+        need() gives what its sources cost on the normal and on the low camera layer.
+        """
         subscriber.estimator.sent_bps = sum(rate(slot.track) for slot in subscriber.slots)
         if viewer.quality != "normal" or not self.adaptation.enabled:
             subscriber.layers.reset()
             return "low" if viewer.quality == "low" else "normal"
-        need_normal = sum(rate(find(key, "normal")) for key in keys if key is not None)
-        need_low = sum(rate(find(key, "low")) for key in keys if key is not None)
+        need_normal, need_low = need()
         low = subscriber.layers.update(now, subscriber.estimator.estimate(now), need_normal, need_low)
         return "low" if low else "normal"
 

@@ -100,3 +100,45 @@ async def test_each_viewer_gets_the_others_sources_never_its_own() -> None:
     await node._update_locked(room)
     assert given(peers["dan"]) == ({"teacher", "ana", "ben"}, set())
     assert given(peers["chloe"]) == ({"teacher", "ana", "ben"}, {"teacher", "ana", "ben"})
+
+
+async def test_viewers_sharing_a_choice_still_get_the_camera_layer_their_own_link_carries() -> None:
+    # the cost of a case's sources is worked out once per tick; each viewer's estimate still decides
+    async def send(room: str, peer: str, message: dict[str, Any]) -> None:
+        pass
+
+    adaptation = Adaptation(down_after_s=0.0)
+    node = MediaNode(send, adaptation=adaptation)
+    room = Room("r")
+    teacher = Peer("teacher", permissions=Permissions(audio=True, video=True, screen=True, always_forward=True))
+    tracks = {}
+    for layer in ("normal", "low"):
+        track = Track("teacher", "camera", layer, "video", {96: "video/VP8"})
+        track.allowed = True
+        track.last_rx_ms = current_ms()
+        tracks[layer] = track
+    teacher.publisher = SimpleNamespace(
+        tracks=tracks,
+        measure=lambda now: None,
+        bitrate=lambda track: 1_000_000.0 if track.layer == "normal" else 100_000.0,
+    )
+    room.peers["teacher"] = teacher
+    for name, estimate in (("weak", 300_000.0), ("strong", 5_000_000.0), ("unknown", None)):
+        viewer = Peer(name, permissions=Permissions(audio=True, video=True, screen=True))
+        viewer.subscriber = subscriber()
+        viewer.subscriber.estimator = SimpleNamespace(sent_bps=0.0, estimate=lambda now, value=estimate: value)
+        viewer.subscriber.layers = LayerChoice(adaptation)
+        room.peers[name] = viewer
+    await node._update_locked(room)
+
+    def layer(name: str) -> str:
+        subscriber = room.peers[name].subscriber
+        assert subscriber is not None
+        slot = next(slot for slot in subscriber.video_slots if slot.key == ("teacher", "camera"))
+        track = slot.pending or slot.track
+        assert track is not None
+        return track.layer
+
+    assert layer("weak") == "low"
+    assert layer("strong") == "normal"
+    assert layer("unknown") == "normal"
