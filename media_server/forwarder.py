@@ -611,13 +611,16 @@ class Track:
         if not self.allowed:
             return
         b0 = data[0]
+        if b0 & 0x10 and self.audio_level_id:
+            # smoothed over about four packets (80 ms of audio)
+            self.level = (3 * self.level + parse_audio_level(data, self.audio_level_id)) >> 2
+        if not self.slots and not self.pending:
+            # forwarded to nobody (most microphones and cameras of a discussion): only the level
+            return
         b1 = data[1]
         seq, ts, _ = SEQ_TS_SSRC.unpack_from(data, 2)
         offset = 12 + 4 * (b0 & 0x0F)
         if b0 & 0x10:
-            if self.audio_level_id:
-                # smoothed over about four packets (80 ms of audio)
-                self.level = (3 * self.level + parse_audio_level(data, self.audio_level_id)) >> 2
             offset += 4 + 4 * EXT_HEADER.unpack_from(data, offset)[1]
         payload = data[offset:]
         # the header extensions and CSRCs are dropped: they were negotiated with the publisher

@@ -225,3 +225,26 @@ def test_bad_input_is_refused_with_an_error() -> None:
     with pytest.raises(TypeError):
         forwarder._fastpath.fanout_burst(["not a slot"], [(0x80, VP8_PT, 1, 0, VP8_KEY, 0, 0)])
     assert slot.packets == 0
+
+
+def test_a_track_forwarded_to_nobody_keeps_its_level_and_holds_nothing() -> None:
+    # most microphones of a discussion: their loudness counts, their packets go nowhere
+    mic = forwarder.NativeTrack("alice", "microphone", "normal", "audio", {111: "audio/opus"}, audio_level_id=1)
+    mic.allowed = True
+    forwarder.bursts.collecting = True
+    try:
+        for seq in range(8):
+            mic.on_rtp(rtp(seq, seq * 960, b"opus", pt=111, audio_level=10), 0)
+        assert forwarder.bursts.tracks == []
+        assert mic.burst == []
+    finally:
+        forwarder.bursts.flush()
+    assert mic.level < 40  # from silence (127) towards 10, smoothed
+    assert mic.packets == 8
+    # a listener joins: from its first packet on it gets them
+    output = Recorder()
+    slot = forwarder.NativeSlot("audio", SUB_SSRC, output)
+    slot.payload_types = {"audio/opus": 111}
+    slot.attach(mic)
+    read_burst(mic, [rtp(8, 8 * 960, b"opus", pt=111, audio_level=10)])
+    assert [p[12:] for p in output.packets] == [b"opus"]
