@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from aiortc.clock import current_ms
 
@@ -68,6 +68,8 @@ def tune_collector() -> None:
 
 
 Key = tuple[str, str]
+Camera = Literal["normal", "low", "off"]
+"""A subscriber's cameras: a layer, or off (its link is too weak for video: sound only)."""
 
 
 @dataclass
@@ -385,14 +387,17 @@ class MediaNode:
                 rates[track] = self._bitrate(room, track)
             return rates[track]
 
-        # what a case's sources cost on each camera layer: the same for every viewer of the case
-        needs: dict[tuple[Any, ...], tuple[float, float]] = {}
+        # what a case's sources cost on each camera layer, and the sound alone: the same for every
+        # viewer of the case
+        needs: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 
-        def need(case: tuple[Any, ...], keys: list[Key | None]) -> tuple[float, float]:
+        def need(case: tuple[Any, ...], audio: list[Key | None], video: list[Key | None]) -> tuple[float, float, float]:
             if case not in needs:
+                sound = sum(rate(find(key, "normal")) for key in audio if key is not None)
                 needs[case] = (
-                    sum(rate(find(key, "normal")) for key in keys if key is not None),
-                    sum(rate(find(key, "low")) for key in keys if key is not None),
+                    sound + sum(rate(find(key, "normal")) for key in video if key is not None),
+                    sound + sum(rate(find(key, "low")) for key in video if key is not None),
+                    sound,
                 )
             return needs[case]
 
@@ -416,9 +421,13 @@ class MediaNode:
                     assign_slots(list(current[3]), videos),
                 )
             audio, video = chosen[current]
-            camera = self._camera_layer(viewer, subscriber, partial(need, current, audio + video), now, rate)
-            _place(subscriber.audio_slots, audio, camera, find)
-            _place(subscriber.video_slots, video, camera, find)
+            camera = self._camera_layer(viewer, subscriber, partial(need, current, audio, video), now, rate)
+            _place(subscriber.audio_slots, audio, "normal", find)
+            if camera == "off":
+                # a link too weak for even the low cameras: sound only, until it carries them
+                _place(subscriber.video_slots, [None] * len(video), "low", find)
+            else:
+                _place(subscriber.video_slots, video, camera, find)
             keys = [slot.key for slot in subscriber.slots]
             if keys != subscriber.sent_sources:
                 subscriber.sent_sources = keys
@@ -429,20 +438,24 @@ class MediaNode:
         self,
         viewer: Peer,
         subscriber: Subscriber,
-        need: Callable[[], tuple[float, float]],
+        need: Callable[[], tuple[float, float, float]],
         now: float,
         rate: Callable[[Track | None], float],
-    ) -> Layer:
+    ) -> Camera:
         """Choose the camera layer of a subscriber: its own choice, lowered if its link is weak.
 
-        need() gives what its sources cost on the normal and on the low camera layer.
+        need() gives what its sources cost on the normal and on the low camera layer, and the
+        sound alone; "off" pauses its video (sound only) while even the low layer is too much.
         """
         subscriber.estimator.sent_bps = sum(rate(slot.track) for slot in subscriber.slots)
         if viewer.quality != "normal" or not self.adaptation.enabled:
             subscriber.layers.reset()
             return "low" if viewer.quality == "low" else "normal"
-        need_normal, need_low = need()
-        low = subscriber.layers.update(now, subscriber.estimator.estimate(now), need_normal, need_low)
+        need_normal, need_low, need_audio = need()
+        layers = subscriber.layers
+        low = layers.update(now, subscriber.estimator.estimate(now), need_normal, need_low, need_audio)
+        if layers.paused:
+            return "off"
         return "low" if low else "normal"
 
     def _bitrate(self, room: Room, track: Track | None) -> float:
@@ -451,9 +464,13 @@ class MediaNode:
             return 0.0
         return owner.publisher.bitrate(track)
 
-    async def _tell_quality(self, room: Room, viewer: Peer, camera: Layer) -> None:
+    async def _tell_quality(self, room: Room, viewer: Peer, camera: Camera) -> None:
         """Tell the browser when what it gets differs from what it chose, and when that ends."""
-        effective: Quality = "low" if viewer.quality == "normal" and camera == "low" else viewer.quality
+        effective: Quality = viewer.quality
+        if viewer.quality == "normal" and camera == "low":
+            effective = "low"
+        elif viewer.quality == "normal" and camera == "off":
+            effective = "audio"
         adapted = (viewer.quality, effective) if effective != viewer.quality else None
         if adapted == viewer.adapted:
             return

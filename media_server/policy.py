@@ -87,6 +87,9 @@ class Adaptation:
     down_after_s: float = 2.0
     """... for this long (a browser's estimate after a single spurious overuse is back within
     about a second)."""
+    pause_after_s: float = 4.0
+    """On the low cameras, the video pauses (sound only) when the estimate stays below the low
+    layers' need for this long: longer than lowering, as losing the video is the bigger loss."""
     up_margin: float = 1.25
     """Back up when the estimate is at least this many times the need of the normal layers ..."""
     up_after_s: float = 8.0
@@ -217,64 +220,120 @@ class BandwidthEstimator:
         return min(values) if values else None
 
 
-class LayerChoice:
-    """Whether a subscriber who asked for normal quality gets the low camera layer, with hysteresis.
+class _Step:
+    """One step down and back up (normal to low cameras, or low cameras to no video), with hysteresis.
 
-    Down when the estimate stays below `down_margin` times the need of the normal layers for
-    `down_after_s`; back up when it stays above `up_margin` times that need for `up_after_s`, a
-    wait doubled after each return that falls back within `failed_return_s`, so that a link that
-    cannot carry the normal layers is tried again less and less often.
+    Down when the estimate stays below `down_margin` times the upper state's need for
+    `down_after_s` (`pause_after_s` for the second step; and the lower state saves at least `min_saving`); back up when it stays above
+    `up_margin` times that need for `up_after_s`, a wait doubled after each return that falls back
+    within `failed_return_s`, so that a link that cannot carry the upper state is tried again less
+    and less often.
+    """
+
+    def __init__(self, settings: Adaptation, down_after_s: float) -> None:
+        self.settings = settings
+        self.down_after_s = down_after_s
+        self.down = False
+        self.below_since: float | None = None
+        self.above_since: float | None = None
+        self.raised_at: float | None = None
+        self.up_after = settings.up_after_s
+
+    def reset(self) -> None:
+        self.down = False
+        self.below_since = self.above_since = self.raised_at = None
+        self.up_after = self.settings.up_after_s
+
+    def forget_timers(self) -> None:
+        """An unknown estimate (or another step moving) starts the waits again."""
+        self.below_since = self.above_since = None
+
+    def update(self, now: float, estimate: float, need_up: float, need_down: float) -> bool:
+        s = self.settings
+        if not self.down:
+            if need_down <= need_up * (1 - s.min_saving) and estimate < need_up * s.down_margin:
+                if self.below_since is None:
+                    self.below_since = now
+                if now - self.below_since >= self.down_after_s:
+                    self._go_down(now)
+            else:
+                self.below_since = None
+                if self.raised_at is not None and now - self.raised_at >= s.failed_return_s:
+                    self.raised_at = None
+                    self.up_after = s.up_after_s
+        elif estimate >= need_up * s.up_margin:
+            if self.above_since is None:
+                self.above_since = now
+            if now - self.above_since >= self.up_after:
+                self.down = False
+                self.raised_at = now
+                self.below_since = None
+        else:
+            self.above_since = None
+        return self.down
+
+    def _go_down(self, now: float) -> None:
+        s = self.settings
+        self.down = True
+        self.below_since = self.above_since = None
+        if self.raised_at is not None and now - self.raised_at < s.failed_return_s:
+            self.up_after = min(self.up_after * 2, s.up_after_max_s)
+        self.raised_at = None
+
+
+class LayerChoice:
+    """What a subscriber who asked for normal quality gets: normal cameras, low ones, or no video.
+
+    Two steps of the same hysteresis (`_Step`): the cameras go to the low layer while the estimate
+    stays below the need of the normal layers; from there, when the caller gives the need of the
+    sound alone, the video pauses (sound only, as a student who chose "audio only" gets) while the
+    estimate stays below even the need of the low layers. Each step comes back on its own, one at a
+    time: no video, then low cameras, then normal ones. No probing is needed to come back: the
+    estimate grows by itself while the link shows no congestion (BandwidthEstimator).
     """
 
     def __init__(self, settings: Adaptation | None = None) -> None:
         self.settings = settings or Adaptation()
-        self.low = False
-        self._below_since: float | None = None
-        self._above_since: float | None = None
-        self._raised_at: float | None = None
-        self._up_after = self.settings.up_after_s
+        self._layer = _Step(self.settings, self.settings.down_after_s)
+        self._pause = _Step(self.settings, self.settings.pause_after_s)
+
+    @property
+    def low(self) -> bool:
+        """Whether the cameras are on the low layer (also while the video is paused)."""
+        return self._layer.down
+
+    @property
+    def paused(self) -> bool:
+        """Whether the video is paused: sound only."""
+        return self._pause.down
 
     def reset(self) -> None:
         """Start again from the normal layers: the subscriber chose a quality itself."""
-        self.low = False
-        self._below_since = self._above_since = self._raised_at = None
-        self._up_after = self.settings.up_after_s
+        self._layer.reset()
+        self._pause.reset()
 
-    def update(self, now: float, estimate: float | None, need_normal: float, need_low: float) -> bool:
-        """Return whether the cameras should be on the low layer now."""
-        s = self.settings
+    def update(
+        self, now: float, estimate: float | None, need_normal: float, need_low: float, need_audio: float | None = None
+    ) -> bool:
+        """Return whether the cameras should be on the low layer now; see `paused` for no video.
+
+        Without need_audio the video is never paused.
+        """
         if estimate is None:
-            self._below_since = self._above_since = None
+            self._layer.forget_timers()
+            self._pause.forget_timers()
             return self.low
-        if not self.low:
-            if need_low <= need_normal * (1 - s.min_saving) and estimate < need_normal * s.down_margin:
-                if self._below_since is None:
-                    self._below_since = now
-                if now - self._below_since >= s.down_after_s:
-                    self._go_down(now)
-            else:
-                self._below_since = None
-                if self._raised_at is not None and now - self._raised_at >= s.failed_return_s:
-                    self._raised_at = None
-                    self._up_after = s.up_after_s
-        elif estimate >= need_normal * s.up_margin:
-            if self._above_since is None:
-                self._above_since = now
-            if now - self._above_since >= self._up_after:
-                self.low = False
-                self._raised_at = now
-                self._below_since = None
+        if self._pause.down:
+            # only the way back up, to the low cameras
+            self._pause.update(now, estimate, need_low, need_audio or 0.0)
+            return self.low
+        if self._layer.update(now, estimate, need_normal, need_low) and need_audio is not None:
+            if self._pause.update(now, estimate, need_low, need_audio):
+                # the cameras' own way back starts again once the video is back
+                self._layer.forget_timers()
         else:
-            self._above_since = None
+            self._pause.forget_timers()
         return self.low
-
-    def _go_down(self, now: float) -> None:
-        s = self.settings
-        self.low = True
-        self._below_since = self._above_since = None
-        if self._raised_at is not None and now - self._raised_at < s.failed_return_s:
-            self._up_after = min(self._up_after * 2, s.up_after_max_s)
-        self._raised_at = None
 
 
 class RetransmissionBudget:

@@ -335,3 +335,58 @@ def test_a_nack_flood_is_answered_within_the_budget() -> None:
 
     answered = sum(1 for seq in range(200) if slot.retransmit(seq, allow))
     assert len(sent.packets) - forwarded == answered == SETTINGS.rtx_min_bps // 8 // 2 // 1022 + 1
+
+
+AUDIO = 40_000.0
+TOO_WEAK = 0.8 * LOW
+PAUSE = SETTINGS.pause_after_s
+
+
+def paused_after(choice: LayerChoice, estimates: list[tuple[float, float]]) -> bool:
+    for now, estimate in estimates:
+        choice.update(now, estimate, NORMAL, LOW, AUDIO)
+    return choice.paused
+
+
+def test_a_link_too_weak_for_the_low_cameras_pauses_the_video_one_step_at_a_time() -> None:
+    choice = LayerChoice()
+    # first the low cameras, after down_after_s
+    assert not paused_after(choice, every_quarter(0.0, DOWN, TOO_WEAK))
+    assert choice.low
+    # then no video, after pause_after_s below the low layers' need (counted from that tick)
+    assert not paused_after(choice, every_quarter(DOWN + 0.25, DOWN + PAUSE - 0.25, TOO_WEAK))
+    assert paused_after(choice, [(DOWN + PAUSE, TOO_WEAK)])
+    assert choice.low
+
+
+def test_the_video_comes_back_on_the_low_cameras_once_the_link_carries_them() -> None:
+    choice = LayerChoice()
+    assert paused_after(choice, every_quarter(0.0, DOWN + PAUSE, TOO_WEAK))
+    # enough for the low layers with the margin, but not yet for up_after_s
+    t = DOWN + PAUSE + 0.25
+    assert paused_after(choice, every_quarter(t, t + UP - 0.25, LOW * SETTINGS.up_margin))
+    assert not paused_after(choice, [(t + UP, LOW * SETTINGS.up_margin)])
+    # back on the low cameras, whose own way up waits its full time from here
+    assert choice.low
+    assert choice_after(choice, every_quarter(t + UP + 0.25, t + 2 * UP, COMFORTABLE))
+    assert not choice_after(choice, [(t + 2 * UP + 0.25, COMFORTABLE)])
+
+
+def test_a_link_that_carries_the_low_cameras_never_pauses_the_video() -> None:
+    choice = LayerChoice()
+    assert not paused_after(choice, every_quarter(0.0, 60.0, 0.95 * LOW))
+    assert choice.low
+
+
+def test_without_the_need_of_the_sound_the_video_is_never_paused() -> None:
+    choice = LayerChoice()
+    for i in range(200):
+        choice.update(i / 4, 0.1 * LOW, NORMAL, LOW)
+    assert choice.low and not choice.paused
+
+
+def test_reset_ends_a_pause() -> None:
+    choice = LayerChoice()
+    assert paused_after(choice, every_quarter(0.0, DOWN + PAUSE, TOO_WEAK))
+    choice.reset()
+    assert not choice.paused and not choice.low

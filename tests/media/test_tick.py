@@ -142,3 +142,61 @@ async def test_viewers_sharing_a_choice_still_get_the_camera_layer_their_own_lin
     assert layer("weak") == "low"
     assert layer("strong") == "normal"
     assert layer("unknown") == "normal"
+
+
+async def test_a_link_too_weak_for_the_low_cameras_gets_the_sound_only_and_is_told() -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(room: str, peer: str, message: dict[str, Any]) -> None:
+        sent.append((peer, message))
+
+    adaptation = Adaptation(down_after_s=0.0, pause_after_s=0.0, up_after_s=0.0)
+    node = MediaNode(send, adaptation=adaptation)
+    room = Room("r")
+    teacher = Peer("teacher", permissions=Permissions(audio=True, video=True, screen=True, always_forward=True))
+    tracks = {}
+    rates = {}
+    for name, (source, layer, kind, bps) in {
+        "mic": ("microphone", "normal", "audio", 40_000.0),
+        "cam": ("camera", "normal", "video", 1_000_000.0),
+        "cam-low": ("camera", "low", "video", 100_000.0),
+    }.items():
+        track = Track("teacher", source, layer, kind, {111: "audio/opus"} if kind == "audio" else {96: "video/VP8"})
+        track.allowed = True
+        track.last_rx_ms = current_ms()
+        tracks[name] = track
+        rates[id(track)] = bps
+    tracks["mic"].level = 10  # speaking
+    teacher.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda t: rates[id(t)])
+    room.peers["teacher"] = teacher
+    estimates = {"phone": 50_000.0, "computer": 5_000_000.0}
+    for name in estimates:
+        viewer = Peer(name, permissions=Permissions(audio=True, video=True, screen=True))
+        viewer.subscriber = subscriber()
+        viewer.subscriber.estimator = SimpleNamespace(sent_bps=0.0, estimate=lambda now, n=name: estimates[n])
+        viewer.subscriber.layers = LayerChoice(adaptation)
+        room.peers[name] = viewer
+    await node._update_locked(room)
+
+    def given_now(name: str) -> tuple[set[str], set[str]]:
+        subscriber = room.peers[name].subscriber
+        assert subscriber is not None
+        mics = {s.key[1] for s in subscriber.audio_slots if s.key is not None}
+        videos = {(s.pending or s.track).layer for s in subscriber.video_slots if s.key is not None}  # type: ignore[union-attr]
+        return mics, videos
+
+    assert given_now("phone") == ({"microphone"}, set())
+    assert given_now("computer") == ({"microphone"}, {"normal"})
+    quality = [m for peer, m in sent if peer == "phone" and m["type"] == "media.quality"]
+    assert quality[-1]["effective"] == "audio" and quality[-1]["reason"] == "bandwidth"
+    assert not [m for peer, m in sent if peer == "computer" and m["type"] == "media.quality"]
+
+    # the phone's link gets better: the low cameras first, then the normal ones
+    estimates["phone"] = 200_000.0
+    await node._update_locked(room)
+    assert given_now("phone") == ({"microphone"}, {"low"})
+    assert [m for peer, m in sent if peer == "phone" and m["type"] == "media.quality"][-1]["effective"] == "low"
+    estimates["phone"] = 5_000_000.0
+    await node._update_locked(room)
+    assert given_now("phone") == ({"microphone"}, {"normal"})
+    assert [m for peer, m in sent if peer == "phone" and m["type"] == "media.quality"][-1]["effective"] == "normal"

@@ -18,12 +18,14 @@ from media_server import forwarder
 from media_server.forwarder import Slot
 from media_server.policy import Adaptation
 
-from .conftest import ROOM, Browser, Classroom, PatternTrack, camera_layers, needs_netns
+from .conftest import ROOM, Browser, Classroom, PatternTrack, ToneTrack, camera_layers, needs_netns
 
 pytestmark = [needs_netns, pytest.mark.asyncio]
 
 # short waits, so that the test does not last; the logic is the one of the defaults
-QUICK = Adaptation(down_after_s=0.5, up_after_s=1.0)
+# the video never pauses here: the low layer's own tests need it to stay
+QUICK = Adaptation(down_after_s=0.5, up_after_s=1.0, pause_after_s=600.0)
+QUICK_PAUSE = Adaptation(down_after_s=0.5, up_after_s=1.0, pause_after_s=0.5)
 
 
 class NoiseTrack(PatternTrack):
@@ -165,3 +167,57 @@ async def test_choosing_low_while_lowered_clears_the_notice(weak_room: Classroom
         await bob.send({"type": "media.quality", "quality": "low"})
         message = await bob.expect("media.quality", timeout=10)
     assert message == {"type": "media.quality", "requested": "low", "effective": "low", "reason": None}
+
+
+async def test_a_link_too_weak_for_the_low_cameras_gets_the_sound_only_then_the_video_again() -> None:
+    room = Classroom(tick=0.1, adaptation=QUICK_PAUSE)
+    try:
+        alice, bob = room.browser("alice"), room.browser("bob")
+        await room.allow("alice")
+        await alice.publish({("microphone", "normal"): ToneTrack(), **camera_layers(NoiseTrack(320, 180), screen=True)})
+        await bob.join()
+        mid = await bob.wait_frames("alice", "camera", count=5)
+        await bob.wait_frames("alice", "screen", count=5)
+        await bob.wait_frames("alice", "microphone", count=5)
+        receiver = receiver_of(bob, mid)
+        # only the REMBs below speak for bob's link: aiortc's own, from what arrives, would read as
+        # drops from them (overuses) and hold the estimate down on the way back
+        assert bob.subscribe_pc is not None
+        for transceiver in bob.subscribe_pc.getTransceivers():
+            transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+
+        async with rembs(receiver, 1_000):
+            lowered = await bob.expect("media.quality", timeout=10)
+            assert lowered["effective"] == "low"
+            paused = await bob.expect("media.quality", timeout=10)
+            assert paused == {
+                "type": "media.quality",
+                "requested": "normal",
+                "effective": "audio",
+                "reason": "bandwidth",
+            }
+            # no camera and no screen any more, the sound goes on
+            async with asyncio.timeout(5):
+                while bob.mid_of("alice", "camera") or bob.mid_of("alice", "screen"):
+                    await asyncio.sleep(0.05)
+            subscriber = room.node._rooms[ROOM].peers["bob"].subscriber
+            assert subscriber is not None
+            assert all(slot.track is None and slot.pending is None for slot in subscriber.video_slots)
+            await bob.wait_frames("alice", "microphone", count=10)
+
+        async with rembs(receiver, 50_000_000):
+            # back one step at a time: the low cameras (and the screen), then the normal ones
+            message = await bob.expect("media.quality", timeout=10)
+            assert message["effective"] == "low"
+            await bob.wait_frames("alice", "camera", count=5)
+            await bob.wait_frames("alice", "screen", count=5)
+            message = await bob.expect("media.quality", timeout=10)
+            assert message == {"type": "media.quality", "requested": "normal", "effective": "normal", "reason": None}
+            async with asyncio.timeout(10):
+                while (slot := camera_slot(room, "bob", "alice")).track is None or slot.track.layer != "normal":
+                    await asyncio.sleep(0.05)
+            await bob.wait_frames("alice", "camera", count=5)
+    finally:
+        for browser in room.browsers.values():
+            await browser.close()
+        await room.node.close_room(ROOM)

@@ -5,8 +5,9 @@
 // `subscribe`, offered by the server with a fixed set of slots that `media.sources` maps to
 // participants. The server decides what is forwarded; this page only asks.
 //
-// The server may lower the cameras it sends to the low layer while this page's connection is weak
-// (`media.quality` with `reason: "bandwidth"`); a notice says so until it ends.
+// The server may lower the cameras it sends to the low layer while this page's connection is weak,
+// and pause the video (sound only) while it is too weak even for that (`media.quality` with
+// `reason: "bandwidth"`, effective "low" or "audio"); a notice says so until it ends.
 //
 // One socket of a user owns the user's media in a room: the last to send media.join. Another tab
 // (or device) that joins takes it over; this page then gets `media.moved`, stops everything and
@@ -18,6 +19,9 @@ import { t } from "./i18n.js";
 import { JOIN_TIMEOUT_MS, Link, RESTART_MIN_GAP_MS, deferred, preferCodecs, within } from "./media-link.js";
 
 const QUALITY_KEY = "classroom.media.quality";
+
+/** The notice for what a weak connection gets: low cameras, or sound only. */
+const loweredKey = (effective) => (effective === "audio" ? "media_quality_paused" : "media_quality_lowered");
 const QUALITIES = ["normal", "low", "audio"];
 const CAMERA = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 }, facingMode: "user" };
 const CAMERA_LOW = { width: 160, height: 90, frameRate: 15 };
@@ -47,7 +51,7 @@ class MediaEngine {
     this.quality = storedQuality();
     this.active = false; // media.join sent for this admission
     this.moved = false; // another tab or device took this user's media (media.moved)
-    this.lowered = false; // the server sends low cameras for now: the connection is weak
+    this.lowered = false; // "low" or "audio" while the server sends less for a weak connection
     this.joined = null; // resolves when media.joined came
     this.subscribe = null;
     this.publish = null; // { link, senders, ready }
@@ -271,11 +275,12 @@ class MediaEngine {
 
   /** `media.quality` from the server: what this page receives differs from its choice, or no longer does. */
   onEffectiveQuality(message) {
-    const lowered = message.reason === "bandwidth" && message.effective !== message.requested;
+    // false, or what the server sends instead of the choice: "low" cameras, or "audio" only
+    const lowered = message.reason === "bandwidth" && message.effective !== message.requested && message.effective;
     if (lowered === this.lowered) return;
     this.showLowered(lowered);
     // picking another quality here also ends it: that is not the connection getting better
-    if (lowered) this.room.announce(t("media_quality_lowered"));
+    if (lowered) this.room.announce(t(loweredKey(lowered)));
     else if (message.requested === "normal") this.room.announce(t("media_quality_restored"));
   }
 
@@ -283,7 +288,7 @@ class MediaEngine {
     this.lowered = lowered;
     const note = $("#media-quality-note");
     if (!note) return;
-    note.textContent = lowered ? t("media_quality_lowered") : "";
+    note.textContent = lowered ? t(loweredKey(lowered)) : "";
     note.hidden = !lowered;
   }
 
