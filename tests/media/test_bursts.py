@@ -71,6 +71,33 @@ def test_the_node_counts_segmented_sends_and_their_packets(link: Link) -> None:
     assert forwarder.segmented_sends() == (sends + 1, packets + 6)
 
 
+def test_a_frame_is_segmented_on_the_ice_socket_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # without the connected socket (MEDIA_CONNECTED_SOCKETS=0, or a relayed pair) the segmented
+    # datagram carries the subscriber's address
+    monkeypatch.setattr(forwarder, "CONNECTED", False)
+    link = Link()
+    try:
+        track, slot = native_camera(link.output)
+        packets = frame([1000, 1000, 1000])
+        before = gso_sends()
+        read_burst(track, packets)
+        assert link.output._wire is None
+        assert [p[12:] for p in link.received()] == [p[12:] for p in packets]
+        assert gso_sends() == before + 1
+    finally:
+        link.close()
+
+
+def test_packets_larger_than_any_link_segments_safely_go_one_by_one(link: Link) -> None:
+    # above 1,232 bytes a segment might not fit a local link's MTU: no segmentation
+    track, _ = native_camera(link.output)
+    packets = frame([1300, 1300, 1300])
+    before = gso_sends()
+    read_burst(track, packets)
+    assert [p[12:] for p in link.received()] == [p[12:] for p in packets]
+    assert gso_sends() == before
+
+
 def test_sizes_that_cannot_share_one_segment_size_go_in_several_sends(link: Link) -> None:
     track, _ = native_camera(link.output)
     # a shorter packet first; then equal ones and a shorter last (one segmented send); then one
