@@ -240,6 +240,7 @@ class _Step:
         self.up_after = settings.up_after_s
 
     def reset(self) -> None:
+        """Back to the upper state, waits at their start."""
         self.down = False
         self.below_since = self.above_since = self.raised_at = None
         self.up_after = self.settings.up_after_s
@@ -249,6 +250,7 @@ class _Step:
         self.below_since = self.above_since = None
 
     def update(self, now: float, estimate: float, need_up: float, need_down: float) -> bool:
+        """Return whether this step is down now, given what the upper and lower states cost."""
         s = self.settings
         if not self.down:
             if need_down <= need_up * (1 - s.min_saving) and estimate < need_up * s.down_margin:
