@@ -20,6 +20,7 @@ from .ice import ice_servers
 from .policy import SPEAKING_LEVEL, Adaptation, assign_slots, select_loudest, select_video
 from .protocol import (
     Answer,
+    CameraLayers,
     Candidate,
     EffectiveQuality,
     Join,
@@ -48,6 +49,9 @@ SourcesCallback = Callable[[str, str, dict[str, bool]], Awaitable[None]]
 
 LIVE_MS = 2000
 """A track that sent nothing for this long is not published any more."""
+
+SUSPEND_AFTER_S = 5.0
+"""A normal camera layer that nobody received for this long is no longer sent by its page."""
 
 FULL_COLLECTION_EVERY = 100
 """Young collections between two full ones (Python's default: 10)."""
@@ -104,6 +108,10 @@ class Peer:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # the (requested, effective) quality last told to the browser while they differ
     adapted: tuple[Quality, Quality] | None = None
+    # the camera layers last asked of the publishing page (None: not asked on this connection),
+    # and since when nobody has received its normal layer
+    camera_layers: dict[str, bool] | None = None
+    unwatched_since: float | None = None
 
     def track(self, source: str, layer: str, now_ms: int) -> Track | None:
         """Return the live track of a source, preferring the given layer."""
@@ -181,6 +189,7 @@ class MediaNode:
         async with peer.lock:
             if isinstance(parsed, Join):
                 peer.quality = parsed.quality
+                peer.camera_layers = None
                 servers = ice_servers(peer_id, self._turn_url, self._turn_secret, self._turn_ttl)
                 await self._emit(room_id, peer_id, Joined(ice_servers=servers))
                 await self._new_subscriber(room, peer, restart=False)
@@ -188,6 +197,8 @@ class MediaNode:
                 publisher = peer.publisher
                 if publisher is None:
                     publisher = Publisher(peer_id, self._public_ip)
+                    # a new connection sends every layer until told otherwise
+                    peer.camera_layers = None
                 try:
                     sdp = await publisher.negotiate(parsed)
                 except MediaError:
@@ -401,6 +412,8 @@ class MediaNode:
                 )
             return needs[case]
 
+        # the camera layers each publisher's viewers get (or asked for)
+        watched: dict[str, set[str]] = {}
         for viewer in peers:
             subscriber = viewer.subscriber
             if subscriber is None or not subscriber.ready:
@@ -428,11 +441,43 @@ class MediaNode:
                 _place(subscriber.video_slots, [None] * len(video), "low", find)
             else:
                 _place(subscriber.video_slots, video, camera, find)
+                for key in video:
+                    if key is not None and key[1] == "camera":
+                        layers = watched.setdefault(key[0], set())
+                        layers.add(camera)
+                        track = find(key, camera)
+                        if track is not None:
+                            layers.add(track.layer)
             keys = [slot.key for slot in subscriber.slots]
             if keys != subscriber.sent_sources:
                 subscriber.sent_sources = keys
                 await self._emit(room.id, viewer.id, _sources_message(subscriber.slots))
             await self._tell_quality(room, viewer, camera)
+        for peer in peers:
+            await self._ask_camera_layers(room, peer, watched.get(peer.id, set()), now)
+
+    async def _ask_camera_layers(self, room: Room, peer: Peer, watched: set[str], now: float) -> None:
+        """Tell a publishing page to stop sending its normal camera layer while nobody receives it.
+
+        A camera that nobody watches (outside every viewer's last N) costs its publisher's link
+        the small layer only. The low layer always goes on: it keeps the camera live (and shown
+        as on), serves a new viewer at once while the normal one comes back, and its measured
+        bitrate is what tells whether a weak link would gain by it. A layer asked for again is
+        sent again at once.
+        """
+        if peer.publisher is None:
+            return
+        layers = {track.layer for track in peer.publisher.tracks.values() if track.source == "camera"}
+        if layers != {"normal", "low"}:
+            return
+        if "normal" in watched:
+            peer.unwatched_since = None
+        elif peer.unwatched_since is None:
+            peer.unwatched_since = now
+        send = {"normal": peer.unwatched_since is None or now - peer.unwatched_since < SUSPEND_AFTER_S, "low": True}
+        if send != peer.camera_layers:
+            peer.camera_layers = send
+            await self._emit(room.id, peer.id, CameraLayers(normal=send["normal"], low=send["low"]))
 
     def _camera_layer(
         self,

@@ -161,6 +161,18 @@ class EffectiveQuality(Message):
     reason: Literal["bandwidth"] | None
 
 
+class CameraLayers(Message):
+    """Which camera layers the publishing page should send: the others reach nobody for now.
+
+    Today only the normal layer is ever turned off; the low one keeps flowing, so that the camera
+    stays live and starts at once for its next viewer.
+    """
+
+    type: Literal["media.camera_layers"] = "media.camera_layers"
+    normal: bool
+    low: bool
+
+
 class Reconnect(Message):
     """Drop both connections and send media.join again."""
 
@@ -168,7 +180,7 @@ class Reconnect(Message):
     reason: Literal["room_closed", "node_closing", "node_lost", "failed"]
 
 
-ServerMessage = Joined | ServerOffer | ServerAnswer | Sources | EffectiveQuality | Reconnect
+ServerMessage = Joined | ServerOffer | ServerAnswer | Sources | EffectiveQuality | CameraLayers | Reconnect
 
 
 class MediaError(Exception):

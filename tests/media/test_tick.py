@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiortc.clock import current_ms
 
+from media_server import node as node_module
 from media_server.forwarder import Slot, Track
 from media_server.node import MediaNode, Peer, Permissions, Room
 from media_server.policy import Adaptation, BandwidthEstimator, LayerChoice
@@ -200,3 +201,89 @@ async def test_a_link_too_weak_for_the_low_cameras_gets_the_sound_only_and_is_to
     await node._update_locked(room)
     assert given_now("phone") == ({"microphone"}, {"normal"})
     assert [m for peer, m in sent if peer == "phone" and m["type"] == "media.quality"][-1]["effective"] == "normal"
+
+
+async def test_a_camera_nobody_watches_sends_only_its_low_layer_until_someone_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(room: str, peer: str, message: dict[str, Any]) -> None:
+        sent.append((peer, message))
+
+    def asked(peer: str) -> dict[str, bool] | None:
+        messages = [m for p, m in sent if p == peer and m["type"] == "media.camera_layers"]
+        return {"normal": messages[-1]["normal"], "low": messages[-1]["low"]} if messages else None
+
+    monkeypatch.setattr(node_module, "SUSPEND_AFTER_S", 0.0)
+    node = MediaNode(send, last_n=1)
+    room = Room("r")
+    for name in ("teacher", "ana", "dan"):
+        peer = Peer(
+            name, permissions=Permissions(audio=True, video=True, screen=True, always_forward=name == "teacher")
+        )
+        tracks = {}
+        for layer in ("normal", "low"):
+            track = Track(name, "camera", layer, "video", {96: "video/VP8"})
+            track.allowed = True
+            track.last_rx_ms = current_ms()
+            tracks[layer] = track
+        tracks["mic"] = Track(name, "microphone", "normal", "audio", {111: "audio/opus"})
+        tracks["mic"].allowed = True
+        tracks["mic"].last_rx_ms = current_ms()
+        tracks["mic"].level = 10 if name == "teacher" else 127
+        peer.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
+        room.peers[name] = peer
+    for name in ("ben", "chloe"):
+        viewer = Peer(name, permissions=Permissions(audio=True, video=True, screen=True))
+        viewer.subscriber = subscriber()
+        room.peers[name] = viewer
+    await node._update_locked(room)
+    # everyone watches the teacher and ana on the normal layer; nobody gets dan's (last_n=1)
+    assert asked("teacher") == asked("ana") == {"normal": True, "low": True}
+    assert asked("dan") == {"normal": False, "low": True}
+
+    # both viewers pick the low quality: nobody needs the teacher's normal layer any more
+    room.peers["ben"].quality = room.peers["chloe"].quality = "low"
+    await node._update_locked(room)
+    assert asked("teacher") == {"normal": False, "low": True}
+    # one goes back to normal: the teacher's page sends it again at once
+    room.peers["ben"].quality = "normal"
+    await node._update_locked(room)
+    assert asked("teacher") == {"normal": True, "low": True}
+
+    # dan speaks: his normal layer is wanted; until it flows again ben gets the low one
+    room.peers["dan"].publisher.tracks["mic"].level = 10  # type: ignore[union-attr]
+    room.peers["dan"].publisher.tracks["normal"].last_rx_ms = current_ms() - 10_000  # type: ignore[union-attr]
+    await node._update_locked(room)
+    assert asked("dan") == {"normal": True, "low": True}
+    ben = room.peers["ben"].subscriber
+    assert ben is not None
+    slot = next(s for s in ben.video_slots if s.key == ("dan", "camera"))
+    assert (slot.pending or slot.track).layer == "low"  # type: ignore[union-attr]
+    # the viewers publish no camera: they are never asked anything
+    assert not [m for p, m in sent if p in ("ben", "chloe") and m["type"] == "media.camera_layers"]
+
+
+async def test_the_normal_layer_is_kept_for_a_while_before_it_is_suspended() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def send(room: str, peer: str, message: dict[str, Any]) -> None:
+        if message["type"] == "media.camera_layers":
+            sent.append(message)
+
+    node = MediaNode(send)
+    room = Room("r")
+    teacher = Peer("teacher", permissions=Permissions(audio=True, video=True, screen=True, always_forward=True))
+    tracks = {}
+    for layer in ("normal", "low"):
+        track = Track("teacher", "camera", layer, "video", {96: "video/VP8"})
+        track.allowed = True
+        track.last_rx_ms = current_ms()
+        tracks[layer] = track
+    teacher.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
+    room.peers["teacher"] = teacher
+    await node._update_locked(room)
+    await node._update_locked(room)
+    # nobody is there, but within SUSPEND_AFTER_S of the first tick both layers are still asked for
+    assert [(m["normal"], m["low"]) for m in sent] == [(True, True)]

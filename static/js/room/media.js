@@ -5,6 +5,9 @@
 // `subscribe`, offered by the server with a fixed set of slots that `media.sources` maps to
 // participants. The server decides what is forwarded; this page only asks.
 //
+// The server asks this page to stop encoding a camera layer nobody receives (`media.camera_layers`):
+// a student nobody watches sends only the 160x90 layer, which saves the school's uplink.
+//
 // The server may lower the cameras it sends to the low layer while this page's connection is weak,
 // and pause the video (sound only) while it is too weak even for that (`media.quality` with
 // `reason: "bandwidth"`, effective "low" or "audio"); a notice says so until it ends.
@@ -52,6 +55,7 @@ class MediaEngine {
     this.active = false; // media.join sent for this admission
     this.moved = false; // another tab or device took this user's media (media.moved)
     this.lowered = false; // "low" or "audio" while the server sends less for a weak connection
+    this.cameraLayers = { camera: true, cameraLow: true }; // what media.camera_layers asks to send
     this.joined = null; // resolves when media.joined came
     this.subscribe = null;
     this.publish = null; // { link, senders, ready }
@@ -351,8 +355,26 @@ class MediaEngine {
     try {
       await publish.link.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
       publish.answered.resolve();
+      await this.applyCameraLayers();
     } catch (error) {
       console.warn("publish answer refused", error);
+    }
+  }
+
+  /** `media.camera_layers`: the camera layers that reach somebody; the others stop being encoded. */
+  async onCameraLayers(message) {
+    this.cameraLayers = { camera: message.normal !== false, cameraLow: message.low !== false };
+    await this.applyCameraLayers();
+  }
+
+  async applyCameraLayers() {
+    if (!this.publish) return;
+    for (const [name, active] of Object.entries(this.cameraLayers)) {
+      const sender = this.publish.senders[name];
+      const parameters = sender.getParameters();
+      if (!parameters.encodings || !parameters.encodings.length || parameters.encodings[0].active === active) continue;
+      parameters.encodings[0].active = active;
+      await sender.setParameters(parameters).catch((error) => console.warn("camera layer", name, error));
     }
   }
 
@@ -468,6 +490,7 @@ function mountMedia(room) {
   room.on("media.answer", (m) => engine.onAnswer(m));
   room.on("media.sources", (m) => engine.onSources(m));
   room.on("media.quality", (m) => engine.onEffectiveQuality(m));
+  room.on("media.camera_layers", (m) => engine.onCameraLayers(m));
   room.on("media.reconnect", () => {
     if (engine.active) engine.start();
   });
