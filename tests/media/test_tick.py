@@ -23,17 +23,25 @@ pytestmark = pytest.mark.asyncio
 ADAPTATION = Adaptation()
 
 
+def live_track(peer: str, source: str, layer: str = "normal") -> Track:
+    """A published track, allowed, that received a packet just now."""
+    if source == "microphone":
+        track = Track(peer, source, layer, "audio", {111: "audio/opus"})
+    else:
+        track = Track(peer, source, layer, "video", {96: "video/VP8"})
+    track.allowed = True
+    track.last_rx_ms = current_ms()
+    return track
+
+
 def publisher(peer: str, level: int | None, camera: bool) -> Any:
     """A publisher's tracks, live now: a microphone at a level, a camera."""
     tracks = {}
     if level is not None:
-        tracks["mic"] = Track(peer, "microphone", "normal", "audio", {111: "audio/opus"})
+        tracks["mic"] = live_track(peer, "microphone")
         tracks["mic"].level = level
     if camera:
-        tracks["cam"] = Track(peer, "camera", "normal", "video", {96: "video/VP8"})
-    for track in tracks.values():
-        track.allowed = True
-        track.last_rx_ms = current_ms()
+        tracks["cam"] = live_track(peer, "camera")
     return SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
 
 
@@ -112,12 +120,7 @@ async def test_viewers_sharing_a_choice_still_get_the_camera_layer_their_own_lin
     node = MediaNode(send, adaptation=adaptation)
     room = Room("r")
     teacher = Peer("teacher", permissions=Permissions(audio=True, video=True, screen=True, always_forward=True))
-    tracks = {}
-    for layer in ("normal", "low"):
-        track = Track("teacher", "camera", layer, "video", {96: "video/VP8"})
-        track.allowed = True
-        track.last_rx_ms = current_ms()
-        tracks[layer] = track
+    tracks = {layer: live_track("teacher", "camera", layer) for layer in ("normal", "low")}
     teacher.publisher = SimpleNamespace(
         tracks=tracks,
         measure=lambda now: None,
@@ -157,16 +160,13 @@ async def test_a_link_too_weak_for_the_low_cameras_gets_the_sound_only_and_is_to
     teacher = Peer("teacher", permissions=Permissions(audio=True, video=True, screen=True, always_forward=True))
     tracks = {}
     rates = {}
-    for name, (source, layer, kind, bps) in {
-        "mic": ("microphone", "normal", "audio", 40_000.0),
-        "cam": ("camera", "normal", "video", 1_000_000.0),
-        "cam-low": ("camera", "low", "video", 100_000.0),
+    for name, (source, layer, bps) in {
+        "mic": ("microphone", "normal", 40_000.0),
+        "cam": ("camera", "normal", 1_000_000.0),
+        "cam-low": ("camera", "low", 100_000.0),
     }.items():
-        track = Track("teacher", source, layer, kind, {111: "audio/opus"} if kind == "audio" else {96: "video/VP8"})
-        track.allowed = True
-        track.last_rx_ms = current_ms()
-        tracks[name] = track
-        rates[id(track)] = bps
+        tracks[name] = live_track("teacher", source, layer)
+        rates[id(tracks[name])] = bps
     tracks["mic"].level = 10  # speaking
     teacher.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda t: rates[id(t)])
     room.peers["teacher"] = teacher
@@ -222,15 +222,8 @@ async def test_a_camera_nobody_watches_sends_only_its_low_layer_until_someone_do
         peer = Peer(
             name, permissions=Permissions(audio=True, video=True, screen=True, always_forward=name == "teacher")
         )
-        tracks = {}
-        for layer in ("normal", "low"):
-            track = Track(name, "camera", layer, "video", {96: "video/VP8"})
-            track.allowed = True
-            track.last_rx_ms = current_ms()
-            tracks[layer] = track
-        tracks["mic"] = Track(name, "microphone", "normal", "audio", {111: "audio/opus"})
-        tracks["mic"].allowed = True
-        tracks["mic"].last_rx_ms = current_ms()
+        tracks = {layer: live_track(name, "camera", layer) for layer in ("normal", "low")}
+        tracks["mic"] = live_track(name, "microphone")
         tracks["mic"].level = 10 if name == "teacher" else 127
         peer.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
         room.peers[name] = peer
@@ -275,12 +268,7 @@ async def test_the_normal_layer_is_kept_for_a_while_before_it_is_suspended() -> 
     node = MediaNode(send)
     room = Room("r")
     teacher = Peer("teacher", permissions=Permissions(audio=True, video=True, screen=True, always_forward=True))
-    tracks = {}
-    for layer in ("normal", "low"):
-        track = Track("teacher", "camera", layer, "video", {96: "video/VP8"})
-        track.allowed = True
-        track.last_rx_ms = current_ms()
-        tracks[layer] = track
+    tracks = {layer: live_track("teacher", "camera", layer) for layer in ("normal", "low")}
     teacher.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
     room.peers["teacher"] = teacher
     await node._update_locked(room)
