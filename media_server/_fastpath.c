@@ -498,6 +498,43 @@ static int forward_one(SlotCore *s, unsigned b0, unsigned b1, unsigned seq, uint
 
 static PyTypeObject SlotCoreType;
 
+typedef struct {
+    unsigned b0, b1, seq;
+    uint32_t ts;
+    PyObject *payload; /* borrowed */
+    long long arrival_ms;
+    uint32_t send_time;
+} Packet;
+
+/* Read a packet from its seven fields (b0, b1, seq, ts, payload, arrival_ms, send_time), as
+ * fanout() takes them as arguments and fanout_burst() as tuples. Returns -1 with an exception. */
+static int read_packet(PyObject *const *f, Packet *p)
+{
+    if (!PyBytes_Check(f[4])) {
+        PyErr_SetString(PyExc_TypeError, "a packet's payload must be bytes");
+        return -1;
+    }
+    p->b0 = (unsigned)(PyLong_AsUnsignedLongMask(f[0]) & 0xFF);
+    p->b1 = (unsigned)(PyLong_AsUnsignedLongMask(f[1]) & 0xFF);
+    p->seq = (unsigned)(PyLong_AsUnsignedLongMask(f[2]) & 0xFFFF);
+    p->ts = (uint32_t)PyLong_AsUnsignedLongMask(f[3]);
+    p->payload = f[4];
+    p->arrival_ms = PyLong_AsLongLong(f[5]);
+    p->send_time = (uint32_t)(PyLong_AsUnsignedLongMask(f[6]) & 0xFFFFFF);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* The slot at index k of the list, or NULL with a TypeError naming the caller. */
+static SlotCore *slot_at(PyObject *slots, Py_ssize_t k, const char *caller)
+{
+    PyObject *item = PyList_GET_ITEM(slots, k);
+    if (!PyObject_TypeCheck(item, &SlotCoreType)) {
+        PyErr_Format(PyExc_TypeError, "%s() slots must be SlotCore instances", caller);
+        return NULL;
+    }
+    return (SlotCore *)item;
+}
+
 PyDoc_STRVAR(fanout_doc, "fanout(slots, b0, b1, seq, ts, payload, arrival_ms, send_time)\n--\n\n"
                          "Rewrite, keep and send one packet to every slot of the list; send_time is the\n"
                          "24-bit abs-send-time written for slots that negotiated it.");
@@ -509,43 +546,27 @@ static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     PyObject *slots = args[0];
-    PyObject *payload = args[5];
-    if (!PyList_Check(slots) || !PyBytes_Check(payload)) {
-        PyErr_SetString(PyExc_TypeError, "fanout() needs a list of slots and a bytes payload");
+    if (!PyList_Check(slots)) {
+        PyErr_SetString(PyExc_TypeError, "fanout() needs a list of slots");
         return NULL;
     }
-    unsigned long b0 = PyLong_AsUnsignedLongMask(args[1]);
-    unsigned long b1 = PyLong_AsUnsignedLongMask(args[2]);
-    unsigned long seq = PyLong_AsUnsignedLongMask(args[3]);
-    unsigned long ts = PyLong_AsUnsignedLongMask(args[4]);
-    long long arrival_ms = PyLong_AsLongLong(args[6]);
-    uint32_t send_time = (uint32_t)(PyLong_AsUnsignedLongMask(args[7]) & 0xFFFFFF);
-    if (PyErr_Occurred())
+    Packet p;
+    if (read_packet(args + 1, &p) < 0)
         return NULL;
     /* the list may change under a Python output's send(): index it afresh each time */
     for (Py_ssize_t k = 0; k < PyList_GET_SIZE(slots); k++) {
-        PyObject *item = PyList_GET_ITEM(slots, k);
-        if (!PyObject_TypeCheck(item, &SlotCoreType)) {
-            PyErr_SetString(PyExc_TypeError, "fanout() slots must be SlotCore instances");
+        SlotCore *s = slot_at(slots, k, "fanout");
+        if (s == NULL)
             return NULL;
-        }
-        Py_INCREF(item);
-        int rc = forward_one((SlotCore *)item, b0 & 0xFF, b1 & 0xFF, seq & 0xFFFF, (uint32_t)ts, payload, arrival_ms,
-                             send_time, NULL);
-        Py_DECREF(item);
+        Py_INCREF(s);
+        int rc = forward_one(s, p.b0, p.b1, p.seq, p.ts, p.payload, p.arrival_ms, p.send_time, NULL);
+        Py_DECREF(s);
         if (rc < 0)
             return NULL;
     }
     Py_RETURN_NONE;
 }
 
-typedef struct {
-    unsigned b0, b1, seq;
-    uint32_t ts;
-    PyObject *payload; /* borrowed from the list's tuple */
-    long long arrival_ms;
-    uint32_t send_time;
-} Packet;
 
 PyDoc_STRVAR(fanout_burst_doc,
              "fanout_burst(slots, packets)\n--\n\n"
@@ -571,38 +592,27 @@ static PyObject *fanout_burst(PyObject *module, PyObject *const *args, Py_ssize_
         Py_ssize_t count = total - first < BURST_PACKETS ? total - first : BURST_PACKETS;
         for (Py_ssize_t i = 0; i < count; i++) {
             PyObject *t = PyList_GET_ITEM(list, first + i);
-            if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7 || !PyBytes_Check(PyTuple_GET_ITEM(t, 4))) {
+            if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7) {
                 PyErr_SetString(PyExc_TypeError, "fanout_burst() packets are (b0, b1, seq, ts, payload, "
                                                  "arrival_ms, send_time) tuples");
                 goto done;
             }
-            Packet *p = &packets[i];
-            p->b0 = (unsigned)(PyLong_AsUnsignedLongMask(PyTuple_GET_ITEM(t, 0)) & 0xFF);
-            p->b1 = (unsigned)(PyLong_AsUnsignedLongMask(PyTuple_GET_ITEM(t, 1)) & 0xFF);
-            p->seq = (unsigned)(PyLong_AsUnsignedLongMask(PyTuple_GET_ITEM(t, 2)) & 0xFFFF);
-            p->ts = (uint32_t)PyLong_AsUnsignedLongMask(PyTuple_GET_ITEM(t, 3));
-            p->payload = PyTuple_GET_ITEM(t, 4);
-            p->arrival_ms = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 5));
-            p->send_time = (uint32_t)(PyLong_AsUnsignedLongMask(PyTuple_GET_ITEM(t, 6)) & 0xFFFFFF);
-            if (PyErr_Occurred())
+            if (read_packet(&PyTuple_GET_ITEM(t, 0), &packets[i]) < 0)
                 goto done;
         }
         for (Py_ssize_t k = 0; k < PyList_GET_SIZE(slots); k++) {
-            PyObject *item = PyList_GET_ITEM(slots, k);
-            if (!PyObject_TypeCheck(item, &SlotCoreType)) {
-                PyErr_SetString(PyExc_TypeError, "fanout_burst() slots must be SlotCore instances");
+            SlotCore *s = slot_at(slots, k, "fanout_burst");
+            if (s == NULL)
                 goto done;
-            }
-            SlotCore *s = (SlotCore *)item;
             Burst burst = {0};
-            Py_INCREF(item);
+            Py_INCREF(s);
             int rc = 0;
             for (Py_ssize_t i = 0; i < count && rc == 0; i++) {
                 Packet *p = &packets[i];
                 rc = forward_one(s, p->b0, p->b1, p->seq, p->ts, p->payload, p->arrival_ms, p->send_time, &burst);
             }
             flush(s, &burst);
-            Py_DECREF(item);
+            Py_DECREF(s);
             if (rc < 0)
                 goto done;
         }
