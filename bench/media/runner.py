@@ -207,7 +207,7 @@ class Bench:
         await asyncio.sleep((t0 - time.monotonic_ns()) / 1e9)
         perf = await _perf_record(pid, sfu, scenario)
         # our node's own counters over the window: how many packets left in segmented datagrams
-        control = await EchoControl.open(port) if target == "ours" else None
+        control = await ServerControl.open(port) if target == "ours" else None
         stats0 = (await control.call({"op": "stats"}, "stats"))["stats"] if control else {}
         cpu0, busy0 = cpu_seconds(pid), machine_busy_seconds()
         gen0 = sum(cpu_seconds(w.proc.pid) for w in workers)
@@ -317,7 +317,7 @@ class Bench:
                 )
             )
             # every subscriber is connected: only now does the echo start sending
-            control = await EchoControl.open(port)
+            control = await ServerControl.open(port)
             started = await control.call({"op": "start"}, "started")
             if started["streams"] != streams:
                 raise RuntimeError(f"only {started['streams']} of {streams} echo streams connected")
@@ -372,14 +372,14 @@ class Bench:
         return result
 
 
-class EchoControl:
-    """The runner's own JSON-lines connection to the echo server: start, window, sent."""
+class ServerControl:
+    """The runner's own JSON-lines connection to sfu_server: start, window, sent (echo), stats (ours)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, port: int) -> EchoControl:
+    async def open(cls, port: int) -> ServerControl:
         return cls(*await asyncio.open_connection("127.0.0.1", port))
 
     async def call(self, request: dict[str, Any], reply: str | None = None) -> dict[str, Any]:
@@ -390,7 +390,7 @@ class EchoControl:
             while reply is not None:
                 line = await self.reader.readline()
                 if not line:
-                    raise RuntimeError("the echo server closed its connection")
+                    raise RuntimeError("the bench server closed its connection")
                 message: dict[str, Any] = json.loads(line)
                 if message["op"] == reply:
                     return message
