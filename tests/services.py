@@ -1,4 +1,4 @@
-"""Start real slapd and Redis servers for tests, and the pytest fixtures that wrap them.
+"""Start real slapd, Redis and PostgreSQL servers for tests, and the pytest fixtures that wrap them.
 
 Each server listens on a free port of 127.0.0.1 and keeps its files in a temporary directory
 that stop() removes. Under `scripts/netns-run` that loopback is the namespace's own.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -28,6 +29,11 @@ SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
 SLAPD_MODULE_DIR = Path("/usr/lib/ldap")
 ROOT_PASSWORD = "rootsecret"
 START_TIMEOUT = 10.0
+POSTGRES_USER = "classe"
+POSTGRES_PASSWORD = "classe-test"
+POSTGRES_DB = "classe"
+# Debian installs the server outside PATH, one directory per major version.
+POSTGRES_BIN_DIRS = "/usr/lib/postgresql/*/bin"
 
 
 class ServiceError(RuntimeError):
@@ -77,9 +83,11 @@ def _wait_until(
         time.sleep(0.005)
 
 
-def _stop(proc: subprocess.Popen[bytes], workdir: Path) -> None:
+def _stop(
+    proc: subprocess.Popen[bytes], workdir: Path, sig: int = signal.SIGTERM
+) -> None:
     if proc.poll() is None:
-        proc.terminate()
+        proc.send_signal(sig)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -114,6 +122,23 @@ class RedisInstance:
 
     def stop(self) -> None:
         _stop(self.process, self.workdir)
+
+
+@dataclass
+class PostgresInstance:
+    """A running PostgreSQL cluster with one database, no durability, gone after stop()."""
+
+    url: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+    user: str = POSTGRES_USER
+    password: str = POSTGRES_PASSWORD
+    dbname: str = POSTGRES_DB
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client to leave.
+        _stop(self.process, self.workdir, signal.SIGINT)
 
 
 def _slapd_conf(workdir: Path, base_dn: str, root_dn: str) -> str:
@@ -275,6 +300,176 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
+def postgres_bin_dir() -> Path | None:
+    """Return the directory holding initdb and postgres: PATH first, then Debian's newest."""
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("postgres"):
+        return Path(on_path).parent
+    found = sorted(
+        Path("/").glob(POSTGRES_BIN_DIRS.lstrip("/")),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    )
+    for directory in reversed(found):
+        if (directory / "initdb").exists() and (directory / "postgres").exists():
+            return directory
+    return None
+
+
+def _as_postgres_user(workdir: Path) -> list[str]:
+    """The command prefix that drops root to the `postgres` user, which then owns workdir.
+
+    PostgreSQL refuses to run as root, and the suite runs as root under `scripts/netns-run`.
+    """
+    if os.geteuid() != 0:
+        return []
+    import pwd
+
+    try:
+        account = pwd.getpwnam("postgres")
+    except KeyError:
+        raise ServiceError(
+            "running as root and there is no `postgres` user to run PostgreSQL as"
+        ) from None
+    os.chown(workdir, account.pw_uid, account.pw_gid)
+    setpriv = _which("setpriv")
+    if not setpriv:
+        raise ServiceError("setpriv not found (apt-get install util-linux)")
+    # setpriv execs in place, so the Popen pid is the server itself and stop() signals it.
+    return [setpriv, "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+
+
+def start_postgres() -> PostgresInstance:
+    """Create a throwaway cluster, start it on a free 127.0.0.1 port and create its database.
+
+    The superuser `classe` (password authentication over TCP) owns the database `classe` and
+    may create others, as pytest-django's test database. fsync is off: nothing here must last.
+    """
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise ServiceError("PostgreSQL not found (apt-get install postgresql)")
+    workdir = Path(tempfile.mkdtemp(prefix="cv-postgres-"))
+    try:
+        as_postgres = _as_postgres_user(workdir)
+        env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+        env.pop("PGDATA", None)
+        (workdir / "pwfile").write_text(POSTGRES_PASSWORD + "\n")
+        data = workdir / "data"
+        initdb = subprocess.run(
+            [
+                *as_postgres,
+                str(bin_dir / "initdb"),
+                "--pgdata",
+                str(data),
+                "--username",
+                POSTGRES_USER,
+                "--pwfile",
+                str(workdir / "pwfile"),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=workdir,
+        )
+        if initdb.returncode != 0:
+            raise ServiceError(f"initdb failed:\n{initdb.stdout}{initdb.stderr}")
+        last_error: Exception | None = None
+        for _attempt in range(3):
+            port = _free_port()
+            log = workdir / "postgres.log"
+            with open(log, "wb") as log_handle:
+                proc = subprocess.Popen(
+                    [
+                        *as_postgres,
+                        str(bin_dir / "postgres"),
+                        "-D",
+                        str(data),
+                        "-p",
+                        str(port),
+                        "-c",
+                        "listen_addresses=127.0.0.1",
+                        "-c",
+                        f"unix_socket_directories={workdir}",
+                        "-c",
+                        "fsync=off",
+                        "-c",
+                        "synchronous_commit=off",
+                        "-c",
+                        "full_page_writes=off",
+                        "-c",
+                        "max_connections=200",
+                        "-c",
+                        "log_min_messages=warning",
+                    ],
+                    stdout=log_handle,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=workdir,
+                )
+            try:
+                _wait_until(partial(_postgres_answers, port), proc, log, "postgres")
+            except ServiceError as error:
+                last_error = error
+                _stop(proc, workdir / "none", signal.SIGINT)
+                continue
+            _create_database(port, POSTGRES_DB)
+            url = (
+                f"postgres://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{port}/{POSTGRES_DB}"
+            )
+            return PostgresInstance(url, port, workdir, proc)
+        raise ServiceError(str(last_error))
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _postgres_answers(port: int) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=port,
+            user=POSTGRES_USER,
+            password=POSTGRES_PASSWORD,
+            dbname="postgres",
+            connect_timeout=1,
+        ):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _create_database(port: int, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user=POSTGRES_USER,
+        password=POSTGRES_PASSWORD,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _require_postgres() -> None:
+    """Skip without PostgreSQL's server binaries, except under CI where that is a failure."""
+    if postgres_bin_dir():
+        return
+    message = "PostgreSQL is not installed (run `make install` or scripts/install-system-deps)"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def _require(binary: str) -> None:
     """Skip when a server binary is missing, except under CI where that is a failure."""
     if _which(binary):
@@ -310,5 +505,14 @@ def redis_server() -> Iterator[RedisInstance]:
     """A redis-server for the whole session; tests share it, so flush or namespace keys."""
     _require("redis-server")
     instance = start_redis()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresInstance]:
+    """A PostgreSQL cluster for the whole session; its `url` names an empty database."""
+    _require_postgres()
+    instance = start_postgres()
     yield instance
     instance.stop()

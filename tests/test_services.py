@@ -1,4 +1,4 @@
-"""The real test servers answer: slapd serves the test school, Redis answers PING.
+"""The real test servers answer: slapd serves the test school, Redis PING, PostgreSQL a query.
 
 The fixtures come from tests/services.py through tests/conftest.py.
 """
@@ -6,10 +6,11 @@ The fixtures come from tests/services.py through tests/conftest.py.
 from __future__ import annotations
 
 import ldap
+import psycopg
 import pytest
 import redis
 
-from tests.services import RedisInstance, SlapdInstance
+from tests.services import PostgresInstance, RedisInstance, SlapdInstance
 
 LEA_DN = "uid=lea.martin,ou=People,dc=lycee-test,dc=ac-test"
 
@@ -74,3 +75,11 @@ def test_fresh_slapd_can_be_changed_by_its_root(fresh_slapd: SlapdInstance) -> N
 def test_redis_answers_ping(redis_server: RedisInstance) -> None:
     client = redis.Redis.from_url(redis_server.url)
     assert client.ping() is True
+
+
+def test_postgres_answers_with_its_database(postgres_server: PostgresInstance) -> None:
+    with psycopg.connect(postgres_server.url, connect_timeout=5) as conn:
+        row = conn.execute("SELECT current_database(), current_user, version()").fetchone()
+    assert row is not None
+    assert row[:2] == (postgres_server.dbname, postgres_server.user)
+    assert row[2].startswith("PostgreSQL ")
