@@ -290,7 +290,7 @@ def do_open_deck(room: Room, user: User, deck_id: str | int) -> SlidesObject:
 @transaction.atomic
 def do_goto_page(room: Room, user: User, page: int) -> SlidesObject:
     """Turn the shown deck to a page (from 1) for everyone."""
-    shown = RoomSlides.objects.select_for_update().select_related("deck").filter(room=room).first()
+    shown = RoomSlides.objects.select_for_update(of=("self",)).select_related("deck").filter(room=room).first()
     if shown is None or shown.deck.status != Deck.Status.READY:
         raise Refused("conflict", _("No deck is shown."))
     if not 1 <= page <= shown.deck.pages:

@@ -30,7 +30,7 @@ def load_actor(room_id: str, user: User, moderator: bool) -> Actor:
 def target(room: Room, user_id: str, *, status: str = Participant.Status.ADMITTED) -> Participant:
     """A participant of the room with this status, locked for update, or `not_found`."""
     found = (
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(room=room, user_id=int(user_id), status=status)
         .first()

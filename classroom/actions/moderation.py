@@ -77,7 +77,7 @@ def do_mute(actor: Actor, message: p.Mute) -> None:
 def do_mute_all(actor: Actor, message: p.MuteAll) -> dict[str, Any]:
     check_may_send(actor, message.type)
     present = (
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(room=actor.room, status=Participant.Status.ADMITTED, connections__gt=0)
     )

@@ -46,7 +46,7 @@ class Entry:
 @transaction.atomic
 def do_connect(room_id: str, user: User) -> Entry:
     """Count a new socket of this user in the room and decide where it goes."""
-    room = Room.objects.select_for_update().select_related("school_class").filter(pk=room_id).first()
+    room = Room.objects.select_for_update(of=("self",)).select_related("school_class").filter(pk=room_id).first()
     if room is None:
         return Entry("closed", close_code=CLOSE_NOT_FOUND)
     end_if_expired(room)
@@ -177,7 +177,7 @@ def do_admit(actor: Actor, message: p.WaitingAdmit) -> None:
 def do_admit_all(actor: Actor, message: p.WaitingAdmitAll) -> dict[str, Any]:
     check_may_send(actor, message.type)
     waiting = (
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(room=actor.room, status=Participant.Status.WAITING, connections__gt=0)
     )
@@ -190,7 +190,7 @@ def do_admit_all(actor: Actor, message: p.WaitingAdmitAll) -> dict[str, Any]:
 
 def admit_locked_students(room: Room, actor: User) -> None:
     """Once the room is unlocked, students who waited only because of the lock come in."""
-    waiting = Participant.objects.select_for_update().select_related("user").filter(
+    waiting = Participant.objects.select_for_update(of=("self",)).select_related("user").filter(
         room=room, status=Participant.Status.WAITING, waiting_reason=Participant.WaitingReason.LOCKED
     )
     for participant in waiting:
@@ -218,7 +218,7 @@ def do_remove(actor: Actor, message: p.ParticipantRemove) -> None:
     check_may_send(actor, message.type)
     room = actor.room
     participant = (
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(room=room, user_id=int(message.id))
         .exclude(status=Participant.Status.REMOVED)

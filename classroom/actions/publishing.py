@@ -15,7 +15,7 @@ def do_set_publishing(
 ) -> None:
     """Record which sources are forwarded now and tell the room (`participant.updated`)."""
     participant = (
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .select_related("user", "room")
         .filter(room_id=room_id, user_id=int(user_id), status=Participant.Status.ADMITTED)
         .first()

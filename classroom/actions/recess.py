@@ -99,7 +99,7 @@ def student_wait_reason(room: Room) -> str:
 
 def _present_students(room: Room) -> list[Participant]:
     return list(
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(room=room, status=Participant.Status.ADMITTED, connections__gt=0)
         .exclude(user__role__in=SUPERVISING_ROLES)
@@ -127,7 +127,7 @@ def supervisor_arrived(room: Room, supervisor: User | None) -> None:
             push_permissions(room, participant)
     if in_session(room):
         waiting = (
-            Participant.objects.select_for_update()
+            Participant.objects.select_for_update(of=("self",))
             .select_related("user")
             .filter(
                 room=room,
@@ -240,7 +240,7 @@ def _close_session(room: Room) -> None:
         room.save(update_fields=["unsupervised_since", "safe_mode"])
         _room_updated(room)
     students = (
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(room=room, status=Participant.Status.ADMITTED)
         .exclude(user__role__in=SUPERVISING_ROLES)
