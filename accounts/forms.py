@@ -8,12 +8,11 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from config.metrics import LOGIN_FAILURES, LOGIN_LOCKED
+from config.proxy import client_address
+
 from . import ratelimit
 from .backends import NO_ROLE, UNAVAILABLE
-
-
-def client_address(request: Any) -> str:
-    return str(request.META.get("REMOTE_ADDR", "") if request is not None else "")
 
 
 class SchoolLoginForm(AuthenticationForm):
@@ -36,6 +35,7 @@ class SchoolLoginForm(AuthenticationForm):
         address = client_address(self.request)
         if username and password:
             if ratelimit.is_locked(username, address):
+                LOGIN_LOCKED.inc()
                 raise forms.ValidationError(
                     self.error_messages["locked"],
                     code="locked",
@@ -47,6 +47,7 @@ class SchoolLoginForm(AuthenticationForm):
                 if reason == UNAVAILABLE:
                     raise forms.ValidationError(self.error_messages["unavailable"], code="unavailable")
                 ratelimit.record_failure(username, address)
+                LOGIN_FAILURES.labels(reason="no_role" if reason == NO_ROLE else "invalid").inc()
                 if reason == NO_ROLE:
                     raise forms.ValidationError(self.error_messages["no_role"], code="no_role")
                 raise self.get_invalid_login_error()

@@ -7,11 +7,13 @@ directory read from the bundled demo school LDIF.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from dotenv import load_dotenv
 
@@ -54,6 +56,32 @@ SECRET_KEY = _secret_key()
 DEBUG = envbool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
+
+def _https_origins(hosts: list[str]) -> list[str]:
+    """https://<host> for each allowed host (`.example.fr` allows its subdomains), for CSRF's Origin check."""
+    return [f"https://*{host}" if host.startswith(".") else f"https://{host}" for host in hosts if host != "*"]
+
+
+# --- Behind a TLS proxy (docs/configuration.md) -------------------------------------
+# Forwarded headers count only from these peers (config/proxy.py); nginx runs on the same machine.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "127.0.0.1,::1")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip("[]"), strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is no address or network") from _error
+# Forms posted from https://<an allowed host> pass the Origin check even if a proxy forgets
+# X-Forwarded-Proto; no separate variable to keep in step with DJANGO_ALLOWED_HOSTS.
+CSRF_TRUSTED_ORIGINS = _https_origins(ALLOWED_HOSTS)
+# Sent by SecurityMiddleware on https requests only, so the http demo is unaffected.
+# Set SECURE_HSTS_SECONDS=0 with a self-signed certificate: browsers then refuse to click through.
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# /metrics answers this process's loopback callers, or `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = envstr("METRICS_TOKEN")
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -70,6 +98,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before the middleware that set cookies: it sees their cookies on the way out.
+    "config.proxy.SecureCookiesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

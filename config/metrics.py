@@ -1,0 +1,23 @@
+"""This process's counters for /metrics (classroom/monitoring.py adds the site-wide gauges).
+
+Counting is an in-memory increment, nothing on the hot path waits for I/O. Each web process counts
+what it saw since it started: Prometheus scrapes every web process (127.0.0.1:<port>/metrics) as a
+target of its own, which labels the series with `instance`, and `sum()` adds them up.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+
+ERROR_REPLIES = Counter(
+    "cv_error_replies", "Room socket `error` replies sent by this process, by code.", ["code"], registry=REGISTRY
+)
+LOGIN_FAILURES = Counter(
+    "cv_login_failures", "Failed logins seen by this process, by reason.", ["reason"], registry=REGISTRY
+)
+LOGIN_LOCKED = Counter(
+    "cv_login_locked", "Logins refused by this process because the username or address was locked.", registry=REGISTRY
+)
