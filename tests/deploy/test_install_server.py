@@ -189,3 +189,13 @@ def test_a_rerun_restarts_web_then_worker_then_beat_then_media_one_at_a_time(
         "keeps its secrets (DJANGO_SECRET_KEY DATABASE_URL) and what was added by hand (DIRECTORY_CLASS_PREFIX)" in out
     )
     assert env.read_text() == before
+
+
+@pytest.mark.skipif(Path("/run/systemd/system").is_dir(), reason="systemd runs here: a real run would install")
+def test_without_systemd_it_stops_before_any_change_and_says_why(tmp_path: Path) -> None:
+    before = machine_state()
+    done = install_server(tmp_path, "--domain", DOMAIN, "--demo-directory", "--prefix", str(tmp_path / "opt"))
+    assert done.returncode != 0
+    assert "systemd is not running as PID 1 here" in done.stderr and "--no-start" in done.stderr
+    assert machine_state() == before
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "etc").exists()
