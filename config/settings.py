@@ -152,11 +152,20 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Redis: channel layer, Celery broker, media-node bus ---------------------
 REDIS_URL = envstr("REDIS_URL")
+# Longer than channels-redis's 5 s blocking read (RedisChannelLayer.brpop_timeout).
+CHANNEL_LAYER_SOCKET_TIMEOUT = 15
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            # redis-py 8 cuts every read after 5 s by default, and channels-redis's BZPOPMIN blocks
+            # for 5 s on an idle socket: without a longer timeout, quiet room sockets drop every few
+            # seconds. Set here, not as `?socket_timeout=` in REDIS_URL, which Celery cannot parse.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -49,12 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> None:
     """Run the node until SIGTERM or SIGINT, then tell browsers to reconnect and unregister."""
-    from redis.asyncio import Redis
-
-    from .bus import BusNode
+    from .bus import BusNode, connect
     from .node import tune_collector
 
-    redis = Redis.from_url(args.redis)
+    redis = connect(args.redis)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

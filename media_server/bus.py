@@ -48,6 +48,9 @@ CONSUMER = "dispatcher"  # one name for whoever holds the lock, so a successor r
 HEARTBEAT_S = 1.0
 NODE_TTL_MS = 3000
 REPLY_TIMEOUT_S = 5.0
+# redis-py 8 cuts every read after 5 s unless told otherwise, which would also cut a blocking read
+# of REPLY_TIMEOUT_S: the bus's connections wait a little longer than its longest blocking read.
+SOCKET_TIMEOUT_S = REPLY_TIMEOUT_S + 5.0
 REPLY_TTL_S = 30
 EVENTS_MAXLEN = 10000
 EVENT_MAX_AGE_MS = 30000
@@ -78,6 +81,11 @@ def peers_key(room_id: str) -> str:
 def reply_key(request_id: str) -> str:
     return f"{PREFIX}:reply:{request_id}"
 
+
+
+def connect(url: str) -> Redis:
+    """A Redis client for the bus: its socket timeout outlasts the bus's blocking reads."""
+    return Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
 
 class NodeInfo(TypedDict):
     """What a node says about itself in its heartbeat."""

@@ -1,7 +1,7 @@
 """An idle room socket on Redis stays open: the channel layer's blocking read must not time out.
 
 redis-py 8 gives every connection a 5 s socket timeout, which cuts channels-redis's 5 s BZPOPMIN
-and tore every quiet socket down after 5-7 s; requirements.txt pins a redis-py without it.
+and tore every quiet socket down after 5-7 s; config/settings.py gives the channel layer a longer one.
 """
 
 from __future__ import annotations
