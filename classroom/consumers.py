@@ -16,6 +16,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
+from config.metrics import ERROR_REPLIES
+
 from . import events, media
 from . import protocol as p
 from .actions import polls, presence, recess
@@ -271,6 +273,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._error(ref, "invalid", message)
 
     async def _error(self, ref: str | int | None, code: str, message: str) -> None:
+        ERROR_REPLIES.labels(code=code).inc()
         await self._send(p.Error(ref=ref, code=code, message=message))  # type: ignore[arg-type]
 
     async def _send(self, event: p.Event) -> None:

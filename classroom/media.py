@@ -38,7 +38,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.asyncio import Redis
 
-from media_server.bus import PREFIX, BusClient, Event, EventHandler, LostHandler
+from media_server.bus import PREFIX, BusClient, Event, EventHandler, LostHandler, connect
 from media_server.node import MediaNode, tune_collector
 from media_server.protocol import MediaError, Reconnect
 
@@ -158,7 +158,7 @@ class _Cluster:
     """This process's side of the bus on one event loop, with the dispatcher task running."""
 
     def __init__(self) -> None:
-        self.redis: Redis = Redis.from_url(settings.REDIS_URL)
+        self.redis: Redis = connect(settings.REDIS_URL)
         self.client = BusClient(self.redis)
         self._sources: asyncio.Queue[tuple[str, str, dict[str, bool]]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
@@ -227,7 +227,7 @@ async def _bus() -> AsyncIterator[BusClient]:
             cluster = _clusters[loop] = _Cluster()
         yield cluster.client
         return
-    redis: Redis = Redis.from_url(settings.REDIS_URL)
+    redis: Redis = connect(settings.REDIS_URL)
     try:
         yield BusClient(redis)
     finally:
@@ -388,27 +388,25 @@ async def room_closed(room_id: str) -> None:
         await node.close_room(room_id)
 
 
-def media_health() -> dict[str, Any]:
+async def media_health() -> dict[str, Any]:
     """Forwarder state for /healthz: in-process counters, or the live nodes and their load."""
     if settings.REDIS_URL:
-        return _cluster_health()
-    node = next(iter(_nodes.values()), None)
+        try:
+            live = await live_nodes()
+        except Exception as exc:
+            return {"status": f"down: {exc.__class__.__name__}", "mode": "redis", "nodes": []}
+        return {"status": "ok" if live else "down: no media node", "mode": "redis", "nodes": live}
+    node = running_node() or next(iter(_nodes.values()), None)
     return {"status": "ok", "mode": "in-process", **(node.stats() if node is not None else {"rooms": 0})}
 
 
-def _cluster_health() -> dict[str, Any]:
-    async def nodes() -> list[Any]:
-        redis: Redis = Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-        try:
-            return list(await BusClient(redis).live_nodes())
-        finally:
-            await redis.aclose()
-
+async def live_nodes() -> list[Any]:
+    """The media nodes whose heartbeat is current, with their load (`REDIS_URL` set)."""
+    redis: Redis = Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
-        live = asyncio.run(nodes())
-    except Exception as exc:
-        return {"status": f"down: {exc.__class__.__name__}", "mode": "redis", "nodes": []}
-    return {"status": "ok" if live else "down: no media node", "mode": "redis", "nodes": live}
+        return list(await BusClient(redis).live_nodes())
+    finally:
+        await redis.aclose()
 
 
 def _text(value: Any) -> str:

@@ -334,10 +334,14 @@ class Ok(Event):
     ref: Ref | None
 
 
+# SPEC's codes, and `unavailable`: no media node answers (several-process mode; try again later).
+ErrorCode = Literal["invalid", "forbidden", "not_found", "conflict", "locked", "rate_limited", "unavailable"]
+
+
 class Error(Event):
     type: Literal["error"] = "error"
     ref: Ref | None
-    code: Literal["invalid", "forbidden", "not_found", "conflict", "locked", "rate_limited"]
+    code: ErrorCode
     message: str
 
 

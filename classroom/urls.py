@@ -1,10 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import monitoring, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", monitoring.healthz, name="healthz"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("classes/<slug:slug>/", views.class_page, name="class"),
     path("classes/<slug:slug>/lessons/", views.start_lesson, name="start-lesson"),
     path("rooms/<uuid:room_id>/", views.room_page, name="room"),

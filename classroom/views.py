@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -181,46 +178,6 @@ def room_log_csv(request: HttpRequest, room_id: str) -> HttpResponse:
             ]
         )
     return response
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Report the database, channel layer and media forwarder states."""
-    checks: dict[str, Any] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"down: {exc.__class__.__name__}"
-    checks["channel_layer"] = _check_channel_layer()
-    checks["media"] = _check_media()
-    healthy = all(value == "ok" or (isinstance(value, dict) and value.get("status") == "ok") for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "down", **checks}, status=200 if healthy else 503)
-
-
-def _check_channel_layer() -> str:
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None:
-        return "down: not configured"
-
-    async def roundtrip() -> None:
-        name = await layer.new_channel()
-        await layer.send(name, {"type": "healthz"})
-        await asyncio.wait_for(layer.receive(name), timeout=2)
-
-    try:
-        asyncio.run(roundtrip())
-    except Exception as exc:
-        return f"down: {exc.__class__.__name__}"
-    return "ok"
-
-
-def _check_media() -> dict[str, Any] | str:
-    from .media import media_health
-
-    return media_health()
 
 
 @login_required

@@ -1,6 +1,16 @@
+import asyncio
 import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 
+import pytest
+import redis
 from django.test import Client
+
+from media_server import bus
+from tests.livesite import LESSON_SETUP, ROOT, LiveSite, Server
 
 
 def test_healthz_reports_each_component(db) -> None:  # type: ignore[no-untyped-def]
@@ -27,3 +37,48 @@ def test_healthz_is_503_when_the_channel_layer_is_down(db, settings) -> None:  #
     assert response.status_code == 503
     body = json.loads(response.content)
     assert body["status"] == "down" and body["channel_layer"].startswith("down")
+
+
+@pytest.fixture
+def live_lesson_on_redis(redis_server, tmp_path) -> Iterator[tuple[Server, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    """A daphne on Redis with one media node, as production runs them, and a live lesson."""
+    url = redis_server.url.rsplit("/", 1)[0] + "/7"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    site = LiveSite(tmp_path, REDIS_URL=url)
+    data = site.shell(LESSON_SETUP)
+    node = subprocess.Popen(
+        [sys.executable, "-m", "media_server", "--redis", url, "--node-id", "healthz-node", "--log-level", "WARNING"],
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not client.exists(bus.node_key("healthz-node")):
+            assert node.poll() is None and time.monotonic() < deadline, "the media node never registered"
+            time.sleep(0.05)
+        yield site.start(), data
+    finally:
+        site.stop()
+        node.terminate()
+        node.wait(timeout=10)
+
+
+@pytest.mark.redis
+async def test_healthz_is_200_on_a_process_with_a_live_room_socket(live_lesson_on_redis) -> None:  # type: ignore[no-untyped-def]
+    server, data = live_lesson_on_redis
+    async with server.socket(data["room"], data["teacher"]) as teacher:
+        await teacher.recv()  # state: the socket is in the room, reading from the channel layer
+        status, _, text = await asyncio.to_thread(server.request, "GET", "/healthz")
+        body = json.loads(text)
+        assert status == 200, body
+        assert body["channel_layer"] == "ok" and body["database"] == "ok"
+        assert [node["id"] for node in body["media"]["nodes"]] == ["healthz-node"]
+        await teacher.send(json.dumps({"type": "ping", "ref": 1}))
+        assert json.loads(await teacher.recv()) == {"type": "ok", "ref": 1}
+
+
+def test_healthz_is_503_when_redis_has_no_media_node(db, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert json.loads(response.content)["media"]["status"].startswith("down")

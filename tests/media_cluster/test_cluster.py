@@ -70,6 +70,13 @@ async def test_without_a_live_node_media_is_unavailable(cluster):  # type: ignor
     assert code == "unavailable" and "No media server" in message
 
 
+async def test_without_a_live_node_the_socket_gets_an_unavailable_error_and_stays_open(cluster, enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    socket = await enter(teacher, lesson)
+    error = await socket.request("media.join", quality="low")
+    assert error["type"] == "error" and error["code"] == "unavailable" and "No media server" in error["message"]
+    assert (await socket.request("ping"))["type"] == "ok"
+
+
 async def test_a_killed_nodes_participants_reconnect_onto_a_live_node(cluster, start_node, inbox):  # type: ignore[no-untyped-def]
     nodes = {"node-a": start_node("node-a"), "node-b": start_node("node-b")}
     alice, bob = await inbox(ROOM_1, "1"), await inbox(ROOM_1, "2")
@@ -129,11 +136,11 @@ async def test_a_closed_room_leaves_its_node(cluster, start_node, inbox):  # typ
     assert not redis.Redis.from_url(cluster).exists(bus.peers_key(ROOM_1))
 
 
-def test_health_lists_the_live_nodes_and_their_load(settings, bus_url, start_node) -> None:  # type: ignore[no-untyped-def]
+async def test_health_lists_the_live_nodes_and_their_load(settings, bus_url, start_node) -> None:  # type: ignore[no-untyped-def]
     settings.REDIS_URL = bus_url
-    assert media.media_health()["status"] == "down: no media node"
+    assert (await media.media_health())["status"] == "down: no media node"
     start_node("node-a")
-    health: dict[str, Any] = media.media_health()
+    health: dict[str, Any] = await media.media_health()
     assert health["status"] == "ok" and health["mode"] == "redis"
     assert [node["id"] for node in health["nodes"]] == ["node-a"]
     assert health["nodes"][0]["load"]["peers"] == 0

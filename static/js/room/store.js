@@ -136,7 +136,7 @@ export class Room {
   /** Show a failed request to the person (role=alert), briefly. */
   showError(error) {
     const code = error instanceof RoomError ? error.code : "unknown";
-    const known = ["invalid", "forbidden", "not_found", "conflict", "locked", "rate_limited", "offline"];
+    const known = ["invalid", "forbidden", "not_found", "conflict", "locked", "rate_limited", "unavailable", "offline"];
     const text = t(known.includes(code) ? `error_${code}` : "error_unknown");
     const region = document.getElementById("room-error");
     if (!region) return;
