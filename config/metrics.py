@@ -7,7 +7,10 @@ target of its own, which labels the series with `instance`, and `sum()` adds the
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector, disable_created_metrics
+
+# One sample per counter: the `_created` twins would double every series for no use here.
+disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -21,3 +24,5 @@ LOGIN_FAILURES = Counter(
 LOGIN_LOCKED = Counter(
     "cv_login_locked", "Logins refused by this process because the username or address was locked.", registry=REGISTRY
 )
+for _reason in ("invalid", "no_role"):
+    LOGIN_FAILURES.labels(reason=_reason)
