@@ -1,4 +1,4 @@
-"""Start real slapd, Redis and PostgreSQL servers for tests, and the pytest fixtures that wrap them.
+"""Start real slapd, Redis, PostgreSQL and daphne servers for tests, and the fixtures that wrap them.
 
 Each server listens on a free port of 127.0.0.1 and keeps its files in a temporary directory
 that stop() removes. Under `scripts/netns-run` that loopback is the namespace's own.
@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -65,9 +66,13 @@ def _first_dn(ldif_path: Path) -> str:
 
 
 def _wait_until(
-    ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, what: str
+    ready: Callable[[], bool],
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    what: str,
+    timeout: float = START_TIMEOUT,
 ) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise ServiceError(
@@ -78,7 +83,7 @@ def _wait_until(
         if time.monotonic() > deadline:
             proc.kill()
             raise ServiceError(
-                f"{what} did not answer within {START_TIMEOUT}s:\n{log.read_text(errors='replace')}"
+                f"{what} did not answer within {timeout}s:\n{log.read_text(errors='replace')}"
             )
         time.sleep(0.005)
 
@@ -516,3 +521,51 @@ def postgres_server() -> Iterator[PostgresInstance]:
     instance = start_postgres()
     yield instance
     instance.stop()
+
+
+@dataclass
+class AsgiServer:
+    """A daphne process serving config.asgi:application on 127.0.0.1, as a web unit does."""
+
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        _stop(self.process, self.log.parent / "none")
+
+
+def start_daphne(env: dict[str, str], log: Path) -> AsgiServer:
+    """Start daphne on a free port with exactly this environment and wait until it listens."""
+    last_error: Exception | None = None
+    for _attempt in range(3):
+        port = _free_port()
+        with open(log, "ab") as log_handle:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                stdout=log_handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=ROOT,
+            )
+        try:
+            _wait_until(partial(_port_answers, port), proc, log, "daphne", timeout=30.0)
+        except ServiceError as error:
+            last_error = error
+            _stop(proc, log.parent / "none")
+            continue
+        return AsgiServer(port, log, proc)
+    raise ServiceError(str(last_error))
+
+
+def _port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

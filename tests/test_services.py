@@ -83,3 +83,13 @@ def test_postgres_answers_with_its_database(postgres_server: PostgresInstance) -
     assert row is not None
     assert row[:2] == (postgres_server.dbname, postgres_server.user)
     assert row[2].startswith("PostgreSQL ")
+
+
+@pytest.mark.django_db
+def test_the_tests_run_on_the_database_asked_for() -> None:
+    from django.db import connection
+
+    from tests.conftest import DATABASE
+
+    assert connection.vendor == {"sqlite": "sqlite", "postgres": "postgresql"}[DATABASE]
+    assert "init_command" not in connection.settings_dict.get("OPTIONS", {}) or DATABASE == "sqlite"

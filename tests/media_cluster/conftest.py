@@ -17,6 +17,7 @@ import redis
 
 from classroom import events, media
 from media_server import bus
+from tests.conftest import PRODUCTION
 from tests.room.conftest import enter, lesson, open_socket  # noqa: F401  (fixtures for the consumer test)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +50,21 @@ class Node:
 
 
 @pytest.fixture
-def bus_url(redis_server: Any) -> str:
-    """A database of the session's Redis of its own, empty at the start of each test."""
+def bus_url(request: pytest.FixtureRequest, redis_server: Any) -> str:
+    """A database of the session's Redis of its own, with no node at the start of each test.
+
+    In the production shape it is the daphne processes' REDIS_URL, so that their sockets signal
+    media through these nodes; only the bus's placements go, not the dispatcher's lock and
+    stream that those processes hold, nor their channel layer.
+    """
+    if PRODUCTION:
+        url: str = request.getfixturevalue("production_redis_url")
+        client = redis.Redis.from_url(url)
+        kept = {bus.EVENTS.encode(), bus.DISPATCHER_LOCK.encode()}
+        for key in client.scan_iter(match=f"{bus.PREFIX}:*", count=1000):
+            if key not in kept:
+                client.delete(key)
+        return url
     url = redis_server.url.rsplit("/", 1)[0] + "/5"
     redis.Redis.from_url(url).flushdb()
     return url

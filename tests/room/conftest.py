@@ -1,25 +1,36 @@
-"""Room fixtures: a live lesson of 6A and sockets opened through the real ASGI application."""
+"""Room fixtures: a live lesson of 6A and sockets opened through the real ASGI application.
+
+In the embedded shape a socket is a `WebsocketCommunicator` on this process's application. In
+the production shape (CV_TEST_SHAPE=production) it is a real WebSocket to one of two daphne
+processes on PostgreSQL and Redis, alternating socket by socket, behind the same `Socket` API.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import websockets
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from websockets.asyncio.client import ClientConnection
 
 from accounts.models import User
 from classroom.actions.lessons import do_start_lesson
 from classroom.models import Room, SchoolClass
 from config.asgi import application
-from tests.conftest import login
+from tests.conftest import PRODUCTION, login
+from tests.services import AsgiServer
 
 ORIGIN = b"http://localhost"
 TIMEOUT = 3.0
+# A socket closed on another process leaves (a database write) after a round trip, not at once.
+LEAVE_SETTLE = 0.3 if PRODUCTION else 0.05
 
 
 def session_cookie(user: User) -> str:
@@ -89,7 +100,62 @@ class Socket:
     async def leave(self) -> None:
         await self.communicator.disconnect()
         # Let the consumer's disconnect (a database write) finish before the test goes on.
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(LEAVE_SETTLE)
+
+
+class DaphneCommunicator:
+    """A real WebSocket to a daphne process, read like a `WebsocketCommunicator`.
+
+    `future` is done once the connection is closed; `receive_output` gives
+    `websocket.send` events, then one `websocket.close` with the server's code.
+    """
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self.outputs: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.future = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def connect(cls, server: AsgiServer, path: str, headers: list[tuple[bytes, bytes]]) -> DaphneCommunicator:
+        """Open the socket; raise `websockets.InvalidStatus` when the handshake is refused."""
+        named = {name.decode(): value.decode() for name, value in headers}
+        origin = named.pop("origin", None)
+        named.pop("host", None)  # the server's own address, as a proxy would pass it
+        connection = await websockets.connect(
+            f"ws://127.0.0.1:{server.port}{path}",
+            origin=origin,  # type: ignore[arg-type]
+            additional_headers=named,
+            proxy=None,
+            open_timeout=TIMEOUT,
+        )
+        return cls(connection)
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.connection:
+                self.outputs.put_nowait({"type": "websocket.send", "text": message})
+        except websockets.ConnectionClosed:
+            pass
+        received = self.connection.protocol.close_rcvd
+        self.outputs.put_nowait({"type": "websocket.close", "code": received.code if received else None})
+
+    async def send_to(self, text_data: str) -> None:
+        await self.connection.send(text_data)
+
+    async def receive_output(self, timeout: float = 1) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            return await self.outputs.get()
+
+    async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:
+        if not self.outputs.empty():
+            return False
+        await asyncio.sleep(timeout)
+        return self.outputs.empty()
+
+    async def disconnect(self, code: int = 1000) -> None:
+        await self.connection.close(code)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.future
 
 
 class ConnectionClosed(Exception):
@@ -106,10 +172,29 @@ def lesson(teacher: User) -> Room:
     return do_start_lesson(SchoolClass.objects.get(name="6A"), teacher)
 
 
+def _servers(request: pytest.FixtureRequest) -> list[AsgiServer]:
+    """The daphne processes of the production shape, or none in the embedded one."""
+    if not PRODUCTION:
+        return []
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    )
+    if not transactional:
+        pytest.fail(
+            "a socket test in the production shape needs django_db(transaction=True): "
+            "the daphne processes cannot see rows of an uncommitted test transaction",
+            pytrace=False,
+        )
+    servers: list[AsgiServer] = request.getfixturevalue("asgi_servers")
+    return servers
+
+
 @pytest.fixture
-async def open_socket() -> AsyncIterator[Opener]:
+async def open_socket(request: pytest.FixtureRequest) -> AsyncIterator[Opener]:
     """Open a room socket for a user (real session cookie, allowed Origin); all close at the end."""
-    opened: list[WebsocketCommunicator] = []
+    servers = _servers(request)
+    opened: list[Any] = []
 
     async def opener(
         user: User | None, room: Room | str, *, origin: bytes = ORIGIN, cookie: str | None = None
@@ -120,9 +205,17 @@ async def open_socket() -> AsyncIterator[Opener]:
         if cookie is not None:
             headers.append((b"cookie", f"sessionid={cookie}".encode()))
         room_id = room.pk if isinstance(room, Room) else room
-        communicator = WebsocketCommunicator(application, f"/ws/rooms/{room_id}/", headers=headers)
-        connected, _ = await communicator.connect(timeout=TIMEOUT)
-        assert connected, "the handshake was refused"
+        path = f"/ws/rooms/{room_id}/"
+        communicator: Any
+        if servers:
+            try:
+                communicator = await DaphneCommunicator.connect(servers[len(opened) % len(servers)], path, headers)
+            except websockets.InvalidStatus as refused:
+                raise AssertionError(f"the handshake was refused: {refused}") from None
+        else:
+            communicator = WebsocketCommunicator(application, path, headers=headers)
+            connected, _ = await communicator.connect(timeout=TIMEOUT)
+            assert connected, "the handshake was refused"
         opened.append(communicator)
         return Socket(communicator)
 
@@ -130,7 +223,7 @@ async def open_socket() -> AsyncIterator[Opener]:
     for communicator in opened:
         if not communicator.future.done():
             await communicator.disconnect()
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(LEAVE_SETTLE)
 
 
 @pytest.fixture
