@@ -65,6 +65,7 @@ def test_recess_without_schedule_is_always_in_session(recess):
     assert in_session(recess, _at(MONDAY, 3, 0))
 
 
+@pytest.mark.embedded_only("sets TIME_ZONE in this process so that it is about noon; the servers keep theirs")
 async def test_student_waits_outside_the_slots_even_with_a_supervisor(open_socket, enter, supervisor, student):
     room = await sync_to_async(_scheduled)(supervisor, open_now=False)
     await enter(supervisor, room)
@@ -72,6 +73,7 @@ async def test_student_waits_outside_the_slots_even_with_a_supervisor(open_socke
     assert await socket.expect("waiting") == {"type": "waiting", "reason": "closed"}
 
 
+@pytest.mark.embedded_only("sets TIME_ZONE in this process so that it is about noon; the servers keep theirs")
 async def test_student_enters_during_a_slot(enter, supervisor, student):
     room = await sync_to_async(_scheduled)(supervisor, open_now=True)
     await enter(supervisor, room)
@@ -79,6 +81,7 @@ async def test_student_enters_during_a_slot(enter, supervisor, student):
     assert state.seen[-1]["type"] == "state"
 
 
+@pytest.mark.embedded_only("sets TIME_ZONE in this process so that it is about noon; the servers keep theirs")
 async def test_end_of_slot_sends_students_back_to_the_waiting_room(enter, supervisor, student, alive):
     room = await sync_to_async(_scheduled)(supervisor, open_now=True)
     supervisor_socket = await enter(supervisor, room)
@@ -92,6 +95,7 @@ async def test_end_of_slot_sends_students_back_to_the_waiting_room(enter, superv
     assert (await socket.request("chat.send", text="encore là ?"))["code"] == "forbidden"
 
 
+@pytest.mark.embedded_only("sets TIME_ZONE in this process so that it is about noon; the servers keep theirs")
 async def test_start_of_slot_lets_waiting_students_in(open_socket, enter, supervisor, student, alive):
     room = await sync_to_async(_scheduled)(supervisor, open_now=False)
     supervisor_socket = await enter(supervisor, room)
@@ -105,6 +109,7 @@ async def test_start_of_slot_lets_waiting_students_in(open_socket, enter, superv
     await socket.expect("state")
 
 
+@pytest.mark.embedded_only("sets TIME_ZONE in this process so that it is about noon; the servers keep theirs")
 async def test_supervisor_leaving_outside_the_slots_starts_no_safe_mode(enter, supervisor):
     room = await sync_to_async(_scheduled)(supervisor, open_now=False)
     supervisor_socket = await enter(supervisor, room)

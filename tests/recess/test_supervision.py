@@ -80,6 +80,7 @@ async def test_silent_supervisor_puts_the_room_in_safe_mode_within_5_seconds(
     assert await supervisor_socket.closed() == 4408
 
 
+@pytest.mark.embedded_only("records the forwarder calls made in this process; the servers make them in theirs")
 async def test_safe_mode_stops_every_students_media_at_the_forwarder(
     enter, recess, supervisor, student, student2, alive, forwarder, settings
 ):
@@ -97,6 +98,7 @@ async def test_safe_mode_stops_every_students_media_at_the_forwarder(
         assert (call.audio, call.video, call.screen, call.always_forward) == (False, False, False, False)
 
 
+@pytest.mark.embedded_only("reads the in-process forwarder's state")
 async def test_safe_mode_state_is_held_by_the_real_forwarder(enter, recess, supervisor, student, alive, settings):
     from classroom import media
 
@@ -144,6 +146,7 @@ async def test_supervisor_reloading_the_page_does_not_trigger_safe_mode(enter, r
     assert room.safe_mode is False and room.unsupervised_since is None
 
 
+@pytest.mark.embedded_only("records the forwarder calls made in this process; the servers make them in theirs")
 async def test_supervisor_coming_back_ends_safe_mode(enter, recess, supervisor, student, alive, forwarder, settings):
     settings.RECESS_HEARTBEAT_SECONDS = 1
     await enter(supervisor, recess)
@@ -159,6 +162,7 @@ async def test_supervisor_coming_back_ends_safe_mode(enter, recess, supervisor, 
     assert (await socket.request("chat.send", text="Merci"))["type"] == "ok"
 
 
+@pytest.mark.embedded_only("shortens RECESS_GRACE_SECONDS and RECESS_SAFE_MODE_SECONDS in this process only")
 async def test_recess_ends_with_no_supervisor_after_the_grace_period(
     enter, recess, supervisor, student, alive, settings
 ):
@@ -201,6 +205,7 @@ async def test_student_who_left_during_safe_mode_waits_to_come_back(
     assert await again.expect("waiting") == {"type": "waiting", "reason": "no_supervisor"}
 
 
+@pytest.mark.embedded_only("shortens RECESS_HEARTBEAT_SECONDS in this process only")
 async def test_a_silent_student_socket_is_closed_too(enter, recess, supervisor, student, alive, settings):
     settings.RECESS_HEARTBEAT_SECONDS = 1
     supervisor_socket = await enter(supervisor, recess)

@@ -50,6 +50,7 @@ async def test_leave_open_closes_the_teachers_socket_and_keeps_students(enter, l
     assert (await _room(lesson)).ended_at is None
 
 
+@pytest.mark.embedded_only("shortens ROOM_LEAVE_OPEN_MINUTE_SECONDS in this process only")
 async def test_left_open_lesson_ends_by_itself_with_timeout(enter, lesson, teacher, student, settings):
     settings.ROOM_LEAVE_OPEN_MINUTE_SECONDS = 0.2
     teacher_socket = await enter(teacher, lesson)
@@ -73,6 +74,7 @@ async def test_periodic_check_ends_expired_lessons(lesson):
     assert (await _room(lesson)).end_reason == "timeout"
 
 
+@pytest.mark.embedded_only("shortens ROOM_LEAVE_OPEN_MINUTE_SECONDS in this process only")
 async def test_teacher_coming_back_cancels_leave_open(enter, lesson, teacher, student, settings):
     settings.ROOM_LEAVE_OPEN_MINUTE_SECONDS = 0.3
     teacher_socket = await enter(teacher, lesson)

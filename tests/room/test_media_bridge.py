@@ -6,7 +6,12 @@ import pytest
 
 from classroom import media
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.embedded_only(
+        "reads the in-process forwarder's peers and owners; tests/media_cluster drives media through node processes"
+    ),
+]
 
 
 def peer_permissions(room, user):  # type: ignore[no-untyped-def]

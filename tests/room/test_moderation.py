@@ -35,6 +35,7 @@ async def test_room_update_reaches_everyone(enter, lesson, teacher, student):
     assert updated["room"]["students_can"] == {"audio": True, "video": False, "screen": False, "chat": True}
 
 
+@pytest.mark.embedded_only("records the forwarder calls made in this process; the servers make them in theirs")
 async def test_students_can_change_reaches_the_forwarder(enter, lesson, teacher, student, forwarder):
     teacher_socket = await enter(teacher, lesson)
     await enter(student, lesson)
@@ -54,6 +55,7 @@ async def test_room_update_with_unknown_permission_is_invalid(enter, lesson, tea
     assert (await teacher_socket.request("room.update", students_can={"fly": True}))["code"] == "invalid"
 
 
+@pytest.mark.embedded_only("records the forwarder calls made in this process; the servers make them in theirs")
 async def test_presenter_set_updates_everyone_and_the_forwarder(enter, lesson, teacher, student, forwarder):
     teacher_socket = await enter(teacher, lesson)
     socket = await enter(student, lesson)
@@ -80,6 +82,7 @@ async def test_student_cannot_set_presenter(enter, lesson, student, student2):
     assert (await socket.request("presenter.set", id=str(student2.pk), presenter=True))["code"] == "forbidden"
 
 
+@pytest.mark.embedded_only("records the forwarder calls made in this process; the servers make them in theirs")
 async def test_mute_stops_forwarding_then_tells_the_target(enter, lesson, teacher, student, forwarder):
     teacher_socket = await enter(teacher, lesson)
     socket = await enter(student, lesson)
@@ -92,6 +95,7 @@ async def test_mute_stops_forwarding_then_tells_the_target(enter, lesson, teache
     assert await sync_to_async(RoomLogEntry.objects.filter(kind="mute", target=student).exists)()
 
 
+@pytest.mark.embedded_only("records the forwarder calls made in this process; the servers make them in theirs")
 async def test_unmute_lets_the_participant_publish_again(enter, lesson, teacher, student, forwarder):
     teacher_socket = await enter(teacher, lesson)
     socket = await enter(student, lesson)
@@ -171,6 +175,7 @@ async def test_moderator_cannot_report(enter, lesson, teacher):
     assert (await teacher_socket.request("report", text="x"))["code"] == "forbidden"
 
 
+@pytest.mark.embedded_only("records the forwarder calls made in this process; the servers make them in theirs")
 async def test_media_message_of_admitted_participant_reaches_the_forwarder(enter, lesson, student, forwarder):
     socket = await enter(student, lesson)
     reply = await socket.request("media.offer", sdp="v=0")
@@ -181,6 +186,7 @@ async def test_media_message_of_admitted_participant_reaches_the_forwarder(enter
     assert args[2]["sdp"] == "v=0"
 
 
+@pytest.mark.embedded_only("records the forwarder calls made in this process; the servers make them in theirs")
 async def test_media_message_of_waiting_user_is_forbidden(enter, lesson, other_class_student, forwarder):
     socket = await enter(other_class_student, lesson, until="waiting")
     assert (await socket.request("media.offer", sdp="v=0"))["code"] == "forbidden"

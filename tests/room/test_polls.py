@@ -205,6 +205,7 @@ async def test_burst_of_votes_ends_with_results_counting_them_all(enter, lesson,
     assert len(last["votes"]) == VOTERS
 
 
+@pytest.mark.embedded_only("changes POLL_RESULTS_SECONDS in this process only")
 async def test_burst_of_votes_sends_moderators_few_results(enter, lesson, teacher, settings):
     settings.POLL_RESULTS_SECONDS = 0.5
     teacher_socket = await enter(teacher, lesson)
@@ -218,6 +219,7 @@ async def test_burst_of_votes_sends_moderators_few_results(enter, lesson, teache
     assert len(sent) < VOTERS / 5
 
 
+@pytest.mark.embedded_only("changes POLL_RESULTS_SECONDS in this process only")
 async def test_live_results_never_follow_the_final_ones(enter, lesson, teacher, settings):
     settings.POLL_RESULTS_SECONDS = 0.5
     teacher_socket = await enter(teacher, lesson)
