@@ -404,13 +404,15 @@ SERVICE_USER = "classe-virtuelle"
 WEB_PORTS = (8001, 8002)
 MEDIA_NODES = ("1", "2")
 SLIDES_MAX_BYTES = 50 * 1024 * 1024
-TURN_MIN_PORT, TURN_MAX_PORT = 61000, 61999
+TURN_MIN_PORT, TURN_MAX_PORT = 61000, 65535
 
 
 def render_values(
     workdir: Path, cert: Path, key: Path, postgres_url: str, redis_url: str, slapd: SlapdInstance
 ) -> dict[str, str]:
-    """What scripts/install-server would give render.py, for the test domain and this checkout."""
+    """What scripts/install-server gives render.py (its own certificate: HSTS on), for the test domain,
+    this checkout and the test services; TURN_EXTERNAL_IP and TURN_ALLOWED_PEER_IP are this host's
+    address, as the installer finds it."""
     root = workdir / "root"
     state = workdir / "state"
     return {
@@ -423,12 +425,12 @@ def render_values(
         "ACME_ROOT": str(workdir / "acme"),
         "TLS_CERT": str(cert),
         "TLS_KEY": str(key),
-        "HSTS_SECONDS": "31536000",
-        "CLIENT_MAX_BODY_SIZE": f"{SLIDES_MAX_BYTES // 2**20 + 1}m",
+        "HSTS_SECONDS": "63072000",
+        "CLIENT_MAX_BODY_SIZE": f"{(SLIDES_MAX_BYTES + 2**20 - 1) // 2**20 + 1}m",
         "WEB_UPSTREAM": "\n".join(f"server 127.0.0.1:{port};" for port in WEB_PORTS),
         "DJANGO_SECRET_KEY": SECRET_KEY,
         "DJANGO_ALLOWED_HOSTS": DOMAIN,
-        "TRUSTED_PROXIES": "127.0.0.1",
+        "TRUSTED_PROXIES": "127.0.0.1,::1",
         "DATABASE_URL": postgres_url,
         "REDIS_URL": redis_url,
         "LDAP_URI": slapd.uri,
@@ -439,7 +441,7 @@ def render_values(
         "MEDIA_PUBLIC_IP": "",
         # By address: Chromium's WebRTC resolves TURN host names without --host-resolver-rules
         # (with turn:classe.test it never reached coturn), where a real server has real DNS.
-        "TURN_URL": f"turn:{ADDRESS}:3478?transport=udp",
+        "TURN_URL": f"turn:{ADDRESS}:3478?transport=udp,turn:{ADDRESS}:3478?transport=tcp",
         "TURN_SECRET": TURN_SECRET,
         "MEDIA_ROOT": str(state / "uploads"),
         "SLIDES_MAX_BYTES": str(SLIDES_MAX_BYTES),
