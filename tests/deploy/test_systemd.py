@@ -65,7 +65,7 @@ def test_every_unit_runs_hardened_as_the_service_user(rendered: Rendered, unit: 
 
 def test_the_web_unit_runs_daphne_behind_the_proxy_on_its_instance_port(rendered: Rendered) -> None:
     assert (
-        f"ExecStart={ROOT}/.venv/bin/daphne --proxy-headers -b 127.0.0.1 -p %i config.asgi:application"
+        f"ExecStart={ROOT}/.venv/bin/daphne -b 127.0.0.1 -p %i config.asgi:application"
         in (rendered.units / "cv-web@.service").read_text().splitlines()
     )
 
