@@ -3,6 +3,9 @@
 Chromium resolves the test domain to the namespace address (`--host-resolver-rules`) and trusts
 exactly the test certificate's key (`--ignore-certificate-errors-spki-list`), so the pages run in
 a secure context as on a real server, with the real TLS, cookies and wss:// room sockets.
+
+    scripts/netns-run .venv/bin/pytest -q tests/production     # about 70 s
+    CV_KEEP_BROWSER_LOGS=1 ...                                  # keep every log and rendered file
 """
 
 from __future__ import annotations
