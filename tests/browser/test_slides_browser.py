@@ -82,3 +82,39 @@ def test_teacher_uploads_a_deck_from_the_room_and_shows_it(logged_in_page: PageF
     teacher.select_option("#deck-select", label="Photosynthese")
     teacher.click("#deck-picker button[type=submit]")
     expect(student.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "1")
+
+
+def test_the_class_page_follows_a_deck_being_prepared_without_a_reload(
+    logged_in_page: PageFactory, tmp_path: Path
+) -> None:
+    teacher = logged_in_page("marie.curie")
+    teacher.goto("/classes/6a/")
+    deck = tmp_path / "Les marées.pdf"
+    deck.write_bytes(deck_pdf(2))
+    form = teacher.locator('form[data-action="upload-slides"]')
+    form.locator("input[type=file]").set_input_files(str(deck))
+    form.locator("button[type=submit]").click()
+    listed = teacher.locator("[data-deck]", has_text="Les marées")
+    expect(listed).to_have_attribute("data-status", "ready")
+
+    # The embedded default renders during the upload; a worker takes seconds. Serve the page as it
+    # was while the worker ran (this deck still "rendering"): the page must catch up by itself.
+    deck_id = listed.get_attribute("data-deck")
+
+    def as_while_rendering(route) -> None:  # type: ignore[no-untyped-def]
+        html = route.fetch().text()
+        marker = f'data-deck="{deck_id}" data-status="ready"'
+        assert marker in html
+        route.fulfill(
+            body=html.replace(marker, f'data-deck="{deck_id}" data-status="rendering"', 1),
+            content_type="text/html; charset=utf-8",
+        )
+
+    teacher.route("**/classes/6a/", as_while_rendering)
+    teacher.goto("/classes/6a/")
+    expect(listed).to_have_attribute("data-status", "rendering")
+    teacher.unroute("**/classes/6a/")
+    teacher.evaluate("window.notReloaded = true")
+    expect(listed).to_have_attribute("data-status", "ready", timeout=8_000)
+    expect(listed.locator("a img")).to_be_visible()
+    assert teacher.evaluate("window.notReloaded") is True
