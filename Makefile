@@ -24,9 +24,23 @@ types:
 migrations:
 	$(PY) manage.py makemigrations --check --dry-run
 
-# The whole suite runs in a private network namespace; the fixtures start slapd and Redis in it.
+# The suite runs in three parts, each in a private network namespace where the fixtures start
+# slapd, Redis, PostgreSQL and daphne (README, "Tests"): the whole suite in the embedded shape
+# (SQLite, in-memory channel layer); the tests that touch the database on PostgreSQL; and those
+# of the packages behind the room socket in the production shape (PostgreSQL, REDIS_URL, two
+# daphne processes). Every part runs; the target fails if any did.
+PYTEST := scripts/netns-run .venv/bin/pytest -q
+PRODUCTION_SHAPED := tests/room tests/recess tests/slides tests/media_cluster
+ON_POSTGRES := tests $(addprefix --ignore=,tests/browser tests/media $(PRODUCTION_SHAPED))
+
 test:
-	scripts/netns-run .venv/bin/pytest -q
+	@failed=""; \
+	part() { name=$$1; shift; start=$$SECONDS; "$$@" || failed="$$failed $$name"; \
+	  echo "make test: $$name took $$((SECONDS - start)) s"; }; \
+	part embedded $(PYTEST); \
+	part postgres env CV_TEST_DATABASE=postgres $(PYTEST) -m database $(ON_POSTGRES); \
+	part production env CV_TEST_SHAPE=production $(PYTEST) -m database $(PRODUCTION_SHAPED); \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed"; exit 1; fi
 
 directories:
 	$(PY) scripts/gen_directory.py --preset test -o tests/directory/test_school.ldif

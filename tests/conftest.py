@@ -173,13 +173,22 @@ def asgi_servers(
             warnings.warn(f"daphne on port {server.port} logged a traceback; see {server.log}", stacklevel=1)
 
 
+# Fixtures through which a test reaches the database (pytest-django's, and `directory`'s `db`).
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` reads the `database` marker added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run browser tests last; in the production shape, skip the embedded-only tests, saying why.
+    """Run browser tests last; mark `database` the tests that touch it; in the production shape,
+    skip the embedded-only tests, saying why.
 
     Playwright's sync API keeps an event loop running in the main thread until the
     session ends; asyncio tests collected after it could not start their own.
     """
     items.sort(key=lambda item: "browser" in item.keywords or "/tests/browser/" in str(item.path))
+    for item in items:
+        if item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.database)
     if not PRODUCTION:
         return
     for item in items:

@@ -29,8 +29,8 @@ from tests.services import AsgiServer
 
 ORIGIN = b"http://localhost"
 TIMEOUT = 3.0
-# A socket closed on another process leaves (a database write) after a round trip, not at once.
-LEAVE_SETTLE = 0.3 if PRODUCTION else 0.05
+LEAVE_SETTLE = 0.05
+SERVERS_SETTLE_TIMEOUT = 10.0
 
 
 def session_cookie(user: User) -> str:
@@ -101,6 +101,35 @@ class Socket:
         await self.communicator.disconnect()
         # Let the consumer's disconnect (a database write) finish before the test goes on.
         await asyncio.sleep(LEAVE_SETTLE)
+        if isinstance(self.communicator, DaphneCommunicator):
+            await servers_settled()
+
+
+def _busy_backends() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND state <> 'idle'"
+        )
+        row = cursor.fetchone()
+    return int(row[0])
+
+
+async def servers_settled() -> None:
+    """Wait until no other connection to the test database is working (twice in a row).
+
+    A socket closed on a daphne process leaves (a database write) a moment later; the next
+    assertion, or the flush between tests (TRUNCATE, which would deadlock with it), waits for that.
+    """
+    deadline = asyncio.get_running_loop().time() + SERVERS_SETTLE_TIMEOUT
+    quiet = 0
+    while quiet < 2:
+        quiet = quiet + 1 if await sync_to_async(_busy_backends)() == 0 else 0
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the servers were still writing to the database after {SERVERS_SETTLE_TIMEOUT} s")
+        await asyncio.sleep(0.02)
 
 
 class DaphneCommunicator:
@@ -224,6 +253,8 @@ async def open_socket(request: pytest.FixtureRequest) -> AsyncIterator[Opener]:
         if not communicator.future.done():
             await communicator.disconnect()
     await asyncio.sleep(LEAVE_SETTLE)
+    if servers:
+        await servers_settled()
 
 
 @pytest.fixture
