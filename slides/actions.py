@@ -33,6 +33,23 @@ logger = logging.getLogger(__name__)
 PROGRESS_EVENT_SECONDS = 1.0
 
 
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def max_concurrent_renders() -> int:
+    """Renders (conversion and pages) at once on this machine, across worker processes."""
+    return _setting("SLIDES_MAX_CONCURRENT_RENDERS", 2)
+
+
+def max_unpacked_bytes() -> int:
+    return _setting("SLIDES_MAX_UNPACKED_BYTES", files.MAX_UNPACKED_BYTES)
+
+
+def render_slots_directory() -> Path:
+    return Path(settings.MEDIA_ROOT) / "slides" / "render-slots"
+
+
 class UploadRefused(Exception):
     """An upload that cannot become a deck; `code` is a Deck.Error and `message` says why."""
 
@@ -47,6 +64,15 @@ def error_message(code: str, **detail: int) -> str:
     """A deck error in the reader's language, with its numbers."""
     if code == Deck.Error.TOO_LARGE and "max_bytes" in detail:
         return _("This file is too large: the limit is %(mb)d MB.") % {"mb": detail["max_bytes"] // (1024 * 1024)}
+    if code == Deck.Error.UNPACKED_TOO_LARGE and "max_bytes" in detail:
+        return _("This presentation is too large once unpacked: the limit is %(mb)d MB.") % {
+            "mb": detail["max_bytes"] // (1024 * 1024)
+        }
+    if code == Deck.Error.UNPACKED_TOO_LARGE and "members" in detail:
+        return _("This presentation holds %(members)d files: the limit is %(max)d.") % {
+            "members": detail["members"],
+            "max": detail["max_members"],
+        }
     if code == Deck.Error.TOO_MANY_PAGES and "pages" in detail:
         return _("This presentation has %(pages)d pages: the limit is %(max)d.") % {
             "pages": detail["pages"],
@@ -62,6 +88,12 @@ def check_upload(path: Path, size: int) -> str:
     """Return the presentation kind of an uploaded file (pdf, odp, pptx) or raise UploadRefused."""
     if size > settings.SLIDES_MAX_BYTES:
         raise UploadRefused(Deck.Error.TOO_LARGE, max_bytes=settings.SLIDES_MAX_BYTES)
+    if files.looks_like_zip(path):
+        # the zip's directory only: a bomb is refused here in milliseconds, the task unpacks it
+        try:
+            files.check_archive(path, max_unpacked_bytes())
+        except files.ArchiveProblem as problem:
+            raise UploadRefused(problem.code, **problem.detail) from None
     kind = files.sniff_kind(path)
     if kind is None:
         raise UploadRefused(Deck.Error.NOT_A_PRESENTATION)
@@ -144,18 +176,31 @@ def do_render(deck_id: int) -> Deck | None:
             last_event = time.monotonic()
             broadcast_decks(deck.school_class)
 
+    memory = _setting("SLIDES_RENDER_MEMORY_BYTES", watchdog.CHILD_MEMORY_BYTES)
     try:
-        if deck.source_kind in files.OFFICE_KINDS:
-            files.convert_to_pdf(deck.source_path, deck.directory)
-        pages = watchdog.render_pdf(
-            deck.pdf_path,
-            deck.pages_directory,
-            max_pages=settings.SLIDES_MAX_PAGES,
-            page_timeout=float(settings.SLIDES_PAGE_TIMEOUT_SECONDS),
-            on_pages=on_pages,
-            on_page=on_page,
-        )
-    except (render.PdfProblem, files.ConversionError) as problem:
+        with watchdog.render_slot(render_slots_directory(), max_concurrent_renders()):
+            # a deck may have been failed as stuck, or deleted, while this waited for a slot
+            if not Deck.objects.filter(pk=deck.pk, status=Deck.Status.RENDERING).exists():
+                return Deck.objects.filter(pk=deck.pk).first()
+            if deck.source_kind in files.OFFICE_KINDS:
+                files.verify_archive(deck.source_path, max_unpacked_bytes())
+                files.convert_to_pdf(
+                    deck.source_path,
+                    deck.directory,
+                    timeout=_setting("SLIDES_CONVERT_TIMEOUT_SECONDS", files.CONVERT_TIMEOUT_SECONDS),
+                    memory_bytes=memory,
+                )
+            pages = watchdog.render_pdf(
+                deck.pdf_path,
+                deck.pages_directory,
+                max_pages=settings.SLIDES_MAX_PAGES,
+                page_timeout=float(settings.SLIDES_PAGE_TIMEOUT_SECONDS),
+                on_pages=on_pages,
+                on_page=on_page,
+                memory_bytes=memory,
+                page_cpu_seconds=_setting("SLIDES_PAGE_CPU_SECONDS", watchdog.PAGE_CPU_SECONDS),
+            )
+    except (render.PdfProblem, files.ConversionError, files.ArchiveProblem) as problem:
         detail = getattr(problem, "detail", {})
         return _fail(deck, problem.code, detail.get("page"))
     except Exception:

@@ -25,6 +25,10 @@ class Deck(models.Model):
         EMPTY = "empty", _("This presentation has no page.")
         TOO_MANY_PAGES = "too_many_pages", _("This presentation has too many pages.")
         PAGE_TIMEOUT = "page_timeout", _("A page took too long to render.")
+        PAGE_CPU = "page_cpu", _("A page needed too much processor time to render.")
+        PAGE_MEMORY = "page_memory", _("A page needed more memory than the server allows to render it.")
+        PAGE_SIZE = "page_size", _("A page is too long or too thin to be shown.")
+        UNPACKED_TOO_LARGE = "unpacked_too_large", _("This presentation is too large once unpacked.")
         NO_CONVERTER = (
             "no_converter",
             _(
@@ -33,6 +37,7 @@ class Deck(models.Model):
             ),
         )
         CONVERSION_FAILED = "conversion_failed", _("LibreOffice could not convert this presentation to PDF.")
+        CONVERSION_TIMEOUT = "conversion_timeout", _("LibreOffice took too long to convert this presentation.")
         INTERNAL = "internal", _("The server failed to render this presentation.")
 
     school_class = models.ForeignKey(SchoolClass, on_delete=models.CASCADE, related_name="decks")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import struct
 import zipfile
 import zlib
 
@@ -162,3 +164,115 @@ def office_zip(names: dict[str, str]) -> bytes:
         for name, content in names.items():
             archive.writestr(name, content)
     return out.getvalue()
+
+
+# --- Hostile files (tests/slides/test_limits.py, docs/reliability.md) -----------------
+
+
+def page_of_size_pdf(width: float, height: float) -> bytes:
+    """One page of this size in points (72 a inch) with a blue square near its corner."""
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %s %s] /Contents 4 0 R >>"
+            % (repr(width).encode(), repr(height).encode()),
+            _stream(b"0.2 0.4 0.8 rg 0 0 %s %s re f" % (repr(width / 2).encode(), repr(height / 2).encode())),
+        ]
+    )
+
+
+@functools.cache
+def _zeros_rle_flate(count: int) -> bytes:
+    """`count` zero bytes as RunLengthDecode inside FlateDecode: 1.2 GB in about 20 KB."""
+    runs = b"\x81\x00" * (count // 128)
+    if count % 128:
+        runs += bytes([257 - count % 128, 0])
+    return zlib.compress(runs + b"\x80", 9)
+
+
+def soft_mask_bomb_pdf(side: int = 36_000, pages: int = 1) -> bytes:
+    """Pages that each draw a side x side image with a soft mask of the same size.
+
+    PDFium decodes a soft mask whole: at 36,000 px that is 1.2 GB for an 80 KB page, where
+    the image itself is drawn a row at a time. Each page has its own image and mask.
+    """
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (3 + 4 * i) for i in range(pages)), pages),
+    ]
+    for index in range(pages):
+        page, content, image, mask = (3 + 4 * index + k for k in range(4))
+        objects += [
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 800 600] /Contents %d 0 R"
+            b" /Resources << /XObject << /I %d 0 R >> >> >>" % (content, image),
+            _stream(b"q 800 0 0 600 0 0 cm /I Do Q"),
+            _stream(
+                _zeros_rle_flate(side * side * 3),
+                b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB /BitsPerComponent 8"
+                b" /Filter [/FlateDecode /RunLengthDecode] /SMask %d 0 R " % (side, side, mask),
+            ),
+            _stream(
+                _zeros_rle_flate(side * side),
+                b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8"
+                b" /Filter [/FlateDecode /RunLengthDecode] " % (side, side),
+            ),
+        ]
+    return _pdf(objects)
+
+
+PPTX_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>'
+)
+
+
+def _deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+def raw_zip(members: list[tuple[str, bytes, int, int]]) -> bytes:
+    """A zip of (name, raw deflate data, CRC-32, declared size) members, written by hand.
+
+    zipfile cannot write a member from data already compressed, nor one that lies about its
+    size; a zip bomb needs both.
+    """
+    out = bytearray()
+    directory = bytearray()
+    for name, data, crc, size in members:
+        encoded = name.encode()
+        offset = len(out)
+        fields = struct.pack("<HHHHHIII", 20, 0, 8, 0, 0x21, crc, len(data), size)
+        out += b"PK\x03\x04" + fields + struct.pack("<HH", len(encoded), 0) + encoded + data
+        directory += (
+            b"PK\x01\x02"
+            + struct.pack("<H", 20)
+            + fields
+            + struct.pack("<HHHHHII", len(encoded), 0, 0, 0, 0, 0, offset)
+            + encoded
+        )
+    start = len(out)
+    out += directory
+    out += b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, len(members), len(members), len(directory), start, 0)
+    return bytes(out)
+
+
+def pptx_bomb(slides: int = 6, slide_bytes: int = 64 * 1024**2, declared: int | None = None) -> bytes:
+    """A PPTX of `slides` members of `slide_bytes` spaces each (about 400 KB for 384 MiB).
+
+    The members share one deflate stream, made once. With `declared`, each member's headers
+    claim that size instead of its real one.
+    """
+    spaces = b" " * slide_bytes
+    data = _deflate(spaces)
+    crc = zlib.crc32(spaces)
+    small = [
+        (name, _deflate(text.encode()), zlib.crc32(text.encode()), len(text.encode()))
+        for name, text in (
+            ("[Content_Types].xml", PPTX_CONTENT_TYPES),
+            ("ppt/presentation.xml", '<?xml version="1.0"?><p:presentation/>'),
+        )
+    ]
+    bulky = [(f"ppt/slides/slide{n}.xml", data, crc, declared or slide_bytes) for n in range(1, slides + 1)]
+    return raw_zip(small + bulky)
