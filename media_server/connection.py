@@ -42,12 +42,11 @@ from aiortc.rtp import (
     pack_remb_fci,
     unpack_remb_fci,
 )
-from aiortc.sdp import candidate_from_sdp
 from OpenSSL import SSL
 from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
 from .forwarder import READ_SIZE, Kind, Output, Slot, Track, bursts
-from .ice import announce_public_ip
+from .ice import RemoteCandidates, announce_public_ip
 from .policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .protocol import MediaError, Offer, PublishedTrack
 from .rtp import ABS_SEND_TIME_URI, find_extension
@@ -379,17 +378,19 @@ def _new_peer_connection() -> RTCPeerConnection:
     return pc
 
 
-async def _add_candidate(pc: RTCPeerConnection, candidate: str, mid: str | None, index: int | None) -> None:
+async def _add_candidate(
+    pc: RTCPeerConnection, candidates: RemoteCandidates, candidate: str, mid: str | None, index: int | None
+) -> None:
     text = candidate.removeprefix("candidate:").strip()
     if not text:
         return
+    parsed = candidates.check(text)
+    if parsed is None:
+        return
     try:
-        parsed = candidate_from_sdp(text)
-    except (ValueError, IndexError) as exc:
-        raise MediaError("invalid", "unreadable ICE candidate") from exc
-    parsed.sdpMid = mid
-    parsed.sdpMLineIndex = index
-    await pc.addIceCandidate(parsed)
+        await pc.addIceCandidate(parsed.to_rtc(mid, index))
+    except ValueError as exc:  # no such media section, or after end-of-candidates
+        raise MediaError("invalid", f"ICE candidate not applicable: {exc}") from exc
 
 
 class Publisher:
@@ -399,6 +400,7 @@ class Publisher:
         self.peer_id = peer_id
         self.public_ip = public_ip
         self.pc = _new_peer_connection()
+        self.remote_candidates = RemoteCandidates(public_ip)
         self.tracks: dict[str, Track] = {}
         self._by_receiver: dict[RTCRtpReceiver, Track] = {}
         self._by_ssrc: dict[int, tuple[Track, _Feedback]] = {}
@@ -414,7 +416,8 @@ class Publisher:
         """Apply the browser's offer and return the SDP answer."""
         declared = {track.mid: track for track in offer.tracks}
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+            sdp = self.remote_candidates.filter_sdp(offer.sdp)
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:  # aiortc raises many kinds on a bad SDP: all are the browser's fault
             raise MediaError("invalid", f"unusable SDP offer: {exc}") from exc
         for transceiver in self.pc.getTransceivers():
@@ -533,8 +536,8 @@ class Publisher:
         return feedback.bitrate.bps if feedback is not None else 0.0
 
     async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
-        """Add a browser's trickled ICE candidate."""
-        await _add_candidate(self.pc, candidate, mid, index)
+        """Add a browser's trickled ICE candidate, if the node may send it checks."""
+        await _add_candidate(self.pc, self.remote_candidates, candidate, mid, index)
 
     async def close(self) -> None:
         """Stop forwarding this publisher's tracks and close the connection."""
@@ -564,6 +567,7 @@ class Subscriber:
         self.peer_id = peer_id
         self.public_ip = public_ip
         self.pc = _new_peer_connection()
+        self.remote_candidates = RemoteCandidates(public_ip)
         self.slots: list[Slot] = []
         self.audio_slots: list[Slot] = []
         self.video_slots: list[Slot] = []
@@ -617,7 +621,8 @@ class Subscriber:
     async def accept(self, sdp: str) -> None:
         """Apply the browser's answer: learn the payload types each slot may send."""
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            answer = self.remote_candidates.filter_sdp(sdp)
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         except Exception as exc:  # aiortc raises many kinds on a bad SDP: all are the browser's fault
             raise MediaError("invalid", f"unusable SDP answer: {exc}") from exc
         for slot, transceiver in zip(self.slots, self._transceivers, strict=True):
@@ -730,8 +735,8 @@ class Subscriber:
         self._reports = b"".join(reports)
 
     async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
-        """Add a browser's trickled ICE candidate."""
-        await _add_candidate(self.pc, candidate, mid, index)
+        """Add a browser's trickled ICE candidate, if the node may send it checks."""
+        await _add_candidate(self.pc, self.remote_candidates, candidate, mid, index)
 
     async def close(self) -> None:
         """Stop every slot and close the connection."""

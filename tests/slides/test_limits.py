@@ -255,4 +255,3 @@ def test_an_odp_still_renders_with_one_slot(class_6a, teacher, settings, require
     settings.SLIDES_MAX_CONCURRENT_RENDERS = 1
     deck = _rendered(_deck(class_6a, teacher, deck_odp(2), "odp"))
     assert (deck.status, deck.pages) == ("ready", 2)
-
