@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,17 +17,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from config.metrics import ERROR_REPLIES
+from config.metrics import ERROR_REPLIES, FRAMES_DROPPED, SOCKET_FAILURES
 
-from . import events, media
+from . import events, media, ratelimit
 from . import protocol as p
 from .actions import polls, presence, recess
 from .actions.common import load_actor
 from .actions.dispatch import HANDLERS
 from .live_results import live_results
 from .models import Room
+from .notices import waiting_notices
 from .permissions import Actor, Refused, check_may_send
-from .ratelimit import SocketLimits
 from .timers import timers
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,20 @@ logger = logging.getLogger(__name__)
 CLOSE_PROTOCOL = 4400
 # A recess socket that sent nothing for RECESS_HEARTBEAT_SECONDS; the page may reconnect.
 CLOSE_SILENT = 4408
+# The same user opened more than ROOM_SOCKETS_PER_USER sockets in the room: the oldest goes, and
+# its page stays closed (it would otherwise reconnect and push the newest out in turn).
+CLOSE_SUPERSEDED = 4410
+# Kept sending frames over its rate after they were being dropped; the page waits, then reconnects.
+CLOSE_RATE = 4429
+# Its user logged out (any tab, any process): the page goes to the login page.
+CLOSE_LOGGED_OUT = presence.CLOSE_UNAUTHENTICATED
+# Unexpected failures of one socket tolerated before it is closed with 4400.
+FAILURES = (5.0, 0.2)
+
+# Cleanups still running after their consumer was cancelled (a strong reference keeps them alive).
+_cleanups: set[asyncio.Task[None]] = set()
+# The consumers of this process (benchmarks and tests look at their count).
+sockets: weakref.WeakSet[RoomConsumer] = weakref.WeakSet()
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -45,28 +60,58 @@ class RoomConsumer(AsyncWebsocketConsumer):
     admitted = False
     counted = False
     closing = False
+    cleaned = False
     watchdog: asyncio.Task[None] | None = None
+    frames: ratelimit.TokenBucket | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the socket; whatever ends it (an exception, a cancellation), it is counted out."""
+        sockets.add(self)
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            SOCKET_FAILURES.inc()
+            logger.exception("room socket of %s failed", getattr(self, "user", None))
+            raise
+        finally:
+            if not self.cleaned:
+                # Its own task: a second cancellation (the server shutting down) does not stop it.
+                task = asyncio.get_running_loop().create_task(self._cleanup())
+                _cleanups.add(task)
+                task.add_done_callback(_cleanups.discard)
+                await asyncio.shield(task)
 
     async def connect(self) -> None:
         await self.accept()
         self.joined: list[str] = []
         # Polls whose final results this socket relayed: later live results would be older.
         self.settled_polls: set[str] = set()
-        self.limits = SocketLimits()
+        self.invalid = ratelimit.TokenBucket(*ratelimit.INVALID_FRAMES)
+        self.failures = ratelimit.TokenBucket(*FAILURES)
+        self.drops = ratelimit.dropped_frames_bucket()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self._close(presence.CLOSE_UNAUTHENTICATED)
             return
         self.user = user
         self.room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
+        self.frames = ratelimit.frame_limits.acquire(self.room_id, str(user.pk))
         # Join the user's own groups first, so an admission cannot slip past this socket.
-        await self._join(events.everyone_group(self.room_id), events.user_group(self.room_id, user.pk))
-        entry = await database_sync_to_async(presence.do_connect)(self.room_id, user)
+        await self._join(
+            events.everyone_group(self.room_id),
+            events.user_group(self.room_id, user.pk),
+            events.account_group(user.pk),
+        )
+        entry = await database_sync_to_async(presence.do_connect)(self.room_id, user, self.channel_name)
         if entry.outcome == "closed":
             await self._close(entry.close_code)
             return
         self.counted = True
         timers.socket_opened()
+        for channel in entry.evicted:
+            await events.send_to_channel(channel, {"type": events.CONTROL, "action": "superseded"})
+        if entry.waiting_changed:
+            waiting_notices.changed(self.room_id)
         if entry.check_at is not None:
             timers.recess_check(self.room_id, entry.check_at)
         if entry.recess:
@@ -78,15 +123,33 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._enter(entry.moderator)
 
     async def disconnect(self, code: int) -> None:
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        """Leave the groups, release the media and count this socket out; once, each step on its own.
+
+        One failing step (Redis gone) must not skip the others: a socket never counted out stays
+        "present" and keeps its attendance row open.
+        """
+        if self.cleaned:
+            return
+        self.cleaned = True
+        self.closing = True
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
         live_results.forget(self._live_results)
-        layer = self.channel_layer
         for group in getattr(self, "joined", []):
-            await layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                logger.exception("could not leave %s", group)
         if hasattr(self, "user"):
+            ratelimit.frame_limits.release(self.room_id, str(self.user.pk))
             await media.socket_closed(self.room_id, str(self.user.pk), self.channel_name)
-        await self._let_go()
+        try:
+            await self._let_go()
+        except Exception:
+            logger.exception("could not count out a socket of %s in %s", self.user, self.room_id)
 
     async def _let_go(self, at: datetime | None = None) -> None:
         """Count this socket out of the room (once); `at` is when it went silent."""
@@ -94,9 +157,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.counted = False
         timers.socket_closed()
-        check_at = await database_sync_to_async(presence.do_disconnect)(self.room_id, self.user, at)
-        if check_at is not None:
-            timers.recess_check(self.room_id, check_at)
+        leaving = await database_sync_to_async(presence.do_disconnect)(self.room_id, self.user, at, self.channel_name)
+        if leaving.check_at is not None:
+            timers.recess_check(self.room_id, leaving.check_at)
+        if leaving.waiting_changed:
+            waiting_notices.changed(self.room_id)
 
     async def _watch_heartbeat(self) -> None:
         """Treat a recess socket that stays silent as gone: a dropped network sends no close frame."""
@@ -116,26 +181,42 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.joined.clear()
         await self.close(code=CLOSE_SILENT)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.closing or not self.counted:
+    async def _frame(self, message: dict[str, Any]) -> None:
+        """A frame from the browser: size and rate first, with no parsing, I/O or database turn."""
+        if self.closing or not self.counted or self.frames is None:
             return
         if self.watchdog is not None:
             self.last_frame = asyncio.get_running_loop().time()
-        if text_data is None or len(text_data) > p.MAX_FRAME_BYTES or (
-            len(text_data) * 4 > p.MAX_FRAME_BYTES and len(text_data.encode()) > p.MAX_FRAME_BYTES
+        text = message.get("text")
+        if text is None or len(text) > p.MAX_FRAME_BYTES or (
+            len(text) * 4 > p.MAX_FRAME_BYTES and len(text.encode()) > p.MAX_FRAME_BYTES
         ):
             await self._close(CLOSE_PROTOCOL)
             return
+        if not self.frames.take(ratelimit.frame_cost(len(text))):
+            FRAMES_DROPPED.inc()
+            if not self.drops.take():
+                logger.warning("closing a socket of %s in %s: too many frames", self.user, self.room_id)
+                await self._close(CLOSE_RATE)
+            return
+        try:
+            await self.receive(text_data=text)
+        except Exception:
+            # Logged and answered; the socket lives unless it keeps failing.
+            SOCKET_FAILURES.inc()
+            logger.exception("a frame of %s in %s failed", self.user, self.room_id)
+            if not self.failures.take():
+                await self._close(CLOSE_PROTOCOL)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            return
         try:
             raw = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self._invalid(None, "a frame is one JSON object")
             return
         ref = p.read_ref(raw)
-        kind = raw.get("type") if isinstance(raw, dict) else None
-        if not self.limits.allow(kind if isinstance(kind, str) else ""):
-            await self._error(ref, "rate_limited", "Too many messages; slow down.")
-            return
         if p.is_media_message(raw):
             await self._media(ref, raw)
             return
@@ -153,13 +234,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if handler is None:
             await self._invalid(ref, f"{message.type} is not available on this server")
             return
-        outcome = await database_sync_to_async(self._run)(handler, message)
+        try:
+            outcome = await database_sync_to_async(self._run)(handler, message)
+        except Exception:
+            SOCKET_FAILURES.inc()
+            logger.exception("%s from %s in %s failed", message.type, self.user, self.room_id)
+            await self._error(ref, "unavailable", "The server could not do this just now; try again.")
+            if not self.failures.take():
+                await self._close(CLOSE_PROTOCOL)
+            return
         if isinstance(outcome, Refused):
             await self._error(ref, outcome.code, outcome.message)
         elif ref is not None:
             await self._raw({"type": "ok", "ref": ref, **(outcome or {})})
 
     def _run(self, handler: Any, message: p.ClientMessage) -> dict[str, Any] | Refused | None:
+        # Per user, not per socket: more tabs or another server process give no more messages.
+        # A moderator lowering hands (theirs to manage) is not counted.
+        if not (self.moderator and message.type == "hand.lower") and not ratelimit.user_allows(
+            self.room_id, self.user.pk, message.type
+        ):
+            return Refused("rate_limited", "Too many messages; slow down.")
         actor = load_actor(self.room_id, self.user, self.moderator)
         try:
             result: dict[str, Any] | None = handler(actor, message)
@@ -178,9 +273,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Refused as refused:
             await self._error(ref, refused.code, refused.message)
             return
-        refused = await media.handle_media_message(self.room_id, str(self.user.pk), raw, self.channel_name)
-        if refused is not None:
-            await self._error(ref, *refused)
+        try:
+            answer = await media.handle_media_message(self.room_id, str(self.user.pk), raw, self.channel_name)
+        except Exception:
+            SOCKET_FAILURES.inc()
+            logger.exception("%s from %s in %s failed", raw.get("type"), self.user, self.room_id)
+            answer = ("invalid", "This media message could not be used.")
+            if not self.failures.take():
+                await self._close(CLOSE_PROTOCOL)
+                return
+        if answer is not None:
+            await self._error(ref, *answer)
             return
         if ref is not None:
             await self._send(p.Ok(ref=ref))
@@ -193,6 +296,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # and fan-out does not queue behind votes and joins (see docs/protocol.md, Performance).
         if message["type"] == events.EVENT:
             await self.room_event(message)
+            return
+        if message["type"] == "websocket.receive":
+            # The same for frames: most touch no database, and a flood must not queue on that thread.
+            await self._frame(message)
             return
         if message["type"] == events.CONTROL and message["action"] == polls.VOTED:
             if self.moderator and not self.closing:
@@ -233,6 +340,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._close(presence.CLOSE_ENDED)
         elif action == "leave":
             await self._close(1000)
+        elif action == "superseded":
+            self.counted = False  # do_connect of the newer socket counted this one out
+            timers.socket_closed()
+            await self._close(CLOSE_SUPERSEDED)
+        elif action == "logged_out":
+            await self._close(CLOSE_LOGGED_OUT)
         elif action == "waiting" and self.admitted:
             await self._leave_room(message["reason"])
 
@@ -267,7 +380,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.joined.append(group)
 
     async def _invalid(self, ref: str | int | None, message: str) -> None:
-        if not self.limits.invalid.take():
+        if not self.invalid.take():
             await self._close(CLOSE_PROTOCOL)
             return
         await self._error(ref, "invalid", message)
@@ -283,5 +396,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(data, ensure_ascii=False))
 
     async def _close(self, code: int) -> None:
+        """Close with a code, and count the socket out now: its client may never answer the close."""
         self.closing = True
         await self.close(code=code)
+        await self._cleanup()
+
+
+class NoRoomConsumer(AsyncWebsocketConsumer):
+    """A socket path that names no room: accept, then close with 4404 so that the page can read it."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=presence.CLOSE_NOT_FOUND)

@@ -34,7 +34,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.asyncio import Redis
 
@@ -85,15 +84,16 @@ def _local_owners() -> dict[tuple[str, str], str]:
 
 
 async def _deliver(room_id: str, user_id: str, message: dict[str, Any], owner: str | None) -> None:
-    """To the owning socket's channel; to all the user's sockets if none owns the media (yet)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
+    """To the owning socket's channel; to all the user's sockets if none owns the media (yet).
+
+    A full channel drops the message (`events.send_to_channel`): the forwarder may be in the middle
+    of a moderator's mute, which a socket that stopped reading must not fail.
+    """
     event = {"type": events.EVENT, "event": message}
     if owner:
-        await layer.send(owner, event)
+        await events.send_to_channel(owner, event)
     else:
-        await layer.group_send(events.user_group(room_id, user_id), event)
+        await events.group_send(events.user_group(room_id, user_id), event)
 
 
 async def _send_to_user(room_id: str, user_id: str, message: dict[str, Any]) -> None:
@@ -287,9 +287,7 @@ async def _handle_owned(
     if previous is not None and previous != channel:
         # The other socket's publish connection goes (this one offers its own), and it is told.
         await _handle(room_id, user_id, {"type": "media.restart", "pc": "publish"})
-        layer = get_channel_layer()
-        if layer is not None:
-            await layer.send(previous, {"type": events.EVENT, "event": dict(MOVED)})
+        await events.send_to_channel(previous, {"type": events.EVENT, "event": dict(MOVED)})
     return None
 
 

@@ -128,6 +128,8 @@ class Participant(models.Model):
     waiting_reason = models.CharField(max_length=20, choices=WaitingReason.choices, blank=True)
     # Open sockets of this user in this room, across tabs and processes.
     connections = models.PositiveIntegerField(default=0)
+    # Channel names of those sockets, oldest first: the oldest goes past ROOM_SOCKETS_PER_USER.
+    sockets = models.JSONField(default=list, blank=True)
     presenter = models.BooleanField(default=False)
     hand_raised_at = models.DateTimeField(null=True, blank=True)
     # Set by a moderator's mute; cleared when the participant unmutes themselves.

@@ -1,14 +1,25 @@
-"""Per-socket token buckets: cheap, in-process, no I/O, so a flooder only slows itself."""
+"""Room socket limits: raw frames per user (in-process, before parsing) and messages per user (cache).
+
+Frames are counted before `json.loads`, in this process, with no I/O: a flooder's frames cost a
+subtraction each and never reach the parser, the database thread or other users. The messages
+that cost others attention (chat, reports, hands, polls) are counted per user and room in the
+cache (Redis with `REDIS_URL`), so opening more tabs or reaching another server process gives
+no more of them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
 
 
 @dataclass
 class TokenBucket:
-    """Hold up to `burst` tokens, refilled at `per_second`; each message takes one."""
+    """Hold up to `burst` tokens, refilled at `per_second`; each message takes `cost`."""
 
     burst: float
     per_second: float
@@ -18,44 +29,90 @@ class TokenBucket:
     def __post_init__(self) -> None:
         self.tokens = self.burst
 
-    def take(self) -> bool:
+    def take(self, cost: float = 1.0) -> bool:
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.per_second)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= cost:
+            self.tokens -= cost
             return True
         return False
 
 
-# (burst, per second) for every message, then for the message types that cost others attention.
-ANY_MESSAGE = (40.0, 20.0)
-PER_TYPE = {
-    "chat.send": (5.0, 0.5),  # 5 per 10 s
-    "report": (3.0, 0.05),
-    "hand.raise": (5.0, 0.5),
-    "hand.lower": (5.0, 0.5),
-    "poll.create": (5.0, 0.2),
-}
+# A frame costs one token, plus one per whole FRAME_BYTES_PER_TOKEN characters: big frames count more.
+FRAME_BYTES_PER_TOKEN = 16 * 1024
 # Invalid frames tolerated before the socket is closed with 4400.
 INVALID_FRAMES = (10.0, 1.0)
 
 
-class SocketLimits:
-    """The buckets of one socket."""
+def frame_cost(length: int) -> float:
+    return float(1 + length // FRAME_BYTES_PER_TOKEN)
+
+
+class FrameLimits:
+    """One frame bucket per (room, user), shared by that user's sockets in this process."""
 
     def __init__(self) -> None:
-        self.any = TokenBucket(*ANY_MESSAGE)
-        self.invalid = TokenBucket(*INVALID_FRAMES)
-        self.per_type: dict[str, TokenBucket] = {}
+        self._buckets: dict[tuple[str, str], tuple[TokenBucket, int]] = {}
 
-    def allow(self, message_type: str) -> bool:
-        if not self.any.take():
-            return False
-        limit = PER_TYPE.get(message_type)
-        if limit is None:
-            return True
-        bucket = self.per_type.get(message_type)
-        if bucket is None:
-            bucket = self.per_type[message_type] = TokenBucket(*limit)
-        return bucket.take()
+    def acquire(self, room_id: str, user_id: str) -> TokenBucket:
+        key = (room_id, user_id)
+        bucket, users = self._buckets.get(key) or (
+            TokenBucket(float(settings.ROOM_FRAME_BURST), float(settings.ROOM_FRAMES_PER_SECOND)),
+            0,
+        )
+        self._buckets[key] = (bucket, users + 1)
+        return bucket
+
+    def release(self, room_id: str, user_id: str) -> None:
+        key = (room_id, user_id)
+        entry = self._buckets.get(key)
+        if entry is None:
+            return
+        if entry[1] <= 1:
+            del self._buckets[key]
+        else:
+            self._buckets[key] = (entry[0], entry[1] - 1)
+
+
+frame_limits = FrameLimits()
+
+
+def dropped_frames_bucket() -> TokenBucket:
+    """How many frames over the rate one socket may send before it is closed (4429)."""
+    burst = float(settings.ROOM_FRAMES_DROPPED_BEFORE_CLOSE)
+    return TokenBucket(burst, burst / 10)
+
+
+# (count, seconds) per user and room for the message types that cost others attention.
+PER_USER = {
+    "chat.send": (5, 10),
+    "report": (3, 60),
+    "hand": (5, 10),
+    "poll.create": (5, 25),
+}
+# Message types counted together.
+COUNTED_AS = {"hand.raise": "hand", "hand.lower": "hand"}
+
+
+def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
+    """Count one message of this type for the user in the room; False once over the limit.
+
+    A fixed window per (room, user, type) in the cache: `add` starts it, `incr` counts atomically
+    (also on Redis, across processes).
+    """
+    message_type = COUNTED_AS.get(message_type, message_type)
+    limit = PER_USER.get(message_type)
+    if limit is None:
+        return True
+    count, seconds = limit
+    digest = hashlib.sha256(f"{room_id}:{user_id}:{message_type}".encode()).hexdigest()[:32]
+    key = f"room-rate:{digest}"
+    if cache.add(key, 1, seconds):
+        return True
+    try:
+        taken = cache.incr(key)
+    except ValueError:  # the window ended between add and incr
+        cache.set(key, 1, seconds)
+        return True
+    return int(taken) <= count

@@ -26,3 +26,16 @@ LOGIN_LOCKED = Counter(
 )
 for _reason in ("invalid", "no_role"):
     LOGIN_FAILURES.labels(reason=_reason)
+CHANNEL_FULL = Counter(
+    "cv_channel_full",
+    "Room events this process could not deliver because the receiving socket's channel was full.",
+    registry=REGISTRY,
+)
+FRAMES_DROPPED = Counter(
+    "cv_frames_dropped", "Room socket frames dropped unread for going over the user's rate.", registry=REGISTRY
+)
+SOCKET_FAILURES = Counter(
+    "cv_socket_failures",
+    "Unexpected exceptions while a room socket handled something (the socket was cleaned up or answered).",
+    registry=REGISTRY,
+)

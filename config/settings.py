@@ -213,10 +213,17 @@ AUTHENTICATION_BACKENDS = (
 AUTH_LDAP_ALWAYS_UPDATE_USER = False
 AUTH_LDAP_USER_ATTR_MAP = {"first_name": "givenName", "last_name": "sn", "email": "mail"}
 
-# Failed logins: lock a username or an address after this many failures in the window.
+# Failed logins (accounts/ratelimit.py, docs/configuration.md): after LOGIN_FAILURES_PER_USER
+# failures in the window, a username is locked for that address (or that device cookie) only;
+# attempts for it slow down from LOGIN_SLOWDOWN_AFTER failures, and those from an address from
+# LOGIN_FAILURES_PER_ADDRESS failures (never a lock). A browser that logged in as the user before
+# (a device cookie, valid LOGIN_DEVICE_COOKIE_DAYS) is never slowed nor locked by others.
 LOGIN_FAILURES_PER_USER = envint("LOGIN_FAILURES_PER_USER", 5)
 LOGIN_FAILURES_PER_ADDRESS = envint("LOGIN_FAILURES_PER_ADDRESS", 20)
 LOGIN_FAILURE_WINDOW_SECONDS = envint("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
+LOGIN_SLOWDOWN_AFTER = envint("LOGIN_SLOWDOWN_AFTER", 3)
+LOGIN_SLOWDOWN_MAX_SECONDS = envint("LOGIN_SLOWDOWN_MAX_SECONDS", 8)
+LOGIN_DEVICE_COOKIE_DAYS = envint("LOGIN_DEVICE_COOKIE_DAYS", 365)
 
 # --- Rooms and media --------------------------------------------------------
 POLL_RESULTS_SECONDS = float(envstr("POLL_RESULTS_SECONDS", "0.25"))
@@ -226,6 +233,16 @@ RECESS_SAFE_MODE_SECONDS = envint("RECESS_SAFE_MODE_SECONDS", 3)
 RECESS_HEARTBEAT_SECONDS = envint("RECESS_HEARTBEAT_SECONDS", 4)
 RECESS_PING_SECONDS = envint("RECESS_PING_SECONDS", 2)
 RECESS_LOG_RETENTION_DAYS = envint("RECESS_LOG_RETENTION_DAYS", 30)
+# Room socket limits (classroom/ratelimit.py, docs/protocol.md "Errors, limits, close codes").
+# Frames per user and room, counted before parsing: a burst, then a rate; over it they are dropped,
+# and a socket that goes on for ROOM_FRAMES_DROPPED_BEFORE_CLOSE more frames is closed (4429).
+ROOM_FRAME_BURST = envint("ROOM_FRAME_BURST", 40)
+ROOM_FRAMES_PER_SECOND = envint("ROOM_FRAMES_PER_SECOND", 20)
+ROOM_FRAMES_DROPPED_BEFORE_CLOSE = envint("ROOM_FRAMES_DROPPED_BEFORE_CLOSE", 200)
+# Sockets one user keeps open in one room; a newer one closes the oldest (4410).
+ROOM_SOCKETS_PER_USER = envint("ROOM_SOCKETS_PER_USER", 3)
+# `waiting.updated` after people come and go: at most one per room this often.
+ROOM_WAITING_COALESCE_MS = envint("ROOM_WAITING_COALESCE_MS", 1000)
 MEDIA_PUBLIC_IP = envstr("MEDIA_PUBLIC_IP")
 MEDIA_LAST_N = envint("MEDIA_LAST_N", 6)
 TURN_URL = envstr("TURN_URL")
@@ -254,6 +271,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_AUTOREFRESH = DEBUG
 WHITENOISE_USE_FINDERS = True
 
+# Shared school computers: the session ends with the browser, and at most SESSION_MAX_HOURS after
+# the login whatever happens (the expiry is set at login and not pushed back on each request).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = envbool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)
+SESSION_COOKIE_AGE = min(envint("SESSION_MAX_HOURS", 12), 12) * 60 * 60
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -32,7 +32,7 @@ def end_room(room: Room, reason: str) -> None:
     room.closes_at = None
     room.save(update_fields=["ended_at", "end_reason", "closes_at"])
     Attendance.objects.filter(room=room, left_at__isnull=True).update(left_at=now)
-    Participant.objects.filter(room=room).update(connections=0, hand_raised_at=None)
+    Participant.objects.filter(room=room).update(connections=0, sockets=[], hand_raised_at=None)
     log(room, RoomLogEntry.Kind.ENDED, reason=reason)
     events.send_control_on_commit(events.everyone_group(room.pk), "ended", reason=reason)
     events.call_on_commit(media.room_closed, str(room.pk))

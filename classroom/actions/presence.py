@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -41,11 +42,28 @@ class Entry:
     recess: bool = False
     # When this process should run `recess.check_recess` for the room next.
     check_at: datetime | None = None
+    # The moderators' waiting list changed (sent coalesced: `classroom.notices`).
+    waiting_changed: bool = False
+    # Older sockets of this user in the room, over ROOM_SOCKETS_PER_USER, that must close (4410).
+    evicted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Leaving:
+    """The outcome of closing a socket."""
+
+    # For a recess that lost its last supervisor: when to run `recess.do_check_recess`.
+    check_at: datetime | None = None
+    waiting_changed: bool = False
 
 
 @transaction.atomic
-def do_connect(room_id: str, user: User) -> Entry:
-    """Count a new socket of this user in the room and decide where it goes."""
+def do_connect(room_id: str, user: User, channel: str = "") -> Entry:
+    """Count a new socket of this user in the room and decide where it goes.
+
+    `channel` is the socket's channel name: the user's sockets in the room are kept oldest first,
+    and those over `ROOM_SOCKETS_PER_USER` are counted out here and returned in `evicted`.
+    """
     room = Room.objects.select_for_update(of=("self",)).select_related("school_class").filter(pk=room_id).first()
     if room is None:
         return Entry("closed", close_code=CLOSE_NOT_FOUND)
@@ -69,7 +87,12 @@ def do_connect(room_id: str, user: User) -> Entry:
     ):
         participant.status = Participant.Status.WAITING if reason else Participant.Status.ADMITTED
         participant.waiting_reason = reason
-    participant.connections = F("connections") + 1
+    evicted: list[str] = []
+    if channel:
+        sockets = [*participant.sockets, channel]
+        keep = max(1, settings.ROOM_SOCKETS_PER_USER)
+        evicted, participant.sockets = sockets[:-keep], sockets[-keep:]
+    participant.connections = F("connections") + 1 - len(evicted)
     participant.save()
     participant.refresh_from_db()
     participant.user = user  # the refresh forgot it: spare a query
@@ -82,13 +105,23 @@ def do_connect(room_id: str, user: User) -> Entry:
         room.save(update_fields=["closes_at"])
         events.send_event_on_commit(events.room_group(room.pk), p.RoomUpdated(room=serialize.room_object(room)))
     if participant.status == Participant.Status.WAITING:
-        if participant.connections == 1:
-            broadcast_waiting(room)
-        return Entry("waiting", reason=participant.waiting_reason, recess=is_recess, check_at=check_at)
+        return Entry(
+            "waiting",
+            reason=participant.waiting_reason,
+            recess=is_recess,
+            check_at=check_at,
+            waiting_changed=participant.connections == 1,
+            evicted=tuple(evicted),
+        )
     if participant.connections == 1:
         open_stay(room, participant)
     return Entry(
-        "admitted", moderator=moderator, closes_at=serialize.iso(room.closes_at), recess=is_recess, check_at=check_at
+        "admitted",
+        moderator=moderator,
+        closes_at=serialize.iso(room.closes_at),
+        recess=is_recess,
+        check_at=check_at,
+        evicted=tuple(evicted),
     )
 
 
@@ -102,28 +135,32 @@ def _wait_reason(room: Room, user: User) -> str:
 
 
 @transaction.atomic
-def do_disconnect(room_id: str, user: User, at: datetime | None = None) -> datetime | None:
+def do_disconnect(room_id: str, user: User, at: datetime | None = None, channel: str = "") -> Leaving:
     """Count a closed socket; the last one of a user ends their stay or their wait.
 
-    `at` is when the socket went silent, if earlier than now. For a recess that loses its last
-    supervisor, returns when the room must be checked (`recess.do_check_recess`).
+    `at` is when the socket went silent, if earlier than now. A socket (`channel`) that was
+    already counted out (evicted, removed, denied, room ended) is not counted twice.
     """
     room = Room.objects.select_for_update().filter(pk=room_id).first()
     participant = Participant.objects.select_for_update().filter(room_id=room_id, user=user).first()
     if room is None or participant is None or participant.connections == 0:
-        return None
+        return Leaving()
+    if channel:
+        if channel not in participant.sockets:
+            return Leaving()
+        participant.sockets = [name for name in participant.sockets if name != channel]
     participant.connections = F("connections") - 1
-    participant.save(update_fields=["connections", "updated_at"])
+    participant.save(update_fields=["connections", "sockets", "updated_at"])
     participant.refresh_from_db()
     if participant.connections > 0 or room.ended_at is not None:
-        return None
+        return Leaving()
     if participant.status == Participant.Status.ADMITTED:
         close_stay(room, participant)
         if room.kind == Room.Kind.RECESS and user.role in recess.SUPERVISING_ROLES:
-            return recess.supervisor_left(room, at or timezone.now())
+            return Leaving(check_at=recess.supervisor_left(room, at or timezone.now()))
     elif participant.status == Participant.Status.WAITING:
-        broadcast_waiting(room)
-    return None
+        return Leaving(waiting_changed=True)
+    return Leaving()
 
 
 def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
@@ -204,7 +241,8 @@ def do_deny(actor: Actor, message: p.WaitingDeny) -> None:
     participant = target(actor.room, message.id, status=Participant.Status.WAITING)
     participant.status = Participant.Status.DENIED
     participant.connections = 0
-    participant.save(update_fields=["status", "connections", "updated_at"])
+    participant.sockets = []
+    participant.save(update_fields=["status", "connections", "sockets", "updated_at"])
     log(actor.room, RoomLogEntry.Kind.DENY, actor=actor.user, target=participant.user)
     events.send_control_on_commit(
         events.user_group(actor.room.pk, participant.user_id), "refused", code=CLOSE_FORBIDDEN, event="denied"
@@ -233,9 +271,12 @@ def do_remove(actor: Actor, message: p.ParticipantRemove) -> None:
     had_hand = participant.hand_raised_at is not None
     participant.status = Participant.Status.REMOVED
     participant.connections = 0
+    participant.sockets = []
     participant.presenter = False
     participant.hand_raised_at = None
-    participant.save(update_fields=["status", "connections", "presenter", "hand_raised_at", "updated_at"])
+    participant.save(
+        update_fields=["status", "connections", "sockets", "presenter", "hand_raised_at", "updated_at"]
+    )
     log(room, RoomLogEntry.Kind.REMOVAL, actor=actor.user, target=participant.user)
     events.send_control_on_commit(events.user_group(room.pk, participant.user_id), "refused", code=CLOSE_FORBIDDEN)
     if was_present:

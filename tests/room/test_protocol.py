@@ -65,11 +65,3 @@ async def test_rate_limit_is_per_socket(enter, lesson, student, student2):
     for n in range(8):
         await flooder.request("chat.send", text=f"spam {n}")
     assert (await other.request("chat.send", text="hello"))["type"] == "ok"
-
-
-async def test_any_message_flood_is_rate_limited(enter, lesson, student):
-    socket = await enter(student, lesson)
-    for n in range(60):
-        await socket.send({"type": "ping", "ref": n})
-    replies = [await socket.expect("error", code="rate_limited")]
-    assert replies[0]["ref"] is not None

@@ -1,10 +1,13 @@
 // The room WebSocket: request/reply by `ref`, pushed events, reconnection with backoff.
 
 /** Close codes after which reconnecting cannot help (SPEC section 4). */
-export const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4409]);
+// docs/protocol.md "Close codes"; 4410: this tab was replaced by a newer one of the same person (a
+// reconnecting page would push that one out in turn). 4429 (too many messages) reconnects after a wait.
+export const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4409, 4410]);
 
 const PING_EVERY_MS = 20000;
 const PING_TIMEOUT_MS = 15000;
+const REPLY_TIMEOUT_MS = 20000;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 
@@ -136,7 +139,15 @@ export class RoomClient {
     if (!this.connected) return Promise.reject(new RoomError("offline", "not connected"));
     const ref = this.nextRef++;
     return new Promise((resolve, reject) => {
-      this.pending.set(ref, { resolve, reject });
+      // A frame over the rate limit is dropped unread (docs/protocol.md): give up rather than wait forever.
+      const timer = setTimeout(() => {
+        if (this.pending.delete(ref)) reject(new RoomError("rate_limited", "no reply"));
+      }, REPLY_TIMEOUT_MS);
+      const settle = (fn) => (value) => {
+        clearTimeout(timer);
+        fn(value);
+      };
+      this.pending.set(ref, { resolve: settle(resolve), reject: settle(reject) });
       this.socket.send(JSON.stringify({ ...message, ref }));
     });
   }
