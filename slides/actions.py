@@ -198,7 +198,8 @@ def do_render(deck_id: int) -> Deck | None:
                 on_pages=on_pages,
                 on_page=on_page,
                 memory_bytes=memory,
-                page_cpu_seconds=_setting("SLIDES_PAGE_CPU_SECONDS", watchdog.PAGE_CPU_SECONDS),
+                # by default as many processor seconds as wall-clock ones: PDFium uses one thread
+                page_cpu_seconds=_setting("SLIDES_PAGE_CPU_SECONDS", settings.SLIDES_PAGE_TIMEOUT_SECONDS),
             )
     except (render.PdfProblem, files.ConversionError, files.ArchiveProblem) as problem:
         detail = getattr(problem, "detail", {})

@@ -31,7 +31,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # A pathological page may try to allocate without bound (a 36,000 px soft mask is 1.2 GB):
 # past this PDFium leaves out what it cannot allocate, or the child dies for it.
 CHILD_MEMORY_BYTES = 1024**3
-# Processor seconds each page may use; the wall-clock page timeout usually ends it first.
+# Processor seconds each page may use (slides.actions passes SLIDES_PAGE_CPU_SECONDS, by default
+# SLIDES_PAGE_TIMEOUT_SECONDS); the wall-clock page timeout usually ends a page first.
 PAGE_CPU_SECONDS = 20
 # What a child that ran out of address space leaves on stderr: Python's MemoryError, C++'s
 # bad_alloc, a library that could not be mapped, libwebp's VP8_ENC_ERROR_OUT_OF_MEMORY.
