@@ -252,6 +252,15 @@ TURN_SECRET = envstr("TURN_SECRET")
 SLIDES_MAX_BYTES = envint("SLIDES_MAX_BYTES", 50 * 1024 * 1024)
 SLIDES_MAX_PAGES = envint("SLIDES_MAX_PAGES", 300)
 SLIDES_PAGE_TIMEOUT_SECONDS = envint("SLIDES_PAGE_TIMEOUT_SECONDS", 20)
+# Renders (LibreOffice conversion + page rendering) at once on one machine, across worker processes.
+SLIDES_MAX_CONCURRENT_RENDERS = envint("SLIDES_MAX_CONCURRENT_RENDERS", 2)
+# Address-space cap of the render child and of LibreOffice.
+SLIDES_RENDER_MEMORY_BYTES = envint("SLIDES_RENDER_MEMORY_BYTES", 1024**3)
+# Processor seconds one page may use (SIGXCPU past that).
+SLIDES_PAGE_CPU_SECONDS = envint("SLIDES_PAGE_CPU_SECONDS", SLIDES_PAGE_TIMEOUT_SECONDS)
+# An ODP/PPTX whose zip declares more than this unpacked is refused at upload.
+SLIDES_MAX_UNPACKED_BYTES = envint("SLIDES_MAX_UNPACKED_BYTES", 256 * 1024**2)
+SLIDES_CONVERT_TIMEOUT_SECONDS = envint("SLIDES_CONVERT_TIMEOUT_SECONDS", 180)
 # A deck still rendering after this long (its worker was killed) is marked failed by slides.tasks.fail_stuck_decks.
 SLIDES_STUCK_MINUTES = envint("SLIDES_STUCK_MINUTES", 30)
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / "var" / "uploads")))
