@@ -46,7 +46,7 @@ def values_for(tmp: Path, cert: Path, key: Path) -> dict[str, str]:
         "TLS_KEY": str(key),
         "HSTS_SECONDS": "63072000",
         "CLIENT_MAX_BODY_SIZE": "51m",
-        "WEB_UPSTREAM": "\n".join(f"server 127.0.0.1:{port};" for port in WEB_PORTS),
+        "WEB_UPSTREAM": "\n".join(f"server 127.0.0.1:{port} max_fails=0;" for port in WEB_PORTS),
         "DJANGO_SECRET_KEY": "test-secret-key",
         "DJANGO_ALLOWED_HOSTS": DOMAIN,
         "TRUSTED_PROXIES": "127.0.0.1,::1",

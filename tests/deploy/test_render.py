@@ -44,7 +44,7 @@ def test_the_env_file_is_private_and_the_manage_helper_executable(rendered: Rend
 
 def test_a_multi_line_value_keeps_the_placeholders_indentation(rendered: Rendered) -> None:
     site = rendered.file("/etc/nginx/sites-available/classe-virtuelle.conf").read_text()
-    assert "    server 127.0.0.1:8001;\n    server 127.0.0.1:8002;\n" in site
+    assert "    server 127.0.0.1:8001 max_fails=0;\n    server 127.0.0.1:8002 max_fails=0;\n" in site
 
 
 def test_the_env_file_names_every_variable_a_production_install_needs(rendered: Rendered) -> None:

@@ -128,6 +128,16 @@ class Stack:
     def log_of(self, name: str) -> str:
         return self.processes[name].log.read_text(errors="replace")
 
+    def restart_web(self, port: int) -> None:
+        """What `systemctl restart cv-web@<port>` does: SIGTERM, then the same command again,
+        back once it answers (the installer's rerun waits the same way before the next one)."""
+        name = f"web@{port}"
+        command = self.commands[name]
+        self.processes[name].stop()
+        user = command.user if command.run_as_unit_user else None
+        process = _spawn(self, name, command.argv, env=command.env, cwd=command.cwd, user=user)
+        _wait(f"daphne on {port} after its restart", lambda: _http_answers(port, "/healthz"), [process])
+
     def stop(self) -> None:
         for stopper in reversed(self._stoppers):
             try:
@@ -427,7 +437,7 @@ def render_values(
         "TLS_KEY": str(key),
         "HSTS_SECONDS": "63072000",
         "CLIENT_MAX_BODY_SIZE": f"{(SLIDES_MAX_BYTES + 2**20 - 1) // 2**20 + 1}m",
-        "WEB_UPSTREAM": "\n".join(f"server 127.0.0.1:{port};" for port in WEB_PORTS),
+        "WEB_UPSTREAM": "\n".join(f"server 127.0.0.1:{port} max_fails=0;" for port in WEB_PORTS),
         "DJANGO_SECRET_KEY": SECRET_KEY,
         "DJANGO_ALLOWED_HOSTS": DOMAIN,
         "TRUSTED_PROXIES": "127.0.0.1,::1",

@@ -7,6 +7,7 @@ https://classe.test. The tests share one stack and run in file order.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -160,3 +161,33 @@ def local_candidate_type(page: Page, connection: str) -> str | None:
     """The type of the local ICE candidate in use on one of the page's connections."""
     found: str | None = page.evaluate(SELECTED_CANDIDATE_TYPE, connection)
     return found
+
+
+def test_web_processes_restarted_one_after_the_other_never_fail_a_request(stack: Stack) -> None:
+    """The installer's rerun restarts cv-web@ one at a time: nginx must send every request to the
+    process that is up, even right after the other one came back (once, both were marked failed
+    for 10 s and nginx answered 502 "no live upstreams")."""
+    failures: list[str] = []
+    probes = 0
+    done = threading.Event()
+
+    def probe() -> None:
+        nonlocal probes
+        while not done.is_set():
+            status, _, _ = stack.get("/accounts/login/")
+            probes += 1
+            if status != 200:
+                failures.append(str(status))
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        for port in stack.web_ports:
+            stack.restart_web(port)
+    finally:
+        done.set()
+        prober.join()
+    print(f"rolling restart of {len(stack.web_ports)} web processes: {probes} requests through nginx")
+    assert probes > 20
+    assert not failures, f"{len(failures)} of {probes} requests failed during the restarts: {failures}"
