@@ -9,7 +9,6 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from config.metrics import LOGIN_FAILURES, LOGIN_LOCKED
-from config.proxy import client_address
 
 from . import ratelimit
 from .backends import NO_ROLE, UNAVAILABLE
@@ -32,9 +31,9 @@ class SchoolLoginForm(AuthenticationForm):
     def clean(self) -> dict[str, Any]:
         username = (self.cleaned_data.get("username") or "").strip()
         password = self.cleaned_data.get("password")
-        address = client_address(self.request)
         if username and password:
-            if ratelimit.is_locked(username, address):
+            attempt = ratelimit.Attempt.of(self.request, username)
+            if not ratelimit.begin(attempt):
                 LOGIN_LOCKED.inc()
                 raise forms.ValidationError(
                     self.error_messages["locked"],
@@ -45,12 +44,13 @@ class SchoolLoginForm(AuthenticationForm):
             reason = getattr(self.request, "directory_error", None)
             if self.user_cache is None:
                 if reason == UNAVAILABLE:
+                    ratelimit.not_checked(attempt)
                     raise forms.ValidationError(self.error_messages["unavailable"], code="unavailable")
-                ratelimit.record_failure(username, address)
+                ratelimit.failed(attempt)
                 LOGIN_FAILURES.labels(reason="no_role" if reason == NO_ROLE else "invalid").inc()
                 if reason == NO_ROLE:
                     raise forms.ValidationError(self.error_messages["no_role"], code="no_role")
                 raise self.get_invalid_login_error()
-            ratelimit.reset(username)
+            ratelimit.succeeded(attempt)
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data

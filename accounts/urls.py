@@ -1,9 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import LoginView
+from .views import login
 
 urlpatterns = [
-    path("login/", LoginView.as_view(), name="login"),
+    path("login/", login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

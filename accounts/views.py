@@ -1,5 +1,12 @@
-from django.contrib.auth import views as auth_views
+from __future__ import annotations
 
+import asyncio
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+
+from . import ratelimit
 from .forms import SchoolLoginForm
 
 
@@ -7,3 +14,29 @@ class LoginView(auth_views.LoginView):
     form_class = SchoolLoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form: SchoolLoginForm) -> HttpResponse:
+        response = super().form_valid(form)
+        ratelimit.issue_device_cookie(response, form.cleaned_data["username"])
+        return response
+
+
+_login = LoginView.as_view()
+
+
+def _delay(request: HttpRequest) -> float:
+    username = request.POST.get("username") or ""
+    return ratelimit.delay(ratelimit.Attempt.of(request, username)) if username.strip() else 0.0
+
+
+async def login(request: HttpRequest) -> HttpResponse:
+    """The login form; a post for a username or from an address that keeps failing waits first.
+
+    The wait is asynchronous: a slowed attacker holds no worker thread, and nobody else waits.
+    """
+    if request.method == "POST":
+        seconds = await sync_to_async(_delay)(request)
+        if seconds:
+            await asyncio.sleep(seconds)
+    response: HttpResponse = await sync_to_async(_login)(request)
+    return response

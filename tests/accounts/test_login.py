@@ -69,15 +69,14 @@ def test_it_locks_a_username_after_repeated_failures(db, settings) -> None:
     assert "_auth_user_id" not in client.session
 
 
-def test_it_locks_an_address_that_tries_many_usernames(db, settings) -> None:
+def test_an_address_that_tries_many_usernames_still_lets_a_right_password_in(db, settings) -> None:
     settings.LOGIN_FAILURES_PER_ADDRESS = 4
+    settings.LOGIN_SLOWDOWN_MAX_SECONDS = 0  # slowed, not locked: tests/accounts/test_lockout.py
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    for uid in ["a.b", "c.d", "e.f", "g.h"]:
+    for uid in ["a.b", "c.d", "e.f", "g.h", "i.j", "k.l"]:
         post_login(client, uid, "wrong", address="10.9.9.9")
-    locked = post_login(client, "marie.curie", "secret", address="10.9.9.9")
-    assert "Too many failed attempts" in locked.content.decode()
-    other_address = post_login(Client(), "marie.curie", "secret", address="10.9.9.8")
-    assert other_address.status_code == 302
+    same_address = post_login(Client(), "marie.curie", "secret", address="10.9.9.9")
+    assert same_address.status_code == 302
 
 
 def test_it_does_not_check_the_password_of_a_locked_user(db, settings, monkeypatch) -> None:
