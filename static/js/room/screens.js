@@ -26,6 +26,8 @@ export function mountScreens(room) {
       message.textContent = t(`final_${reason}`) === `final_${reason}` ? t("final_close_other") : t(`final_${reason}`);
       message.dataset.reason = reason;
       $("#final-login").hidden = reason !== "close_4401";
+      // Logged out (here or in another tab), or the session ended: straight to the login page.
+      if (reason === "close_4401") window.location.assign($("#final-login").href);
       clearInterval(countdown);
       banner.dataset.state = "ok";
       status.textContent = "";
