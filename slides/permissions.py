@@ -14,7 +14,8 @@ def can_upload_deck(user: User, school_class: SchoolClass) -> bool:
 
 def can_see_decks(user: User, school_class: SchoolClass) -> bool:
     """Whoever may be in the class's rooms: its students and teachers, admins, and anyone
-    admitted right now into one of its live lessons (a guest a moderator let in)."""
+    admitted into one of its live lessons and in it now (a guest a moderator let in): once the
+    guest's last socket closes, their standing stays but the decks are out of reach again."""
     if not user.is_active:
         return False
     if user.role == Role.ADMIN:
@@ -24,6 +25,7 @@ def can_see_decks(user: User, school_class: SchoolClass) -> bool:
     return Participant.objects.filter(
         user=user,
         status=Participant.Status.ADMITTED,
+        connections__gt=0,
         room__kind=Room.Kind.LESSON,
         room__school_class=school_class,
         room__ended_at__isnull=True,

@@ -4,6 +4,8 @@ import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 
 const SOURCE_PERMISSION = { camera: "video", microphone: "audio", screen: "screen" };
+// A moderator's mute on these sources (participant `muted_audio` / `muted_video`), lifted by `unmute`.
+const MUTE_FLAG = { camera: ["muted_video", "video"], microphone: ["muted_audio", "audio"] };
 
 export function mountControls(room) {
   for (const [kind, permission] of Object.entries(SOURCE_PERMISSION)) {
@@ -17,6 +19,12 @@ export function mountControls(room) {
       }
       button.disabled = true;
       try {
+        // Muted by a moderator: turning the source back on is the person's own choice (docs/protocol.md,
+        // "Mute"); the server forwards it again once the mute is lifted.
+        const mute = MUTE_FLAG[kind];
+        if (!on && mute && room.state.you && room.state.you[mute[0]]) {
+          if (!(await room.act({ type: "unmute", kind: mute[1] }))) return;
+        }
         const now = await room.media.setSource(kind, !on);
         room.setSourceState(kind, Boolean(now));
       } catch (error) {

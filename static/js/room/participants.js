@@ -40,6 +40,8 @@ function updateItem(room, li, p) {
   if (p.presenter && !p.moderator) badges.push(badge(t("presenter"), "presenter"));
   const position = room.state.hands.indexOf(id);
   if (position >= 0) badges.push(badge(t("hand_position", { n: position + 1 }), "hand"));
+  if (p.muted_audio) badges.push(badge(t("mic_muted"), "muted-audio"));
+  if (p.muted_video) badges.push(badge(t("camera_muted"), "muted-video"));
   if (p.audio) badges.push(badge(t("mic_on"), "audio"));
   if (p.video) badges.push(badge(t("camera_on"), "video"));
   if (p.screen) badges.push(badge(t("screen_on"), "screen"));
