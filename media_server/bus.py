@@ -12,6 +12,11 @@ Keys (all under `cv:media:`):
 - `reply:<request>` a list the node pushes one reply to, for the requests that want one.
 - `events` a stream of `Event`s from every node (messages for browsers, live sources), read by
   one dispatcher at a time (lock `dispatcher`) so that each event is delivered once and in order.
+
+Redis may restart and lose all of this: nodes register again with their next heartbeat, a node
+drops the rooms it held under the previous server (their placements are gone), and the dispatcher
+creates its consumer group again. The application puts the peers' permissions back from its
+database as pages reconnect.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ SOCKET_TIMEOUT_S = REPLY_TIMEOUT_S + 5.0
 REPLY_TTL_S = 30
 EVENTS_MAXLEN = 10000
 EVENT_MAX_AGE_MS = 30000
+SERVER_CHECK_S = 0.2
+"""A node asks which Redis server it talks to at most this often, and before a command if it has not since."""
 """An event older than this when read (no dispatcher ran meanwhile) is dropped: it would only confuse."""
 
 REFUSED = {"audio": False, "video": False, "screen": False, "always_forward": False}
@@ -134,12 +141,16 @@ class BusNode:
         self._queues: dict[str, asyncio.Queue[Command]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_packets = (time.monotonic(), 0)
+        self._server: str | None = None
+        self._server_checked = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until stop is set, then tell every browser to reconnect and unregister."""
         with contextlib.suppress(ResponseError):  # BUSYGROUP: the group exists already
             await self.redis.xgroup_create(EVENTS, GROUP, id="$", mkstream=True)
         await self._forget_previous_run()
+        self._server = await server_id(self.redis)
+        self._server_checked = time.monotonic()
         await self._beat()
         await self.redis.sadd(NODES, self.id)
         logger.info("media node %s serving (%s)", self.id, self.address)
@@ -172,6 +183,26 @@ class BusNode:
             logger.warning("media node %s restarted: room %s placed again on next join", self.id, room_id)
             for peer in peers:
                 await self._send(room_id, peer, Reconnect(reason="node_lost").model_dump())
+
+    async def _check_server(self) -> None:
+        """Drop every room if Redis restarted since the last look: their placements went with it.
+
+        The pages reconnect (the application closes their sockets) and join again, maybe on
+        another node; what this node held of the rooms answers nobody now.
+        """
+        now = time.monotonic()
+        if now - self._server_checked < SERVER_CHECK_S:
+            return
+        current = await server_id(self.redis)
+        self._server_checked = now
+        if current == self._server:
+            return
+        self._server = current
+        rooms = self.node.room_ids()
+        logger.warning("media node %s: Redis restarted; dropping %d rooms placed before", self.id, len(rooms))
+        for room in rooms:
+            await self.node.close_room(room)
+        await self.redis.sadd(NODES, self.id)
 
     async def close(self) -> None:
         """Unregister first (new joins go elsewhere), then send media.reconnect to every browser."""
@@ -206,6 +237,7 @@ class BusNode:
         while not stop.is_set():
             await asyncio.sleep(HEARTBEAT_S)
             try:
+                await self._check_server()
                 await self._beat()
                 await self.redis.sadd(NODES, self.id)
             except Exception:
@@ -220,6 +252,11 @@ class BusNode:
                 logger.exception("media node %s: reading commands failed", self.id)
                 await asyncio.sleep(0.5)
                 continue
+            try:
+                # before the command: it may be the first of a page joining again after a restart
+                await self._check_server()
+            except Exception:
+                logger.exception("media node %s: could not ask Redis for its run id", self.id)
             if popped is None:
                 continue
             command: Command = json.loads(popped[1])
@@ -416,6 +453,7 @@ class BusClient:
         """While holding the dispatcher lock, deliver every node event once and in order, and reap dead nodes."""
         with contextlib.suppress(ResponseError):
             await self.redis.xgroup_create(EVENTS, GROUP, id="$", mkstream=True)
+        restarted = False
         lock = self.redis.lock(DISPATCHER_LOCK, timeout=NODE_TTL_MS / 1000, thread_local=False)
         try:
             while True:
@@ -423,6 +461,9 @@ class BusClient:
                     await asyncio.sleep(HEARTBEAT_S)
                     continue
                 try:
+                    if restarted:
+                        restarted = False
+                        await self._create_group_again()
                     await self._lead(lock.reacquire, on_event, on_lost, reap_every)
                 except Exception as exc:
                     # redis-py may turn a cancellation in flight into a connection error
@@ -431,12 +472,21 @@ class BusClient:
                         raise asyncio.CancelledError from exc
                     if isinstance(exc, LockError):
                         logger.warning("media dispatcher lost its lock")
+                    elif isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP"):
+                        # Redis restarted empty: the stream and its group are gone
+                        logger.warning("media dispatcher: the events' consumer group is gone; creating it again")
+                        restarted = True
                     else:
                         logger.exception("media dispatcher failed")
                         await asyncio.sleep(HEARTBEAT_S)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(lock.release())
+
+    async def _create_group_again(self) -> None:
+        """From the stream's start: what nodes sent since the restart, before the group existed, is for pages now."""
+        with contextlib.suppress(ResponseError):
+            await self.redis.xgroup_create(EVENTS, GROUP, id="0", mkstream=True)
 
     async def _lead(
         self, renew: Callable[[], Awaitable[bool]], on_event: EventHandler, on_lost: LostHandler, reap_every: float
@@ -479,6 +529,12 @@ class BusClient:
             await on_event(event)
         except Exception:
             logger.exception("media event %s could not be delivered", entry_id)
+
+
+async def server_id(redis: Redis) -> str:
+    """The Redis server's run id: it changes whenever the server restarts."""
+    info: dict[str, Any] = await redis.info("server")
+    return str(info.get("run_id", ""))
 
 
 def _text(value: Any) -> str:

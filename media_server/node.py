@@ -259,6 +259,10 @@ class MediaNode:
         room.loudest = [p for p in room.loudest if p != peer_id]
         await self._update(room)
 
+    def room_ids(self) -> list[str]:
+        """The rooms this node holds now."""
+        return list(self._rooms)
+
     async def close_room(self, room_id: str) -> None:
         """Stop all media of a room."""
         room = self._rooms.pop(room_id, None)
