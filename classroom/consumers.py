@@ -15,11 +15,12 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from config.metrics import ERROR_REPLIES, FRAMES_DROPPED, SOCKET_FAILURES
 
-from . import events, media, ratelimit
+from . import events, heartbeat, media, ratelimit
 from . import protocol as p
 from .actions import polls, presence, recess
 from .actions.common import load_actor
@@ -94,6 +95,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._close(presence.CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        heartbeat.start()
         self.room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
         self.frames = ratelimit.frame_limits.acquire(self.room_id, str(user.pk))
         # Join the user's own groups first, so an admission cannot slip past this socket.
@@ -236,11 +238,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         try:
             outcome = await database_sync_to_async(self._run)(handler, message)
-        except Exception:
+        except Exception as exc:
             SOCKET_FAILURES.inc()
             logger.exception("%s from %s in %s failed", message.type, self.user, self.room_id)
             await self._error(ref, "unavailable", "The server could not do this just now; try again.")
-            if not self.failures.take():
+            # the database being down is no fault of this socket's: it stays open (docs/reliability.md)
+            if not isinstance(exc, OperationalError | InterfaceError) and not self.failures.take():
                 await self._close(CLOSE_PROTOCOL)
             return
         if isinstance(outcome, Refused):
@@ -400,6 +403,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.closing = True
         await self.close(code=code)
         await self._cleanup()
+
+
+async def close_every_socket(code: int) -> int:
+    """Close every room socket of this process with `code` (each counted out); return how many."""
+    open_now = [socket for socket in list(sockets) if not socket.closing]
+    await asyncio.gather(*(socket._close(code) for socket in open_now), return_exceptions=True)
+    return len(open_now)
 
 
 class NoRoomConsumer(AsyncWebsocketConsumer):

@@ -20,6 +20,10 @@ several tabs, or a phone and a computer, in the same room). The node's messages 
 to the owner's channel only; the other sockets' media messages are refused (`conflict`), except
 `media.join`, which takes the media over and tells the previous owner `media.moved`. The owners
 live in this process (embedded) or in Redis next to the peers hash (`cv:media:owners:<room>`).
+
+Redis may restart and lose the bus's state: `classroom.heartbeat` closes every room socket so
+that pages reconnect and join again; each `media.join` puts the participant's permissions back
+from the database first, and the bus makes the rest again (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from redis.asyncio import Redis
 
 from media_server.bus import PREFIX, BusClient, Event, EventHandler, LostHandler, connect
@@ -278,6 +283,8 @@ async def _handle_owned(
         if await _owner(redis, room_id, user_id) != channel:
             return NOT_OWNER
         return await _handle(room_id, user_id, body)
+    if redis is not None:
+        await _permissions_from_database(room_id, user_id)
     # Take the media first, so that the node's media.joined and offer come here.
     previous = await _take(redis, room_id, user_id, channel)
     refused = await _handle(room_id, user_id, body)
@@ -289,6 +296,23 @@ async def _handle_owned(
         await _handle(room_id, user_id, {"type": "media.restart", "pc": "publish"})
         await events.send_to_channel(previous, {"type": events.EVENT, "event": dict(MOVED)})
     return None
+
+
+async def _permissions_from_database(room_id: str, user_id: str) -> None:
+    """Put what the participant may publish on the bus again, as the database says, before a join.
+
+    The bus keeps its copy in Redis, which a Redis restart empties: without this a page joining
+    again would publish under the bus's default, everything refused.
+    """
+    from .actions.publishing import publish_permissions
+
+    try:
+        allowed = await database_sync_to_async(publish_permissions)(room_id, user_id)
+    except DatabaseError:
+        log.warning("database unavailable: media.join of %s in %s keeps the bus's permissions", user_id, room_id)
+        return
+    if allowed is not None:
+        await update_permissions(room_id, user_id, **allowed)
 
 
 async def _owner(redis: Redis | None, room_id: str, user_id: str) -> str | None:

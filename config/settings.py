@@ -135,6 +135,8 @@ DATABASES = {
         envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
+# A kept connection is checked before reuse: after PostgreSQL restarts, the next request reconnects.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the ASGI server and the eager tasks share the file.
     DATABASES["default"]["OPTIONS"] = {
@@ -243,6 +245,11 @@ ROOM_FRAMES_DROPPED_BEFORE_CLOSE = envint("ROOM_FRAMES_DROPPED_BEFORE_CLOSE", 20
 ROOM_SOCKETS_PER_USER = envint("ROOM_SOCKETS_PER_USER", 3)
 # `waiting.updated` after people come and go: at most one per room this often.
 ROOM_WAITING_COALESCE_MS = envint("ROOM_WAITING_COALESCE_MS", 1000)
+# Web processes' heartbeats (classroom/heartbeat.py, REDIS_URL set): the sockets of a process whose
+# heartbeat expired (killed with -9) are counted out by the live ones. 0 turns the watch off.
+WEB_HEARTBEAT_SECONDS = envint("WEB_HEARTBEAT_SECONDS", 5)
+WEB_PROCESS_TTL_SECONDS = envint("WEB_PROCESS_TTL_SECONDS", 20)
+WEB_SWEEP_SECONDS = envint("WEB_SWEEP_SECONDS", 10)
 MEDIA_PUBLIC_IP = envstr("MEDIA_PUBLIC_IP")
 MEDIA_LAST_N = envint("MEDIA_LAST_N", 6)
 TURN_URL = envstr("TURN_URL")

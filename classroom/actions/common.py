@@ -64,8 +64,8 @@ def broadcast_waiting(room: Room) -> None:
     )
 
 
-def push_permissions(room: Room, participant: Participant) -> None:
-    """Tell the forwarder, after commit, what this participant may publish now."""
+def permissions_of(room: Room, participant: Participant) -> dict[str, bool]:
+    """What the forwarder lets this participant publish: `audio`, `video`, `screen`, `always_forward`."""
     moderator = is_moderator(room, participant.user)
     allowed = may_publish(
         room,
@@ -75,12 +75,13 @@ def push_permissions(room: Room, participant: Participant) -> None:
         muted_audio=participant.muted_audio,
         muted_video=participant.muted_video,
     )
+    return {**allowed, "always_forward": moderator or participant.presenter}
+
+
+def push_permissions(room: Room, participant: Participant) -> None:
+    """Tell the forwarder, after commit, what this participant may publish now."""
     events.call_on_commit(
-        media.update_permissions,
-        str(room.pk),
-        str(participant.user_id),
-        always_forward=moderator or participant.presenter,
-        **allowed,
+        media.update_permissions, str(room.pk), str(participant.user_id), **permissions_of(room, participant)
     )
 
 

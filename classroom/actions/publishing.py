@@ -6,7 +6,22 @@ from django.db import transaction
 
 from .. import protocol as p
 from ..models import Participant
-from .common import broadcast_participant
+from .common import broadcast_participant, permissions_of
+
+
+def publish_permissions(room_id: str, user_id: str) -> dict[str, bool] | None:
+    """What an admitted participant may publish, from the database (None if not admitted here).
+
+    The database is the truth; the media bus's copy in Redis is rebuilt from it (Redis may restart).
+    """
+    participant = (
+        Participant.objects.select_related("user", "room__school_class")
+        .filter(room_id=room_id, user_id=int(user_id), status=Participant.Status.ADMITTED, room__ended_at__isnull=True)
+        .first()
+    )
+    if participant is None:
+        return None
+    return permissions_of(participant.room, participant)
 
 
 @transaction.atomic
