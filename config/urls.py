@@ -12,3 +12,6 @@ if settings.DEBUG:
     from django.contrib import admin
 
     urlpatterns.append(path("admin/", admin.site.urls))
+
+# A database that does not answer is a styled 503 that retries by itself, not a bare 500.
+handler500 = "classroom.unavailable.server_error"
