@@ -1,0 +1,69 @@
+"""Redis restarts during a lesson: signalling and media come back within 10 s, with no reload."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.browser.conftest import login
+from tests.browser.test_media_browser import enter, start_lesson, turn_on, wait_playing
+from tests.production.conftest import PageFactory
+from tests.production.stack import Stack
+
+from .parts import redis_of, restart_redis
+
+pytestmark = pytest.mark.browser
+
+BOUND_S = 10.0  # issue 14: open lessons recover within 10 s
+TEACHER, STUDENT, LATECOMER = "marie.curie", "lea.martin", "zoe.bernard"
+
+SHOWS_CHAT = "(text) => window.classroomRoom.state.chat.some((m) => m.text === text)"
+SEND_CHAT = """async (text) => {
+  try { await window.classroomRoom.send({ type: "chat.send", text }); return true; } catch (e) { return false; }
+}"""
+
+
+def until(what: str, done: object, timeout: float = BOUND_S) -> float:
+    """Seconds until done() is true; fail after timeout."""
+    began = time.monotonic()
+    while not done():  # type: ignore[operator]
+        assert time.monotonic() - began < timeout, f"{what}: not within {timeout:.0f} s"
+        time.sleep(0.1)
+    return time.monotonic() - began
+
+
+def test_a_lesson_recovers_signalling_and_media_after_redis_restarts(stack: Stack, new_page: PageFactory) -> None:
+    teacher = new_page()
+    login(teacher, TEACHER)
+    url = start_lesson(teacher, "6a")
+    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
+    turn_on(teacher, "camera")
+    student = new_page()
+    login(student, STUDENT)
+    enter(student, url)
+    wait_playing(student, teacher_id)
+    latecomer: Page = new_page()
+    login(latecomer, LATECOMER)
+
+    down = restart_redis(redis_of(stack))
+    back = time.monotonic()
+    print(f"\nRedis restarted (down {down:.2f} s)")
+
+    # Signalling: the teacher's page sends again, and the student's page, never reloaded, shows it.
+    def teacher_sends() -> bool:
+        return bool(teacher.evaluate(SEND_CHAT, "après le redémarrage"))
+
+    sent = until("the teacher's chat stored again", teacher_sends)
+    shown = until("the student's page shows it", lambda: student.evaluate(SHOWS_CHAT, "après le redémarrage"))
+    print(f"chat: sent {sent:.1f} s after Redis was back, on the student's page {sent + shown:.1f} s after")
+
+    # Media: the student's page plays the teacher's camera, and someone joining now sees it too.
+    wait_playing(student, teacher_id, timeout_ms=int(BOUND_S * 1000))
+    print(f"the student's page plays the teacher's camera {time.monotonic() - back:.1f} s after Redis was back")
+    joined = time.monotonic()
+    enter(latecomer, url)
+    wait_playing(latecomer, teacher_id, timeout_ms=int(BOUND_S * 1000))
+    print(f"a student entering after the restart sees the teacher's camera after {time.monotonic() - joined:.1f} s")
+    assert teacher.locator('[data-action="camera"]').get_attribute("aria-pressed") == "true"
