@@ -18,8 +18,12 @@
  * it changed (ICE restart, close: aioice clears the dict before closing sockets) it asks again.
  * Outputs without native_target() (tests' recorders) get output.send(...) called from here.
  *
- * libsrtp is the copy inside pylibsrtp: set_protect() receives the address of its srtp_protect,
- * so this module links against nothing but libc.
+ * libsrtp is the copy inside pylibsrtp (statically linked into its _binding module, which
+ * exports libsrtp's symbols): the sessions' srtp_t come from it, so srtp_protect must be its own.
+ * bind_libsrtp() finds that library among those already loaded, reads its srtp_get_version()
+ * and takes srtp_protect only from a libsrtp whose srtp_protect has the signature compiled here
+ * (libsrtp 2.x; 3.0 changed it): another one is refused with an error, never called. Until a
+ * library is bound, slots send through output.send() (Python, cffi-checked).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -27,6 +31,7 @@
 #include <structmember.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -38,9 +43,13 @@
 #define MAX_PLAIN (1500 - 16) /* pylibsrtp's buffer size less SRTP_MAX_TRAILER_LEN */
 #define NO_PT 0xFF
 
+/* libsrtp 2.x: srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr) */
 typedef int (*protect_fn)(void *ctx, void *rtp, int *len);
+typedef unsigned int (*version_fn)(void);
+#define LIBSRTP_MAJOR 2
 
 static protect_fn srtp_protect_ptr = NULL;
+static unsigned int libsrtp_bound = 0; /* srtp_get_version() of the bound library, 0: none */
 static PyObject *one = NULL; /* the key of aioice's nominated pair for component 1 */
 static PyObject *str_send = NULL;
 static PyObject *str_native_target = NULL;
@@ -808,13 +817,39 @@ static PyTypeObject SlotCoreType = {
     .tp_methods = SlotCore_methods,
 };
 
-static PyObject *set_protect(PyObject *module, PyObject *arg)
+static PyObject *bind_libsrtp(PyObject *module, PyObject *arg)
 {
-    void *fn = PyLong_AsVoidPtr(arg);
-    if (fn == NULL && PyErr_Occurred())
+    /* whatever happens below, nothing is called through a pointer of a refused library */
+    srtp_protect_ptr = NULL;
+    libsrtp_bound = 0;
+    const char *path = PyUnicode_AsUTF8(arg);
+    if (path == NULL)
         return NULL;
-    srtp_protect_ptr = (protect_fn)fn;
-    Py_RETURN_NONE;
+    /* RTLD_NOLOAD: only the copy already loaded (by pylibsrtp) owns the sessions' srtp_t */
+    void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (handle == NULL)
+        return PyErr_Format(PyExc_OSError, "%s is not loaded: %s", path, dlerror());
+    version_fn get_version = (version_fn)dlsym(handle, "srtp_get_version");
+    protect_fn protect = (protect_fn)dlsym(handle, "srtp_protect");
+    if (get_version == NULL || protect == NULL) {
+        dlclose(handle);
+        return PyErr_Format(PyExc_ValueError, "%s exports no srtp_get_version or srtp_protect: not libsrtp", path);
+    }
+    unsigned int version = get_version();
+    if (version >> 24 != LIBSRTP_MAJOR) {
+        dlclose(handle);
+        return PyErr_Format(PyExc_ValueError, "libsrtp %u.%u.%u in %s: srtp_protect is called as libsrtp %d declares it",
+                            version >> 24, (version >> 16) & 0xFF, version & 0xFFFF, path, LIBSRTP_MAJOR);
+    }
+    /* the handle stays open: the library must outlive every call through the pointer */
+    srtp_protect_ptr = protect;
+    libsrtp_bound = version;
+    return PyLong_FromUnsignedLong(version);
+}
+
+static PyObject *libsrtp_version(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromUnsignedLong(libsrtp_bound);
 }
 
 static PyMethodDef module_methods[] = {
@@ -822,7 +857,9 @@ static PyMethodDef module_methods[] = {
     {"fanout_burst", (PyCFunction)(void (*)(void))fanout_burst, METH_FASTCALL, fanout_burst_doc},
     {"gso_state", gso_state, METH_NOARGS, "(whether segmented sends are on, how many were sent, the packets they carried)."},
     {"set_gso", set_gso, METH_O, "Turn segmented sends on or off (off: one datagram per packet)."},
-    {"set_protect", set_protect, METH_O, "Give the address of libsrtp's srtp_protect (from pylibsrtp)."},
+    {"bind_libsrtp", bind_libsrtp, METH_O,
+     "Call srtp_protect of the loaded libsrtp at this path, after checking its version; return the version."},
+    {"libsrtp_version", libsrtp_version, METH_NOARGS, "The bound libsrtp's srtp_get_version(), 0 when none is bound."},
     {NULL},
 };
 

@@ -12,44 +12,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 import struct
 from collections import deque
 from collections.abc import Callable
 from time import monotonic, time
 from typing import Any
 
-from aioice.ice import StunProtocol
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription, sdp
-from aiortc.codecs import get_capabilities, is_rtx
-from aiortc.rate import RemoteBitrateEstimator
-from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, SRTPProtectionProfile
-from aiortc.rtcrtpparameters import RTCRtpSendParameters
-from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver, StreamStatistics
-from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from aiortc.rtp import (
-    RTCP_PSFB_APP,
-    RTCP_PSFB_FIR,
-    RTCP_PSFB_PLI,
-    RTCP_RTPFB_NACK,
-    RTP_HISTORY_SIZE,
-    RtcpPacket,
-    RtcpPsfbPacket,
-    RtcpRrPacket,
-    RtcpRtpfbPacket,
-    RtcpSrPacket,
-    pack_remb_fci,
-    unpack_remb_fci,
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCDtlsTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
 )
-from OpenSSL import SSL
-from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 
+from . import seam
 from .forwarder import READ_SIZE, Kind, Output, Slot, Track, bursts
 from .ice import RemoteCandidates, announce_public_ip
 from .policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .protocol import MediaError, Offer, PublishedTrack
 from .rtp import ABS_SEND_TIME_URI, find_extension
+from .seam import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    NackGenerator,
+    RemoteBitrateEstimator,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    SharedCertificate,
+    StreamStatistics,
+    StunProtocol,
+    add_to_nack_generator,
+    get_capabilities,
+    is_rtx,
+    unpack_remb_fci,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +66,8 @@ RTCP_HEADER = struct.Struct("!BBH")
 SENDER_REPORT = struct.Struct("!BBHIQIII")
 # aiortc's arrival times count milliseconds from the NTP epoch (1900), time() from 1970
 NTP_UNIX_OFFSET_MS = 2_208_988_800_000
-# pylibsrtp's session buffer
-MAX_DATAGRAM = 1500
+MAX_DATAGRAM = seam.SESSION_BUFFER
+"""The largest SRTP packet unprotected in the socket callback (pylibsrtp's session buffer)."""
 DRAIN = 16
 """Datagrams a publisher socket's callback reads after the one asyncio gave it, if queued."""
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
@@ -120,9 +124,8 @@ class _Feedback:
         self.receiver = receiver
         self.ssrc = ssrc
         self.stats = StreamStatistics(clock_rate)
-        # aiortc sends receiver reports from this table
-        receiver._RTCRtpReceiver__remote_streams[ssrc] = self.stats  # type: ignore[attr-defined]
-        self.nacks: NackGenerator | None = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+        seam.report_stream(receiver, ssrc, self.stats)
+        self.nacks: NackGenerator | None = seam.nack_generator(receiver)
         # one estimator for all of a publisher's video, not aiortc's one per receiver: browsers take
         # each REMB as the whole connection's estimate, so a REMB about the low camera layer alone
         # would cap the normal layer and the screen share to it
@@ -142,7 +145,7 @@ class _Feedback:
         self.stats.add(view)  # type: ignore[arg-type]
         nacks = self.nacks
         if nacks is not None and add_to_nack_generator(nacks, view):
-            asyncio.ensure_future(self.receiver._send_rtcp_nack(self.ssrc, sorted(nacks.missing)))
+            seam.send_nack(self.receiver, self.ssrc, sorted(nacks.missing))
         if self.estimator is not None:
             # REMB, so that the browser's encoder ramps up to what the path carries
             value = find_extension(data, self.abs_send_time_id)
@@ -153,23 +156,8 @@ class _Feedback:
                     payload_size=len(data) - 12,
                     ssrc=self.ssrc,
                 )
-                rtcp_ssrc = self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
-                if remb is not None and rtcp_ssrc is not None:
-                    packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
-                    asyncio.ensure_future(self.receiver._send_rtcp(packet))
-
-
-def add_to_nack_generator(nacks: NackGenerator, packet: Any) -> bool:
-    """Do what NackGenerator.add does, without its scan of the missing set for in-order packets."""
-    seq: int = packet.sequence_number
-    last = nacks.max_seq
-    if last is None or seq != (last + 1) & 0xFFFF:
-        return nacks.add(packet)
-    nacks.max_seq = seq
-    if nacks.missing:
-        # the window moved by one: only the number now RTP_HISTORY_SIZE + 1 behind leaves it
-        nacks.missing.discard((seq - RTP_HISTORY_SIZE - 1) & 0xFFFF)
-    return False
+                if remb is not None:
+                    seam.send_remb(self.receiver, *remb)
 
 
 def _receive_srtp(
@@ -181,26 +169,21 @@ def _receive_srtp(
     routing) and tries to parse it as STUN first; STUN, DTLS and RTCP still take it.
     """
     original = protocol.datagram_received
-    length = ffi.new("int *")
-    unprotect = lib.srtp_unprotect
+    unprotect = seam.rtp_unprotector(dtls)
 
     def one(data: bytes, addr: tuple[Any, ...]) -> None:
         n = len(data)
-        session = dtls._rx_srtp
         # RTP (first byte 128-191, not an RTCP packet type) once DTLS-SRTP is up
-        if 11 < n <= MAX_DATAGRAM and 127 < data[0] < 192 and not 191 < data[1] < 209 and session is not None:
-            buffer = session._buffer
-            buffer[0:n] = data
-            length[0] = n
-            if not unprotect(session._srtp[0], session._cdata, length):
-                on_rtp(buffer[0 : length[0]], int(time() * 1000) + NTP_UNIX_OFFSET_MS)
-            return
+        if 11 < n <= MAX_DATAGRAM and 127 < data[0] < 192 and not 191 < data[1] < 209:
+            plain = unprotect(data)
+            if plain is not None:
+                if plain:
+                    on_rtp(plain, int(time() * 1000) + NTP_UNIX_OFFSET_MS)
+                return
         original(data, addr)
 
-    transport = getattr(protocol, "transport", None)
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    raw = getattr(sock, "_sock", None)
-    if not isinstance(raw, socket.socket):
+    raw = seam.raw_socket(getattr(protocol, "transport", None))
+    if raw is None:
         return one
     recvfrom = raw.recvfrom
 
@@ -233,127 +216,12 @@ def _sdes_chunk(ssrc: int, cname: str) -> bytes:
     return item + bytes(-len(item) % 4)
 
 
-def _idle_senders(pc: RTCPeerConnection) -> None:
-    """Keep aiortc's senders of a subscribe connection from starting; free what only that uses.
-
-    The forwarder sends each slot's RTP (Output) and their sender reports (Subscriber._run_rtcp)
-    itself, and the subscriber's RTCP never reaches aiortc (Subscriber._hook). aiortc's send()
-    would start two tasks per sender that wait for ever (an RTP loop on a track that never
-    yields a frame, an RTCP loop) with four Events: about 4.5 KB for each of the twelve slots.
-    The stand-in keeps the one thing read from it, the CNAME of the SDES chunks; stop() does
-    nothing for a sender that was never started.
-    """
-    for transceiver in pc.getTransceivers():
-        sender = transceiver.sender
-
-        async def send(parameters: RTCRtpSendParameters, sender: RTCRtpSender = sender) -> None:
-            sender._RTCRtpSender__cname = parameters.rtcp.cname  # type: ignore[attr-defined]
-
-        sender.send = send  # type: ignore[method-assign]
-        for name in ("rtp_started", "rtp_exited", "rtcp_started", "rtcp_exited"):
-            setattr(sender, f"_RTCRtpSender__{name}", None)
-
-
-def _idle_receivers(pc: RTCPeerConnection) -> None:
-    """Free what aiortc's receivers of sendonly transceivers keep for media that never comes.
-
-    Each receiver makes a jitter buffer (128 entries for video), a NACK generator, a decoder
-    queue (a queue.Queue: three Conditions) and two Events for its RTCP loop: about 6.5 KB, for
-    each of a subscriber's twelve slots. Only receive() uses them, which aiortc calls for
-    transceivers that receive, and stop() only after it; no RTP is routed to these receivers.
-    """
-    for transceiver in pc.getTransceivers():
-        if transceiver.direction != "sendonly":
-            continue
-        receiver = transceiver.receiver
-        for name in ("jitter_buffer", "nack_generator", "decoder_queue", "rtcp_started", "rtcp_exited"):
-            setattr(receiver, f"_RTCRtpReceiver__{name}", None)
-
-
-def _drop_descriptions(pc: RTCPeerConnection) -> None:
-    """Free aiortc's parsed copies of a negotiated subscribe connection's offer and answer.
-
-    aiortc reads them only to negotiate again (createOffer, createAnswer, setLocalDescription,
-    setRemoteDescription) and to note trickled candidates in them; a subscribe connection is never
-    negotiated again (a join or a restart makes a new one). About 110 KB of Python objects for
-    twelve media sections (codecs, RTCP feedback, candidates, fingerprints).
-    """
-    for name in ("current", "pending"):
-        for side in ("Local", "Remote"):
-            setattr(pc, f"_RTCPeerConnection__{name}{side}Description", None)
-    # aiortc notes a late trickled candidate in the remote description after handing it to ICE,
-    # and logs a warning for each when there is none: an empty one takes them silently
-    empty = sdp.SessionDescription()
-    empty.type = "answer"
-    pc._RTCPeerConnection__currentRemoteDescription = empty  # type: ignore[attr-defined]
-
-
-def _share_equal_lists(transceivers: list[RTCRtpTransceiver]) -> None:
-    """Make the transceivers whose negotiated codecs and header extensions are equal share them.
-
-    aiortc deep-copies the codecs (with their RTCP feedback) for every transceiver: the nine
-    video slots of a subscriber hold nine equal lists. Nothing changes them after negotiation.
-    """
-    codecs: list[list[Any]] = []
-    extensions: list[list[Any]] = []
-    for transceiver in transceivers:
-        transceiver._codecs = _first_equal(codecs, transceiver._codecs)
-        transceiver._headerExtensions = _first_equal(extensions, transceiver._headerExtensions)
-
-
-def _first_equal(seen: list[list[Any]], value: list[Any]) -> list[Any]:
-    for other in seen:
-        if other == value:
-            return other
-    seen.append(value)
-    return value
-
-
 def _dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
     seen: dict[int, RTCDtlsTransport] = {}
     for transceiver in pc.getTransceivers():
         dtls = transceiver.receiver.transport
         seen[id(dtls)] = dtls
     return list(seen.values())
-
-
-def _drop_receive_estimators(pc: RTCPeerConnection) -> None:
-    """Free aiortc's per-receiver REMB estimators, which the hooks never feed.
-
-    Each holds 1000 one-millisecond buckets (about 60 KB of Python objects): nine per subscriber
-    connection, where the receivers receive nothing, and one per published video track, for which
-    the publisher's shared estimator answers instead.
-    """
-    for transceiver in pc.getTransceivers():
-        transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
-
-
-class SharedCertificate(RTCCertificate):
-    """A DTLS certificate with one SSL context for all the connections that use it.
-
-    aiortc makes a certificate (an EC key, 16 KB of C memory) for every RTCPeerConnection and an
-    SSL context (23 KB) for every DTLS transport, and OpenSSL keeps each connection's record
-    buffers (about 50 KB) after the handshake. Like Janus and mediasoup, the node uses one
-    certificate and one context for all its connections: each connection still makes its own
-    keys (ECDHE) and checks the browser's fingerprint. The context releases idle record buffers
-    and resumes no session (no cache, no tickets), as a context per connection never did.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.created = monotonic()
-        self._contexts: dict[tuple[int, ...], SSL.Context] = {}
-
-    def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
-        key = tuple(p.libsrtp_profile for p in srtp_profiles)
-        context = self._contexts.get(key)
-        if context is None:
-            context = super()._create_ssl_context(srtp_profiles)
-            context.set_mode(SSL.MODE_RELEASE_BUFFERS)
-            context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
-            context.set_options(SSL.OP_NO_TICKET)
-            self._contexts[key] = context
-        return context
 
 
 _certificate: SharedCertificate | None = None
@@ -367,7 +235,7 @@ def _share_certificate(pc: RTCPeerConnection) -> None:
     global _certificate
     if _certificate is None or monotonic() - _certificate.created > CERTIFICATE_RENEWAL_S:
         _certificate = SharedCertificate.generateCertificate()
-    pc._RTCPeerConnection__certificates = [_certificate]  # type: ignore[attr-defined]
+    seam.share_certificate(pc, _certificate)
 
 
 def _new_peer_connection() -> RTCPeerConnection:
@@ -422,12 +290,12 @@ class Publisher:
             raise MediaError("invalid", f"unusable SDP offer: {exc}") from exc
         for transceiver in self.pc.getTransceivers():
             # retransmissions come back on the media SSRC: no RTX stream to unwrap
-            transceiver._codecs = [c for c in transceiver._codecs if not is_rtx(c)]
+            seam.set_codecs(transceiver, [c for c in seam.codecs(transceiver) if not is_rtx(c)])
             mid = transceiver.mid
             if mid is None or mid in self.tracks or mid not in declared:
                 continue
             self._add_track(transceiver, declared[mid])
-        _drop_receive_estimators(self.pc)
+        seam.drop_receive_estimators(self.pc)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         for dtls in _dtls_transports(self.pc):
@@ -440,24 +308,19 @@ class Publisher:
             raise MediaError("invalid", f"mid {declared.mid} is {kind}, not a {declared.source}")
         if any(t.source == declared.source and t.layer == declared.layer for t in self.tracks.values()):
             raise MediaError("conflict", f"{declared.source} {declared.layer} is already published")
-        self._mid_ext_id = next(
-            (ext.id for ext in transceiver._headerExtensions if ext.uri == MID_URI), self._mid_ext_id
-        )
+        extensions = seam.header_extensions(transceiver)
+        self._mid_ext_id = next((ext.id for ext in extensions if ext.uri == MID_URI), self._mid_ext_id)
         self._abs_send_time_id = next(
-            (ext.id for ext in transceiver._headerExtensions if ext.uri == ABS_SEND_TIME_URI),
-            self._abs_send_time_id,
+            (ext.id for ext in extensions if ext.uri == ABS_SEND_TIME_URI), self._abs_send_time_id
         )
-        audio_level_id = next(
-            (ext.id for ext in transceiver._headerExtensions if ext.uri == AUDIO_LEVEL_URI),
-            0,
-        )
+        audio_level_id = next((ext.id for ext in extensions if ext.uri == AUDIO_LEVEL_URI), 0)
         receiver = transceiver.receiver
         track = Track(
             self.peer_id,
             declared.source,
             declared.layer if declared.source == "camera" else "normal",
             "audio" if kind == "audio" else "video",
-            {c.payloadType: c.mimeType for c in transceiver._codecs if c.payloadType is not None},
+            {c.payloadType: c.mimeType for c in seam.codecs(transceiver) if c.payloadType is not None},
             audio_level_id=audio_level_id,
         )
         track.send_pli = lambda: self._send_pli(receiver, track)
@@ -466,7 +329,7 @@ class Publisher:
 
     def _send_pli(self, receiver: RTCRtpReceiver, track: Track) -> None:
         if track.ssrc:
-            asyncio.ensure_future(receiver._send_rtcp_pli(track.ssrc))
+            seam.send_pli(receiver, track.ssrc)
 
     def _hook(self, dtls: RTCDtlsTransport) -> None:
         if id(dtls) in self._hooked:
@@ -489,23 +352,19 @@ class Publisher:
                 on_rtp(data, arrival_time_ms)
 
         # replaces aiortc's parse-route-depacketize-decode path for this transport
-        dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+        seam.replace_rtp_handler(dtls, handle_rtp_data)
         # and skips aiortc's receive chain for SRTP on the sockets gathered for it
-        for protocol in dtls.transport._connection._protocols:
-            protocol.datagram_received = _receive_srtp(dtls, protocol, on_rtp)  # type: ignore[method-assign,assignment]
+        for protocol in seam.ice_protocols(dtls):
+            seam.replace_datagram_handler(protocol, _receive_srtp(dtls, protocol, on_rtp))
 
     def _route(self, dtls: RTCDtlsTransport, data: bytes) -> tuple[Track, _Feedback] | None:
         view = self._view
         view.ssrc = SSRC.unpack_from(data, 8)[0]
         view.payload_type = data[1] & 0x7F
-        router = dtls._rtp_router
-        receiver: object = router.route_rtp(view)  # type: ignore[arg-type]
+        # without a=ssrc in the offer, the mid header extension names the transceiver
+        mid = find_extension(data, self._mid_ext_id)
+        receiver = seam.route_rtp(dtls, view, mid.decode("ascii", "replace") if mid else None)
         if receiver is None:
-            # no a=ssrc in the offer: the mid header extension names the transceiver
-            mid = find_extension(data, self._mid_ext_id)
-            if mid:
-                receiver = router.mid_table.get(mid.decode("ascii", "replace"))
-        if not isinstance(receiver, RTCRtpReceiver):
             return None
         track = self._by_receiver.get(receiver)
         if track is None:
@@ -596,14 +455,14 @@ class Subscriber:
                 # no track: the senders never start (_idle_senders), the forwarder sends
                 transceiver = self.pc.addTransceiver(kind, direction="sendonly")
                 transceiver.setCodecPreferences(preferences)
-                slot = Slot(kind, transceiver.sender._ssrc)
+                slot = Slot(kind, seam.sender_ssrc(transceiver.sender))
                 self.slots.append(slot)
                 (self.audio_slots if kind == "audio" else self.video_slots).append(slot)
                 self._transceivers.append(transceiver)
                 self._by_ssrc[slot.ssrc] = slot
-        _drop_receive_estimators(self.pc)
-        _idle_receivers(self.pc)
-        _idle_senders(self.pc)
+        seam.drop_receive_estimators(self.pc)
+        seam.idle_receivers(self.pc)
+        seam.idle_senders(self.pc)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         dtls = self._transceivers[0].sender.transport
         self._hook(dtls)
@@ -630,14 +489,14 @@ class Subscriber:
             slot.abs_send_time_id = next(
                 (
                     x.id
-                    for x in transceiver._headerExtensions
+                    for x in seam.header_extensions(transceiver)
                     if x.uri == ABS_SEND_TIME_URI and 1 <= x.id <= 14 and slot.kind == "video"
                 ),
                 0,
             )
             slot.payload_types = {
                 c.mimeType: c.payloadType
-                for c in reversed(transceiver._codecs)
+                for c in reversed(seam.codecs(transceiver))
                 if c.payloadType is not None and not is_rtx(c)
             }
             track = slot.track
@@ -645,8 +504,8 @@ class Subscriber:
                 slot.pt_map = {
                     pt: slot.payload_types[mime] for pt, mime in track.mime_types.items() if mime in slot.payload_types
                 }
-        _share_equal_lists(self._transceivers)
-        _drop_descriptions(self.pc)
+        seam.share_equal_lists(self._transceivers)
+        seam.drop_descriptions(self.pc)
         self.negotiated = True
         if self._rtcp_task is None:
             self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
@@ -660,7 +519,7 @@ class Subscriber:
             self.update_sender_reports(int(time() * 1000) + NTP_UNIX_OFFSET_MS)
             if self._reports:
                 try:
-                    await dtls._send_rtp(self._reports)
+                    await seam.send_rtcp(dtls, self._reports)
                 except ConnectionError:
                     pass
 
@@ -712,7 +571,7 @@ class Subscriber:
             # nothing goes on to aiortc's handler: its senders would only keep statistics that
             # nobody reads (round-trip times, the REMB for an encoder that does not exist)
 
-        dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
+        seam.replace_rtcp_handler(dtls, handle_rtcp_data)
 
     def update_sender_reports(self, now_ms: int) -> None:
         """Make the RTCP SRs describe what the slots forwarded, for lip sync."""
@@ -726,7 +585,7 @@ class Subscriber:
             age_ms = max(now_ms - slot.last_ms, 0)
             ntp = ntp_now - (age_ms << 32) // 1000
             reports.append(SENDER_REPORT.pack(0x80, 200, 6, slot.ssrc, ntp, slot.last_ts, slot.packets & 0xFFFFFFFF, 0))
-            cname: str | None = transceiver.sender._RTCRtpSender__cname  # type: ignore[attr-defined]
+            cname = seam.sender_cname(transceiver.sender)
             if cname is not None:
                 chunks.append(_sdes_chunk(slot.ssrc, cname))
         if chunks:

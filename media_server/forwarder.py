@@ -22,11 +22,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from aioice.ice import CandidatePair
-from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtcdtlstransport import RTCDtlsTransport, State
-from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found,unused-ignore]
+from aiortc import MediaStreamTrack, RTCDtlsTransport
 
+from . import seam
 from .rtp import (
     ABS_SEND_TIME_EXT,
     EXT_HEADER,
@@ -39,6 +37,7 @@ from .rtp import (
     is_keyframe,
     parse_audio_level,
 )
+from .seam import CandidatePair
 
 try:
     from . import _fastpath
@@ -50,8 +49,8 @@ logger = logging.getLogger(__name__)
 Kind = Literal["audio", "video"]
 
 # the SRTP session buffer is 1500 bytes and protection adds up to 16 (SRTP_MAX_TRAILER_LEN)
-MAX_PLAIN = 1500 - 16
-srtp_protect = lib.srtp_protect
+MAX_PLAIN = seam.SESSION_BUFFER - 16
+srtp_protect = seam.srtp_protect
 
 READ_SIZE = 65536
 """What a socket read asks for: any UDP datagram, as asyncio's own reads (never truncated)."""
@@ -125,7 +124,8 @@ class Wire(socket.socket):
 
 
 if _fastpath is not None:
-    _fastpath.set_protect(int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))))
+    # the C module calls libsrtp on the sessions' srtp_t: it binds to pylibsrtp's copy, checked
+    seam.bind_fastpath(_fastpath)
 else:
     logger.warning("media_server/_fastpath.c is not built (make install): forwarding with the Python loop")
 
@@ -160,12 +160,12 @@ class Output:
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self.dtls = dtls
         self._pair: CandidatePair | None = None
-        self._nominated: dict[int, CandidatePair] = dtls.transport._connection._nominated
+        self._nominated: dict[int, CandidatePair] = seam.nominated_pairs(dtls)
         self._srtp: Any = None
         self._cdata: Any = None
         self._buffer: Any = None
         self._view = memoryview(b"")
-        self._length: Any = ffi.new("int *")
+        self._length: Any = seam.new_length()
         self._sendto: Callable[..., Any] | None = None
         self._addr: tuple[str, int] = ("", 0)
         self._session: Any = None
@@ -175,8 +175,8 @@ class Output:
     def _resolve(self, pair: CandidatePair | None) -> bool:
         """Cache the SRTP session and the UDP socket of the selected candidate pair."""
         self._pair = None
-        session = self.dtls._tx_srtp
-        if pair is None or session is None or self.dtls._state != State.CONNECTED:
+        session = seam.tx_session(self.dtls)
+        if pair is None or session is None:
             return False
         transport = pair.protocol.transport
         if transport is None:
@@ -184,16 +184,14 @@ class Output:
         # the socket itself: asyncio's DatagramTransport.sendto costs about a microsecond more,
         # and a full send buffer only drops this datagram, as the network would
         sock = transport.get_extra_info("socket")
-        raw = getattr(sock, "_sock", None)
+        raw = seam.raw_socket(transport)
         self._session = session
         # the C path only needs the descriptor: asyncio's and uvloop's socket wrappers both give it
         self._fileno = getattr(sock, "fileno", None)
-        self._srtp = session._srtp[0]
-        self._cdata = session._cdata
-        self._buffer = session._buffer
+        self._srtp, self._cdata, self._buffer = seam.session_parts(session)
         # slicing a memoryview hands the protected packet to sendto without copying it
-        self._view = memoryview(session._buffer)
-        self._sendto = raw.sendto if isinstance(raw, socket.socket) else transport.sendto
+        self._view = memoryview(self._buffer)
+        self._sendto = raw.sendto if raw is not None else transport.sendto
         self._addr = pair.remote_addr
         self._pair = pair
         self._rewire(sock, pair)
@@ -238,7 +236,7 @@ class Output:
         fd = self._fileno()
         if fd < 0:
             return None
-        address = int(ffi.cast("uintptr_t", self._srtp))
+        address = seam.srtp_address(self._srtp)
         wire = self._wire
         if wire is not None and wire.fileno() >= 0:
             return (self._session, wire), address, wire.fileno(), None, self._nominated, pair

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
-from aiortc.clock import current_ms
-
+from . import seam
 from .connection import Publisher, Subscriber
 from .forwarder import Slot, Track, segmented_sends
 from .ice import ice_servers
@@ -358,7 +357,7 @@ class MediaNode:
 
     async def _update_locked(self, room: Room) -> None:
         now = time.monotonic()
-        now_ms = current_ms()
+        now_ms = seam.current_ms()
         peers = list(room.peers.values())
         levels: dict[str, int] = {}
         cameras: list[str] = []

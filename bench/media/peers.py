@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pylibsrtp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.codecs import get_capabilities
-from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket
-from pylibsrtp._binding import ffi, lib
+from aiortc import RTCConfiguration, RTCDtlsTransport, RTCPeerConnection, RTCSessionDescription
 
+from media_server import seam
 from media_server.forwarder import Output, SilentTrack
+from media_server.seam import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, get_capabilities
 
 from .packets import (
     AUDIO_LEVEL_URI,
@@ -56,12 +54,12 @@ NATIVE = _genfast is not None and os.environ.get("BENCH_GENERATOR_C", "1") != "0
 
 def libsrtp_function(name: str) -> int:
     """Return the address of a function of pylibsrtp's libsrtp, for _genfast."""
-    return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+    return seam.libsrtp_address(name)
 
 
 def srtp_address(session: pylibsrtp.Session) -> int:
     """Return the address of a pylibsrtp session's srtp_t, for _genfast."""
-    return int(ffi.cast("uintptr_t", session._srtp[0]))
+    return seam.session_address(session)
 
 
 def new_pc() -> RTCPeerConnection:
@@ -183,15 +181,15 @@ class RawPublisher:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         for s, t in zip(self.streams, self._transceivers, strict=True):
             s.mid = t.mid or ""
-            s.ssrc = t.sender._ssrc
+            s.ssrc = seam.sender_ssrc(t.sender)
         return self.pc.localDescription.sdp
 
     async def accept(self, sdp: str, timeout: float) -> None:
         """Apply the answer and wait for DTLS-SRTP."""
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         for s, t in zip(self.streams, self._transceivers, strict=True):
-            s.pt = t._codecs[0].payloadType
-            ids = {e.uri: e.id for e in t._headerExtensions}
+            s.pt = seam.codecs(t)[0].payloadType
+            ids = {e.uri: e.id for e in seam.header_extensions(t)}
             s.ext = header_extension(ids.get(MID_URI, 0), s.mid)
             if s.profile.kind == "audio":
                 s.ext = header_extension(ids.get(MID_URI, 0), s.mid, ids.get(AUDIO_LEVEL_URI, 0), s.level)
@@ -201,7 +199,6 @@ class RawPublisher:
         self.output = Output(dtls)
 
     def _hook_feedback(self, dtls: RTCDtlsTransport) -> None:
-        original = dtls._handle_rtcp_data
         by_ssrc = {s.ssrc: s for s in self.streams}
 
         async def handle_rtcp_data(data: bytes) -> None:
@@ -220,7 +217,7 @@ class RawPublisher:
                         s.want_keyframe = True
             await original(data)
 
-        dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
+        original = seam.replace_rtcp_handler(dtls, handle_rtcp_data)
 
     def start(self, stop_at: float) -> None:
         """Send every stream until the loop time stop_at."""
@@ -322,29 +319,28 @@ class CountingSubscriber:
             dtls = t.receiver.transport
             if dtls not in self._dtls:
                 self._dtls.append(dtls)
-                dtls._handle_rtp_data = self._slow_path  # type: ignore[method-assign]
+                seam.replace_rtp_handler(dtls, self._slow_path)
         return self.pc.localDescription.sdp
 
     async def connected(self, timeout: float) -> None:
         """Wait for DTLS-SRTP, then take datagrams straight from the ICE sockets."""
         await wait_connected(self.pc, timeout)
         for dtls in self._dtls:
-            if dtls._rx_srtp is None:
+            session = seam.rx_session(dtls)
+            if session is None:
                 continue
             # every local candidate's socket, not only the pair this side nominated: the
             # forwarder sends on the pair it selected, which is not always the same one
-            for protocol in dtls.transport._connection._protocols:
+            for protocol in seam.ice_protocols(dtls):
                 if protocol.transport is None or protocol.transport.is_closing():
                     continue
                 # room for a burst while the process reads other sockets (a browser asks for more)
                 sock = protocol.transport.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
                 if NATIVE:
-                    self._native.append(self.window.reader().add(protocol, dtls._rx_srtp))
+                    self._native.append(self.window.reader().add(protocol, session))
                 else:
-                    protocol.datagram_received = self._fast_path(  # type: ignore[method-assign,assignment]
-                        protocol.datagram_received, dtls._rx_srtp
-                    )
+                    seam.replace_datagram_handler(protocol, self._fast_path(protocol.datagram_received, session))
 
     def count(self, plain: bytes) -> None:
         """Count one decrypted RTP packet by its stamp."""

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiortc import RTCSessionDescription
 
-from media_server import MediaError, MediaNode, tune_collector
+from media_server import MediaError, MediaNode, seam, tune_collector
 from media_server.forwarder import Output, SilentTrack
 
 from .packets import MAX_CHUNK, stamp
@@ -163,17 +163,18 @@ class Server:
         stream = EchoStream(
             Output(dtls),
             -1,
-            transceiver.sender._ssrc,
-            transceiver._codecs[0].payloadType,
+            seam.sender_ssrc(transceiver.sender),
+            seam.codecs(transceiver)[0].payloadType,
             int(peer.rsplit("-", 1)[-1]),
             rate,
         )
-        if self.sender is not None:
-            pair = dtls.transport._connection._nominated[1]
+        session = seam.tx_session(dtls)
+        if self.sender is not None and session is not None:
+            pair = seam.nominated_pairs(dtls)[1]
             fd = pair.protocol.transport.get_extra_info("socket").fileno()
             host, port = pair.remote_addr
             stream.index = self.sender.add(
-                fd, srtp_address(dtls._tx_srtp), host, port, stream.ssrc, stream.pt, stream.stream, rate
+                fd, srtp_address(session), host, port, stream.ssrc, stream.pt, stream.stream, rate
             )
         self.echo_streams.append(stream)
 

@@ -1,0 +1,349 @@
+"""The hooks into aiortc's and aioice's objects: what the forwarder reads, replaces or frees.
+
+Each private name used here is listed, with why, in media_server/seam/names.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Coroutine
+from time import monotonic
+from typing import Any
+
+from aioice.ice import CandidatePair, StunProtocol
+from aiortc import (
+    RTCCertificate,
+    RTCDtlsTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    sdp,
+)
+from aiortc.clock import current_ms
+from aiortc.codecs import get_capabilities, is_rtx
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import SRTPProtectionProfile
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RTP_HISTORY_SIZE,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
+from OpenSSL import SSL
+
+__all__ = [
+    "RTCP_PSFB_APP",
+    "RTCP_PSFB_FIR",
+    "RTCP_PSFB_PLI",
+    "RTCP_RTPFB_NACK",
+    "CandidatePair",
+    "NackGenerator",
+    "RemoteBitrateEstimator",
+    "RtcpPacket",
+    "RtcpPsfbPacket",
+    "RtcpRrPacket",
+    "RtcpRtpfbPacket",
+    "RtcpSrPacket",
+    "SharedCertificate",
+    "StreamStatistics",
+    "StunProtocol",
+    "add_to_nack_generator",
+    "codecs",
+    "current_ms",
+    "drop_descriptions",
+    "drop_receive_estimators",
+    "get_capabilities",
+    "header_extensions",
+    "ice_protocols",
+    "idle_receivers",
+    "idle_senders",
+    "is_rtx",
+    "nack_generator",
+    "nominated_pairs",
+    "raw_socket",
+    "replace_datagram_handler",
+    "replace_rtcp_handler",
+    "replace_rtp_handler",
+    "report_stream",
+    "route_rtp",
+    "send_nack",
+    "send_pli",
+    "send_remb",
+    "send_rtcp",
+    "sender_cname",
+    "sender_ssrc",
+    "set_codecs",
+    "share_certificate",
+    "share_equal_lists",
+    "unpack_remb_fci",
+]
+
+
+# --- a publisher's receivers: statistics, NACK and REMB from aiortc's own objects, fed by the hook
+
+
+def report_stream(receiver: RTCRtpReceiver, ssrc: int, stats: StreamStatistics) -> None:
+    """Make the receiver's receiver reports cover an incoming stream the hook counts."""
+    receiver._RTCRtpReceiver__remote_streams[ssrc] = stats  # type: ignore[attr-defined]
+
+
+def nack_generator(receiver: RTCRtpReceiver) -> NackGenerator | None:
+    """Return the receiver's NACK generator (None for a receiver that was idled)."""
+    generator: NackGenerator | None = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+    return generator
+
+
+def add_to_nack_generator(nacks: NackGenerator, packet: Any) -> bool:
+    """Do what NackGenerator.add does, without its scan of the missing set for in-order packets."""
+    seq: int = packet.sequence_number
+    last = nacks.max_seq
+    if last is None or seq != (last + 1) & 0xFFFF:
+        return nacks.add(packet)
+    nacks.max_seq = seq
+    if nacks.missing:
+        # the window moved by one: only the number now RTP_HISTORY_SIZE + 1 behind leaves it
+        nacks.missing.discard((seq - RTP_HISTORY_SIZE - 1) & 0xFFFF)
+    return False
+
+
+def send_nack(receiver: RTCRtpReceiver, ssrc: int, lost: list[int]) -> None:
+    """Ask the publisher for lost packets, from the receiver's RTCP SSRC."""
+    asyncio.ensure_future(receiver._send_rtcp_nack(ssrc, lost))
+
+
+def send_pli(receiver: RTCRtpReceiver, ssrc: int) -> None:
+    """Ask the publisher for a keyframe of one stream."""
+    asyncio.ensure_future(receiver._send_rtcp_pli(ssrc))
+
+
+def send_remb(receiver: RTCRtpReceiver, bitrate: int, ssrcs: list[int]) -> None:
+    """Tell the publisher the bandwidth estimate of its streams (once its RTCP SSRC is known)."""
+    rtcp_ssrc: int | None = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    if rtcp_ssrc is not None:
+        packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs))
+        asyncio.ensure_future(receiver._send_rtcp(packet))
+
+
+# --- negotiated parameters of a transceiver
+
+
+def codecs(transceiver: RTCRtpTransceiver) -> list[Any]:
+    """Return the codecs negotiated for a transceiver (RTCRtpCodecParameters)."""
+    negotiated: list[Any] = transceiver._codecs
+    return negotiated
+
+
+def set_codecs(transceiver: RTCRtpTransceiver, negotiated: list[Any]) -> None:
+    """Replace the codecs negotiated for a transceiver (before its answer is made)."""
+    transceiver._codecs = negotiated
+
+
+def header_extensions(transceiver: RTCRtpTransceiver) -> list[Any]:
+    """Return the header extensions negotiated for a transceiver (RTCRtpHeaderExtensionParameters)."""
+    negotiated: list[Any] = transceiver._headerExtensions
+    return negotiated
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """Return the SSRC aiortc chose for a sender (and wrote in the offer)."""
+    ssrc: int = sender._ssrc
+    return ssrc
+
+
+def sender_cname(sender: RTCRtpSender) -> str | None:
+    """Return the CNAME a sender was given when negotiated (None before)."""
+    cname: str | None = sender._RTCRtpSender__cname  # type: ignore[attr-defined]
+    return cname
+
+
+# --- what a DTLS transport does with decrypted packets, and its ICE sockets
+
+
+def replace_rtp_handler(dtls: RTCDtlsTransport, handler: Callable[[bytes, int], Coroutine[Any, Any, None]]) -> None:
+    """Give a transport's decrypted RTP (data, arrival ms) to handler instead of aiortc's receivers."""
+    dtls._handle_rtp_data = handler  # type: ignore[method-assign,assignment]
+
+
+def replace_rtcp_handler(
+    dtls: RTCDtlsTransport, handler: Callable[[bytes], Coroutine[Any, Any, None]]
+) -> Callable[[bytes], Coroutine[Any, Any, None]]:
+    """Give a transport's decrypted RTCP to handler instead of aiortc's; return the one replaced."""
+    replaced: Callable[[bytes], Coroutine[Any, Any, None]] = dtls._handle_rtcp_data
+    dtls._handle_rtcp_data = handler  # type: ignore[method-assign,assignment]
+    return replaced
+
+
+def route_rtp(dtls: RTCDtlsTransport, packet: Any, mid: str | None) -> RTCRtpReceiver | None:
+    """Return the receiver aiortc routes a packet to: by SSRC or payload type, else by mid."""
+    router = dtls._rtp_router
+    receiver: object = router.route_rtp(packet)
+    if receiver is None and mid:
+        receiver = router.mid_table.get(mid)
+    return receiver if isinstance(receiver, RTCRtpReceiver) else None
+
+
+async def send_rtcp(dtls: RTCDtlsTransport, packet: bytes) -> None:
+    """Protect and send an RTCP packet made by the forwarder (sender reports)."""
+    await dtls._send_rtp(packet)
+
+
+def ice_protocols(dtls: RTCDtlsTransport) -> list[StunProtocol]:
+    """Return the protocols of the UDP sockets ICE gathered for a transport."""
+    protocols: list[StunProtocol] = dtls.transport._connection._protocols
+    return protocols
+
+
+def nominated_pairs(dtls: RTCDtlsTransport) -> dict[int, CandidatePair]:
+    """Return ICE's nominated candidate pairs by component (the live dict: ICE updates it)."""
+    nominated: dict[int, CandidatePair] = dtls.transport._connection._nominated
+    return nominated
+
+
+def replace_datagram_handler(protocol: StunProtocol, handler: Callable[[bytes, tuple[Any, ...]], None]) -> None:
+    """Have a socket's datagrams go to handler (which passes what it does not take on)."""
+    protocol.datagram_received = handler  # type: ignore[method-assign,assignment]
+
+
+def raw_socket(transport: Any) -> socket.socket | None:
+    """Return the socket under an asyncio datagram transport (None under uvloop's or a test's)."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    raw = getattr(sock, "_sock", None)
+    return raw if isinstance(raw, socket.socket) else None
+
+
+# --- what a connection keeps that the forwarder never uses (docs/media.md, "Memory per subscriber")
+
+
+def idle_senders(pc: RTCPeerConnection) -> None:
+    """Keep aiortc's senders of a subscribe connection from starting; free what only that uses.
+
+    The forwarder sends each slot's RTP (Output) and their sender reports (Subscriber._run_rtcp)
+    itself, and the subscriber's RTCP never reaches aiortc (Subscriber._hook). aiortc's send()
+    would start two tasks per sender that wait for ever (an RTP loop on a track that never
+    yields a frame, an RTCP loop) with four Events: about 4.5 KB for each of the twelve slots.
+    The stand-in keeps the one thing read from it, the CNAME of the SDES chunks; stop() does
+    nothing for a sender that was never started.
+    """
+    for transceiver in pc.getTransceivers():
+        sender = transceiver.sender
+
+        async def send(parameters: RTCRtpSendParameters, sender: RTCRtpSender = sender) -> None:
+            sender._RTCRtpSender__cname = parameters.rtcp.cname  # type: ignore[attr-defined]
+
+        sender.send = send  # type: ignore[method-assign]
+        for name in ("rtp_started", "rtp_exited", "rtcp_started", "rtcp_exited"):
+            setattr(sender, f"_RTCRtpSender__{name}", None)
+
+
+def idle_receivers(pc: RTCPeerConnection) -> None:
+    """Free what aiortc's receivers of sendonly transceivers keep for media that never comes.
+
+    Each receiver makes a jitter buffer (128 entries for video), a NACK generator, a decoder
+    queue (a queue.Queue: three Conditions) and two Events for its RTCP loop: about 6.5 KB, for
+    each of a subscriber's twelve slots. Only receive() uses them, which aiortc calls for
+    transceivers that receive, and stop() only after it; no RTP is routed to these receivers.
+    """
+    for transceiver in pc.getTransceivers():
+        if transceiver.direction != "sendonly":
+            continue
+        receiver = transceiver.receiver
+        for name in ("jitter_buffer", "nack_generator", "decoder_queue", "rtcp_started", "rtcp_exited"):
+            setattr(receiver, f"_RTCRtpReceiver__{name}", None)
+
+
+def drop_descriptions(pc: RTCPeerConnection) -> None:
+    """Free aiortc's parsed copies of a negotiated subscribe connection's offer and answer.
+
+    aiortc reads them only to negotiate again (createOffer, createAnswer, setLocalDescription,
+    setRemoteDescription) and to note trickled candidates in them; a subscribe connection is never
+    negotiated again (a join or a restart makes a new one). About 110 KB of Python objects for
+    twelve media sections (codecs, RTCP feedback, candidates, fingerprints).
+    """
+    for name in ("current", "pending"):
+        for side in ("Local", "Remote"):
+            setattr(pc, f"_RTCPeerConnection__{name}{side}Description", None)
+    # aiortc notes a late trickled candidate in the remote description after handing it to ICE,
+    # and logs a warning for each when there is none: an empty one takes them silently
+    empty = sdp.SessionDescription()
+    empty.type = "answer"
+    pc._RTCPeerConnection__currentRemoteDescription = empty  # type: ignore[attr-defined]
+
+
+def share_equal_lists(transceivers: list[RTCRtpTransceiver]) -> None:
+    """Make the transceivers whose negotiated codecs and header extensions are equal share them.
+
+    aiortc deep-copies the codecs (with their RTCP feedback) for every transceiver: the nine
+    video slots of a subscriber hold nine equal lists. Nothing changes them after negotiation.
+    """
+    seen_codecs: list[list[Any]] = []
+    seen_extensions: list[list[Any]] = []
+    for transceiver in transceivers:
+        transceiver._codecs = _first_equal(seen_codecs, transceiver._codecs)
+        transceiver._headerExtensions = _first_equal(seen_extensions, transceiver._headerExtensions)
+
+
+def _first_equal(seen: list[list[Any]], value: list[Any]) -> list[Any]:
+    for other in seen:
+        if other == value:
+            return other
+    seen.append(value)
+    return value
+
+
+def drop_receive_estimators(pc: RTCPeerConnection) -> None:
+    """Free aiortc's per-receiver REMB estimators, which the hooks never feed.
+
+    Each holds 1000 one-millisecond buckets (about 60 KB of Python objects): nine per subscriber
+    connection, where the receivers receive nothing, and one per published video track, for which
+    the publisher's shared estimator answers instead.
+    """
+    for transceiver in pc.getTransceivers():
+        transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+
+
+class SharedCertificate(RTCCertificate):
+    """A DTLS certificate with one SSL context for all the connections that use it.
+
+    aiortc makes a certificate (an EC key, 16 KB of C memory) for every RTCPeerConnection and an
+    SSL context (23 KB) for every DTLS transport, and OpenSSL keeps each connection's record
+    buffers (about 50 KB) after the handshake. Like Janus and mediasoup, the node uses one
+    certificate and one context for all its connections: each connection still makes its own
+    keys (ECDHE) and checks the browser's fingerprint. The context releases idle record buffers
+    and resumes no session (no cache, no tickets), as a context per connection never did.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.created = monotonic()
+        self._contexts: dict[tuple[int, ...], SSL.Context] = {}
+
+    def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
+        key = tuple(p.libsrtp_profile for p in srtp_profiles)
+        context = self._contexts.get(key)
+        if context is None:
+            context = super()._create_ssl_context(srtp_profiles)
+            context.set_mode(SSL.MODE_RELEASE_BUFFERS)
+            context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+            context.set_options(SSL.OP_NO_TICKET)
+            self._contexts[key] = context
+        return context
+
+
+def share_certificate(pc: RTCPeerConnection, certificate: SharedCertificate) -> None:
+    """Give a new connection this certificate instead of the one aiortc made for it.
+
+    Before any transceiver, which is when aiortc makes the DTLS transport that takes it.
+    """
+    pc._RTCPeerConnection__certificates = [certificate]  # type: ignore[attr-defined]
