@@ -56,6 +56,7 @@ HOOKS: tuple[Hook, ...] = (
     ),
     Hook(RECEIVER, "_RTCRtpReceiver__jitter_buffer", "attribute", "freed: sendonly slots receive nothing"),
     Hook(RECEIVER, "_RTCRtpReceiver__decoder_queue", "attribute", "freed: no decoder on a sendonly slot"),
+    Hook(RECEIVER, "_RTCRtpReceiver__decoder_error", "attribute", "freed: no decoder thread on a sendonly slot"),
     Hook(RECEIVER, "_RTCRtpReceiver__rtcp_started", "attribute", "freed: a slot's receiver never starts its RTCP loop"),
     Hook(RECEIVER, "_RTCRtpReceiver__rtcp_exited", "attribute", "freed: a slot's receiver never starts its RTCP loop"),
     Hook(SENDER, "_RTCRtpSender__cname", "attribute", "the CNAME of the forwarder's own SDES chunks"),

@@ -250,16 +250,23 @@ def idle_senders(pc: RTCPeerConnection) -> None:
 def idle_receivers(pc: RTCPeerConnection) -> None:
     """Free what aiortc's receivers of sendonly transceivers keep for media that never comes.
 
-    Each receiver makes a jitter buffer (128 entries for video), a NACK generator, a decoder
-    queue (a queue.Queue: three Conditions) and two Events for its RTCP loop: about 6.5 KB, for
-    each of a subscriber's twelve slots. Only receive() uses them, which aiortc calls for
+    Each receiver makes a jitter buffer (512 entries for video), a NACK generator, a decoder
+    queue (a queue.Queue: three Conditions), the Event its decoder thread flags errors with and
+    two Events for its RTCP loop: about 10 KB, for each of a subscriber's twelve slots. Only receive() uses them, which aiortc calls for
     transceivers that receive, and stop() only after it; no RTP is routed to these receivers.
     """
     for transceiver in pc.getTransceivers():
         if transceiver.direction != "sendonly":
             continue
         receiver = transceiver.receiver
-        for name in ("jitter_buffer", "nack_generator", "decoder_queue", "rtcp_started", "rtcp_exited"):
+        for name in (
+            "jitter_buffer",
+            "nack_generator",
+            "decoder_queue",
+            "decoder_error",
+            "rtcp_started",
+            "rtcp_exited",
+        ):
             setattr(receiver, f"_RTCRtpReceiver__{name}", None)
 
 

@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Mapping
 
-EXPECTED = {"aiortc": "1.14.0", "aioice": "0.13.0", "pylibsrtp": "1.0.0"}
+EXPECTED = {"aiortc": "1.16.0", "aioice": "0.13.0", "pylibsrtp": "1.0.0"}
 """What media_server/seam was written and checked against (requirements.txt pins the same)."""
 
 CHECK_ENV = "MEDIA_AIORTC_VERSION_CHECK"
