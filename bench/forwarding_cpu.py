@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiortc.rtcdtlstransport import State
 from pylibsrtp import Policy, Session
 
-from media_server.forwarder import Output, Slot, Track
+from media_server.forwarding import Output, Slot, Track
 
 SINK = "10.99.0.2" if os.environ.get("CV_IN_NETNS") == "1" else "127.0.0.1"
 

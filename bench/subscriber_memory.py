@@ -230,7 +230,7 @@ def breakdown(node: Any) -> str:
     from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
 
     from media_server.connection import Publisher, Subscriber
-    from media_server.forwarder import Output, Track
+    from media_server.forwarding import Output, Track
 
     subscribers = [
         peer.subscriber for room in node._rooms.values() for peer in room.peers.values() if peer.subscriber is not None
@@ -316,15 +316,15 @@ def c_side_estimates() -> str:
     """Estimate what the forwarder's own C objects and libsrtp cost per subscriber."""
     from pylibsrtp import Policy, Session
 
-    from media_server import forwarder
-    from media_server.forwarder import Slot
+    from media_server import forwarding
+    from media_server.forwarding import Slot
 
     lines = ["\nC side, measured apart:"]
     slot = Slot("video", 1)
     lines.append(
         f"  {type(slot).__name__}: {sys.getsizeof(slot)} bytes each"
         f" without its ring, 12 slots = {12 * sys.getsizeof(slot) / 1024:.1f} KB per subscriber; a video slot"
-        f" that forwards adds a ring of {getattr(getattr(forwarder, '_fastpath', None), 'HISTORY', 0) * 18 / 1024:.1f} KB"
+        f" that forwards adds a ring of {getattr(forwarding.native._fastpath, 'HISTORY', 0) * 18 / 1024:.1f} KB"
         " (PyMem_Calloc: traced)"
     )
     # aiortc makes a tx and an rx session per DTLS transport; the tx one gets a stream per SSRC sent

@@ -1,5 +1,5 @@
 /*
- * The forwarder's per-subscriber loop in C: media_server/forwarder.py's pure-Python Slot.forward
+ * The forwarder's per-subscriber loop in C: media_server/forwarding/slot.py's pure-Python PySlot.forward
  * and Output.send, without an interpreter round trip per subscriber.
  *
  * For each incoming RTP packet, fanout() walks a track's slots once and, per slot: maps the

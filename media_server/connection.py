@@ -29,7 +29,7 @@ from aiortc import (
 )
 
 from . import seam
-from .forwarder import READ_SIZE, Kind, Output, Slot, Track, bursts
+from .forwarding import READ_SIZE, Kind, Output, Slot, Track, bursts
 from .ice import RemoteCandidates, announce_public_ip
 from .policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .protocol import MediaError, Offer, PublishedTrack

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from . import seam
 from .connection import Publisher, Subscriber
-from .forwarder import Slot, Track, segmented_sends
+from .forwarding import Slot, Track, segmented_sends
 from .ice import ice_servers
 from .policy import SPEAKING_LEVEL, Adaptation, assign_slots, select_loudest, select_video
 from .protocol import (

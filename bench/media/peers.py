@@ -2,7 +2,7 @@
 
 A RawPublisher's transceivers carry tracks that never yield a frame, so aiortc never starts an
 encoder; pre-made VP8 and Opus payloads go out through the forwarder's own SRTP fast path
-(media_server.forwarder.Output). A CountingSubscriber takes each datagram of its selected ICE pair
+(media_server.forwarding.Output). A CountingSubscriber takes each datagram of its selected ICE pair
 straight from the socket, decrypts it with the DTLS-SRTP session and counts its stamp: no jitter
 buffer, no depacketizer, no decoder. With the bench's C extension (`_genfast.c`, built by
 setup.py) one NativeReader per process drains every subscriber socket with recvmmsg and does
@@ -18,13 +18,13 @@ import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pylibsrtp
-from aiortc import RTCConfiguration, RTCDtlsTransport, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCDtlsTransport, RTCPeerConnection, RTCSessionDescription
 
 from media_server import seam
-from media_server.forwarder import Output, SilentTrack
+from media_server.forwarding import Output
 from media_server.seam import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, get_capabilities
 
 from .packets import (
@@ -74,6 +74,26 @@ async def wait_connected(pc: RTCPeerConnection, timeout: float) -> None:
             if pc.connectionState in ("failed", "closed"):
                 raise ConnectionError(f"peer connection {pc.connectionState}")
             await asyncio.sleep(0.05)
+
+
+class SilentTrack(MediaStreamTrack):
+    """A sender track that never yields a frame, so aiortc never starts an encoder."""
+
+    def __init__(self, kind: Literal["audio", "video"]) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def recv(self) -> Any:
+        """Wait forever: the forwarder sends this transceiver's packets itself."""
+        await self._never
+        raise AssertionError("unreachable")
+
+    def stop(self) -> None:
+        """Release the waiting sender."""
+        super().stop()
+        if not self._never.done():
+            self._never.cancel()
 
 
 class NativeReader:

@@ -30,10 +30,10 @@ from typing import Any
 from aiortc import RTCSessionDescription
 
 from media_server import MediaError, MediaNode, seam, tune_collector
-from media_server.forwarder import Output, SilentTrack
+from media_server.forwarding import Output
 
 from .packets import MAX_CHUNK, stamp
-from .peers import Window, libsrtp_function, new_pc, srtp_address, wait_connected
+from .peers import SilentTrack, Window, libsrtp_function, new_pc, srtp_address, wait_connected
 
 try:
     from . import _genfast

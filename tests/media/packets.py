@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from media_server.forwarder import Sink
+from media_server.forwarding import Sink
 
 VP8_PT = 96
 # VP8 payload descriptors (RFC 7741): X=1, S=1, PID=0; I=1 with a 15-bit picture id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from media_server.connection import Bitrate
-from media_server.forwarder import Slot, Track
+from media_server.forwarding import Slot, Track
 from media_server.policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 
 from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from media_server import forwarder
+from media_server import forwarding
 
 from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
 from .test_fastpath import SUB_PT, SUB_SSRC, Link, native_camera, stream
 
-pytestmark = pytest.mark.skipif(forwarder._fastpath is None, reason="the C extension is not built")
+pytestmark = pytest.mark.skipif(forwarding.native._fastpath is None, reason="the C extension is not built")
 
 
 @pytest.fixture
@@ -34,27 +34,27 @@ def frame(sizes: list[int], first_seq: int = 1) -> list[bytes]:
 
 def read_burst(track: Any, packets: list[bytes]) -> None:
     """What a publisher socket's callback does with the datagrams one read brings in."""
-    forwarder.bursts.collecting = True
+    forwarding.bursts.collecting = True
     try:
         for packet in packets:
             track.on_rtp(packet, 0)
     finally:
-        forwarder.bursts.flush()
+        forwarding.bursts.flush()
 
 
 def gso_sends() -> int:
-    return forwarder.segmented_sends()[0]
+    return forwarding.segmented_sends()[0]
 
 
 def test_a_frame_is_held_during_the_read_then_sent_as_one_segmented_datagram(link: Link) -> None:
     track, slot = native_camera(link.output)
     packets = frame([1100, 1100, 1100, 400])
     before = gso_sends()
-    forwarder.bursts.collecting = True
+    forwarding.bursts.collecting = True
     for packet in packets:
         track.on_rtp(packet, 0)
     assert link.received() == []  # held until the read ends
-    forwarder.bursts.flush()
+    forwarding.bursts.flush()
     got = link.received()
     # the kernel cut it back into the four packets, in order, each one a valid SRTP datagram
     assert [struct.unpack_from("!H", p, 2)[0] for p in got] == [0, 1, 2, 3]
@@ -65,16 +65,16 @@ def test_a_frame_is_held_during_the_read_then_sent_as_one_segmented_datagram(lin
 
 def test_the_node_counts_segmented_sends_and_their_packets(link: Link) -> None:
     track, _ = native_camera(link.output)
-    sends, packets = forwarder.segmented_sends()
+    sends, packets = forwarding.segmented_sends()
     read_burst(track, frame([900] * 6))
     assert len(link.received()) == 6
-    assert forwarder.segmented_sends() == (sends + 1, packets + 6)
+    assert forwarding.segmented_sends() == (sends + 1, packets + 6)
 
 
 def test_a_frame_is_segmented_on_the_ice_socket_too(monkeypatch: pytest.MonkeyPatch) -> None:
     # without the connected socket (MEDIA_CONNECTED_SOCKETS=0, or a relayed pair) the segmented
     # datagram carries the subscriber's address
-    monkeypatch.setattr(forwarder, "CONNECTED", False)
+    monkeypatch.setattr(forwarding.output, "CONNECTED", False)
     link = Link()
     try:
         track, slot = native_camera(link.output)
@@ -114,11 +114,11 @@ def test_without_segmentation_the_same_packets_arrive(link: Link) -> None:
     track, _ = native_camera(link.output)
     packets = frame([1100, 1100, 1100, 400])
     before = gso_sends()
-    forwarder._fastpath.set_gso(False)
+    forwarding.native._fastpath.set_gso(False)
     try:
         read_burst(track, packets)
     finally:
-        forwarder._fastpath.set_gso(True)
+        forwarding.native._fastpath.set_gso(True)
     assert [p[12:] for p in link.received()] == [p[12:] for p in packets]
     assert gso_sends() == before
 
@@ -126,10 +126,10 @@ def test_without_segmentation_the_same_packets_arrive(link: Link) -> None:
 def test_a_burst_goes_to_every_subscriber_in_order() -> None:
     links = [Link() for _ in range(3)]
     try:
-        track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+        track = forwarding.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
         track.allowed = True
         for link in links:
-            slot = forwarder.NativeSlot("video", SUB_SSRC, link.output)
+            slot = forwarding.NativeSlot("video", SUB_SSRC, link.output)
             slot.payload_types = {"video/VP8": SUB_PT}
             slot.attach(track)
         packets = frame([1000] * 5)
@@ -143,12 +143,12 @@ def test_a_burst_goes_to_every_subscriber_in_order() -> None:
 
 @pytest.mark.parametrize("track_cls,slot_cls", [("NativeTrack", "NativeSlot"), ("PyTrack", "PySlot")])
 def test_a_slot_starting_on_a_keyframe_inside_a_burst_gets_nothing_before_it(track_cls: str, slot_cls: str) -> None:
-    track = getattr(forwarder, track_cls)("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track = getattr(forwarding, track_cls)("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
     track.allowed = True
     watching, joining = Recorder(), Recorder()
     slots = []
     for output in (watching, joining):
-        slot = getattr(forwarder, slot_cls)("video", SUB_SSRC, output)
+        slot = getattr(forwarding, slot_cls)("video", SUB_SSRC, output)
         slot.payload_types = {"video/VP8": SUB_PT}
         slots.append(slot)
     slots[0].attach(track)
@@ -164,17 +164,17 @@ def test_a_slot_starting_on_a_keyframe_inside_a_burst_gets_nothing_before_it(tra
 def test_a_layer_switch_inside_a_burst_sends_the_old_layer_up_to_the_keyframe(track_cls: str, slot_cls: str) -> None:
     # the low and normal camera layers come on the same socket, so one read holds both
     low, normal = (
-        getattr(forwarder, track_cls)("alice", "camera", layer, "video", {VP8_PT: "video/VP8"})
+        getattr(forwarding, track_cls)("alice", "camera", layer, "video", {VP8_PT: "video/VP8"})
         for layer in ("low", "normal")
     )
     low.allowed = normal.allowed = True
     output = Recorder()
-    slot = getattr(forwarder, slot_cls)("video", SUB_SSRC, output)
+    slot = getattr(forwarding, slot_cls)("video", SUB_SSRC, output)
     slot.payload_types = {"video/VP8": SUB_PT}
     slot.attach(low)
     low.on_rtp(rtp(1, 0, VP8_KEY, ssrc=1), 0)
     slot.attach(normal)  # at normal's next keyframe
-    forwarder.bursts.collecting = True
+    forwarding.bursts.collecting = True
     try:
         low.on_rtp(rtp(2, 0, VP8_DELTA + b"low 2", ssrc=1), 0)
         low.on_rtp(rtp(3, 0, VP8_DELTA + b"low 3", ssrc=1), 0)
@@ -182,7 +182,7 @@ def test_a_layer_switch_inside_a_burst_sends_the_old_layer_up_to_the_keyframe(tr
         low.on_rtp(rtp(4, 0, VP8_DELTA + b"low 4", ssrc=1), 0)
         normal.on_rtp(rtp(51, 0, VP8_DELTA + b"normal", ssrc=2), 0)
     finally:
-        forwarder.bursts.flush()
+        forwarding.bursts.flush()
     # what packet-by-packet forwarding sends: low up to the switch, then normal from its keyframe
     assert [p[12:] for p in output.packets] == [
         VP8_KEY,
@@ -201,7 +201,7 @@ def test_bursts_send_what_packet_by_packet_forwarding_sends() -> None:
     for mode in ("bursts", "packets"):
         native = mode == "bursts"
         tracks = [
-            (forwarder.NativeTrack if native else forwarder.PyTrack)(
+            (forwarding.NativeTrack if native else forwarding.PyTrack)(
                 "alice", "camera", "normal", "video", {VP8_PT: "video/VP8"}
             )
             for _ in range(2)
@@ -209,7 +209,7 @@ def test_bursts_send_what_packet_by_packet_forwarding_sends() -> None:
         for track in tracks:
             track.allowed = True
         output = Recorder()
-        slot = (forwarder.NativeSlot if native else forwarder.PySlot)("video", SUB_SSRC, output)
+        slot = (forwarding.NativeSlot if native else forwarding.PySlot)("video", SUB_SSRC, output)
         slot.payload_types = {"video/VP8": SUB_PT}
         slot.attach(tracks[0])
         streams = [stream(280, 1), stream(280, 2)]
@@ -228,49 +228,49 @@ def test_bursts_send_what_packet_by_packet_forwarding_sends() -> None:
 
 
 def test_a_closed_track_forgets_what_it_held() -> None:
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track = forwarding.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
     track.allowed = True
     output = Recorder()
-    slot = forwarder.NativeSlot("video", SUB_SSRC, output)
+    slot = forwarding.NativeSlot("video", SUB_SSRC, output)
     slot.payload_types = {"video/VP8": SUB_PT}
     slot.attach(track)
-    forwarder.bursts.collecting = True
+    forwarding.bursts.collecting = True
     try:
         track.on_rtp(rtp(1, 0, VP8_KEY), 0)
         track.close()
     finally:
-        forwarder.bursts.flush()
+        forwarding.bursts.flush()
     assert output.packets == []
 
 
 def test_bad_input_is_refused_with_an_error() -> None:
     track, slot = native_camera(Recorder())
     with pytest.raises(TypeError):
-        forwarder._fastpath.fanout_burst([slot], [(0x80, VP8_PT, 1, 0, "not bytes", 0, 0)])
+        forwarding.native._fastpath.fanout_burst([slot], [(0x80, VP8_PT, 1, 0, "not bytes", 0, 0)])
     with pytest.raises(TypeError):
-        forwarder._fastpath.fanout_burst([slot], [(0x80, VP8_PT, 1)])
+        forwarding.native._fastpath.fanout_burst([slot], [(0x80, VP8_PT, 1)])
     with pytest.raises(TypeError):
-        forwarder._fastpath.fanout_burst(["not a slot"], [(0x80, VP8_PT, 1, 0, VP8_KEY, 0, 0)])
+        forwarding.native._fastpath.fanout_burst(["not a slot"], [(0x80, VP8_PT, 1, 0, VP8_KEY, 0, 0)])
     assert slot.packets == 0
 
 
 def test_a_track_forwarded_to_nobody_keeps_its_level_and_holds_nothing() -> None:
     # most microphones of a discussion: their loudness counts, their packets go nowhere
-    mic = forwarder.NativeTrack("alice", "microphone", "normal", "audio", {111: "audio/opus"}, audio_level_id=1)
+    mic = forwarding.NativeTrack("alice", "microphone", "normal", "audio", {111: "audio/opus"}, audio_level_id=1)
     mic.allowed = True
-    forwarder.bursts.collecting = True
+    forwarding.bursts.collecting = True
     try:
         for seq in range(8):
             mic.on_rtp(rtp(seq, seq * 960, b"opus", pt=111, audio_level=10), 0)
-        assert forwarder.bursts.tracks == []
+        assert forwarding.bursts.tracks == []
         assert mic.burst == []
     finally:
-        forwarder.bursts.flush()
+        forwarding.bursts.flush()
     assert mic.level < 40  # from silence (127) towards 10, smoothed
     assert mic.packets == 8
     # a listener joins: from its first packet on it gets them
     output = Recorder()
-    slot = forwarder.NativeSlot("audio", SUB_SSRC, output)
+    slot = forwarding.NativeSlot("audio", SUB_SSRC, output)
     slot.payload_types = {"audio/opus": 111}
     slot.attach(mic)
     read_burst(mic, [rtp(8, 8 * 960, b"opus", pt=111, audio_level=10)])

@@ -18,14 +18,14 @@ import pytest
 from aiortc.rtcdtlstransport import State
 from pylibsrtp import Policy, Session
 
-from media_server import forwarder
-from media_server.forwarder import Output
+from media_server import forwarding
+from media_server.forwarding import Output
 from media_server.rtp import find_extension
 
 from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
 
 pytestmark = pytest.mark.skipif(
-    forwarder._fastpath is None and os.environ.get("MEDIA_FORWARDER_C") == "0",
+    forwarding.native._fastpath is None and os.environ.get("MEDIA_FORWARDER_C") == "0",
     reason="MEDIA_FORWARDER_C=0: the C path is switched off on purpose",
 )
 
@@ -36,10 +36,10 @@ SUB_SSRC = 0x5000
 
 def test_the_extension_is_built_and_used() -> None:
     # make install builds it: a forwarder silently back on the slow path would be a regression
-    assert forwarder._fastpath is not None, "media_server/_fastpath.c is not built: run make install"
-    assert forwarder.NATIVE
-    assert forwarder.Slot is forwarder.NativeSlot
-    assert forwarder.Track.fanout is forwarder._fastpath.fanout
+    assert forwarding.native._fastpath is not None, "media_server/_fastpath.c is not built: run make install"
+    assert forwarding.NATIVE
+    assert forwarding.Slot is forwarding.NativeSlot
+    assert forwarding.Track.fanout is forwarding.native._fastpath.fanout
 
 
 class Link:
@@ -104,9 +104,9 @@ class Link:
 
 def native_camera(output: Any, abs_send_time_id: int = 0) -> tuple[Any, Any]:
     """A publisher's camera track and one C slot subscribed to it, sending to output."""
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track = forwarding.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
     track.allowed = True
-    slot = forwarder.NativeSlot("video", SUB_SSRC, output)
+    slot = forwarding.NativeSlot("video", SUB_SSRC, output)
     slot.payload_types = {"video/VP8": SUB_PT}
     slot.abs_send_time_id = abs_send_time_id
     slot.attach(track)
@@ -179,7 +179,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         now[0] += 0.001
         return now[0]
 
-    monkeypatch.setattr(forwarder, "clock", tick)
+    monkeypatch.setattr(forwarding.track, "clock", tick)
     return now
 
 
@@ -187,9 +187,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def test_c_and_python_send_the_same_packets(clock: list[float], abs_send_time_id: int) -> None:
     c, py = Recorder(), Recorder()
     start = clock[0]
-    c_slot = run(forwarder.NativeTrack, forwarder.NativeSlot, c, 37, abs_send_time_id=abs_send_time_id)[0]
+    c_slot = run(forwarding.NativeTrack, forwarding.NativeSlot, c, 37, abs_send_time_id=abs_send_time_id)[0]
     clock[0] = start
-    py_slot = run(forwarder.PyTrack, forwarder.PySlot, py, 37, abs_send_time_id=abs_send_time_id)[0]
+    py_slot = run(forwarding.PyTrack, forwarding.PySlot, py, 37, abs_send_time_id=abs_send_time_id)[0]
     assert len(c.packets) > 300  # both streams, switches on keyframes
     assert c.packets == py.packets
     for name in ("seq_offset", "ts_offset", "start_seq", "last_seq", "last_ts", "last_ms", "packets", "pt_map"):
@@ -203,8 +203,8 @@ def test_c_protects_and_sends_what_python_would(link: Link, clock: list[float]) 
     start = clock[0]
     # read as it goes: the socket's receive buffer holds fewer than the test sends
     c_slot = run(
-        forwarder.NativeTrack,
-        forwarder.NativeSlot,
+        forwarding.NativeTrack,
+        forwarding.NativeSlot,
         link.output,
         50,
         lambda: sent.extend(link.received()),
@@ -213,7 +213,7 @@ def test_c_protects_and_sends_what_python_would(link: Link, clock: list[float]) 
     assert c_slot.bound  # sent from C, not through Output.send
     clock[0] = start
     expected = Recorder()
-    run(forwarder.PyTrack, forwarder.PySlot, expected, 50, abs_send_time_id=5)
+    run(forwarding.PyTrack, forwarding.PySlot, expected, 50, abs_send_time_id=5)
     assert sent == expected.packets
 
 
@@ -257,13 +257,13 @@ def test_nothing_is_sent_before_srtp_nor_after_close(link: Link) -> None:
 
 def test_too_large_a_packet_is_dropped_not_truncated(link: Link) -> None:
     track, slot = native_camera(link.output)
-    track.on_rtp(rtp(1, 0, VP8_KEY + bytes(forwarder.MAX_PLAIN - 12 - len(VP8_KEY))), 0)
-    track.on_rtp(rtp(2, 0, VP8_DELTA + bytes(forwarder.MAX_PLAIN)), 0)
+    track.on_rtp(rtp(1, 0, VP8_KEY + bytes(forwarding.MAX_PLAIN - 12 - len(VP8_KEY))), 0)
+    track.on_rtp(rtp(2, 0, VP8_DELTA + bytes(forwarding.MAX_PLAIN)), 0)
     slot.abs_send_time_id = 2  # 8 more bytes: the same payload no longer fits
-    track.on_rtp(rtp(3, 0, VP8_KEY + bytes(forwarder.MAX_PLAIN - 12 - len(VP8_KEY))), 0)
-    track.on_rtp(rtp(4, 0, VP8_KEY + bytes(forwarder.MAX_PLAIN - 20 - len(VP8_KEY))), 0)
+    track.on_rtp(rtp(3, 0, VP8_KEY + bytes(forwarding.MAX_PLAIN - 12 - len(VP8_KEY))), 0)
+    track.on_rtp(rtp(4, 0, VP8_KEY + bytes(forwarding.MAX_PLAIN - 20 - len(VP8_KEY))), 0)
     sizes = [len(p) for p in link.received()]
-    assert sizes == [forwarder.MAX_PLAIN, forwarder.MAX_PLAIN]
+    assert sizes == [forwarding.MAX_PLAIN, forwarding.MAX_PLAIN]
 
 
 def test_a_slot_and_its_track_are_freed_with_their_payloads() -> None:
@@ -281,16 +281,16 @@ def test_a_slot_and_its_track_are_freed_with_their_payloads() -> None:
 
 
 def test_bad_input_is_refused_with_an_error() -> None:
-    slot = forwarder.NativeSlot("video", SUB_SSRC, Recorder())
+    slot = forwarding.NativeSlot("video", SUB_SSRC, Recorder())
     with pytest.raises(ValueError):
         slot.pt_map = {200: 1}
     with pytest.raises(TypeError):
-        forwarder._fastpath.fanout([object()], 0x80, 96, 1, 0, b"x", 0, 0)  # type: ignore[union-attr]
+        forwarding.native._fastpath.fanout([object()], 0x80, 96, 1, 0, b"x", 0, 0)  # type: ignore[union-attr]
     with pytest.raises(TypeError):
-        forwarder._fastpath.fanout([slot], 0x80, 96, 1, 0, "not bytes", 0, 0)  # type: ignore[union-attr,arg-type]
+        forwarding.native._fastpath.fanout([slot], 0x80, 96, 1, 0, "not bytes", 0, 0)  # type: ignore[union-attr,arg-type]
 
 
-@pytest.mark.skipif(not forwarder.CONNECTED, reason="MEDIA_CONNECTED_SOCKETS=0")
+@pytest.mark.skipif(not forwarding.output.CONNECTED, reason="MEDIA_CONNECTED_SOCKETS=0")
 async def test_c_sends_on_a_socket_connected_to_the_subscriber_and_ice_still_hears_everyone() -> None:
     link = Link("socket")
     try:
@@ -339,24 +339,24 @@ async def test_c_sends_on_a_socket_connected_to_the_subscriber_and_ice_still_hea
 
 
 def test_idle_slots_cost_no_retransmission_ring() -> None:
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track = forwarding.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
     track.allowed = True
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        slots = [forwarder.NativeSlot("video", SUB_SSRC + i, Recorder()) for i in range(50)]
+        slots = [forwarding.NativeSlot("video", SUB_SSRC + i, Recorder()) for i in range(50)]
         idle = (tracemalloc.get_traced_memory()[0] - base) / 50
         for slot in slots:
             slot.payload_types = {"video/VP8": SUB_PT}
             slot.attach(track)
         track.on_rtp(rtp(1, 0, VP8_KEY), 0)
-        forwarding = (tracemalloc.get_traced_memory()[0] - base) / 50
+        in_use = (tracemalloc.get_traced_memory()[0] - base) / 50
         for slot in slots:
             slot.detach()
         detached = (tracemalloc.get_traced_memory()[0] - base) / 50
     finally:
         tracemalloc.stop()
-    ring = forwarder._fastpath.HISTORY * (8 + 4 + 4 + 2)
+    ring = forwarding.native._fastpath.HISTORY * (8 + 4 + 4 + 2)
     assert idle < 2000  # was 9.7 KB with the ring inside every slot
-    assert forwarding > idle + ring * 0.9
+    assert in_use > idle + ring * 0.9
     assert detached < idle + 1000

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from media_server import forwarder
-from media_server.forwarder import Slot, Track
+from media_server import forwarding
+from media_server.forwarding import Slot, Track
 
 from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
 
@@ -17,12 +17,12 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     """Run every test here on the C slots (what the forwarder uses) and on the Python ones."""
     module = sys.modules[__name__]
     if request.param == "c":
-        assert forwarder._fastpath is not None, "media_server/_fastpath.c is not built: run make install"
-        monkeypatch.setattr(module, "Slot", forwarder.NativeSlot)
-        monkeypatch.setattr(module, "Track", forwarder.NativeTrack)
+        assert forwarding.native._fastpath is not None, "media_server/_fastpath.c is not built: run make install"
+        monkeypatch.setattr(module, "Slot", forwarding.NativeSlot)
+        monkeypatch.setattr(module, "Track", forwarding.NativeTrack)
     else:
-        monkeypatch.setattr(module, "Slot", forwarder.PySlot)
-        monkeypatch.setattr(module, "Track", forwarder.PyTrack)
+        monkeypatch.setattr(module, "Slot", forwarding.PySlot)
+        monkeypatch.setattr(module, "Track", forwarding.PyTrack)
     return str(request.param)
 
 

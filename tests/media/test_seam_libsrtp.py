@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pylibsrtp import _binding
 
-from media_server import forwarder, seam
+from media_server import forwarding, seam
 
 from .packets import VP8_KEY, VP8_PT, Recorder, rtp
 
-pytestmark = pytest.mark.skipif(forwarder._fastpath is None, reason="media_server/_fastpath.c is not built")
+pytestmark = pytest.mark.skipif(forwarding.native._fastpath is None, reason="media_server/_fastpath.c is not built")
 
 # srtp_protect aborts the process: had the C module called it, the test run would die here
 FAKE_LIBSRTP_3 = """
@@ -29,9 +29,9 @@ int srtp_protect(void *ctx, void *rtp, int *len) { abort(); }
 @pytest.fixture
 def fastpath() -> Iterator[Any]:
     path = _binding.__file__
-    yield forwarder._fastpath
+    yield forwarding.native._fastpath
     # every other test forwards through pylibsrtp's libsrtp again
-    forwarder._fastpath.bind_libsrtp(path)
+    forwarding.native._fastpath.bind_libsrtp(path)
 
 
 @pytest.fixture
@@ -58,9 +58,9 @@ class Target(Recorder):
 
 
 def forward_one(output: Target) -> None:
-    track = forwarder.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
+    track = forwarding.NativeTrack("alice", "camera", "normal", "video", {VP8_PT: "video/VP8"})
     track.allowed = True
-    slot = forwarder.NativeSlot("video", 1234, output)
+    slot = forwarding.NativeSlot("video", 1234, output)
     slot.payload_types = {"video/VP8": 96}
     slot.attach(track)
     track.on_rtp(rtp(1, 0, VP8_KEY), 0)

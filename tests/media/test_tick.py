@@ -14,7 +14,7 @@ import pytest
 from aiortc.clock import current_ms
 
 from media_server import node as node_module
-from media_server.forwarder import Slot, Track
+from media_server.forwarding import Slot, Track
 from media_server.node import MediaNode, Peer, Permissions, Room
 from media_server.policy import Adaptation, BandwidthEstimator, LayerChoice
 

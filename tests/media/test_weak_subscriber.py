@@ -14,8 +14,8 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 from av import VideoFrame
 
-from media_server import forwarder
-from media_server.forwarder import Slot
+from media_server import forwarding
+from media_server.forwarding import Slot
 from media_server.policy import Adaptation
 
 from .conftest import ROOM, Browser, Classroom, PatternTrack, ToneTrack, camera_layers, needs_netns
@@ -112,7 +112,7 @@ async def test_weak_remb_lowers_the_camera_and_a_strong_one_brings_it_back(weak_
     receiver = receiver_of(bob, mid)
     await frame_of_size(receiver.track, (320, 180))
     assert camera_slot(weak_room, "bob", "alice").track.layer == "normal"  # type: ignore[union-attr]
-    if forwarder.NATIVE and forwarder.CONNECTED:
+    if forwarding.NATIVE and forwarding.output.CONNECTED:
         # the C path sends on a socket connected to bob, so his RTCP (the REMBs below) arrives
         # on that socket: adapting to them proves it reaches ICE's protocol from there
         output = weak_room.node._rooms[ROOM].peers["bob"].subscriber.output  # type: ignore[union-attr]
