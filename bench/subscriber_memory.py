@@ -229,8 +229,9 @@ def breakdown(node: Any) -> str:
     from aiortc.rtcdtlstransport import RTCDtlsTransport
     from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
 
-    from media_server.connection import Publisher, Subscriber
     from media_server.forwarding import Output, Track
+    from media_server.publisher import Publisher
+    from media_server.subscriber import Subscriber
 
     subscribers = [
         peer.subscriber for room in node._rooms.values() for peer in room.peers.values() if peer.subscriber is not None

@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any, Literal
 
 from . import seam
-from .connection import Publisher, Subscriber
 from .forwarding import Slot, Track, segmented_sends
 from .ice import ice_servers
 from .policy import SPEAKING_LEVEL, Adaptation, assign_slots, select_loudest, select_video
@@ -40,6 +39,8 @@ from .protocol import (
     ValidationError,
     parse_client_message,
 )
+from .publisher import Publisher
+from .subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from media_server.connection import Bitrate
 from media_server.forwarding import Slot, Track
 from media_server.policy import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
+from media_server.publisher import Bitrate
 
 from .packets import VP8_DELTA, VP8_KEY, VP8_PT, Recorder, rtp
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_media_server_imports_no_django() -> None:
     code = (
-        "import sys, media_server, media_server.node, media_server.connection;"
+        "import sys, media_server, media_server.node, media_server.publisher, media_server.subscriber;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('django', 'channels', 'classroom', 'accounts', 'config'));"
         "print(bad); sys.exit(1 if bad else 0)"

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 from aiortc.rtcrtpreceiver import NackGenerator
 
-from media_server.connection import add_to_nack_generator
 from media_server.rtp import (
     KeyframeThrottle,
     RetransmissionBuffer,
@@ -19,6 +18,7 @@ from media_server.rtp import (
     parse_audio_level,
     payload_offset,
 )
+from media_server.seam import add_to_nack_generator
 
 from .packets import VP8_CONTINUATION, VP8_DELTA, VP8_KEY, rtp
 

@@ -14,8 +14,9 @@ from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCDtlsTransport
 from aiortc.rtp import RtcpPacket, RtcpSdesPacket
 from OpenSSL import SSL
 
-from media_server import connection
-from media_server.connection import SharedCertificate, Subscriber
+from media_server import peerconnection
+from media_server.seam import SharedCertificate
+from media_server.subscriber import Subscriber
 
 from .conftest import ROOM, Browser, Classroom, PatternTrack, ToneTrack, needs_netns
 
@@ -128,12 +129,12 @@ def test_the_shared_context_releases_idle_buffers_and_resumes_no_session() -> No
 
 
 async def test_the_shared_certificate_is_renewed_after_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
-    first = connection._new_peer_connection()
-    second = connection._new_peer_connection()
+    first = peerconnection.new_peer_connection()
+    second = peerconnection.new_peer_connection()
     certificate = first._RTCPeerConnection__certificates[0]  # type: ignore[attr-defined]
     assert second._RTCPeerConnection__certificates[0] is certificate  # type: ignore[attr-defined]
-    monkeypatch.setattr(certificate, "created", certificate.created - connection.CERTIFICATE_RENEWAL_S - 1)
-    third = connection._new_peer_connection()
+    monkeypatch.setattr(certificate, "created", certificate.created - peerconnection.CERTIFICATE_RENEWAL_S - 1)
+    third = peerconnection.new_peer_connection()
     assert third._RTCPeerConnection__certificates[0] is not certificate  # type: ignore[attr-defined]
     for pc in (first, second, third):
         await pc.close()
