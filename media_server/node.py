@@ -8,14 +8,13 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from . import seam
 from .forwarding import Slot, Track, segmented_sends
 from .ice import ice_servers
-from .policy import SPEAKING_LEVEL, Adaptation, assign_slots, select_loudest, select_video
+from .policy import Adaptation, Camera, Key, ViewerChoice, choose, place
+from .policy.tick import camera_layers, effective_quality, video_keys, video_layer, watched_layers
 from .protocol import (
     Answer,
     CameraLayers,
@@ -23,11 +22,9 @@ from .protocol import (
     EffectiveQuality,
     Join,
     Joined,
-    Layer,
     Leave,
     MediaError,
     Offer,
-    Quality,
     Reconnect,
     Restart,
     ServerAnswer,
@@ -40,18 +37,13 @@ from .protocol import (
     parse_client_message,
 )
 from .publisher import Publisher
+from .room import Peer, Permissions, Room
 from .subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
 
 SendCallback = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 SourcesCallback = Callable[[str, str, dict[str, bool]], Awaitable[None]]
-
-LIVE_MS = 2000
-"""A track that sent nothing for this long is not published any more."""
-
-SUSPEND_AFTER_S = 5.0
-"""A normal camera layer that nobody received for this long is no longer sent by its page."""
 
 FULL_COLLECTION_EVERY = 100
 """Young collections between two full ones (Python's default: 10)."""
@@ -69,72 +61,6 @@ def tune_collector() -> None:
     """
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
-
-
-Key = tuple[str, str]
-Camera = Literal["normal", "low", "off"]
-"""A subscriber's cameras: a layer, or off (its link is too weak for video: sound only)."""
-
-
-@dataclass
-class Permissions:
-    """What the application lets a peer publish; everything is refused until it says so."""
-
-    audio: bool = False
-    video: bool = False
-    screen: bool = False
-    always_forward: bool = False
-
-    def allows(self, source: str) -> bool:
-        """Return whether this source may be forwarded."""
-        if source == "microphone":
-            return self.audio
-        if source == "camera":
-            return self.video
-        return self.screen
-
-
-@dataclass
-class Peer:
-    """One participant's media in a room."""
-
-    id: str
-    permissions: Permissions = field(default_factory=Permissions)
-    quality: Quality = "normal"
-    publisher: Publisher | None = None
-    subscriber: Subscriber | None = None
-    last_spoke: float = 0.0
-    live: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False, "screen": False})
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # the (requested, effective) quality last told to the browser while they differ
-    adapted: tuple[Quality, Quality] | None = None
-    # the camera layers last asked of the publishing page (None: not asked on this connection),
-    # and since when nobody has received its normal layer
-    camera_layers: dict[str, bool] | None = None
-    unwatched_since: float | None = None
-
-    def track(self, source: str, layer: str, now_ms: int) -> Track | None:
-        """Return the live track of a source, preferring the given layer."""
-        if self.publisher is None or not self.permissions.allows(source):
-            return None
-        found: Track | None = None
-        for track in self.publisher.tracks.values():
-            if track.source == source and now_ms - track.last_rx_ms < LIVE_MS:
-                if track.layer == layer:
-                    return track
-                found = track
-        return found
-
-
-class Room:
-    """The peers of one room and who is forwarded to whom."""
-
-    def __init__(self, room_id: str) -> None:
-        self.id = room_id
-        self.peers: dict[str, Peer] = {}
-        self.loudest: list[str] = []
-        self.task: asyncio.Task[None] | None = None
-        self.lock = asyncio.Lock()
 
 
 class MediaNode:
@@ -169,7 +95,6 @@ class MediaNode:
         # when a subscriber who asked for normal quality gets the low camera layer
         self.adaptation = adaptation if adaptation is not None else Adaptation()
         self._rooms: dict[str, Room] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # The application's calls
 
@@ -337,11 +262,6 @@ class MediaNode:
         peer.subscriber = subscriber
         await self._emit(room.id, peer.id, ServerOffer(sdp=sdp, restart=restart))
 
-    def _schedule_update(self, room: Room) -> None:
-        task = asyncio.get_running_loop().create_task(self._update(room))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _apply_permissions(self, peer: Peer) -> None:
         if peer.publisher is None:
             return
@@ -358,168 +278,69 @@ class MediaNode:
 
     async def _update_locked(self, room: Room) -> None:
         now = time.monotonic()
-        now_ms = seam.current_ms()
-        peers = list(room.peers.values())
-        levels: dict[str, int] = {}
-        cameras: list[str] = []
-        screens: list[str] = []
-        for peer in peers:
-            mic = peer.track("microphone", "normal", now_ms)
-            if mic is not None:
-                levels[peer.id] = mic.level
-                if mic.level <= SPEAKING_LEVEL:
-                    peer.last_spoke = now
-            if peer.track("camera", "normal", now_ms) is not None:
-                cameras.append(peer.id)
-            if peer.track("screen", "normal", now_ms) is not None:
-                screens.append(peer.id)
-            await self._report_live(room, peer, mic is not None, peer.id in cameras, peer.id in screens)
-        room.loudest = select_loudest(levels, room.loudest, self.loudest + 1)
-        for peer in peers:
+        for peer in room.peers.values():
             if peer.publisher is not None:
                 peer.publisher.measure(now)
-        always = [peer.id for peer in peers if peer.permissions.always_forward]
-        last_spoke = {peer.id: peer.last_spoke for peer in peers}
-        # every viewer looks up the same few tracks: once per tick each
-        found: dict[tuple[str, str, str], Track | None] = {}
-
-        def find(key: Key, layer: Layer) -> Track | None:
-            layer = layer if key[1] == "camera" else "normal"
-            wanted = (key[0], key[1], layer)
-            if wanted not in found:
-                owner = room.peers.get(key[0])
-                found[wanted] = owner.track(key[1], layer, now_ms) if owner is not None else None
-            return found[wanted]
-
-        # viewers who publish nothing the policies rank see the same sources, and most keep the
-        # same slots from tick to tick: one choice per distinct case (a lecture: one in all)
-        involved = set(room.loudest) | set(cameras) | set(screens) | set(always)
-        chosen: dict[tuple[Any, ...], tuple[list[Key | None], list[Key | None]]] = {}
-        rates: dict[Track | None, float] = {}
-
-        def rate(track: Track | None) -> float:
-            if track not in rates:
-                rates[track] = self._bitrate(room, track)
-            return rates[track]
-
-        # what a case's sources cost on each camera layer, and the sound alone: the same for every
-        # viewer of the case
-        needs: dict[tuple[Any, ...], tuple[float, float, float]] = {}
-
-        def need(case: tuple[Any, ...], audio: list[Key | None], video: list[Key | None]) -> tuple[float, float, float]:
-            if case not in needs:
-                sound = sum(rate(find(key, "normal")) for key in audio if key is not None)
-                needs[case] = (
-                    sound + sum(rate(find(key, "normal")) for key in video if key is not None),
-                    sound + sum(rate(find(key, "low")) for key in video if key is not None),
-                    sound,
-                )
-            return needs[case]
-
-        # the camera layers each publisher's viewers get (or asked for)
-        watched: dict[str, set[str]] = {}
+        state = room.state(seam.current_ms())
+        choice = choose(state, now, loudest=self.loudest, last_n=self.last_n)
+        room.loudest = list(choice.loudest)
+        peers = list(room.peers.values())
+        # the connections the choice was made for (a restart while a message is sent replaces one)
+        observed = {peer.id: peer.subscriber for peer in peers}
+        for peer in peers:
+            peer.last_spoke = choice.last_spoke[peer.id]
+            await self._report_live(room, peer, dict(choice.live[peer.id]))
+        cameras: list[tuple[ViewerChoice, Camera]] = []
         for viewer in peers:
+            viewed = choice.viewers.get(viewer.id)
             subscriber = viewer.subscriber
-            if subscriber is None or not subscriber.ready:
+            if viewed is None or subscriber is None or subscriber is not observed[viewer.id]:
                 continue
-            current = (
-                viewer.id if viewer.id in involved else None,
-                viewer.quality == "audio",
-                tuple(slot.key for slot in subscriber.audio_slots),
-                tuple(slot.key for slot in subscriber.video_slots),
-            )
-            if current not in chosen:
-                speakers: list[Key] = [(p, "microphone") for p in room.loudest if p != viewer.id]
-                videos: list[Key] = []
-                if viewer.quality != "audio":
-                    videos = select_video(viewer.id, cameras, screens, always, last_spoke, self.last_n)
-                chosen[current] = (
-                    assign_slots(list(current[2]), speakers[: self.loudest]),
-                    assign_slots(list(current[3]), videos),
-                )
-            audio, video = chosen[current]
-            camera = self._camera_layer(viewer, subscriber, partial(need, current, audio, video), now, rate)
-            _place(subscriber.audio_slots, audio, "normal", find)
-            if camera == "off":
-                # a link too weak for even the low cameras: sound only, until it carries them
-                _place(subscriber.video_slots, [None] * len(video), "low", find)
-            else:
-                _place(subscriber.video_slots, video, camera, find)
-                for key in video:
-                    if key is not None and key[1] == "camera":
-                        layers = watched.setdefault(key[0], set())
-                        layers.add(camera)
-                        track = find(key, camera)
-                        if track is not None:
-                            layers.add(track.layer)
+            camera = self._camera_layer(viewer, subscriber, viewed, now)
+            cameras.append((viewed, camera))
+            _place(subscriber.audio_slots, place(state, viewed.audio, "normal"))
+            _place(subscriber.video_slots, place(state, video_keys(viewed, camera), video_layer(camera)))
             keys = [slot.key for slot in subscriber.slots]
             if keys != subscriber.sent_sources:
                 subscriber.sent_sources = keys
                 await self._emit(room.id, viewer.id, _sources_message(subscriber.slots))
             await self._tell_quality(room, viewer, camera)
+        watched = watched_layers(state, cameras)
         for peer in peers:
             await self._ask_camera_layers(room, peer, watched.get(peer.id, set()), now)
 
     async def _ask_camera_layers(self, room: Room, peer: Peer, watched: set[str], now: float) -> None:
-        """Tell a publishing page to stop sending its normal camera layer while nobody receives it.
-
-        A camera that nobody watches (outside every viewer's last N) costs its publisher's link
-        the small layer only. The low layer always goes on: it keeps the camera live (and shown
-        as on), serves a new viewer at once while the normal one comes back, and its measured
-        bitrate is what tells whether a weak link would gain by it. A layer asked for again is
-        sent again at once.
-        """
+        """Tell a publishing page which camera layers to send (the normal one only while watched)."""
         if peer.publisher is None:
             return
-        layers = {track.layer for track in peer.publisher.tracks.values() if track.source == "camera"}
-        if layers != {"normal", "low"}:
+        published = {track.layer for track in peer.publisher.tracks.values() if track.source == "camera"}
+        asked = camera_layers(published, watched, peer.unwatched_since, now)
+        if asked is None:
             return
-        if "normal" in watched:
-            peer.unwatched_since = None
-        elif peer.unwatched_since is None:
-            peer.unwatched_since = now
-        send = {"normal": peer.unwatched_since is None or now - peer.unwatched_since < SUSPEND_AFTER_S, "low": True}
+        peer.unwatched_since, send = asked
         if send != peer.camera_layers:
             peer.camera_layers = send
             await self._emit(room.id, peer.id, CameraLayers(normal=send["normal"], low=send["low"]))
 
-    def _camera_layer(
-        self,
-        viewer: Peer,
-        subscriber: Subscriber,
-        need: Callable[[], tuple[float, float, float]],
-        now: float,
-        rate: Callable[[Track | None], float],
-    ) -> Camera:
+    def _camera_layer(self, viewer: Peer, subscriber: Subscriber, viewed: ViewerChoice, now: float) -> Camera:
         """Choose the camera layer of a subscriber: its own choice, lowered if its link is weak.
 
-        need() gives what its sources cost on the normal and on the low camera layer, and the
-        sound alone; "off" pauses its video (sound only) while even the low layer is too much.
+        "off" pauses its video (sound only) while even the low layer is too much.
         """
-        subscriber.estimator.sent_bps = sum(rate(slot.track) for slot in subscriber.slots)
+        subscriber.estimator.sent_bps = viewed.sent_bps
         if viewer.quality != "normal" or not self.adaptation.enabled:
             subscriber.layers.reset()
             return "low" if viewer.quality == "low" else "normal"
-        need_normal, need_low, need_audio = need()
         layers = subscriber.layers
-        low = layers.update(now, subscriber.estimator.estimate(now), need_normal, need_low, need_audio)
+        estimate = subscriber.estimator.estimate(now)
+        low = layers.update(now, estimate, viewed.need_normal, viewed.need_low, viewed.need_audio)
         if layers.paused:
             return "off"
         return "low" if low else "normal"
 
-    def _bitrate(self, room: Room, track: Track | None) -> float:
-        owner = room.peers.get(track.peer_id) if track is not None else None
-        if track is None or owner is None or owner.publisher is None:
-            return 0.0
-        return owner.publisher.bitrate(track)
-
     async def _tell_quality(self, room: Room, viewer: Peer, camera: Camera) -> None:
         """Tell the browser when what it gets differs from what it chose, and when that ends."""
-        effective: Quality = viewer.quality
-        if viewer.quality == "normal" and camera == "low":
-            effective = "low"
-        elif viewer.quality == "normal" and camera == "off":
-            effective = "audio"
+        effective = effective_quality(viewer.quality, camera)
         adapted = (viewer.quality, effective) if effective != viewer.quality else None
         if adapted == viewer.adapted:
             return
@@ -529,8 +350,7 @@ class MediaNode:
         )
         await self._emit(room.id, viewer.id, message)
 
-    async def _report_live(self, room: Room, peer: Peer, audio: bool, video: bool, screen: bool) -> None:
-        live = {"audio": audio, "video": video, "screen": screen}
+    async def _report_live(self, room: Room, peer: Peer, live: dict[str, bool]) -> None:
         if live == peer.live:
             return
         peer.live = live
@@ -538,18 +358,15 @@ class MediaNode:
             await self._on_sources(room.id, peer.id, dict(live))
 
 
-def _place(
-    slots: list[Slot], placed: list[Key | None], camera: Layer, find: Callable[[Key, Layer], Track | None]
-) -> None:
-    """Move each slot to its placed source's track, on the viewer's camera layer."""
-    for slot, key in zip(slots, placed, strict=True):
-        track = find(key, camera) if key is not None else None
-        if track is None:
+def _place(slots: list[Slot], placed: list[tuple[Key, Track] | None]) -> None:
+    """Move each slot to its placed source's track, or stop it."""
+    for slot, found in zip(slots, placed, strict=True):
+        if found is None:
             if slot.track is not None or slot.pending is not None:
                 slot.detach()
             slot.key = None
             continue
-        slot.key = key
+        slot.key, track = found
         if slot.pending is not track and slot.track is not track:
             slot.attach(track)
 

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from aiortc.clock import current_ms
 
-from media_server import node as node_module
 from media_server.forwarding import Slot, Track
-from media_server.node import MediaNode, Peer, Permissions, Room
+from media_server.node import MediaNode
 from media_server.policy import Adaptation, BandwidthEstimator, LayerChoice
+from media_server.policy import tick as tick_module
+from media_server.room import Peer, Permissions, Room
 
 pytestmark = pytest.mark.asyncio
 
@@ -215,7 +216,7 @@ async def test_a_camera_nobody_watches_sends_only_its_low_layer_until_someone_do
         messages = [m for p, m in sent if p == peer and m["type"] == "media.camera_layers"]
         return {"normal": messages[-1]["normal"], "low": messages[-1]["low"]} if messages else None
 
-    monkeypatch.setattr(node_module, "SUSPEND_AFTER_S", 0.0)
+    monkeypatch.setattr(tick_module, "SUSPEND_AFTER_S", 0.0)
     node = MediaNode(send, last_n=1)
     room = Room("r")
     for name in ("teacher", "ana", "dan"):

@@ -1,0 +1,29 @@
+"""Who is forwarded to whom: selection, receive-side adaptation, and the tick that combines them.
+
+No connection, slot or event loop here: the node reads its room into a RoomState and applies
+what the tick returns (docs/media.md, "Scale policies" and "Weak connections").
+"""
+
+from .adaptation import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
+from .selection import SPEAKING_LEVEL, assign_slots, select_loudest, select_video
+from .tick import Camera, Choice, Key, PeerState, RoomState, ViewerChoice, Viewing, choose, place
+
+__all__ = [
+    "SPEAKING_LEVEL",
+    "Adaptation",
+    "BandwidthEstimator",
+    "Camera",
+    "Choice",
+    "Key",
+    "LayerChoice",
+    "PeerState",
+    "RetransmissionBudget",
+    "RoomState",
+    "ViewerChoice",
+    "Viewing",
+    "assign_slots",
+    "choose",
+    "place",
+    "select_loudest",
+    "select_video",
+]

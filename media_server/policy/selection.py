@@ -1,0 +1,70 @@
+"""Who is forwarded to whom: the loudest speakers' audio, the last-N speakers' video, slots kept."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import TypeVar
+
+from ..rtp import SILENCE
+
+K = TypeVar("K", bound=Hashable)
+
+SPEAKING_LEVEL = 50
+"""A smoothed RFC 6464 level at or below this many -dBov counts as speech."""
+
+HYSTERESIS_DB = 6
+"""How much louder a newcomer must be to take the place of a current loud speaker."""
+
+
+def select_loudest(
+    levels: Mapping[str, int],
+    current: Iterable[str],
+    count: int,
+    threshold: int = SILENCE - 1,
+) -> list[str]:
+    """Return up to count peers, loudest first, among those not silent (lower level is louder)."""
+    sticky = set(current)
+    audible = [
+        (level - (HYSTERESIS_DB if peer in sticky else 0), peer) for peer, level in levels.items() if level <= threshold
+    ]
+    audible.sort()
+    return [peer for _, peer in audible[:count]]
+
+
+def select_video(
+    viewer: str,
+    cameras: Sequence[str],
+    screens: Sequence[str],
+    always: Iterable[str],
+    last_spoke: Mapping[str, float],
+    last_n: int,
+) -> list[tuple[str, str]]:
+    """Return the (peer, source) videos a viewer gets, most important first.
+
+    Screens and always-forwarded cameras come first; then the last_n cameras whose owners spoke
+    most recently; peers who never spoke fill the rest in the order given.
+    """
+    chosen: list[tuple[str, str]] = [(peer, "screen") for peer in screens if peer != viewer]
+    always_set = set(always)
+    chosen += [(peer, "camera") for peer in cameras if peer in always_set and peer != viewer]
+    others = [peer for peer in cameras if peer not in always_set and peer != viewer]
+    order = {peer: i for i, peer in enumerate(others)}
+    others.sort(key=lambda peer: (-last_spoke.get(peer, 0.0), order[peer]))
+    chosen += [(peer, "camera") for peer in others[:last_n]]
+    return chosen
+
+
+def assign_slots(current: Sequence[K | None], desired: Sequence[K]) -> list[K | None]:
+    """Place the desired keys on slots, keeping those already placed where they are.
+
+    Keys beyond the number of slots are left out, the most important (first) ones kept.
+    """
+    wanted = list(desired[: len(current)])
+    wanted_set = set(wanted)
+    result: list[K | None] = [key if key in wanted_set else None for key in current]
+    placed = {key for key in result if key is not None}
+    free = (i for i, key in enumerate(result) if key is None)
+    for key in wanted:
+        if key not in placed:
+            result[next(free)] = key
+    return result

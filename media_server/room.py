@@ -1,0 +1,97 @@
+"""A room's media state: its peers, what each may publish, and the room read for the policy tick."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from .forwarding import Track
+from .policy import PeerState, RoomState, Viewing
+from .protocol import Quality
+from .publisher import Publisher
+from .subscriber import Subscriber
+
+LIVE_MS = 2000
+"""A track that sent nothing for this long is not published any more."""
+
+
+@dataclass
+class Permissions:
+    """What the application lets a peer publish; everything is refused until it says so."""
+
+    audio: bool = False
+    video: bool = False
+    screen: bool = False
+    always_forward: bool = False
+
+    def allows(self, source: str) -> bool:
+        """Return whether this source may be forwarded."""
+        if source == "microphone":
+            return self.audio
+        if source == "camera":
+            return self.video
+        return self.screen
+
+
+@dataclass
+class Peer:
+    """One participant's media in a room."""
+
+    id: str
+    permissions: Permissions = field(default_factory=Permissions)
+    quality: Quality = "normal"
+    publisher: Publisher | None = None
+    subscriber: Subscriber | None = None
+    last_spoke: float = 0.0
+    live: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False, "screen": False})
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the (requested, effective) quality last told to the browser while they differ
+    adapted: tuple[Quality, Quality] | None = None
+    # the camera layers last asked of the publishing page (None: not asked on this connection),
+    # and since when nobody has received its normal layer
+    camera_layers: dict[str, bool] | None = None
+    unwatched_since: float | None = None
+
+    def state(self, now_ms: int) -> PeerState[Track]:
+        """Return this peer as the policy tick sees it at now_ms."""
+        tracks: dict[tuple[str, str], Track] = {}
+        level: int | None = None
+        if self.publisher is not None:
+            for track in self.publisher.tracks.values():
+                if now_ms - track.last_rx_ms < LIVE_MS and self.permissions.allows(track.source):
+                    tracks[track.source, track.layer] = track
+                    if track.source == "microphone":
+                        level = track.level
+        subscriber = self.subscriber
+        viewing: Viewing[Track] | None = None
+        if subscriber is not None and subscriber.ready:
+            viewing = Viewing(
+                tuple(slot.key for slot in subscriber.audio_slots),
+                tuple(slot.key for slot in subscriber.video_slots),
+                tuple(slot.track for slot in subscriber.slots),
+            )
+        return PeerState(
+            self.id, tracks, level, self.last_spoke, self.permissions.always_forward, self.quality, viewing
+        )
+
+
+class Room:
+    """The peers of one room and who is forwarded to whom."""
+
+    def __init__(self, room_id: str) -> None:
+        self.id = room_id
+        self.peers: dict[str, Peer] = {}
+        self.loudest: list[str] = []
+        self.task: asyncio.Task[None] | None = None
+        self.lock = asyncio.Lock()
+
+    def state(self, now_ms: int) -> RoomState[Track]:
+        """Return the room as the policy tick sees it at now_ms (the clock of the tracks' arrivals)."""
+        peers = {peer.id: peer.state(now_ms) for peer in self.peers.values()}
+        bitrates = {
+            track: peer.publisher.bitrate(track)
+            for peer in self.peers.values()
+            if peer.publisher is not None
+            for track in peer.publisher.tracks.values()
+        }
+        return RoomState(peers, tuple(self.loudest), bitrates)
