@@ -13,8 +13,19 @@ from typing import Any
 from . import seam
 from .forwarding import Slot, Track, segmented_sends
 from .ice import ice_servers
-from .policy import Adaptation, Camera, Key, ViewerChoice, choose, place
-from .policy.tick import camera_layers, effective_quality, video_keys, video_layer, watched_layers
+from .policy import (
+    Adaptation,
+    Camera,
+    Key,
+    ViewerChoice,
+    camera_layers,
+    choose,
+    effective_quality,
+    place,
+    video_keys,
+    video_layer,
+    watched_layers,
+)
 from .protocol import (
     Answer,
     CameraLayers,

@@ -6,7 +6,22 @@ what the tick returns (docs/media.md, "Scale policies" and "Weak connections").
 
 from .adaptation import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .selection import SPEAKING_LEVEL, assign_slots, select_loudest, select_video
-from .tick import Camera, Choice, Key, PeerState, RoomState, ViewerChoice, Viewing, choose, place
+from .tick import (
+    Camera,
+    Choice,
+    Key,
+    PeerState,
+    RoomState,
+    ViewerChoice,
+    Viewing,
+    camera_layers,
+    choose,
+    effective_quality,
+    place,
+    video_keys,
+    video_layer,
+    watched_layers,
+)
 
 __all__ = [
     "SPEAKING_LEVEL",
@@ -22,8 +37,13 @@ __all__ = [
     "ViewerChoice",
     "Viewing",
     "assign_slots",
+    "camera_layers",
     "choose",
+    "effective_quality",
     "place",
     "select_loudest",
     "select_video",
+    "video_keys",
+    "video_layer",
+    "watched_layers",
 ]
