@@ -80,7 +80,7 @@ async def test_a_full_channel_never_fails_the_teachers_mute(enter, lesson, teach
     ghost = await layer.new_channel()
     for _ in range(layer.capacity):
         await layer.send(ghost, {"type": "room.event", "event": {"type": "hands", "queue": []}})
-    await media._take(None, str(lesson.pk), str(student.pk), ghost)
+    await media.backend().take(str(lesson.pk), str(student.pk), ghost)
     before = CHANNEL_FULL._value.get()
 
     await media._send_to_user(str(lesson.pk), str(student.pk), {"type": "media.moved"})
