@@ -33,9 +33,11 @@ def database_answers() -> bool:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """A styled 503 in the person's language while the database does not answer; else Django's 500."""
+    """A styled 503 in the person's language while the database does not answer; else the styled 500."""
     if database_answers():
-        response: HttpResponse = default_server_error(request)
+        # templates/500.html, in the person's language: this thread may not have it active.
+        with translation.override(translation.get_language_from_request(request)):
+            response: HttpResponse = default_server_error(request)
         return response
     return unavailable(request)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import monitoring, views
+from . import monitoring, pages, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -12,5 +12,7 @@ urlpatterns = [
     path("recess/", views.recess_list, name="recess"),
     path("rooms/<uuid:room_id>/log/", views.room_log, name="room-log"),
     path("rooms/<uuid:room_id>/log.csv", views.room_log_csv, name="room-log-csv"),
-    path("rooms/<uuid:room_id>/attendance.csv", views.attendance_csv, name="room-attendance"),
+    path("rooms/live.json", pages.live_rooms, name="live-rooms"),
+    path("rooms/<uuid:room_id>/attendance/", pages.attendance_page, name="room-attendance-page"),
+    path("rooms/<uuid:room_id>/attendance.csv", pages.attendance_csv, name="room-attendance"),
 ]

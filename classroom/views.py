@@ -16,7 +16,7 @@ from accounts.models import Role, User
 
 from . import permissions
 from .forms import RecessForm
-from .models import Attendance, Room, RoomLogEntry, SchoolClass
+from .models import Room, RoomLogEntry, SchoolClass
 
 
 def _user(request: HttpRequest) -> User:
@@ -176,23 +176,5 @@ def room_log_csv(request: HttpRequest, room_id: str) -> HttpResponse:
                 entry.target.name if entry.target else "",
                 json.dumps(entry.data, ensure_ascii=False) if entry.data else "",
             ]
-        )
-    return response
-
-
-@login_required
-def attendance_csv(request: HttpRequest, room_id: str) -> HttpResponse:
-    """One row per stay in the room: user id, name, role, joined at, left at (ISO 8601)."""
-    user = _user(request)
-    room = get_object_or_404(Room, pk=room_id)
-    if not permissions.is_room_moderator(user, room):
-        raise PermissionDenied
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="attendance-{room.pk}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["user_id", "name", "role", "joined_at", "left_at"])
-    for row in Attendance.objects.filter(room=room).select_related("user"):
-        writer.writerow(
-            [row.user_id, row.user.name, row.user.role, row.joined_at.isoformat(), row.left_at.isoformat() if row.left_at else ""]
         )
     return response
