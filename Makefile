@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install demo check lint types migrations test directories bench
+.PHONY: install demo check lint types migrations test directories bench screenshots
 
 install:
 	scripts/install-system-deps
@@ -49,3 +49,7 @@ directories:
 # Benchmarks are not tests: they print numbers and never gate the build.
 bench:
 	@if [ -x bench/run ]; then bench/run; else echo "bench/run is not there yet"; fi
+
+# Every page at 1366x768 and 360x740, in French and English, into docs/screenshots/ (README).
+screenshots:
+	scripts/netns-run $(PY) scripts/screenshots.py
