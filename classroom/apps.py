@@ -6,4 +6,8 @@ class ClassroomConfig(AppConfig):
     verbose_name = "Classes and rooms"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the receivers)
+        # Models are ready only now: the receivers and the action layer are imported here.
+        from . import directory, media, signals  # noqa: F401  (directory and signals connect receivers)
+        from .actions.publishing import do_set_publishing, publish_permissions
+
+        media.connect_actions(media.ActionHooks(set_publishing=do_set_publishing, permissions=publish_permissions))

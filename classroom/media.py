@@ -10,7 +10,8 @@ process, on the ASGI event loop. What it sends to a browser goes through the
 channel layer to that user's sockets; what it reports as published goes
 through the action layer (`participant.updated`).
 
-With `REDIS_URL` set the forwarders are separate processes (`python -m media_server`) reached
+`backend()` is the one place that tells the two apart (`EmbeddedBackend`, `BusBackend`). With
+`REDIS_URL` set the forwarders are separate processes (`python -m media_server`) reached
 over the bus (`media_server.bus`): rooms are placed on the least-loaded live node, commands go
 to that node, and one ASGI process at a time (the dispatcher, under a Redis lock) delivers the
 nodes' events to sockets and notices dead nodes, telling their rooms' participants to reconnect.
@@ -31,15 +32,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DatabaseError
+from django.dispatch import receiver
 from redis.asyncio import Redis
 
 from media_server.bus import PREFIX, BusClient, Event, EventHandler, LostHandler, connect
@@ -111,6 +117,30 @@ async def _redis_owner(redis: Redis, room_id: str, user_id: str) -> str | None:
     return _text(value) if value is not None else None
 
 
+@dataclass(frozen=True)
+class ActionHooks:
+    """What the bridge calls back in the action layer, which imports this module (set at start)."""
+
+    set_publishing: Callable[..., None]
+    """`do_set_publishing(room_id, user_id, audio=, video=, screen=)`: record what is forwarded."""
+    permissions: Callable[[str, str], dict[str, bool] | None]
+    """`publish_permissions(room_id, user_id)`: what a participant may publish, from the database."""
+
+
+_hooks: ActionHooks | None = None
+
+
+def connect_actions(hooks: ActionHooks) -> None:
+    """Give the bridge its way back into the action layer (`ClassroomConfig.ready`)."""
+    global _hooks
+    _hooks = hooks
+
+
+def _reports() -> ActionHooks:
+    assert _hooks is not None, "classroom.media.connect_actions was not called"
+    return _hooks
+
+
 async def _on_sources(room_id: str, user_id: str, live: dict[str, bool]) -> None:
     """Record what the forwarder reports as published, without waiting for the database.
 
@@ -118,9 +148,7 @@ async def _on_sources(room_id: str, user_id: str, live: dict[str, bool]) -> None
     sync thread this write needs; and its policy task kept the context of the socket call that
     started it, whose sync executor is gone: so the write runs later, from a fresh context.
     """
-    from .actions.publishing import do_set_publishing
-
-    write = database_sync_to_async(do_set_publishing)(room_id, user_id, **live)
+    write = database_sync_to_async(_reports().set_publishing)(room_id, user_id, **live)
     task = asyncio.get_running_loop().create_task(write, context=contextvars.Context())
     _writes.add(task)
     task.add_done_callback(_written)
@@ -162,8 +190,8 @@ def running_node() -> MediaNode | None:
 class _Cluster:
     """This process's side of the bus on one event loop, with the dispatcher task running."""
 
-    def __init__(self) -> None:
-        self.redis: Redis = connect(settings.REDIS_URL)
+    def __init__(self, url: str) -> None:
+        self.redis: Redis = connect(url)
         self.client = BusClient(self.redis)
         self._sources: asyncio.Queue[tuple[str, str, dict[str, bool]]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
@@ -218,32 +246,216 @@ def _node_lost(redis: Redis, sources: asyncio.Queue[tuple[str, str, dict[str, bo
     return lost
 
 
-@contextlib.asynccontextmanager
-async def _bus() -> AsyncIterator[BusClient]:
-    """The bus client for this call: the loop's own on the main thread, else one for this call only.
-
-    Only the ASGI server's loop (the main thread's) lives long enough to run the dispatcher;
-    `async_to_sync` in a Celery worker or a thread makes a loop per call.
-    """
-    loop = asyncio.get_running_loop()
-    if threading.current_thread() is threading.main_thread():
-        cluster = _clusters.get(loop)
-        if cluster is None:
-            cluster = _clusters[loop] = _Cluster()
-        yield cluster.client
-        return
-    redis: Redis = connect(settings.REDIS_URL)
-    try:
-        yield BusClient(redis)
-    finally:
-        await redis.aclose()
-
-
 async def close_bus() -> None:
     """Stop this loop's dispatcher and close its Redis connections (tests; the process's end)."""
     cluster = _clusters.pop(asyncio.get_running_loop(), None)
     if cluster is not None:
         await cluster.close()
+
+
+class MediaBackend(ABC):
+    """Where this process's media goes: the forwarder in this process, or the nodes over the bus.
+
+    Owners (which socket holds a user's media in a room) live with the backend: in this process
+    for the embedded node, in Redis next to the peers hash for the bus.
+    """
+
+    mode: str
+
+    @abstractmethod
+    async def handle(self, room_id: str, user_id: str, body: dict[str, Any]) -> None:
+        """Pass one media message on; raise `MediaError` if the forwarder refuses it."""
+
+    @abstractmethod
+    async def set_permissions(
+        self, room_id: str, user_id: str, *, audio: bool, video: bool, screen: bool, always_forward: bool
+    ) -> None:
+        """Tell the forwarder what this participant may publish now."""
+
+    @abstractmethod
+    async def leave(self, room_id: str, user_id: str) -> None:
+        """Stop forwarding to and from this participant."""
+
+    @abstractmethod
+    async def close_room(self, room_id: str) -> None:
+        """Tear down the room's media and forget its owners."""
+
+    @abstractmethod
+    async def owner(self, room_id: str, user_id: str) -> str | None:
+        """The channel name of the socket owning the user's media in the room, if any."""
+
+    @abstractmethod
+    async def take(self, room_id: str, user_id: str, channel: str) -> str | None:
+        """Make channel the owner; return the previous one."""
+
+    @abstractmethod
+    async def give_back(self, room_id: str, user_id: str, channel: str, to: str | None) -> bool:
+        """If channel still owns the media, hand it to `to` (None: to nobody); say whether it did."""
+
+    @abstractmethod
+    async def health(self) -> dict[str, Any]:
+        """Forwarder state for /healthz."""
+
+    @abstractmethod
+    async def before_join(self, room_id: str, user_id: str) -> None:
+        """Make ready for a participant's media.join."""
+
+
+class EmbeddedBackend(MediaBackend):
+    """The forwarder runs in this process, on the ASGI event loop (one per loop)."""
+
+    mode = "in-process"
+
+    async def handle(self, room_id: str, user_id: str, body: dict[str, Any]) -> None:
+        await get_node().handle(room_id, user_id, body)
+
+    async def set_permissions(
+        self, room_id: str, user_id: str, *, audio: bool, video: bool, screen: bool, always_forward: bool
+    ) -> None:
+        await get_node().set_permissions(
+            room_id, user_id, audio=audio, video=video, screen=screen, always_forward=always_forward
+        )
+
+    async def leave(self, room_id: str, user_id: str) -> None:
+        node = running_node()
+        if node is not None:
+            await node.leave(room_id, user_id)
+
+    async def close_room(self, room_id: str) -> None:
+        owners = _local_owners()
+        for key in [key for key in owners if key[0] == room_id]:
+            del owners[key]
+        node = running_node()
+        if node is not None:
+            await node.close_room(room_id)
+
+    async def owner(self, room_id: str, user_id: str) -> str | None:
+        return _local_owners().get((room_id, user_id))
+
+    async def take(self, room_id: str, user_id: str, channel: str) -> str | None:
+        owners = _local_owners()
+        previous = owners.get((room_id, user_id))
+        owners[(room_id, user_id)] = channel
+        return previous
+
+    async def give_back(self, room_id: str, user_id: str, channel: str, to: str | None) -> bool:
+        owners = _local_owners()
+        if owners.get((room_id, user_id)) != channel:
+            return False
+        if to is None:
+            del owners[(room_id, user_id)]
+        else:
+            owners[(room_id, user_id)] = to
+        return True
+
+    async def before_join(self, room_id: str, user_id: str) -> None:
+        """Nothing: the node's copy of the permissions lives in this process, as long as it does."""
+
+    async def health(self) -> dict[str, Any]:
+        node = running_node() or next(iter(_nodes.values()), None)
+        return {"status": "ok", "mode": self.mode, **(node.stats() if node is not None else {"rooms": 0})}
+
+
+class BusBackend(MediaBackend):
+    """The forwarders are `python -m media_server` nodes reached over the Redis bus at `url`."""
+
+    mode = "redis"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @contextlib.asynccontextmanager
+    async def bus(self) -> AsyncIterator[BusClient]:
+        """The bus client for this call: the loop's own on the main thread, else one for this call only.
+
+        Only the ASGI server's loop (the main thread's) lives long enough to run the dispatcher;
+        `async_to_sync` in a Celery worker or a thread makes a loop per call.
+        """
+        loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            cluster = _clusters.get(loop)
+            if cluster is None:
+                cluster = _clusters[loop] = _Cluster(self.url)
+            yield cluster.client
+            return
+        redis: Redis = connect(self.url)
+        try:
+            yield BusClient(redis)
+        finally:
+            await redis.aclose()
+
+    async def handle(self, room_id: str, user_id: str, body: dict[str, Any]) -> None:
+        async with self.bus() as bus:
+            await bus.handle(room_id, user_id, body)
+
+    async def set_permissions(
+        self, room_id: str, user_id: str, *, audio: bool, video: bool, screen: bool, always_forward: bool
+    ) -> None:
+        async with self.bus() as bus:
+            await bus.set_permissions(
+                room_id, user_id, audio=audio, video=video, screen=screen, always_forward=always_forward
+            )
+
+    async def leave(self, room_id: str, user_id: str) -> None:
+        async with self.bus() as bus:
+            await bus.leave(room_id, user_id)
+
+    async def close_room(self, room_id: str) -> None:
+        async with self.bus() as bus:
+            await bus.close_room(room_id)
+            await bus.redis.delete(owners_key(room_id))
+
+    async def owner(self, room_id: str, user_id: str) -> str | None:
+        async with self.bus() as bus:
+            return await _redis_owner(bus.redis, room_id, user_id)
+
+    async def take(self, room_id: str, user_id: str, channel: str) -> str | None:
+        async with self.bus() as bus, bus.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(owners_key(room_id), user_id)
+            pipe.hset(owners_key(room_id), user_id, channel)
+            got, _ = await pipe.execute()
+        return _text(got) if got is not None else None
+
+    async def give_back(self, room_id: str, user_id: str, channel: str, to: str | None) -> bool:
+        async with self.bus() as bus:
+            return bool(await bus.redis.eval(_OWNER_SWAP, 1, owners_key(room_id), user_id, channel, to or ""))
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            live = await live_nodes()
+        except Exception as exc:
+            return {"status": f"down: {exc.__class__.__name__}", "mode": self.mode, "nodes": []}
+        return {"status": "ok" if live else "down: no media node", "mode": self.mode, "nodes": live}
+
+    async def before_join(self, room_id: str, user_id: str) -> None:
+        """Put what the participant may publish on the bus again, as the database says.
+
+        The bus keeps its copy in Redis, which a Redis restart empties: without this a page joining
+        again would publish under the bus's default, everything refused.
+        """
+        try:
+            allowed = await database_sync_to_async(_reports().permissions)(room_id, user_id)
+        except DatabaseError:
+            log.warning("database unavailable: media.join of %s in %s keeps the bus's permissions", user_id, room_id)
+            return
+        if allowed is not None:
+            await self.set_permissions(room_id, user_id, **allowed)
+
+
+@functools.cache
+def _backend_for(redis_url: str) -> MediaBackend:
+    return BusBackend(redis_url) if redis_url else EmbeddedBackend()
+
+
+def backend() -> MediaBackend:
+    """This process's media backend, chosen once per value of `REDIS_URL` (tests change it)."""
+    return _backend_for(settings.REDIS_URL)
+
+
+@receiver(setting_changed, dispatch_uid="classroom.media.backend")
+def _forget_backend(sender: Any, setting: str, **kwargs: Any) -> None:
+    if setting == "REDIS_URL":
+        _backend_for.cache_clear()
 
 
 async def handle_media_message(
@@ -255,98 +467,34 @@ async def handle_media_message(
     user's media in the room (the previous owner gets `media.moved`); its other messages are
     refused with `conflict` unless it is the owner. Without a channel nothing is checked.
     """
+    media = backend()
     body = {key: value for key, value in message.items() if key != "ref"}
     if channel is None:
-        return await _handle(room_id, user_id, body)
-    if settings.REDIS_URL:
-        async with _bus() as bus:
-            return await _handle_owned(bus.redis, room_id, user_id, body, channel)
-    return await _handle_owned(None, room_id, user_id, body, channel)
-
-
-async def _handle(room_id: str, user_id: str, body: dict[str, Any]) -> tuple[str, str] | None:
-    try:
-        if settings.REDIS_URL:
-            async with _bus() as bus:
-                await bus.handle(room_id, user_id, body)
-        else:
-            await get_node().handle(room_id, user_id, body)
-    except MediaError as exc:
-        return exc.code, exc.message
-    return None
-
-
-async def _handle_owned(
-    redis: Redis | None, room_id: str, user_id: str, body: dict[str, Any], channel: str
-) -> tuple[str, str] | None:
+        return await _handle(media, room_id, user_id, body)
     if body.get("type") != "media.join":
-        if await _owner(redis, room_id, user_id) != channel:
+        if await media.owner(room_id, user_id) != channel:
             return NOT_OWNER
-        return await _handle(room_id, user_id, body)
-    if redis is not None:
-        await _permissions_from_database(room_id, user_id)
+        return await _handle(media, room_id, user_id, body)
+    await media.before_join(room_id, user_id)
     # Take the media first, so that the node's media.joined and offer come here.
-    previous = await _take(redis, room_id, user_id, channel)
-    refused = await _handle(room_id, user_id, body)
+    previous = await media.take(room_id, user_id, channel)
+    refused = await _handle(media, room_id, user_id, body)
     if refused is not None:
-        await _give_back(redis, room_id, user_id, channel, previous)  # a refused join takes nothing over
+        await media.give_back(room_id, user_id, channel, previous)  # a refused join takes nothing over
         return refused
     if previous is not None and previous != channel:
         # The other socket's publish connection goes (this one offers its own), and it is told.
-        await _handle(room_id, user_id, {"type": "media.restart", "pc": "publish"})
+        await _handle(media, room_id, user_id, {"type": "media.restart", "pc": "publish"})
         await events.send_to_channel(previous, {"type": events.EVENT, "event": dict(MOVED)})
     return None
 
 
-async def _permissions_from_database(room_id: str, user_id: str) -> None:
-    """Put what the participant may publish on the bus again, as the database says, before a join.
-
-    The bus keeps its copy in Redis, which a Redis restart empties: without this a page joining
-    again would publish under the bus's default, everything refused.
-    """
-    from .actions.publishing import publish_permissions
-
+async def _handle(media: MediaBackend, room_id: str, user_id: str, body: dict[str, Any]) -> tuple[str, str] | None:
     try:
-        allowed = await database_sync_to_async(publish_permissions)(room_id, user_id)
-    except DatabaseError:
-        log.warning("database unavailable: media.join of %s in %s keeps the bus's permissions", user_id, room_id)
-        return
-    if allowed is not None:
-        await update_permissions(room_id, user_id, **allowed)
-
-
-async def _owner(redis: Redis | None, room_id: str, user_id: str) -> str | None:
-    if redis is None:
-        return _local_owners().get((room_id, user_id))
-    return await _redis_owner(redis, room_id, user_id)
-
-
-async def _take(redis: Redis | None, room_id: str, user_id: str, channel: str) -> str | None:
-    """Make channel the owner; return the previous one."""
-    if redis is None:
-        owners = _local_owners()
-        previous = owners.get((room_id, user_id))
-        owners[(room_id, user_id)] = channel
-        return previous
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hget(owners_key(room_id), user_id)
-        pipe.hset(owners_key(room_id), user_id, channel)
-        got, _ = await pipe.execute()
-    return _text(got) if got is not None else None
-
-
-async def _give_back(redis: Redis | None, room_id: str, user_id: str, channel: str, to: str | None) -> bool:
-    """If channel still owns the media, hand it to `to` (None: to nobody); say whether it did."""
-    if redis is None:
-        owners = _local_owners()
-        if owners.get((room_id, user_id)) != channel:
-            return False
-        if to is None:
-            del owners[(room_id, user_id)]
-        else:
-            owners[(room_id, user_id)] = to
-        return True
-    return bool(await redis.eval(_OWNER_SWAP, 1, owners_key(room_id), user_id, channel, to or ""))
+        await media.handle(room_id, user_id, body)
+    except MediaError as exc:
+        return exc.code, exc.message
+    return None
 
 
 async def socket_closed(room_id: str, user_id: str, channel: str) -> None:
@@ -356,12 +504,7 @@ async def socket_closed(room_id: str, user_id: str, channel: str) -> None:
     with media.released, so that a page showing "in another tab" can take it back by itself.
     """
     try:
-        if not settings.REDIS_URL:
-            released = await _give_back(None, room_id, user_id, channel, None)
-        else:
-            async with _bus() as bus:
-                released = await _give_back(bus.redis, room_id, user_id, channel, None)
-        if released:
+        if await backend().give_back(room_id, user_id, channel, None):
             # nobody owns the media now: this goes to the user's sockets in the room (not this one,
             # which left its groups)
             await _deliver(room_id, user_id, RELEASED, None)
@@ -373,53 +516,24 @@ async def update_permissions(
     room_id: str, user_id: str, *, audio: bool, video: bool, screen: bool, always_forward: bool
 ) -> None:
     """Tell the forwarder what this participant may publish now; it stops the rest at once."""
-    if settings.REDIS_URL:
-        async with _bus() as bus:
-            await bus.set_permissions(
-                room_id, user_id, audio=audio, video=video, screen=screen, always_forward=always_forward
-            )
-        return
-    await get_node().set_permissions(
+    await backend().set_permissions(
         room_id, user_id, audio=audio, video=video, screen=screen, always_forward=always_forward
     )
 
 
 async def participant_left(room_id: str, user_id: str) -> None:
     """Stop forwarding to and from a participant who left."""
-    if settings.REDIS_URL:
-        async with _bus() as bus:
-            await bus.leave(room_id, user_id)
-        return
-    node = running_node()
-    if node is not None:
-        await node.leave(room_id, user_id)
+    await backend().leave(room_id, user_id)
 
 
 async def room_closed(room_id: str) -> None:
     """Tear down the room's media."""
-    if settings.REDIS_URL:
-        async with _bus() as bus:
-            await bus.close_room(room_id)
-            await bus.redis.delete(owners_key(room_id))
-        return
-    owners = _local_owners()
-    for key in [key for key in owners if key[0] == room_id]:
-        del owners[key]
-    node = running_node()
-    if node is not None:
-        await node.close_room(room_id)
+    await backend().close_room(room_id)
 
 
 async def media_health() -> dict[str, Any]:
     """Forwarder state for /healthz: in-process counters, or the live nodes and their load."""
-    if settings.REDIS_URL:
-        try:
-            live = await live_nodes()
-        except Exception as exc:
-            return {"status": f"down: {exc.__class__.__name__}", "mode": "redis", "nodes": []}
-        return {"status": "ok" if live else "down: no media node", "mode": "redis", "nodes": live}
-    node = running_node() or next(iter(_nodes.values()), None)
-    return {"status": "ok", "mode": "in-process", **(node.stats() if node is not None else {"rooms": 0})}
+    return await backend().health()
 
 
 async def live_nodes() -> list[Any]:

@@ -358,6 +358,29 @@ class Denied(Event):
     type: Literal["denied"] = "denied"
 
 
+class DeckObject(BaseModel):
+    """A deck of the room's class; `progress` (pages rendered) and `error` extend the object of docs/protocol.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    pages: int
+    status: Literal["rendering", "ready", "failed"]
+    progress: int
+    error: str | None
+
+
+class SlidesObject(BaseModel):
+    """The deck a room shows and its page (from 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deck: str
+    page: int
+    pages: int
+
+
 class State(Event):
     type: Literal["state"] = "state"
     room: RoomObject
@@ -366,8 +389,9 @@ class State(Event):
     hands: list[str]
     polls: list[PollObject]
     chat: list[ChatObject]
-    decks: list[dict[str, Any]]
-    slides: dict[str, Any] | None
+    # Filled by the slides app (slides.room); a room without it shows no decks.
+    decks: list[DeckObject] = []
+    slides: SlidesObject | None = None
     waiting: list[WaitingObject] | None = Field(default=None, exclude_if=_is_none)
 
 

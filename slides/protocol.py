@@ -1,35 +1,15 @@
-"""The slide events of the room protocol (SPEC section 4), closed and typed like the room's own."""
+"""The slide events of the room protocol (docs/protocol.md), closed and typed like the room's own.
+
+Their objects (`DeckObject`, `SlidesObject`) are in classroom.protocol, with the `state` that holds them.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from classroom.protocol import DeckObject, Event, SlidesObject
 
-from classroom.protocol import Event
-
-
-class DeckObject(BaseModel):
-    """A deck of the room's class; `progress` (pages rendered) and `error` extend SPEC's object."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    title: str
-    pages: int
-    status: Literal["rendering", "ready", "failed"]
-    progress: int
-    error: str | None
-
-
-class SlidesObject(BaseModel):
-    """The deck a room shows and its page (from 1)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    deck: str
-    page: int
-    pages: int
+__all__ = ["DeckObject", "Decks", "SlidesObject", "SlidesPage"]
 
 
 class SlidesPage(Event):

@@ -1,8 +1,12 @@
-"""Apply what the directory says to the database: users, roles, classes, teams.
+"""Apply what the directory says to the database: users and roles, then classes and teams.
 
 Users who left the directory are deactivated, never deleted, so that
 attendance and history stay. Only rows that differ are written, so a second
 run changes nothing.
+
+The directory knows nothing of classes as the app keeps them: once the users are written, it
+sends `synced` (or `user_synced`) and the classroom app's receivers apply the classes and teams
+(`classroom.directory`), in the same transaction.
 """
 
 from __future__ import annotations
@@ -10,15 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
-from django.utils.text import slugify
 
 from accounts.models import User
-from classroom.models import SchoolClass
 
 from .schema import DirectoryUser, Snapshot
 
-USER_FIELDS = ("first_name", "last_name", "display_name", "email", "employee_number", "directory_dn", "role")
+synced = Signal()
+"""Sent by `sync_all` after the users: `snapshot`, `ids` (uid -> user pk of every user with a role).
+
+Each receiver returns how many classes it created (counted in `SyncResult.classes`).
+"""
+user_synced = Signal()
+"""Sent by `sync_user` after the user: `snapshot`, `uid`, `user`."""
 
 
 @dataclass
@@ -47,10 +56,6 @@ def _wanted(user: DirectoryUser, role: str) -> dict[str, str]:
     }
 
 
-def class_slug(name: str) -> str:
-    return slugify(name) or name.lower()
-
-
 def _apply_user(existing: User | None, entry: DirectoryUser, role: str, result: SyncResult) -> User:
     wanted = _wanted(entry, role)
     if existing is None:
@@ -74,38 +79,6 @@ def _apply_user(existing: User | None, entry: DirectoryUser, role: str, result: 
     return existing
 
 
-def _set_memberships(relation: str, by_class: dict[int, set[int]], user_ids: set[int] | None) -> None:
-    """Make the class<->user rows match by_class; limit to user_ids when given."""
-    through = getattr(SchoolClass, relation).through
-    existing = through.objects.all()
-    if user_ids is not None:
-        existing = existing.filter(user_id__in=user_ids)
-    have = set(existing.values_list("schoolclass_id", "user_id"))
-    want = {(class_id, user_id) for class_id, users in by_class.items() for user_id in users}
-    if user_ids is not None:
-        want = {pair for pair in want if pair[1] in user_ids}
-    stale = have - want
-    if stale:
-        for class_id, user_id in stale:
-            through.objects.filter(schoolclass_id=class_id, user_id=user_id).delete()
-    through.objects.bulk_create([through(schoolclass_id=c, user_id=u) for c, u in want - have])
-
-
-def _sync_classes(snapshot: Snapshot, result: SyncResult) -> dict[str, SchoolClass]:
-    classes = {c.name: c for c in SchoolClass.objects.all()}
-    for name in snapshot.classes.keys() | snapshot.teams.keys():
-        school_class = classes.get(name)
-        if school_class is None:
-            classes[name] = SchoolClass.objects.create(name=name, slug=class_slug(name))
-            result.classes += 1
-        elif not school_class.active:
-            school_class.active = True
-            school_class.save(update_fields=["active"])
-    gone = [c.pk for name, c in classes.items() if c.active and name not in snapshot.classes and name not in snapshot.teams]
-    SchoolClass.objects.filter(pk__in=gone).update(active=False)
-    return classes
-
-
 @transaction.atomic
 def sync_all(snapshot: Snapshot) -> SyncResult:
     """Import or update every user and class of the directory."""
@@ -117,18 +90,8 @@ def sync_all(snapshot: Snapshot) -> SyncResult:
         ids[uid] = user.pk
     gone = [u.pk for uid, u in existing.items() if u.is_active and uid not in snapshot.roles and not u.is_superuser]
     result.deactivated = User.objects.filter(pk__in=gone).update(is_active=False)
-
-    classes = _sync_classes(snapshot, result)
-    students = {
-        classes[name].pk: {ids[uid] for uid in members if snapshot.roles.get(uid) == "student"}
-        for name, members in snapshot.classes.items()
-    }
-    teachers = {
-        classes[name].pk: {ids[uid] for uid in members if uid in ids and snapshot.roles.get(uid) != "student"}
-        for name, members in snapshot.teams.items()
-    }
-    _set_memberships("students", students, None)
-    _set_memberships("teachers", teachers, None)
+    for _, created in synced.send(sender=User, snapshot=snapshot, ids=ids):
+        result.classes += created
     return result
 
 
@@ -142,19 +105,6 @@ def sync_user(snapshot: Snapshot, uid: str) -> User | None:
             existing.is_active = False
             existing.save(update_fields=["is_active"])
         return None
-    result = SyncResult()
-    user = _apply_user(existing, snapshot.users[uid], role, result)
-    classes = _sync_classes_for(snapshot, uid)
-    student_of = {classes[n].pk: {user.pk} for n in snapshot.classes_of(uid)} if role == "student" else {}
-    teacher_of = {classes[n].pk: {user.pk} for n in snapshot.teams_of(uid)} if role != "student" else {}
-    _set_memberships("students", student_of, {user.pk})
-    _set_memberships("teachers", teacher_of, {user.pk})
+    user = _apply_user(existing, snapshot.users[uid], role, SyncResult())
+    user_synced.send(sender=User, snapshot=snapshot, uid=uid, user=user)
     return user
-
-
-def _sync_classes_for(snapshot: Snapshot, uid: str) -> dict[str, SchoolClass]:
-    names = snapshot.classes_of(uid) | snapshot.teams_of(uid)
-    classes: dict[str, SchoolClass] = {}
-    for name in names:
-        classes[name], _ = SchoolClass.objects.get_or_create(name=name, defaults={"slug": class_slug(name)})
-    return classes

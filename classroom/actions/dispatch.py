@@ -2,7 +2,8 @@
 
 A handler takes the actor and the parsed message, asks the permission table, changes state,
 and returns the extra fields of the `ok` reply (or None). `media.*` messages do not come here:
-the consumer passes them to `classroom.media.handle_media_message`.
+the consumer passes them to `classroom.media.handle_media_message`. Apps beside the classroom
+(slides) add their handlers at start with `add_handlers`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from .. import protocol as p
 from ..permissions import Actor, check_may_send
-from . import chat, hands, lifecycle, moderation, polls, presence, reports, slides
+from . import chat, hands, lifecycle, moderation, polls, presence, reports
 
 Handler = Callable[[Actor, Any], dict[str, Any] | None]
 
@@ -40,9 +41,14 @@ HANDLERS: dict[str, Handler] = {
     "poll.vote": polls.do_poll_vote,
     "poll.close": polls.do_poll_close,
     "poll.publish": polls.do_poll_publish,
-    "slides.open": slides.do_slides_open,
-    "slides.goto": slides.do_slides_goto,
     "report": reports.do_report,
     "room.end": lifecycle.do_end,
     "room.leave_open": lifecycle.do_leave_open,
 }
+
+
+def add_handlers(handlers: dict[str, Handler]) -> None:
+    """Add an app's handlers to the table (its `AppConfig.ready`); a message type has one handler."""
+    taken = HANDLERS.keys() & handlers.keys()
+    assert not taken, f"message types already handled: {sorted(taken)}"
+    HANDLERS.update(handlers)

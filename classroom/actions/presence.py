@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,6 @@ from ..permissions import Actor, Refused, check_may_send, is_room_moderator, is_
 from . import recess, serialize
 from .common import admit, broadcast_hands, broadcast_waiting, close_stay, log, open_stay, target
 from .lifecycle import end_if_expired
-from .slides import slides_state
 
 CHAT_HISTORY = 50
 
@@ -28,6 +28,14 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_ENDED = 4409
+
+StatePart = Callable[[Room, User], dict[str, Any]]
+_state_parts: list[StatePart] = []
+
+
+def add_state_part(part: StatePart) -> None:
+    """Add fields of `state` from an app beside the classroom (slides: `decks`, `slides`), at start."""
+    _state_parts.append(part)
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,7 @@ def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
         polls=polls,
         chat=[serialize.chat_object(message) for message in reversed(list(chat))],
         waiting=serialize.waiting_objects(room) if moderator else None,
-        **slides_state(room, user),
+        **{name: value for part in _state_parts for name, value in part(room, user).items()},
     )
     return p.dump(state)
 

@@ -7,6 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from classroom.models import SchoolClass
+
 
 class Command(BaseCommand):
     help = "Serve the app (HTTP and WebSocket) with daphne and print how to log in to the demo school."
@@ -27,8 +29,6 @@ class Command(BaseCommand):
     def _logins(self) -> str:
         if settings.LDAP_URI:
             return "  Log in with your school account.\n"
-        from classroom.models import SchoolClass
-
         lines = [
             "  Demo school logins (password: demo):",
             "    teacher   marie.curie      (teaches 6A)",
@@ -37,6 +37,8 @@ class Command(BaseCommand):
         other = SchoolClass.objects.filter(name="5B").first()
         other_student = other.students.order_by("username").first() if other else None
         if other_student is not None:
-            lines.append(f"    student   {other_student.username:<16} (class 5B: waits to be admitted into 6A's lesson)")
+            lines.append(
+                f"    student   {other_student.username:<16} (class 5B: waits to be admitted into 6A's lesson)"
+            )
         lines += ["    CPE       claire.fontaine  (runs supervised recess)", "    admin     admin", ""]
         return "\n".join(lines)
