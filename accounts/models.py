@@ -12,10 +12,6 @@ class Role(models.TextChoices):
     ADMIN = "admin", _("Administrator")
 
 
-# Highest first: a user in several groups gets the first role that matches.
-ROLE_PRECEDENCE = (Role.ADMIN, Role.SUPERVISOR, Role.TEACHER, Role.STUDENT)
-
-
 class User(AbstractUser):
     """A person from the school directory; the username is the directory uid."""
 
@@ -38,15 +34,3 @@ class User(AbstractUser):
     @property
     def is_student(self) -> bool:
         return self.role == Role.STUDENT
-
-    @property
-    def is_teacher(self) -> bool:
-        return self.role == Role.TEACHER
-
-    @property
-    def is_supervisor(self) -> bool:
-        return self.role == Role.SUPERVISOR
-
-    @property
-    def is_school_admin(self) -> bool:
-        return self.role == Role.ADMIN

@@ -1,4 +1,4 @@
-"""The room WebSocket (SPEC section 4): parse, rate-limit, authorise through the actions, reply.
+"""The room WebSocket (docs/protocol.md): parse, rate-limit, authorise through the actions, reply.
 
 State lives in the database and events come through the channel layer, so several tabs and
 several ASGI processes see the same room.
@@ -249,9 +249,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if isinstance(outcome, Refused):
             await self._error(ref, outcome.code, outcome.message)
         elif ref is not None:
-            await self._raw({"type": "ok", "ref": ref, **(outcome or {})})
+            await self._send((outcome or p.Ok()).model_copy(update={"ref": ref}))
 
-    def _run(self, handler: Any, message: p.ClientMessage) -> dict[str, Any] | Refused | None:
+    def _run(self, handler: Any, message: p.ClientMessage) -> p.Ok | Refused | None:
         # Per user, not per socket: more tabs or another server process give no more messages.
         # A moderator lowering hands (theirs to manage) is not counted.
         if not (self.moderator and message.type == "hand.lower") and not ratelimit.user_allows(
@@ -260,7 +260,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return Refused("rate_limited", "Too many messages; slow down.")
         actor = load_actor(self.room_id, self.user, self.moderator)
         try:
-            result: dict[str, Any] | None = handler(actor, message)
+            result: p.Ok | None = handler(actor, message)
         except Refused as refused:
             return refused
         return result

@@ -53,6 +53,7 @@ from media_server.node import MediaNode, tune_collector
 from media_server.protocol import MediaError, Reconnect
 
 from . import events
+from . import protocol as p
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,6 @@ _writes: set[asyncio.Task[None]] = set()
 # Embedded mode: (room, user) -> channel name of the socket that owns the user's media, per loop.
 _owners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], str]] = weakref.WeakKeyDictionary()
 
-MOVED = {"type": "media.moved", "reason": "other_tab"}
-"""Sent to the socket that owned the user's media when another socket's media.join takes it."""
-RELEASED = {"type": "media.released", "reason": "owner_left"}
-"""Sent to the user's other sockets in the room when the one that owned the media closes."""
 NOT_OWNER = (
     "conflict",
     "Your camera, microphone and videos are in another tab or device; send media.join to use them here.",
@@ -485,7 +482,7 @@ async def handle_media_message(
     if previous is not None and previous != channel:
         # The other socket's publish connection goes (this one offers its own), and it is told.
         await _handle(media, room_id, user_id, {"type": "media.restart", "pc": "publish"})
-        await events.send_to_channel(previous, {"type": events.EVENT, "event": dict(MOVED)})
+        await events.send_to_channel(previous, {"type": events.EVENT, "event": p.dump(p.MediaMoved())})
     return None
 
 
@@ -507,7 +504,7 @@ async def socket_closed(room_id: str, user_id: str, channel: str) -> None:
         if await backend().give_back(room_id, user_id, channel, None):
             # nobody owns the media now: this goes to the user's sockets in the room (not this one,
             # which left its groups)
-            await _deliver(room_id, user_id, RELEASED, None)
+            await _deliver(room_id, user_id, p.dump(p.MediaReleased()), None)
     except Exception:  # the socket's own leaving must go on
         log.exception("could not drop the media owner %s of %s in %s", channel, user_id, room_id)
 

@@ -1,6 +1,7 @@
-"""Who may do what: the one permission table every view and action asks.
+"""Who may do what: the one permission table every view and action asks (slides too).
 
-Pages only hide what these functions already refuse on the server.
+Pages only hide what these functions already refuse on the server. Every rule that looks at a
+user's role lives here.
 """
 
 from __future__ import annotations
@@ -8,9 +9,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.db.models import Q, QuerySet
+
 from accounts.models import Role, User
 
-from .models import Room, SchoolClass
+from .models import Participant, Room, SchoolClass
+
+SUPERVISING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+"""Roles that moderate every recess (`is_room_moderator`)."""
+
+
+def visible_classes(user: User) -> QuerySet[SchoolClass]:
+    """The active classes a user sees on the dashboard (`can_view_class` for all of them)."""
+    classes = SchoolClass.objects.filter(active=True)
+    if user.role in (Role.ADMIN, Role.SUPERVISOR):
+        return classes
+    if user.role == Role.TEACHER:
+        return classes.filter(teachers=user)
+    return classes.filter(students=user)
+
+
+def live_rooms_for(user: User) -> QuerySet[Room]:
+    """Live rooms this user may enter directly (their classes' lessons, their recesses)."""
+    live = Room.objects.filter(ended_at__isnull=True)
+    if user.role == Role.ADMIN:
+        return live
+    if user.role == Role.SUPERVISOR:
+        return live.filter(kind=Room.Kind.RECESS)
+    if user.role == Role.TEACHER:
+        return live.filter(kind=Room.Kind.LESSON, school_class__teachers=user)
+    return live.filter(
+        Q(kind=Room.Kind.LESSON, school_class__students=user) | Q(kind=Room.Kind.RECESS, classes__students=user)
+    ).distinct()
 
 
 def can_view_class(user: User, school_class: SchoolClass) -> bool:
@@ -28,7 +58,32 @@ def can_start_lesson(user: User, school_class: SchoolClass) -> bool:
 
 
 def can_create_recess(user: User) -> bool:
-    return user.role in (Role.SUPERVISOR, Role.ADMIN)
+    return user.role in SUPERVISING_ROLES
+
+
+def can_upload_deck(user: User, school_class: SchoolClass) -> bool:
+    """The teachers of the class (who may also start its lessons) and admins."""
+    return can_start_lesson(user, school_class)
+
+
+def can_see_decks(user: User, school_class: SchoolClass) -> bool:
+    """Whoever may be in the class's rooms: its students and teachers, admins, and anyone
+    admitted into one of its live lessons and in it now (a guest a moderator let in): once the
+    guest's last socket closes, their standing stays but the decks are out of reach again."""
+    if not user.is_active:
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    if school_class.teachers.filter(pk=user.pk).exists() or school_class.students.filter(pk=user.pk).exists():
+        return True
+    return Participant.objects.filter(
+        user=user,
+        status=Participant.Status.ADMITTED,
+        connections__gt=0,
+        room__kind=Room.Kind.LESSON,
+        room__school_class=school_class,
+        room__ended_at__isnull=True,
+    ).exists()
 
 
 def is_room_moderator(user: User, room: Room) -> bool:
@@ -42,6 +97,27 @@ def is_room_moderator(user: User, room: Room) -> bool:
             and room.school_class.teachers.filter(pk=user.pk).exists()
         )
     return user.role == Role.SUPERVISOR
+
+
+def team_ids(room: Room) -> set[int]:
+    """Users who moderate this room by their role in its class (admins aside)."""
+    if room.kind == Room.Kind.LESSON and room.school_class_id is not None:
+        return set(room.school_class.teachers.values_list("pk", flat=True))  # type: ignore[union-attr]
+    return set()
+
+
+def is_moderator_with(room: Room, user: User, team: set[int]) -> bool:
+    """`is_room_moderator` for many users at once, given the class team (`team_ids`)."""
+    if user.role == Role.ADMIN:
+        return True
+    if room.kind == Room.Kind.LESSON:
+        return user.role == Role.TEACHER and user.pk in team
+    return user.role == Role.SUPERVISOR
+
+
+def is_supervising(user: User) -> bool:
+    """Whether the user's role moderates every recess."""
+    return user.role in SUPERVISING_ROLES
 
 
 def is_room_student(user: User, room: Room) -> bool:
@@ -64,7 +140,7 @@ def may_knock(user: User, room: Room) -> bool:
 
 
 class Who(StrEnum):
-    """The least standing a client message needs in a room (SPEC section 4, "Roles in a room")."""
+    """The least standing a client message needs in a room (docs/protocol.md, "Client → server")."""
 
     ANYONE = "anyone"  # any socket of the room, waiting ones included
     ADMITTED = "admitted"  # anyone admitted, moderators included
@@ -90,7 +166,7 @@ class Actor:
 
 
 class Refused(Exception):
-    """An action the permission table (or the room's state) does not allow; `code` is SPEC's."""
+    """An action the permission table (or the room's state) does not allow; `code` is one of docs/protocol.md's."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -1,4 +1,4 @@
-"""The room WebSocket protocol (SPEC section 4): one closed, typed model per message.
+"""The room WebSocket protocol (docs/protocol.md): one closed, typed model per message.
 
 Client messages are parsed here and nowhere else; anything that does not fit becomes an
 `error` with code `invalid`. Server events are built through their models too, so a
@@ -330,11 +330,39 @@ class WaitingObject(BaseModel):
 
 
 class Ok(Event):
+    """The reply to a message with a `ref`; an action returns one of these, the consumer sets `ref`."""
+
     type: Literal["ok"] = "ok"
-    ref: Ref | None
+    ref: Ref | None = None
 
 
-# SPEC's codes, and `unavailable`: no media node answers (several-process mode; try again later).
+class ChatSent(Ok):
+    id: str
+
+
+class PollCreated(Ok):
+    poll: PollObject
+
+
+class VoteRecorded(Ok):
+    poll: str
+    choices: list[int]
+
+
+class MutedAll(Ok):
+    muted: list[str]
+
+
+class AdmittedAll(Ok):
+    admitted: list[str]
+
+
+class LeftOpen(Ok):
+    closes_at: str | None
+
+
+# The codes of docs/protocol.md ("Errors, limits, close codes"), and `unavailable`: no media node
+# answers (several-process mode; try again later).
 ErrorCode = Literal["invalid", "forbidden", "not_found", "conflict", "locked", "rate_limited", "unavailable"]
 
 
@@ -379,6 +407,24 @@ class SlidesObject(BaseModel):
     deck: str
     page: int
     pages: int
+
+
+class SlidesShown(Ok):
+    slides: SlidesObject
+
+
+class MediaMoved(Event):
+    """To the socket that owned the user's media when another socket's media.join takes it."""
+
+    type: Literal["media.moved"] = "media.moved"
+    reason: Literal["other_tab"] = "other_tab"
+
+
+class MediaReleased(Event):
+    """To the user's other sockets in the room when the one that owned the media closes."""
+
+    type: Literal["media.released"] = "media.released"
+    reason: Literal["owner_left"] = "owner_left"
 
 
 class State(Event):

@@ -6,46 +6,24 @@ import json
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role, User
+from accounts.models import User
 
 from . import permissions
 from .forms import RecessForm
 from .models import Room, RoomLogEntry, SchoolClass
+from .permissions import live_rooms_for, visible_classes
 
 
 def _user(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
     return user
-
-
-def visible_classes(user: User) -> QuerySet[SchoolClass]:
-    classes = SchoolClass.objects.filter(active=True)
-    if user.role in (Role.ADMIN, Role.SUPERVISOR):
-        return classes
-    if user.role == Role.TEACHER:
-        return classes.filter(teachers=user)
-    return classes.filter(students=user)
-
-
-def live_rooms_for(user: User) -> QuerySet[Room]:
-    """Live rooms this user may enter directly (their classes' lessons, their recesses)."""
-    live = Room.objects.filter(ended_at__isnull=True)
-    if user.role == Role.ADMIN:
-        return live
-    if user.role == Role.SUPERVISOR:
-        return live.filter(kind=Room.Kind.RECESS)
-    if user.role == Role.TEACHER:
-        return live.filter(kind=Room.Kind.LESSON, school_class__teachers=user)
-    return live.filter(
-        Q(kind=Room.Kind.LESSON, school_class__students=user) | Q(kind=Room.Kind.RECESS, classes__students=user)
-    ).distinct()
 
 
 @login_required

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 ODP_MIMETYPE = b"application/vnd.oasis.opendocument.presentation"
-KINDS = ("pdf", "odp", "pptx")
 OFFICE_KINDS = ("odp", "pptx")
 CONVERT_TIMEOUT_SECONDS = 180
 # LibreOffice gets the same address-space cap as the page renderer (slides.watchdog); it

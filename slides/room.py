@@ -22,14 +22,14 @@ def slides_state(room: Room, user: User) -> dict[str, Any]:
     return {"decks": decks_state(room), "slides": shown_slides(room)}
 
 
-def do_slides_open(actor: Actor, message: p.SlidesOpen) -> dict[str, Any]:
+def do_slides_open(actor: Actor, message: p.SlidesOpen) -> p.SlidesShown:
     check_may_send(actor, message.type)
-    return {"slides": do_open_deck(actor.room, actor.user, message.deck).model_dump()}
+    return p.SlidesShown(slides=do_open_deck(actor.room, actor.user, message.deck))
 
 
-def do_slides_goto(actor: Actor, message: p.SlidesGoto) -> dict[str, Any]:
+def do_slides_goto(actor: Actor, message: p.SlidesGoto) -> p.SlidesShown:
     check_may_send(actor, message.type)
-    return {"slides": do_goto_page(actor.room, actor.user, message.page).model_dump()}
+    return p.SlidesShown(slides=do_goto_page(actor.room, actor.user, message.page))
 
 
 HANDLERS = {"slides.open": do_slides_open, "slides.goto": do_slides_goto}

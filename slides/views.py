@@ -9,9 +9,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from classroom import permissions
 from classroom.models import SchoolClass
 
-from . import permissions
 from .actions import UploadRefused, deck_object, do_delete_deck, do_upload_deck
 from .models import Deck
 from .render import page_filename

@@ -64,11 +64,6 @@ def ldif_snapshot(path: str | None = None) -> Snapshot:
         return cached.snapshot
 
 
-def ldif_base_dn(path: str | None = None) -> str:
-    entries = read_ldif(path or settings.DIRECTORY_LDIF)
-    return settings.LDAP_BASE_DN or (entries[0][0] if entries else "")
-
-
 def connect() -> Any:
     """Open a connection to the LDAP server with the service account (or anonymously)."""
     conn = ldap.initialize(settings.LDAP_URI)

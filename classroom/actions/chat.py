@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,7 +33,7 @@ def check_chat_send(actor: Actor, message: p.ChatSend) -> User | None:
 
 
 @transaction.atomic
-def do_chat_send(actor: Actor, message: p.ChatSend) -> dict[str, Any]:
+def do_chat_send(actor: Actor, message: p.ChatSend) -> p.ChatSent:
     recipient = check_chat_send(actor, message)
     chat = ChatMessage.objects.create(room=actor.room, sender=actor.user, recipient=recipient, text=message.text)
     event = p.ChatMessageEvent(message=serialize.chat_object(chat))
@@ -44,7 +42,7 @@ def do_chat_send(actor: Actor, message: p.ChatSend) -> dict[str, Any]:
     else:
         events.send_event_on_commit(events.user_group(actor.room.pk, actor.user.pk), event)
         events.send_event_on_commit(events.user_group(actor.room.pk, recipient.pk), event)
-    return {"id": str(chat.pk)}
+    return p.ChatSent(id=str(chat.pk))
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from accounts.models import User
 from .. import events, media
 from .. import protocol as p
 from ..models import Attendance, Participant, Room, RoomLogEntry
-from ..permissions import Actor, Refused, may_publish
+from ..permissions import Actor, Refused, is_moderator_with, may_publish, team_ids
 from . import serialize
 
 
@@ -41,7 +41,7 @@ def target(room: Room, user_id: str, *, status: str = Participant.Status.ADMITTE
 
 
 def is_moderator(room: Room, user: User) -> bool:
-    return serialize.is_moderator_with(room, user, serialize.team_ids(room))
+    return is_moderator_with(room, user, team_ids(room))
 
 
 def log(room: Room, kind: str, /, actor: User | None = None, target: User | None = None, **data: object) -> None:

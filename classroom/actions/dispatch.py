@@ -1,7 +1,7 @@
 """The dispatch table: which action handles each client message type.
 
 A handler takes the actor and the parsed message, asks the permission table, changes state,
-and returns the extra fields of the `ok` reply (or None). `media.*` messages do not come here:
+and returns its `ok` reply (a `protocol.Ok`, or None for a plain one). `media.*` messages do not come here:
 the consumer passes them to `classroom.media.handle_media_message`. Apps beside the classroom
 (slides) add their handlers at start with `add_handlers`.
 """
@@ -15,7 +15,7 @@ from .. import protocol as p
 from ..permissions import Actor, check_may_send
 from . import chat, hands, lifecycle, moderation, polls, presence, reports
 
-Handler = Callable[[Actor, Any], dict[str, Any] | None]
+Handler = Callable[[Actor, Any], p.Ok | None]
 
 
 def do_ping(actor: Actor, message: p.Ping) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -66,7 +65,7 @@ def do_end(actor: Actor, message: p.RoomEnd) -> None:
 
 
 @transaction.atomic
-def do_leave_open(actor: Actor, message: p.RoomLeaveOpen) -> dict[str, Any]:
+def do_leave_open(actor: Actor, message: p.RoomLeaveOpen) -> p.LeftOpen:
     """The teacher leaves; the lesson goes on and ends by itself after `minutes`."""
     check_may_send(actor, message.type)
     room = Room.objects.select_for_update().get(pk=actor.room.pk)
@@ -74,4 +73,4 @@ def do_leave_open(actor: Actor, message: p.RoomLeaveOpen) -> dict[str, Any]:
     room.save(update_fields=["closes_at"])
     events.send_event_on_commit(events.room_group(room.pk), p.RoomUpdated(room=serialize.room_object(room)))
     events.send_control_on_commit(events.user_group(room.pk, actor.user.pk), "leave")
-    return {"closes_at": serialize.iso(room.closes_at)}
+    return p.LeftOpen(closes_at=serialize.iso(room.closes_at))

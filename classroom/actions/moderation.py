@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
 from accounts.models import Role
@@ -74,7 +72,7 @@ def do_mute(actor: Actor, message: p.Mute) -> None:
 
 
 @transaction.atomic
-def do_mute_all(actor: Actor, message: p.MuteAll) -> dict[str, Any]:
+def do_mute_all(actor: Actor, message: p.MuteAll) -> p.MutedAll:
     check_may_send(actor, message.type)
     present = (
         Participant.objects.select_for_update(of=("self",))
@@ -86,7 +84,7 @@ def do_mute_all(actor: Actor, message: p.MuteAll) -> dict[str, Any]:
         if not is_moderator(actor.room, participant.user):
             _mute(actor, participant, message.kind)
             muted.append(str(participant.user_id))
-    return {"muted": muted}
+    return p.MutedAll(muted=muted)
 
 
 @transaction.atomic

@@ -42,7 +42,7 @@ def moderator_results(poll_id: str) -> dict[str, Any] | None:
 
 
 @transaction.atomic
-def do_poll_create(actor: Actor, message: p.PollCreate) -> dict[str, Any]:
+def do_poll_create(actor: Actor, message: p.PollCreate) -> p.PollCreated:
     check_may_send(actor, message.type)
     poll = Poll.objects.create(
         room=actor.room,
@@ -54,7 +54,7 @@ def do_poll_create(actor: Actor, message: p.PollCreate) -> dict[str, Any]:
     )
     obj = serialize.poll_object(poll)
     events.send_event_on_commit(events.room_group(actor.room.pk), p.PollOpened(poll=obj))
-    return {"poll": obj.model_dump(mode="json")}
+    return p.PollCreated(poll=obj)
 
 
 def check_poll_vote(actor: Actor, message: p.PollVote) -> Poll:
@@ -72,13 +72,13 @@ def check_poll_vote(actor: Actor, message: p.PollVote) -> Poll:
 
 
 @transaction.atomic
-def do_poll_vote(actor: Actor, message: p.PollVote) -> dict[str, Any]:
+def do_poll_vote(actor: Actor, message: p.PollVote) -> p.VoteRecorded:
     poll = check_poll_vote(actor, message)
     PollVote.objects.create(poll=poll, user=actor.user, choices=list(message.choices))
     # Only a nudge: each process of the moderators' sockets reads the results a few times a
     # second at most (`classroom.live_results`), instead of every vote serializing every vote.
     events.send_control_on_commit(events.moderators_group(poll.room_id), VOTED, poll=str(poll.pk))
-    return {"poll": str(poll.pk), "choices": list(message.choices)}
+    return p.VoteRecorded(poll=str(poll.pk), choices=list(message.choices))
 
 
 @transaction.atomic

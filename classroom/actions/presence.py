@@ -17,7 +17,15 @@ from accounts.models import User
 from .. import events
 from .. import protocol as p
 from ..models import ChatMessage, Participant, Poll, PollVote, Room, RoomLogEntry
-from ..permissions import Actor, Refused, check_may_send, is_room_moderator, is_room_student, may_knock
+from ..permissions import (
+    Actor,
+    Refused,
+    check_may_send,
+    is_room_moderator,
+    is_room_student,
+    is_supervising,
+    may_knock,
+)
 from . import recess, serialize
 from .common import admit, broadcast_hands, broadcast_waiting, close_stay, log, open_stay, target
 from .lifecycle import end_if_expired
@@ -164,7 +172,7 @@ def do_disconnect(room_id: str, user: User, at: datetime | None = None, channel:
         return Leaving()
     if participant.status == Participant.Status.ADMITTED:
         close_stay(room, participant)
-        if room.kind == Room.Kind.RECESS and user.role in recess.SUPERVISING_ROLES:
+        if room.kind == Room.Kind.RECESS and is_supervising(user):
             return Leaving(check_at=recess.supervisor_left(room, at or timezone.now()))
     elif participant.status == Participant.Status.WAITING:
         return Leaving(waiting_changed=True)
@@ -219,7 +227,7 @@ def do_admit(actor: Actor, message: p.WaitingAdmit) -> None:
 
 
 @transaction.atomic
-def do_admit_all(actor: Actor, message: p.WaitingAdmitAll) -> dict[str, Any]:
+def do_admit_all(actor: Actor, message: p.WaitingAdmitAll) -> p.AdmittedAll:
     check_may_send(actor, message.type)
     waiting = (
         Participant.objects.select_for_update(of=("self",))
@@ -230,7 +238,7 @@ def do_admit_all(actor: Actor, message: p.WaitingAdmitAll) -> dict[str, Any]:
     for participant in waiting:
         admit(actor.room, actor.user, participant)
     broadcast_waiting(actor.room)
-    return {"admitted": admitted}
+    return p.AdmittedAll(admitted=admitted)
 
 
 def admit_locked_students(room: Room, actor: User) -> None:

@@ -16,17 +16,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Role, User
+from accounts.models import User
 
 from .. import events
 from .. import protocol as p
 from ..models import Participant, RecessSlot, Report, Room, RoomLogEntry, SchoolClass
+from ..permissions import SUPERVISING_ROLES
 from . import serialize
 from .common import admit, broadcast_participant, broadcast_waiting, close_stay, log, push_permissions
 from .lifecycle import end_room
-
-# Roles that moderate every recess (`permissions.is_room_moderator`).
-SUPERVISING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 
 
 def safe_mode_seconds() -> float:

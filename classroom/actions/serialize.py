@@ -1,34 +1,19 @@
-"""Turn room rows into the protocol's objects (SPEC section 4)."""
+"""Turn room rows into the protocol's objects (docs/protocol.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
-from accounts.models import Role, User
+from accounts.models import User
 
 from .. import protocol as p
 from ..models import ChatMessage, Participant, Poll, PollVote, Room
+from ..permissions import is_moderator_with, team_ids
 
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
-
-
-def team_ids(room: Room) -> set[int]:
-    """Users who moderate this room by their role in its class (admins aside)."""
-    if room.kind == Room.Kind.LESSON and room.school_class_id is not None:
-        return set(room.school_class.teachers.values_list("pk", flat=True))  # type: ignore[union-attr]
-    return set()
-
-
-def is_moderator_with(room: Room, user: User, team: set[int]) -> bool:
-    """`permissions.is_room_moderator` for many users at once, given the class team."""
-    if user.role == Role.ADMIN:
-        return True
-    if room.kind == Room.Kind.LESSON:
-        return user.role == Role.TEACHER and user.pk in team
-    return user.role == Role.SUPERVISOR
 
 
 def room_object(room: Room) -> p.RoomObject:

@@ -5,9 +5,8 @@ from typing import Any
 from django import template
 from django.conf import settings
 
+from classroom import permissions
 from classroom.models import SchoolClass
-
-from .. import permissions
 
 register = template.Library()
 

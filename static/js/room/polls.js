@@ -13,7 +13,7 @@ function votedKey(room, poll) {
 }
 
 function hasVoted(room, poll) {
-  if (poll.voted === true || Array.isArray(poll.mine)) return true;
+  if (Array.isArray(poll.mine)) return true;
   try {
     return sessionStorage.getItem(votedKey(room, poll)) === "1";
   } catch {

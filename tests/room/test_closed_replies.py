@@ -1,0 +1,77 @@
+"""The `ok` replies, `media.moved`/`media.released` and `state`'s slides fields are closed schemas."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from classroom import protocol as p
+
+
+def _closed(model: type[p.Event], **fields: object) -> dict[str, object]:
+    """Dump a reply; a field it does not declare is refused."""
+    with pytest.raises(ValidationError):
+        model(**fields, unexpected=1)
+    return p.dump(model(**fields))
+
+
+def test_plain_ok_is_closed():
+    assert _closed(p.Ok, ref="r") == {"type": "ok", "ref": "r"}
+
+
+def test_chat_sent_is_closed():
+    assert _closed(p.ChatSent, ref=1, id="7") == {"type": "ok", "ref": 1, "id": "7"}
+
+
+def test_vote_recorded_is_closed():
+    assert _closed(p.VoteRecorded, ref="v", poll="3", choices=[0, 2]) == {
+        "type": "ok",
+        "ref": "v",
+        "poll": "3",
+        "choices": [0, 2],
+    }
+
+
+def test_muted_all_is_closed():
+    assert _closed(p.MutedAll, ref="m", muted=["4"]) == {"type": "ok", "ref": "m", "muted": ["4"]}
+
+
+def test_admitted_all_is_closed():
+    assert _closed(p.AdmittedAll, ref="a", admitted=["5"]) == {"type": "ok", "ref": "a", "admitted": ["5"]}
+
+
+def test_left_open_is_closed():
+    assert _closed(p.LeftOpen, ref="l", closes_at=None) == {"type": "ok", "ref": "l", "closes_at": None}
+
+
+def test_slides_shown_is_closed():
+    slides = p.SlidesObject(deck="2", page=1, pages=3)
+    assert _closed(p.SlidesShown, ref="s", slides=slides) == {
+        "type": "ok",
+        "ref": "s",
+        "slides": {"deck": "2", "page": 1, "pages": 3},
+    }
+    with pytest.raises(ValidationError):
+        p.SlidesObject(deck="2", page=1, pages=3, extra=1)
+
+
+def test_poll_created_is_closed():
+    fields = p.PollCreated.model_fields["poll"].annotation
+    assert fields is p.PollObject
+    with pytest.raises(ValidationError):
+        p.PollCreated(ref="p", poll={}, unexpected=1)
+
+
+def test_media_moved_is_closed():
+    assert _closed(p.MediaMoved) == {"type": "media.moved", "reason": "other_tab"}
+
+
+def test_media_released_is_closed():
+    assert _closed(p.MediaReleased) == {"type": "media.released", "reason": "owner_left"}
+
+
+def test_state_decks_are_deck_objects():
+    with pytest.raises(ValidationError):
+        p.DeckObject(id="1", title="t", pages=1, status="ready", progress=1, error=None, extra=1)
+    assert p.State.model_fields["decks"].annotation == list[p.DeckObject]
+    assert p.State.model_fields["slides"].annotation == p.SlidesObject | None
