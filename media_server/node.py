@@ -33,6 +33,7 @@ from .protocol import (
     EffectiveQuality,
     Join,
     Joined,
+    Layer,
     Leave,
     MediaError,
     Offer,
@@ -302,6 +303,8 @@ class MediaNode:
             peer.last_spoke = choice.last_spoke[peer.id]
             await self._report_live(room, peer, dict(choice.live[peer.id]))
         cameras: list[tuple[ViewerChoice, Camera]] = []
+        # viewers sharing a choice and a camera layer share the tracks too
+        placed: dict[tuple[tuple[Key | None, ...], Layer], list[tuple[Key, Track] | None]] = {}
         for viewer in peers:
             viewed = choice.viewers.get(viewer.id)
             subscriber = viewer.subscriber
@@ -309,8 +312,15 @@ class MediaNode:
                 continue
             camera = self._camera_layer(viewer, subscriber, viewed, now)
             cameras.append((viewed, camera))
-            _place(subscriber.audio_slots, place(state, viewed.audio, "normal"))
-            _place(subscriber.video_slots, place(state, video_keys(viewed, camera), video_layer(camera)))
+            sides: tuple[tuple[list[Slot], tuple[Key | None, ...], Layer], ...] = (
+                (subscriber.audio_slots, viewed.audio, "normal"),
+                (subscriber.video_slots, video_keys(viewed, camera), video_layer(camera)),
+            )
+            for slots, sources, layer in sides:
+                tracks = placed.get((sources, layer))
+                if tracks is None:
+                    tracks = placed[sources, layer] = place(state, sources, layer)
+                _place(slots, tracks)
             keys = [slot.key for slot in subscriber.slots]
             if keys != subscriber.sent_sources:
                 subscriber.sent_sources = keys

@@ -66,9 +66,9 @@ class Peer:
         viewing: Viewing[Track] | None = None
         if subscriber is not None and subscriber.ready:
             viewing = Viewing(
-                tuple(slot.key for slot in subscriber.audio_slots),
-                tuple(slot.key for slot in subscriber.video_slots),
-                tuple(slot.track for slot in subscriber.slots),
+                tuple([slot.key for slot in subscriber.audio_slots]),
+                tuple([slot.key for slot in subscriber.video_slots]),
+                tuple([slot.track for slot in subscriber.slots]),
             )
         return PeerState(
             self.id, tracks, level, self.last_spoke, self.permissions.always_forward, self.quality, viewing

@@ -135,6 +135,8 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
     involved = set(loud) | set(cameras) | set(screens) | set(always)
     cases: dict[tuple[object, ...], tuple[tuple[Key | None, ...], tuple[Key | None, ...], float, float, float]] = {}
     viewers: dict[str, ViewerChoice] = {}
+    # most viewers' slots forward the same tracks as others': what they cost, once each
+    sending: dict[tuple[T | None, ...], float] = {}
     for viewer in state.peers.values():
         viewing = viewer.viewing
         if viewing is None:
@@ -157,7 +159,9 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
                 sound,
             )
         audio, video, need_normal, need_low, need_audio = cases[case]
-        sent = sum(state.rate(track) for track in viewing.forwarding)
+        sent = sending.get(viewing.forwarding)
+        if sent is None:
+            sent = sending[viewing.forwarding] = sum(state.rate(track) for track in viewing.forwarding)
         viewers[viewer.id] = ViewerChoice(audio, video, need_normal, need_low, need_audio, sent)
     return Choice(loud, last_spoke, live, viewers)
 
@@ -184,10 +188,10 @@ def video_layer(camera: Camera) -> Layer:
 def watched_layers(state: RoomState[T], viewers: Iterable[tuple[ViewerChoice, Camera]]) -> dict[str, set[str]]:
     """Return, per publisher, the camera layers its viewers get or asked for."""
     watched: dict[str, set[str]] = {}
-    for choice, camera in viewers:
+    for video, camera in {(choice.video, camera) for choice, camera in viewers}:
         if camera == "off":
             continue
-        for key in choice.video:
+        for key in video:
             if key is not None and key[1] == "camera":
                 layers = watched.setdefault(key[0], set())
                 layers.add(camera)
