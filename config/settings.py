@@ -241,6 +241,14 @@ RECESS_LOG_RETENTION_DAYS = envint("RECESS_LOG_RETENTION_DAYS", 30)
 ROOM_FRAME_BURST = envint("ROOM_FRAME_BURST", 40)
 ROOM_FRAMES_PER_SECOND = envint("ROOM_FRAMES_PER_SECOND", 20)
 ROOM_FRAMES_DROPPED_BEFORE_CLOSE = envint("ROOM_FRAMES_DROPPED_BEFORE_CLOSE", 200)
+# Per WebSocket connection, in daphne's protocol before anything is queued to the application
+# (config/daphne_seam.py): over this rate the connection is not read (its frames wait in its own
+# TCP buffers); held back this long without a pause it is aborted (TCP reset). While its application
+# queue holds more than WEBSOCKET_QUEUE_PAUSE messages it is not read either.
+WEBSOCKET_FRAMES_PER_SECOND = envint("WEBSOCKET_FRAMES_PER_SECOND", 3 * ROOM_FRAMES_PER_SECOND)
+WEBSOCKET_FRAME_BURST = envint("WEBSOCKET_FRAME_BURST", 3 * ROOM_FRAME_BURST)
+WEBSOCKET_THROTTLED_SECONDS_BEFORE_ABORT = envint("WEBSOCKET_THROTTLED_SECONDS_BEFORE_ABORT", 10)
+WEBSOCKET_QUEUE_PAUSE = envint("WEBSOCKET_QUEUE_PAUSE", 100)
 # Sockets one user keeps open in one room; a newer one closes the oldest (4410).
 ROOM_SOCKETS_PER_USER = envint("ROOM_SOCKETS_PER_USER", 3)
 # `waiting.updated` after people come and go: at most one per room this often.
