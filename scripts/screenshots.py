@@ -154,6 +154,9 @@ def shoot_set(
     expect(teacher.locator("#screen-room")).to_be_visible()
     teacher.click('[data-action="camera"]')
     expect(teacher.locator('[data-action="camera"]')).to_have_attribute("aria-pressed", "true")
+    if not teacher.locator("#tab-more").is_visible():
+        teacher.click("#panel-toggle")  # on a phone the side panel is a bottom sheet
+    teacher.click("#tab-more")  # decks are in the side panel's last tab
     teacher.select_option("#deck-select", label="Les volcans")
     teacher.click("#deck-picker button[type=submit]")
     expect(teacher.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "1")

@@ -217,3 +217,10 @@ def logged_in_page(new_page: PageFactory) -> PageFactory:
 def page_for(logged_in_page: PageFactory) -> PageFactory:
     """The same helper under the name other tests use."""
     return logged_in_page
+
+
+def show_tab(page: Page, tab: str) -> None:
+    """Open the room's side panel on one of its tabs (people, chat, polls, more), as a person would."""
+    if not page.locator(f"#tab-{tab}").is_visible():
+        page.click("#panel-toggle")  # a phone's bottom sheet, or a panel closed on a wide screen
+    page.click(f"#tab-{tab}")

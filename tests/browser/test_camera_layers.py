@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from .conftest import PageFactory
+from .conftest import PageFactory, show_tab
 from .test_media_browser import enter, lesson_with_camera, wait_playing
 
 pytestmark = pytest.mark.browser
@@ -70,6 +70,7 @@ def test_the_normal_layer_stops_while_nobody_receives_it_and_comes_back_when_a_s
     wait_layer(teacher, "normal", flowing=True)
 
     # the only student picks low quality: the teacher's page stops encoding the normal layer
+    show_tab(student, "more")
     student.select_option("#media-quality", "low")
     low = wait_playing(student, teacher_id)
     assert low["width"] <= 160

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import PageFactory
+from .conftest import PageFactory, show_tab
 
 pytestmark = pytest.mark.browser
 
@@ -134,6 +134,7 @@ def test_student_sees_the_teachers_camera_playing(logged_in_page: PageFactory) -
     )
 
     # Sound only: the video goes away; back to low quality: the small camera layer comes.
+    show_tab(student, "more")
     student.select_option("#media-quality", "audio")
     expect(video_of(student, teacher_id)).to_have_count(0, timeout=MEDIA_TIMEOUT)
     student.select_option("#media-quality", "low")
@@ -150,6 +151,7 @@ def test_students_camera_reaches_the_teacher_only_while_allowed(logged_in_page: 
     turn_on(student, "camera")
     wait_playing(teacher, student_id)
 
+    show_tab(teacher, "more")
     teacher.locator("#set-video").uncheck()
     camera = student.locator('[data-action="camera"]')
     expect(camera).to_be_disabled()
@@ -168,6 +170,7 @@ def test_students_camera_reaches_the_teacher_only_while_allowed(logged_in_page: 
 def test_forwarder_refuses_a_forbidden_camera_whatever_the_page_does(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("marie.curie")
     url = start_lesson(teacher, "6a")
+    show_tab(teacher, "more")
     teacher.locator("#set-video").uncheck()
     student = logged_in_page("lea.martin")
     student_id = enter(student, url)

@@ -13,7 +13,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from websockets.sync.client import connect
 
-from .conftest import PageFactory
+from .conftest import PageFactory, show_tab
 
 pytestmark = pytest.mark.browser
 
@@ -183,6 +183,7 @@ def test_moderator_copies_the_invitation_link_and_outsiders_still_wait(
     teacher = logged_in_page("marie.curie")
     teacher.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server_url)
     url = start_lesson(teacher, "6a")
+    show_tab(teacher, "more")
     teacher.click('[data-action="copy-invite"]')
     expect(teacher.locator("[data-invite-status]")).to_have_text("Lien copié.")
     copied = teacher.evaluate("navigator.clipboard.readText()")

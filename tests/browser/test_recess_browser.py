@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import PageFactory
+from .conftest import PageFactory, show_tab
 from .test_media_browser import frames_stop, turn_on, wait_playing
 
 pytestmark = pytest.mark.browser
@@ -66,6 +66,7 @@ def test_students_see_safe_mode_when_the_supervisor_closes_the_tab(logged_in_pag
         expect(notice).to_contain_text("Mode protégé")
         expect(page.locator('[data-action="camera"]')).to_be_disabled()
         expect(page.locator('[data-action="microphone"]')).to_be_disabled()
+        show_tab(page, "chat")
         expect(page.locator("#chat-closed")).to_be_visible()
     assert time.monotonic() - closed_at < 5
     # No student video reaches another student in safe mode.

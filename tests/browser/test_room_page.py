@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import PageFactory
+from .conftest import PageFactory, show_tab
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +63,7 @@ def test_lesson_with_teacher_and_two_students(logged_in_page: PageFactory) -> No
     expect(teacher.locator(f'#participant-list [data-participant="{lea_id}"] [data-badge="hand"]')).to_be_visible()
 
     # A poll, from creation to published results that students see as bars with numbers.
+    show_tab(teacher, "polls")
     teacher.click("#poll-new")
     expect(teacher.locator("#poll-dialog")).to_be_visible()
     teacher.fill("#poll-question", "Quelle planète est la plus grande ?")
@@ -99,6 +100,8 @@ def test_lesson_with_teacher_and_two_students(logged_in_page: PageFactory) -> No
 
     # Chat text that looks like HTML stays text everywhere (and no dialog fires: see new_page).
     attack = "<script>alert(1)</script>"
+    for page in (teacher, jean, lea):
+        show_tab(page, "chat")
     lea.fill("#chat-input", attack)
     lea.press("#chat-input", "Enter")
     for page in (teacher, jean, lea):
@@ -188,6 +191,7 @@ def test_ending_the_lesson_shows_a_final_message_and_stops_reconnecting(logged_i
     student = logged_in_page("jeanedouard.petit", locale="en-US")
     enter(student, url)
 
+    teacher.click('[data-action="leave"]')  # a moderator's End menu
     teacher.click("#end-room")
     expect(teacher.locator("#confirm-dialog")).to_be_visible()
     teacher.keyboard.press("Escape")
@@ -221,11 +225,11 @@ def test_a_media_module_can_plug_into_the_page(logged_in_page: PageFactory) -> N
           video.srcObject = canvas.captureStream();
           room.stage.attach(you, "camera", video);
           return { seen, sameRoom: room === window.classroomRoom,
-                   inMain: Boolean(document.querySelector(`#stage-main video[data-participant="${you}"][data-source="camera"]`)) };
+                   inSelfView: Boolean(document.querySelector(`#stage-self video[data-self][data-participant="${you}"][data-source="camera"]`)) };
         }""",
         you,
     )
-    assert placed == {"seen": ["media.offer"], "sameRoom": True, "inMain": True}
+    assert placed == {"seen": ["media.offer"], "sameRoom": True, "inSelfView": True}
     expect(teacher.locator("#stage-empty")).to_be_hidden()
     teacher.click('[data-action="camera"]')
     expect(teacher.locator('[data-action="camera"]')).to_have_attribute("aria-pressed", "true")

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.slides.pdfs import deck_pdf
 
-from .conftest import PageFactory
+from .conftest import PageFactory, show_tab
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +42,7 @@ def test_student_sees_the_page_the_teacher_turned_to(logged_in_page: PageFactory
     student.goto(teacher.url)
     expect(student.locator("#screen-room")).to_be_visible()
 
+    show_tab(teacher, "more")
     teacher.select_option("#deck-select", label="Les volcans")
     teacher.click("#deck-picker button[type=submit]")
     image = student.locator("img[data-slide-page]")
@@ -75,6 +76,7 @@ def test_teacher_uploads_a_deck_from_the_room_and_shows_it(logged_in_page: PageF
 
     deck = tmp_path / "Photosynthese.pdf"
     deck.write_bytes(deck_pdf(2))
+    show_tab(teacher, "more")
     teacher.set_input_files("#slides-upload-file", str(deck))
     teacher.click("#slides-upload button[type=submit]")
     expect(teacher.locator("#deck-select option", has_text="Photosynthese")).to_have_count(1)

@@ -64,6 +64,12 @@ export function mountChat(room) {
   const closed = $("#chat-closed");
   const sendButton = $("#chat-send");
 
+  // Messages from others are read out once, through the page's one live region.
+  room.on("chat.message", (m) => {
+    const msg = m.message || {};
+    if (msg.from && String(msg.from.id) !== room.youId) room.announce(t("chat_from", { name: msg.from.name, text: msg.text }));
+  });
+
   room.watch("chat", () => {
     const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
     reconcile(log, room.state.chat, (m) => m.id, (m) => createMessage(room, m), (li, m) => updateMessage(room, li, m));

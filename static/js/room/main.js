@@ -19,6 +19,7 @@ import { mountPolls } from "./polls.js";
 import { mountModeration } from "./moderation.js";
 import { mountControls } from "./controls.js";
 import { mountSlides } from "./slides.js";
+import { mountPanel } from "./panel.js";
 
 loadStrings();
 
@@ -29,6 +30,7 @@ export const room = new Room(config);
 room.stage = new Stage(room);
 
 mountScreens(room);
+mountPanel(room);
 mountParticipants(room);
 mountWaiting(room);
 mountChat(room);

@@ -26,6 +26,10 @@ const QUALITY_KEY = "classroom.media.quality";
 /** The notice for what a weak connection gets: low cameras, or sound only. */
 const loweredKey = (effective) => (effective === "audio" ? "media_quality_paused" : "media_quality_lowered");
 const QUALITIES = ["normal", "low", "audio"];
+// The forwarder sends the room's loudest microphones (its RFC 6464 levels); above this received
+// level (0-1, linear) their sender counts as speaking for the active-speaker ring.
+const SPEAKING_LEVEL = 0.02;
+const SPEAKER_POLL_MS = 400;
 const CAMERA = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 }, facingMode: "user" };
 const CAMERA_LOW = { width: 160, height: 90, frameRate: 15 };
 const MICROPHONE = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
@@ -254,6 +258,24 @@ class MediaEngine {
     if (placed.element.tagName === "AUDIO") placed.element.remove();
     else if (placed.element.isConnected) this.room.stage.detach(placed.peer, placed.source);
     this.updateSoundButton();
+  }
+
+  /** Who speaks now: the level of each received microphone, loudest first, to the stage. */
+  async measureSpeakers() {
+    const pc = this.subscribe ? this.subscribe.pc : null;
+    const loud = [];
+    if (pc) {
+      for (const transceiver of pc.getTransceivers()) {
+        const placed = this.placed.get(transceiver.mid);
+        if (!placed || placed.track.kind !== "audio") continue;
+        const stats = await transceiver.receiver.getStats();
+        for (const report of stats.values()) {
+          if (report.type === "inbound-rtp" && report.audioLevel > SPEAKING_LEVEL) loud.push([report.audioLevel, placed.peer]);
+        }
+      }
+    }
+    loud.sort((a, b) => b[0] - a[0]);
+    this.room.stage.setSpeaking(loud.map(([, peer]) => peer));
   }
 
   /** Play remote sound; a browser that wants a gesture first gets a button. */
@@ -512,6 +534,10 @@ function mountMedia(room) {
   }
   const sound = $("#media-sound");
   if (sound) sound.addEventListener("click", () => engine.unblockSound());
+
+  setInterval(() => {
+    if (room.screen.name === "room" && document.visibilityState === "visible") engine.measureSpeakers().catch(() => {});
+  }, SPEAKER_POLL_MS);
 
   room.registerMedia({ setSource: (kind, on) => engine.setSource(kind, on) });
   // the state may have come before this module ran

@@ -1,8 +1,6 @@
-// Moderator controls: locks, what students may do, mute all, end the lesson, leave it open.
+// Moderator settings: locks, what students may do, mute all, reports. Ending is in the toolbar (controls.js).
 
 import { $, $$, h } from "./dom.js";
-import { t } from "./i18n.js";
-import { confirmDialog, openDialog } from "./dialogs.js";
 
 export function mountModeration(room) {
   const panel = $("#moderation-panel");
@@ -31,31 +29,6 @@ export function mountModeration(room) {
 
   $("#mute-all-audio").addEventListener("click", () => room.act({ type: "mute.all", kind: "audio" }));
   $("#mute-all-video").addEventListener("click", () => room.act({ type: "mute.all", kind: "video" }));
-
-  $("#end-room").addEventListener("click", async () => {
-    if (await confirmDialog(t("confirm_end"), t("end_room"))) room.act({ type: "room.end" });
-  });
-
-  const leaveOpen = $("#leave-open");
-  if (leaveOpen) {
-    const dialog = $("#leave-open-dialog");
-    leaveOpen.addEventListener("click", () => openDialog(dialog));
-    $("#leave-open-cancel").addEventListener("click", () => dialog.close());
-    $("#leave-open-form").addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const minutes = Number($("#leave-open-minutes").value);
-      if (!Number.isInteger(minutes) || minutes < 1 || minutes > 15) {
-        $("#leave-open-minutes").focus();
-        return;
-      }
-      const reply = await room.act({ type: "room.leave_open", minutes });
-      if (reply) {
-        dialog.close();
-        room.client.close();
-        window.location.assign(leaveOpen.dataset.href || "/");
-      }
-    });
-  }
 
   const reports = $("#report-list");
   room.on("report", (m) => {

@@ -34,7 +34,7 @@ function createPoll(room, poll) {
   return h(
     "article",
     { class: "poll", dataset: { poll: String(poll.id) }, "aria-labelledby": headingId },
-    h("h3", { id: headingId, class: "poll-question" }),
+    h("h3", { id: headingId, class: "poll-question", tabindex: "-1" }),
     h("p", { class: "poll-meta hint" }),
     h("div", { class: "poll-body" }),
     h("div", { class: "poll-results-area" }),
@@ -55,7 +55,10 @@ function updatePoll(room, el, poll) {
   if (canVote && !body.querySelector("form")) body.replaceChildren(voteForm(room, poll));
   else if (!canVote) {
     const voted = poll.status === "open" && !room.isModerator;
-    body.replaceChildren(voted ? h("p", { class: "poll-thanks", role: "status" }, t("poll_voted")) : "");
+    const hadFocus = body.contains(document.activeElement);
+    body.replaceChildren(voted ? h("p", { class: "poll-thanks", tabindex: "-1" }, t("poll_voted")) : "");
+    // After a vote, focus goes to the thanks (read out), not to the page.
+    if (hadFocus) (body.querySelector(".poll-thanks") || el.querySelector(".poll-question")).focus();
   }
 
   const results = el.querySelector(".poll-results-area");
@@ -73,8 +76,11 @@ function updatePoll(room, el, poll) {
     // Rebuild only when the set of buttons changes, so focus on them survives a vote arriving.
     const signature = buttons.map((b) => b.dataset.act).join(",");
     if (actions.dataset.signature !== signature) {
+      const hadFocus = actions.contains(document.activeElement);
       actions.dataset.signature = signature;
       actions.replaceChildren(...buttons);
+      // Closed: focus on "publish"; published: on the question, right above the results.
+      if (hadFocus) (actions.querySelector("button") || el.querySelector(".poll-question")).focus();
     }
   }
 }
@@ -88,7 +94,7 @@ function voteForm(room, poll) {
       h(
         "div",
         { class: "choice" },
-        h("input", { type: poll.multiple ? "checkbox" : "radio", name, id, value: String(index) }),
+        h("input", { type: poll.multiple ? "checkbox" : "radio", name, id, value: String(index), dataset: { pollOption: String(index) } }),
         h("label", { for: id }, option),
       ),
     );

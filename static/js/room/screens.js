@@ -39,15 +39,27 @@ export function mountScreens(room) {
 
   const notice = $("#room-notice");
   const clock = new Intl.DateTimeFormat(document.documentElement.lang || "fr", { hour: "2-digit", minute: "2-digit" });
-  room.watch("room", () => {
+  // Students are told when the last teacher of the lesson leaves (the notice is a status region: read once).
+  let teachers = 0;
+  let teacherLeft = false;
+  room.watch("participants", () => {
+    const now = Array.from(room.state.participants.values()).filter((p) => p.moderator && p.role === "teacher").length;
+    const left = teachers > 0 && now === 0 && room.config.kind === "lesson" && !room.isModerator;
+    teacherLeft = (teacherLeft || left) && now === 0;
+    teachers = now;
+    showNotice();
+  });
+  const showNotice = () => {
     const r = room.state.room || {};
     const lines = [];
+    if (teacherLeft && !r.closes_at) lines.push(t("teacher_left"));
     if (r.safe_mode) lines.push(t("notice_safe_mode"));
     if (r.closes_at) lines.push(t("notice_closes_at", { time: clock.format(new Date(r.closes_at)) }));
     if (r.locked && room.isModerator) lines.push(t("notice_locked"));
     notice.textContent = lines.join(" ");
     notice.dataset.state = r.safe_mode ? "warning" : lines.length ? "info" : "none";
-  });
+  };
+  room.watch("room", showNotice);
 
   room.on("connection.lost", (m) => {
     if (room.screen.name === "final") return;

@@ -4,6 +4,7 @@ import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 
 const phone = window.matchMedia("(max-width: 600px)");
+const wide = window.matchMedia("(min-width: 900px)");
 
 /** Where a slide page image lives: the small rendering on phones saves their data. */
 export function slideUrl(deck, page, format = "webp") {
@@ -75,7 +76,14 @@ export function mountSlides(room) {
   picker.addEventListener("submit", (event) => {
     event.preventDefault();
     const deck = room.state.decks.find((d) => String(d.id) === select.value);
-    if (deck) room.act({ type: "slides.open", deck: deck.id });
+    if (!deck) return;
+    room.act({ type: "slides.open", deck: deck.id }).then((reply) => {
+      if (!reply) return;
+      // The slides are on the stage now: on a phone the sheet gets out of the way, and the
+      // arrow keys turn the pages from where focus lands.
+      if (!wide.matches && room.panel) room.panel.setOpen(false);
+      panel.focus();
+    });
   });
 
   const upload = $("#slides-upload");

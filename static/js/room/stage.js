@@ -1,4 +1,5 @@
-// The media area: one large tile (a shared screen, else the teacher) and thumbnails.
+// The media area: the stage (a shared screen, the slides, a pinned video, the teacher or the
+// speaker), a filmstrip or a grid of the other videos, and one's own camera as a small self view.
 
 import { $, h } from "./dom.js";
 import { t } from "./i18n.js";
@@ -6,16 +7,42 @@ import { t } from "./i18n.js";
 /**
  * `attach(participantId, source, element)` puts a <video> (or <audio>) on the stage;
  * `detach(participantId, source)` removes it. The stage chooses where each tile goes.
+ * `setSpeaking(ids)` marks the tiles of who speaks now (from the media engine).
  */
 export class Stage {
   constructor(room) {
     this.room = room;
+    this.area = $("#media-area");
     this.main = $("#stage-main");
     this.thumbs = $("#stage-thumbs");
+    this.self = $("#stage-self");
     this.audio = $("#stage-audio");
     this.empty = $("#stage-empty");
+    this.slides = $("#slides-panel");
+    this.fullscreen = $("#stage-fullscreen");
+    this.gridButton = $("#layout-grid");
     this.tiles = new Map();
+    this.pinned = null;
+    this.speaking = new Set();
+    this.lastSpeaker = null;
+    this.grid = this.gridButton ? this.gridButton.getAttribute("aria-pressed") === "true" : false;
     room.watch("participants", () => this.layout());
+    room.watch("slides", () => this.layout());
+    room.watch("decks", () => this.layout());
+    if (this.gridButton) {
+      this.gridButton.addEventListener("click", () => {
+        this.grid = !this.grid;
+        this.gridButton.setAttribute("aria-pressed", String(this.grid));
+        this.layout();
+      });
+    }
+    this.fullscreen.addEventListener("click", () => {
+      if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+      else if (this.main.requestFullscreen) this.main.requestFullscreen().catch(() => {});
+    });
+    document.addEventListener("fullscreenchange", () => {
+      this.fullscreen.setAttribute("aria-pressed", String(document.fullscreenElement === this.main));
+    });
   }
 
   attach(participantId, source, element) {
@@ -30,8 +57,13 @@ export class Stage {
     this.detach(id, source);
     element.autoplay = true;
     element.playsInline = true;
-    if (id === this.room.youId) element.muted = true;
-    const tile = h("figure", { class: "tile", dataset: { tile: key, source } }, element, h("figcaption"));
+    const mine = id === this.room.youId;
+    if (mine) element.muted = true;
+    if (mine && source === "camera") element.dataset.self = "";
+    const pin = mine
+      ? null
+      : h("button", { type: "button", class: "small tile-pin", "aria-pressed": "false", onclick: () => this.pin(key) }, pinIcon());
+    const tile = h("figure", { class: "tile", dataset: { tile: key, source } }, element, h("figcaption"), pin);
     this.tiles.set(key, tile);
     this.layout();
     return element;
@@ -42,41 +74,100 @@ export class Stage {
     const key = `${id}:${source}`;
     const tile = this.tiles.get(key);
     if (tile) {
+      const hadFocus = tile.contains(document.activeElement);
       tile.remove();
       this.tiles.delete(key);
+      if (hadFocus) this.area.focus();
     }
+    if (this.pinned === key) this.pinned = null;
     for (const el of this.audio.querySelectorAll(`[data-participant="${CSS.escape(id)}"][data-source="${CSS.escape(source)}"]`)) el.remove();
     this.layout();
   }
 
-  /** The tile that deserves the large place: a shared screen, then a presenter's or a moderator's camera. */
+  pin(key) {
+    this.pinned = this.pinned === key ? null : key;
+    this.layout();
+    const tile = this.tiles.get(key);
+    if (tile) tile.querySelector(".tile-pin").focus();
+  }
+
+  /** Who speaks now: a set of participant ids, loudest first. */
+  setSpeaking(ids) {
+    const next = new Set(ids.map(String));
+    const same = next.size === this.speaking.size && [...next].every((id) => this.speaking.has(id));
+    if (same) return;
+    this.speaking = next;
+    if (ids.length) this.lastSpeaker = String(ids[0]);
+    this.layout();
+  }
+
+  slidesShown() {
+    const slides = this.room.state.slides;
+    return Boolean(slides) && this.room.state.decks.some((d) => String(d.id) === String(slides.deck));
+  }
+
+  /** The tile that deserves the stage; null when the slides (or nothing) take it. */
   featured() {
+    const you = this.room.youId;
+    const keys = Array.from(this.tiles.keys()).filter((key) => !key.startsWith(`${you}:`));
+    const screen = keys.find((key) => key.endsWith(":screen"));
+    if (screen) return screen;
+    if (this.pinned && this.tiles.has(this.pinned)) return this.pinned;
+    if (this.slidesShown() || this.grid) return null;
     const rank = (key) => {
-      const [id, source] = key.split(":");
+      const [id] = key.split(":");
       const p = this.room.participant(id) || {};
-      if (source === "screen") return 0;
       if (p.presenter && !p.moderator) return 1;
       if (p.moderator) return 2;
+      if (this.speaking.has(id)) return 3;
+      if (id === this.lastSpeaker) return 4;
       return 9;
     };
     let best = null;
-    for (const key of this.tiles.keys()) if (rank(key) < 9 && (best === null || rank(key) < rank(best))) best = key;
+    for (const key of keys) if (best === null || rank(key) < rank(best)) best = key;
     return best;
   }
 
   layout() {
     const featured = this.featured();
+    const slides = featured === null && this.slidesShown();
+    const grid = featured === null && !slides && this.grid;
     for (const [key, tile] of this.tiles) {
       const [id, source] = key.split(":");
       const name = this.room.nameOf(id);
-      const caption = source === "screen" ? t("screen_of", { name }) : id === this.room.youId ? t("you") : name;
+      const mine = id === this.room.youId;
+      const caption = source === "screen" ? t("screen_of", { name }) : mine ? t("you") : name;
       tile.querySelector("figcaption").textContent = caption;
       const video = tile.querySelector("video");
       if (video) video.setAttribute("aria-label", caption);
-      const parent = key === featured ? this.main : this.thumbs;
+      tile.classList.toggle("speaking", this.speaking.has(id) && source === "camera");
+      const pin = tile.querySelector(".tile-pin");
+      if (pin) {
+        pin.setAttribute("aria-pressed", String(this.pinned === key));
+        pin.setAttribute("aria-label", t(this.pinned === key ? "unpin" : "pin", { name: caption }));
+      }
+      let parent = this.thumbs;
+      if (key === featured) parent = this.main;
+      else if (mine && source === "camera" && !grid) parent = this.self;
       if (tile.parentElement !== parent) parent.append(tile);
     }
-    this.empty.hidden = featured !== null;
+    const stage = featured !== null ? "video" : slides ? "slides" : grid && this.thumbs.children.length ? "grid" : "empty";
+    this.area.dataset.stage = stage;
+    // "No video" only while there is none at all, one's own camera included.
+    this.empty.hidden = stage !== "empty" || this.tiles.size > 0;
+    this.fullscreen.hidden = stage !== "video" && stage !== "slides";
     this.thumbs.hidden = this.thumbs.children.length === 0;
+    this.self.hidden = this.self.children.length === 0;
   }
+}
+
+function pinIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "icon");
+  svg.setAttribute("aria-hidden", "true");
+  const use = document.createElementNS(ns, "use");
+  use.setAttribute("href", "#i-pin");
+  svg.append(use);
+  return svg;
 }

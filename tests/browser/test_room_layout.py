@@ -1,0 +1,195 @@
+"""The room as one screen on a laptop and on a phone: stage, self view, toolbar, panel, keyboard (issue 16)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.slides.pdfs import deck_pdf
+
+from .conftest import PageFactory, show_tab
+
+pytestmark = pytest.mark.browser
+
+ROOM_URL = re.compile(r"/rooms/[0-9a-f-]{36}/$")
+MEDIA_TIMEOUT = 20_000
+SIZES = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 360, "height": 740}}
+TOOLBAR = ("microphone", "camera", "screen", "raise-hand", "leave")
+
+
+def participant_id(page: Page) -> str:
+    return str(page.evaluate("window.classroomRoom.youId"))
+
+
+def turn_on_camera(page: Page) -> None:
+    page.click('[data-action="camera"]')
+    expect(page.locator('[data-action="camera"]')).to_have_attribute("aria-pressed", "true", timeout=MEDIA_TIMEOUT)
+
+
+def lesson_with_cameras_and_slides(
+    logged_in_page: PageFactory, tmp_path: Path, viewport: dict[str, int], title: str
+) -> tuple[Page, Page]:
+    """Marie Curie and Léa Martin in the 6A lesson, both cameras on, the teacher showing a deck."""
+    teacher = logged_in_page("marie.curie", viewport=viewport)
+    teacher.goto("/classes/6a/")
+    deck = tmp_path / f"{title}.pdf"
+    deck.write_bytes(deck_pdf(2))
+    form = teacher.locator('form[data-action="upload-slides"]')
+    form.locator("input[type=file]").set_input_files(str(deck))
+    form.locator("button[type=submit]").click()
+    expect(teacher.locator("[data-deck]", has_text=title)).to_have_attribute("data-status", "ready")
+    teacher.click('form[data-action="start-lesson"] button[type=submit]')
+    teacher.wait_for_url(ROOM_URL)
+    expect(teacher.locator("#screen-room")).to_be_visible()
+    student = logged_in_page("lea.martin", viewport=viewport)
+    student.goto(teacher.url)
+    expect(student.locator("#screen-room")).to_be_visible()
+
+    turn_on_camera(teacher)
+    turn_on_camera(student)
+    show_tab(teacher, "more")
+    teacher.select_option("#deck-select", label=title)
+    teacher.click("#deck-picker button[type=submit]")
+    for page, other in ((teacher, participant_id(student)), (student, participant_id(teacher))):
+        expect(page.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "1")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('img[data-slide-page]'); return i.complete && i.naturalWidth > 0; }"
+        )
+        expect(page.locator(f'video[data-participant="{other}"][data-source="camera"]')).to_have_count(
+            1, timeout=MEDIA_TIMEOUT
+        )
+    return teacher, student
+
+
+def end_lesson(teacher: Page) -> None:
+    """End the lesson through the End menu, so that the next test starts a fresh one."""
+    teacher.click('[data-action="leave"]')
+    teacher.click("#end-room")
+    teacher.click("#confirm-ok")
+    expect(teacher.locator("#screen-final")).to_be_visible()
+
+
+def assert_one_screen(page: Page) -> None:
+    """No page scroll either way, the whole toolbar and the slide page in view."""
+    height, inner_height, width, inner_width = page.evaluate(
+        "[document.scrollingElement.scrollHeight, innerHeight, document.scrollingElement.scrollWidth, innerWidth]"
+    )
+    assert height <= inner_height, f"the page scrolls down: {height} > {inner_height}"
+    assert width <= inner_width, f"the page scrolls sideways: {width} > {inner_width}"
+    for action in TOOLBAR:
+        expect(page.locator(f'[data-action="{action}"]')).to_be_in_viewport(ratio=1)
+    expect(page.locator("img[data-slide-page]")).to_be_in_viewport(ratio=1)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_room_with_cameras_and_slides_fits_one_screen(logged_in_page: PageFactory, tmp_path: Path, size: str) -> None:
+    teacher, student = lesson_with_cameras_and_slides(logged_in_page, tmp_path, SIZES[size], f"Mise en page {size}")
+
+    for page in (teacher, student):
+        assert_one_screen(page)
+        # One's own camera is a small self view; the slide page has the stage.
+        own = page.locator("video[data-self]")
+        expect(own).to_be_visible()
+        own_box = own.bounding_box()
+        stage_box = page.locator("#stage-main").bounding_box()
+        assert own_box is not None and stage_box is not None
+        assert own_box["width"] * own_box["height"] < 0.15 * stage_box["width"] * stage_box["height"]
+        expect(page.locator("#stage-main video")).to_have_count(0)
+
+    # A new poll shows at once, in view, on the student's screen, and is announced.
+    show_tab(teacher, "polls")
+    teacher.click("#poll-new")
+    teacher.fill("#poll-question", "Quel volcan est en France ?")
+    options = teacher.locator("#poll-options input")
+    options.nth(0).fill("Le Puy de Dôme")
+    options.nth(1).fill("L'Etna")
+    teacher.click("#poll-submit")
+    option = student.locator("[data-poll-option]").first
+    expect(option).to_be_in_viewport(ratio=1)
+    expect(student.locator("#room-announcer")).to_contain_text("Quel volcan est en France ?")
+    assert student.evaluate("document.scrollingElement.scrollHeight <= innerHeight")
+    end_lesson(teacher)
+
+
+def test_focus_stays_on_the_camera_toggle(logged_in_page: PageFactory, tmp_path: Path) -> None:
+    teacher, _ = lesson_with_cameras_and_slides(logged_in_page, tmp_path, SIZES["laptop"], "Focus")
+    camera = teacher.locator('[data-action="camera"]')
+    camera.focus()
+    teacher.keyboard.press("Enter")
+    expect(camera).to_have_attribute("aria-pressed", "false")
+    expect(teacher.locator("video[data-self]")).to_have_count(0)
+    expect(camera).to_be_focused()
+    teacher.keyboard.press("Enter")
+    expect(camera).to_have_attribute("aria-pressed", "true", timeout=MEDIA_TIMEOUT)
+    expect(camera).to_be_focused()
+    end_lesson(teacher)
+
+
+def test_end_menu_asks_before_ending_and_leaving_tells_the_students(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("louis.pasteur", viewport=SIZES["laptop"])
+    teacher.goto("/classes/5b/")
+    teacher.click('form[data-action="start-lesson"] button[type=submit]')
+    teacher.wait_for_url(ROOM_URL)
+    student = logged_in_page("jeanedouard.petit", viewport=SIZES["phone"])
+    student.goto(teacher.url)
+    expect(student.locator("#screen-room")).to_be_visible()
+
+    leave = teacher.locator('[data-action="leave"]')
+    leave.click()
+    expect(teacher.locator("#end-dialog")).to_be_visible()
+    teacher.click("#end-room")
+    expect(teacher.locator("#confirm-dialog")).to_be_visible()
+    teacher.click("#confirm-cancel")
+    expect(teacher.locator("#confirm-dialog")).to_be_hidden()
+    expect(teacher.locator("#end-room")).to_be_focused()
+    teacher.keyboard.press("Escape")
+    expect(teacher.locator("#end-dialog")).to_be_hidden()
+    expect(leave).to_be_focused()
+    expect(student.locator("#screen-room")).to_be_visible()
+
+    leave.click()
+    teacher.click("#leave-only")
+    teacher.wait_for_url(lambda url: "/rooms/" not in url)
+    expect(student.locator("#room-notice")).to_contain_text("Le professeur a quitté la salle")
+    expect(student.locator("#screen-room")).to_be_visible()
+
+
+def test_shortcuts_are_listed_and_off_while_typing(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    teacher.goto("/classes/6a/")
+    teacher.click('form[data-action="start-lesson"] button[type=submit]')
+    teacher.wait_for_url(ROOM_URL)
+    student = logged_in_page("zoe.bernard", viewport=SIZES["laptop"])
+    student.goto(teacher.url)
+    expect(student.locator("#screen-room")).to_be_visible()
+    hand = student.locator('[data-action="raise-hand"]')
+    expect(hand).to_have_attribute("aria-pressed", "false")
+
+    show_tab(student, "chat")
+    student.locator("#chat-input").focus()
+    student.keyboard.type("hm")
+    expect(student.locator("#chat-input")).to_have_value("hm")
+    expect(hand).to_have_attribute("aria-pressed", "false")
+    expect(student.locator('[data-action="microphone"]')).to_have_attribute("aria-pressed", "false")
+
+    student.evaluate("document.activeElement.blur()")
+    student.keyboard.press("h")
+    expect(hand).to_have_attribute("aria-pressed", "true")
+    expect(hand).to_be_focused()
+    student.keyboard.press("h")
+    expect(hand).to_have_attribute("aria-pressed", "false")
+
+    student.keyboard.press("?")
+    dialog = student.locator("#shortcuts-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("kbd", has_text="M")).to_be_visible()
+    student.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    student.evaluate("document.activeElement.blur()")
+    student.keyboard.press("c")
+    expect(student.locator("#chat-input")).to_be_focused()
+    end_lesson(teacher)
