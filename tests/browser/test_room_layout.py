@@ -16,7 +16,12 @@ pytestmark = pytest.mark.browser
 
 ROOM_URL = re.compile(r"/rooms/[0-9a-f-]{36}/$")
 MEDIA_TIMEOUT = 20_000
-SIZES = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 360, "height": 740}}
+# "zoomed": the 1366x768 laptop at 200 % zoom, in CSS pixels.
+SIZES = {
+    "laptop": {"width": 1366, "height": 768},
+    "phone": {"width": 360, "height": 740},
+    "zoomed": {"width": 683, "height": 384},
+}
 TOOLBAR = ("microphone", "camera", "screen", "raise-hand", "leave")
 
 
