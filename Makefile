@@ -17,6 +17,7 @@ check: install
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 types:
 	.venv/bin/mypy --strict media_server

@@ -48,7 +48,9 @@ def _sync_after_login(request: HttpRequest | None, uid: str) -> User | None:
 class LDIFBackend(BaseBackend):
     """Check passwords against the bundled directory file (no LDAP server needed)."""
 
-    def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any) -> User | None:
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> User | None:
         if not username or not password:
             return None
         snapshot = sources.ldif_snapshot()
@@ -64,7 +66,9 @@ class LDIFBackend(BaseBackend):
 class SchoolLDAPBackend(LDAPBackend):
     """Bind to the school's LDAP server as the user, then sync them from the directory."""
 
-    def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any) -> User | None:
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> User | None:
         if not username or not password:
             return None
         self._request = request
@@ -101,7 +105,9 @@ class SchoolLDAPBackend(LDAPBackend):
         return User.objects.filter(pk=user_id, is_active=True).first()
 
 
-def _on_ldap_error(sender: Any, context: str, user: Any, request: Any = None, exception: Exception | None = None, **kwargs: Any) -> None:
+def _on_ldap_error(
+    sender: Any, context: str, user: Any, request: Any = None, exception: Exception | None = None, **kwargs: Any
+) -> None:
     if isinstance(exception, (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)):
         _flag(request, UNAVAILABLE)
     log.warning("LDAP error during %s: %s", context, exception)

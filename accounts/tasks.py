@@ -15,4 +15,3 @@ def sync_directory() -> str:
     result = sync.sync_all(sources.current_snapshot())
     log.info("directory sync: %s", result.summary())
     return result.summary()
-

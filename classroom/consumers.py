@@ -190,8 +190,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.watchdog is not None:
             self.last_frame = asyncio.get_running_loop().time()
         text = message.get("text")
-        if text is None or len(text) > p.MAX_FRAME_BYTES or (
-            len(text) * 4 > p.MAX_FRAME_BYTES and len(text.encode()) > p.MAX_FRAME_BYTES
+        if (
+            text is None
+            or len(text) > p.MAX_FRAME_BYTES
+            or (len(text) * 4 > p.MAX_FRAME_BYTES and len(text.encode()) > p.MAX_FRAME_BYTES)
         ):
             await self._close(CLOSE_PROTOCOL)
             return

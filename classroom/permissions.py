@@ -52,9 +52,7 @@ def can_view_class(user: User, school_class: SchoolClass) -> bool:
 
 
 def can_start_lesson(user: User, school_class: SchoolClass) -> bool:
-    return user.role == Role.TEACHER and school_class.teachers.filter(pk=user.pk).exists() or (
-        user.role == Role.ADMIN
-    )
+    return user.role == Role.TEACHER and school_class.teachers.filter(pk=user.pk).exists() or (user.role == Role.ADMIN)
 
 
 def can_create_recess(user: User) -> bool:
@@ -216,11 +214,7 @@ def has_standing(actor: Actor, who: Who) -> bool:
         return actor.moderator or actor.presenter
     if who == Who.MODERATOR:
         return actor.moderator
-    return (
-        actor.moderator
-        and actor.room.kind == Room.Kind.LESSON
-        and actor.user.role in (Role.TEACHER, Role.ADMIN)
-    )
+    return actor.moderator and actor.room.kind == Room.Kind.LESSON and actor.user.role in (Role.TEACHER, Role.ADMIN)
 
 
 def may_send(actor: Actor, message_type: str) -> bool:
@@ -257,8 +251,9 @@ def check_may_chat(actor: Actor, recipient_is_moderator: bool | None) -> None:
         raise Refused("forbidden", "Students may write privately to moderators only.")
 
 
-def may_publish(room: Room, user: User, *, moderator: bool, presenter: bool,
-                muted_audio: bool, muted_video: bool) -> dict[str, bool]:
+def may_publish(
+    room: Room, user: User, *, moderator: bool, presenter: bool, muted_audio: bool, muted_video: bool
+) -> dict[str, bool]:
     """What a participant may publish now: room permissions, presenter right, mute, safe mode."""
     if moderator:
         return {"audio": not muted_audio, "video": not muted_video, "screen": True}

@@ -191,9 +191,29 @@ class RoomLeaveOpen(ClientMessage):
 CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
     model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (
-        Ping, HandRaise, HandLower, ChatSend, ChatDelete, RoomUpdate, WaitingAdmit, WaitingDeny,
-        WaitingAdmitAll, PresenterSet, Mute, MuteAll, Unmute, ParticipantRemove, PollCreate, PollVote,
-        PollClose, PollPublish, SlidesOpen, SlidesGoto, ReportSend, RoomEnd, RoomLeaveOpen,
+        Ping,
+        HandRaise,
+        HandLower,
+        ChatSend,
+        ChatDelete,
+        RoomUpdate,
+        WaitingAdmit,
+        WaitingDeny,
+        WaitingAdmitAll,
+        PresenterSet,
+        Mute,
+        MuteAll,
+        Unmute,
+        ParticipantRemove,
+        PollCreate,
+        PollVote,
+        PollClose,
+        PollPublish,
+        SlidesOpen,
+        SlidesGoto,
+        ReportSend,
+        RoomEnd,
+        RoomLeaveOpen,
     )
 }
 

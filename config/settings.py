@@ -131,9 +131,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.parse(
-        envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60
-    )
+    "default": dj_database_url.parse(envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60)
 }
 # A kept connection is checked before reuse: after PostgreSQL restarts, the next request reconnects.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -205,9 +203,7 @@ DIRECTORY_ADMIN_GROUPS = envlist("DIRECTORY_ADMIN_GROUPS", "se3_is_admin")
 DIRECTORY_CLASS_PREFIX = envstr("DIRECTORY_CLASS_PREFIX", "Classe_")
 DIRECTORY_TEAM_PREFIX = envstr("DIRECTORY_TEAM_PREFIX", "Equipe_")
 
-AUTHENTICATION_BACKENDS = (
-    ["accounts.backends.SchoolLDAPBackend"] if LDAP_URI else ["accounts.backends.LDIFBackend"]
-)
+AUTHENTICATION_BACKENDS = ["accounts.backends.SchoolLDAPBackend"] if LDAP_URI else ["accounts.backends.LDIFBackend"]
 
 # django-auth-ldap: bind as the user; the directory is readable anonymously or
 # with the service account. Roles and classes are applied by our own sync.

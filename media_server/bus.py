@@ -89,10 +89,10 @@ def reply_key(request_id: str) -> str:
     return f"{PREFIX}:reply:{request_id}"
 
 
-
 def connect(url: str) -> Redis:
     """A Redis client for the bus: its socket timeout outlasts the bus's blocking reads."""
     return Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
+
 
 class NodeInfo(TypedDict):
     """What a node says about itself in its heartbeat."""

@@ -88,9 +88,7 @@ class Person:
     kind: Kind
     sex: Literal["M", "F"]
     birth: str  # YYYYMMDD
-    number: (
-        str | None
-    )  # employeeNumber (P-prefixed for teachers), None when the school has none
+    number: str | None  # employeeNumber (P-prefixed for teachers), None when the school has none
 
     @property
     def cn(self) -> str:
@@ -126,22 +124,14 @@ class Directory:
 def ascii_fold(text: str) -> str:
     """Strip accents: 'Jean-Édouard' -> 'Jean-Edouard'."""
     decomposed = unicodedata.normalize("NFKD", text)
-    return (
-        "".join(c for c in decomposed if not unicodedata.combining(c))
-        .encode("ascii", "ignore")
-        .decode()
-    )
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).encode("ascii", "ignore").decode()
 
 
 def make_uid(given_name: str, surname: str, taken: set[str]) -> str:
     """Return a free SambaÉdu uid 'prenom.nom': ASCII lowercase, no hyphens or spaces."""
 
     def squash(part: str) -> str:
-        return "".join(
-            c
-            for c in ascii_fold(part).lower()
-            if c in string.ascii_lowercase + string.digits
-        )
+        return "".join(c for c in ascii_fold(part).lower() if c in string.ascii_lowercase + string.digits)
 
     base = f"{squash(given_name)}.{squash(surname)}"
     uid, n = base, 1
@@ -164,9 +154,7 @@ def hash_password(password: str, scheme: Scheme, rng: random.Random) -> str:
         return "{SHA}" + base64.b64encode(hashlib.sha1(raw).digest()).decode()
     if scheme in ("ssha", "ssha512"):
         salt = bytes(rng.randrange(256) for _ in range(8))
-        digest = (hashlib.sha1 if scheme == "ssha" else hashlib.sha512)(
-            raw + salt
-        ).digest()
+        digest = (hashlib.sha1 if scheme == "ssha" else hashlib.sha512)(raw + salt).digest()
         return f"{{{scheme.upper()}}}" + base64.b64encode(digest + salt).decode()
     if _crypt is None:
         raise SystemExit("{CRYPT} needs the crypt module (Python <= 3.12)")
@@ -193,9 +181,7 @@ def ldif_line(attr: str, value: str) -> str:
     return f"{attr}: {value}"
 
 
-def ldif_entry(
-    dn: str, attrs: Iterable[tuple[str, str]], comment: str | None = None
-) -> str:
+def ldif_entry(dn: str, attrs: Iterable[tuple[str, str]], comment: str | None = None) -> str:
     lines = [f"# {comment}"] if comment else []
     lines.append(ldif_line("dn", dn))
     lines.extend(ldif_line(a, v) for a, v in attrs)
@@ -228,10 +214,7 @@ def _person_attrs(
     mail_domain: str,
     samba: bool,
 ) -> Iterator[tuple[str, str]]:
-    yield from (
-        ("objectClass", oc)
-        for oc in ("top", "posixAccount", "shadowAccount", "inetOrgPerson")
-    )
+    yield from (("objectClass", oc) for oc in ("top", "posixAccount", "shadowAccount", "inetOrgPerson"))
     if samba:
         yield ("objectClass", "sambaSamAccount")
     yield ("uid", p.uid)
@@ -256,9 +239,7 @@ def _person_attrs(
         yield ("userPassword", password)
 
 
-def _group_attrs(
-    d: Directory, g: Group, gid_number: int | None
-) -> Iterator[tuple[str, str]]:
+def _group_attrs(d: Directory, g: Group, gid_number: int | None) -> Iterator[tuple[str, str]]:
     if g.posix:
         yield ("objectClass", "top")
         yield ("objectClass", "posixGroup")
@@ -284,10 +265,7 @@ def to_ldif(
     header: str,
 ) -> str:
     """Render the directory; passwords maps uid to a userPassword value (None: no passwords)."""
-    out = [
-        "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
-        + "\n"
-    ]
+    out = ["".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines()) + "\n"]
     dn, attrs = _base_entry(d)
     out.append(ldif_entry(dn, attrs))
     for ou in ("People", "Groups", "Rights"):
@@ -389,13 +367,9 @@ def build_school(
         if subject:
             subject_of[person.uid] = subject_by_name[subject]
 
-    def fill(
-        kind: Kind, total: int, number: str | None, years: tuple[int, int]
-    ) -> list[Person]:
+    def fill(kind: Kind, total: int, number: str | None, years: tuple[int, int]) -> list[Person]:
         made = [
-            _random_person(
-                rng, kind, taken, number.format(n=n + 1) if number else None, years
-            )
+            _random_person(rng, kind, taken, number.format(n=n + 1) if number else None, years)
             for n in range(fixed_kinds.get(kind, 0), total)
         ]
         people.extend(made)
@@ -403,9 +377,7 @@ def build_school(
 
     new_students = fill("student", students, "{n:06d}", (2009, 2014))
     # Spread new students evenly, counting the fixed ones already placed.
-    counts = {
-        div: sum(1 for div_ in class_of.values() if div_ == div) for div in divisions
-    }
+    counts = {div: sum(1 for div_ in class_of.values() if div_ == div) for div in divisions}
     for p in new_students:
         div = min(divisions, key=lambda name: (counts[name], divisions.index(name)))
         class_of[p.uid] = div
@@ -415,9 +387,7 @@ def build_school(
     all_teachers = [p for p in people if p.kind == "teacher"]
     # Subjects nobody teaches yet come first, so a small school still covers the basics.
     taken_subjects = set(subject_of.values())
-    rotation = [s for s in SUBJECTS if s not in taken_subjects] + [
-        s for s in SUBJECTS if s in taken_subjects
-    ]
+    rotation = [s for s in SUBJECTS if s not in taken_subjects] + [s for s in SUBJECTS if s in taken_subjects]
     for i, t in enumerate(t for t in all_teachers if t.uid not in subject_of):
         subject_of[t.uid] = rotation[i % len(rotation)]
     fill("staff", staff, None, (1965, 1995))
@@ -446,32 +416,22 @@ def build_school(
     ]
     user_dn = f"ou=People,{base_dn}"
     for div in divisions:
-        pupils = [
-            p.uid for p in people if class_of.get(p.uid) == div and p.kind == "student"
-        ]
+        pupils = [p.uid for p in people if class_of.get(p.uid) == div and p.kind == "student"]
         groups.append(Group(f"Classe_{div}", "Groups", True, pupils))
         team = sorted(
             {t.uid for (d_, _s), t in teaches.items() if d_ == div},
             key=[t.uid for t in all_teachers].index,
         )
-        groups.append(
-            Group(
-                f"Equipe_{div}", "Groups", False, [f"uid={u},{user_dn}" for u in team]
-            )
-        )
+        groups.append(Group(f"Equipe_{div}", "Groups", False, [f"uid={u},{user_dn}" for u in team]))
         for name, code in SUBJECTS:
             teacher = teaches.get((div, name))
             if teacher:
-                groups.append(
-                    Group(f"Cours_{code}_{div}", "Groups", True, [teacher.uid, *pupils])
-                )
+                groups.append(Group(f"Cours_{code}_{div}", "Groups", True, [teacher.uid, *pupils]))
     for name, _code in SUBJECTS:
         members = [f"uid={t.uid},{user_dn}" for t in by_subject.get(name, [])]
         groups.append(Group(f"Matiere_{name}", "Groups", False, members))
     admins = [f"uid={p.uid},{user_dn}" for p in people if p.kind == "admin"]
-    groups.append(
-        Group("se3_is_admin", "Rights", False, admins, "Administrateurs de SambaEdu")
-    )
+    groups.append(Group("se3_is_admin", "Rights", False, admins, "Administrateurs de SambaEdu"))
     return Directory(base_dn, school, people, groups)
 
 
@@ -486,16 +446,12 @@ def build_demo() -> tuple[Directory, str]:
             None,
         ),
         (
-            Person(
-                "marie.curie", "Marie", "Curie", "teacher", "F", "19781107", "P00001"
-            ),
+            Person("marie.curie", "Marie", "Curie", "teacher", "F", "19781107", "P00001"),
             None,
             "Physique",
         ),
         (
-            Person(
-                "claire.fontaine", "Claire", "Fontaine", "staff", "F", "19850321", None
-            ),
+            Person("claire.fontaine", "Claire", "Fontaine", "staff", "F", "19850321", None),
             None,
             None,
         ),
@@ -505,9 +461,7 @@ def build_demo() -> tuple[Directory, str]:
             None,
         ),
     ]
-    d = build_school(
-        rng, base, "Collège de démonstration", 24, ["6A", "5B", "4C"], 4, 1, fixed
-    )
+    d = build_school(rng, base, "Collège de démonstration", 24, ["6A", "5B", "4C"], 4, 1, fixed)
     return d, "clg-demo.ac-exemple.fr"
 
 
@@ -516,9 +470,7 @@ def build_test() -> tuple[Directory, str]:
     base = base_dn_for("lycee-test", "ac-test", "dc")
     people = [
         Person("marie.curie", "Marie", "Curie", "teacher", "F", "19781107", "P10001"),
-        Person(
-            "louis.pasteur", "Louis", "Pasteur", "teacher", "M", "19721227", "P10002"
-        ),
+        Person("louis.pasteur", "Louis", "Pasteur", "teacher", "M", "19721227", "P10002"),
         Person("lea.martin", "Léa", "Martin", "student", "F", "20080412", "200001"),
         Person("zoe.bernard", "Zoé", "Bernard", "student", "F", "20080923", "200002"),
         Person(
@@ -533,9 +485,7 @@ def build_test() -> tuple[Directory, str]:
         Person("claire.fontaine", "Claire", "Fontaine", "staff", "F", "19850321", None),
         Person("admin", "Administrateur", "SE3", "admin", "M", "19700101", None),
         Person("anne.proviseur", "Anne", "Proviseur", "other", "F", "19690630", None),
-        Person(
-            "intrus.sansgroupe", "Intrus", "Sansgroupe", "other", "M", "19900101", None
-        ),
+        Person("intrus.sansgroupe", "Intrus", "Sansgroupe", "other", "M", "19900101", None),
     ]
     people_ou = f"ou=People,{base}"
 
@@ -544,9 +494,7 @@ def build_test() -> tuple[Directory, str]:
 
     groups = [
         Group("lcs-users", "Groups", True, [], "Groupe principal de tous les comptes"),
-        Group(
-            "Eleves", "Groups", True, ["lea.martin", "zoe.bernard", "jeanedouard.petit"]
-        ),
+        Group("Eleves", "Groups", True, ["lea.martin", "zoe.bernard", "jeanedouard.petit"]),
         Group("Profs", "Groups", True, ["marie.curie", "louis.pasteur"]),
         Group("Administratifs", "Groups", True, ["claire.fontaine"]),
         Group("Classe_6A", "Groups", True, ["lea.martin", "zoe.bernard"]),
@@ -555,9 +503,7 @@ def build_test() -> tuple[Directory, str]:
         Group("Equipe_6A", "Groups", False, [dn("marie.curie")]),
         Group("Equipe_5B", "Groups", False, [dn("louis.pasteur")]),
         Group("Matiere_Physique", "Groups", False, [dn("marie.curie")]),
-        Group(
-            "Direction", "Groups", False, [dn("anne.proviseur")], "Equipe de direction"
-        ),
+        Group("Direction", "Groups", False, [dn("anne.proviseur")], "Equipe de direction"),
         Group(
             "se3_is_admin",
             "Rights",
@@ -570,19 +516,13 @@ def build_test() -> tuple[Directory, str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--preset", choices=("demo", "test"), help="generate a committed directory"
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=("demo", "test"), help="generate a committed directory")
     ap.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     ap.add_argument("--students", type=int, default=2500)
     ap.add_argument("--classes", type=int, default=100)
     ap.add_argument("--teachers", type=int, default=150)
-    ap.add_argument(
-        "--staff", type=int, default=5, help="school-life staff in Administratifs"
-    )
+    ap.add_argument("--staff", type=int, default=5, help="school-life staff in Administratifs")
     ap.add_argument("--admins", type=int, default=1, help="accounts in se3_is_admin")
     ap.add_argument("--etab", default="lyc-bench")
     ap.add_argument("--acad", default="ac-exemple")
@@ -656,14 +596,15 @@ def main(argv: list[str] | None = None) -> int:
             fixed,
         )
         domain = f"{args.etab}.{args.acad}.fr"
-        header = f"Generated school {args.etab}: {args.students} students, {args.classes} classes, {args.teachers} teachers."
+        header = (
+            f"Generated school {args.etab}: {args.students} students, {args.classes} classes, {args.teachers} teachers."
+        )
     header += "\nGenerated by scripts/gen_directory.py; do not edit by hand, regenerate with `make directories`."
     passwords = None
     if password is not None:
         salt_rng = random.Random(args.seed if not args.preset else 1)
         passwords = {
-            p.uid: hash_password(password, schemes[i % len(schemes)], salt_rng)
-            for i, p in enumerate(directory.people)
+            p.uid: hash_password(password, schemes[i % len(schemes)], salt_rng) for i, p in enumerate(directory.people)
         }
     text = to_ldif(directory, passwords, domain, samba=not args.no_samba, header=header)
     if args.output == "-":

@@ -174,7 +174,13 @@ def asgi_servers(
 
 
 # Fixtures through which a test reaches the database (pytest-django's, and `directory`'s `db`).
-DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` reads the `database` marker added here
@@ -243,4 +249,3 @@ def login(user: User) -> Client:
     client = Client()
     client.force_login(user, backend="accounts.backends.LDIFBackend")
     return client
-

@@ -43,9 +43,7 @@ class ServiceError(RuntimeError):
 
 def _which(name: str) -> str | None:
     # slapd and slapadd live in /usr/sbin, which a non-root PATH often lacks.
-    return shutil.which(name) or shutil.which(
-        name, path="/usr/sbin:/usr/local/sbin:/sbin"
-    )
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
 
 
 def _free_port() -> int:
@@ -75,22 +73,16 @@ def _wait_until(
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise ServiceError(
-                f"{what} exited with {proc.returncode}:\n{log.read_text(errors='replace')}"
-            )
+            raise ServiceError(f"{what} exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
         if ready():
             return
         if time.monotonic() > deadline:
             proc.kill()
-            raise ServiceError(
-                f"{what} did not answer within {timeout}s:\n{log.read_text(errors='replace')}"
-            )
+            raise ServiceError(f"{what} did not answer within {timeout}s:\n{log.read_text(errors='replace')}")
         time.sleep(0.005)
 
 
-def _stop(
-    proc: subprocess.Popen[bytes], workdir: Path, sig: int = signal.SIGTERM
-) -> None:
+def _stop(proc: subprocess.Popen[bytes], workdir: Path, sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
         try:
@@ -147,10 +139,7 @@ class PostgresInstance:
 
 
 def _slapd_conf(workdir: Path, base_dn: str, root_dn: str) -> str:
-    schemas = [
-        SYSTEM_SCHEMA_DIR / f"{name}.schema"
-        for name in ("core", "cosine", "nis", "inetorgperson")
-    ]
+    schemas = [SYSTEM_SCHEMA_DIR / f"{name}.schema" for name in ("core", "cosine", "nis", "inetorgperson")]
     schemas.append(SAMBA_SCHEMA)
     includes = "\n".join(f'include "{path}"' for path in schemas)
     modules = ""
@@ -205,9 +194,7 @@ def start_slapd(ldif_path: str | os.PathLike[str] = TEST_LDIF) -> SlapdInstance:
         if loaded.returncode != 0:
             raise ServiceError(f"slapadd failed on {ldif_path}:\n{loaded.stderr}")
         last_error: Exception | None = None
-        for _attempt in range(
-            3
-        ):  # another process may grab the free port before slapd binds it
+        for _attempt in range(3):  # another process may grab the free port before slapd binds it
             port = _free_port()
             uri = f"ldap://127.0.0.1:{port}"
             log = workdir / "slapd.log"
@@ -332,9 +319,7 @@ def _as_postgres_user(workdir: Path) -> list[str]:
     try:
         account = pwd.getpwnam("postgres")
     except KeyError:
-        raise ServiceError(
-            "running as root and there is no `postgres` user to run PostgreSQL as"
-        ) from None
+        raise ServiceError("running as root and there is no `postgres` user to run PostgreSQL as") from None
     os.chown(workdir, account.pw_uid, account.pw_gid)
     setpriv = _which("setpriv")
     if not setpriv:
@@ -424,9 +409,7 @@ def start_postgres() -> PostgresInstance:
                 _stop(proc, workdir / "none", signal.SIGINT)
                 continue
             _create_database(port, POSTGRES_DB)
-            url = (
-                f"postgres://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{port}/{POSTGRES_DB}"
-            )
+            url = f"postgres://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{port}/{POSTGRES_DB}"
             return PostgresInstance(url, port, workdir, proc)
         raise ServiceError(str(last_error))
     except BaseException:
@@ -479,9 +462,7 @@ def _require(binary: str) -> None:
     """Skip when a server binary is missing, except under CI where that is a failure."""
     if _which(binary):
         return
-    message = (
-        f"{binary} is not installed (run `make install` or scripts/install-system-deps)"
-    )
+    message = f"{binary} is not installed (run `make install` or scripts/install-system-deps)"
     if os.environ.get("CI"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)

@@ -22,20 +22,14 @@ def _anonymous(slapd: SlapdInstance) -> ldap.ldapobject.LDAPObject:
 
 
 def test_it_serves_the_test_school_anonymously(slapd: SlapdInstance) -> None:
-    found = _anonymous(slapd).search_s(
-        slapd.base_dn, ldap.SCOPE_SUBTREE, "(uid=lea.martin)", ["cn", "gecos"]
-    )
-    assert found == [
-        (LEA_DN, {"cn": ["Léa Martin".encode()], "gecos": [b"Lea Martin,20080412,F,N"]})
-    ]
+    found = _anonymous(slapd).search_s(slapd.base_dn, ldap.SCOPE_SUBTREE, "(uid=lea.martin)", ["cn", "gecos"])
+    assert found == [(LEA_DN, {"cn": ["Léa Martin".encode()], "gecos": [b"Lea Martin,20080412,F,N"]})]
 
 
 def test_it_serves_groups_of_both_kinds(slapd: SlapdInstance) -> None:
     conn = _anonymous(slapd)
     classe = conn.search_s(f"cn=Classe_6A,ou=Groups,{slapd.base_dn}", ldap.SCOPE_BASE)
-    admins = conn.search_s(
-        f"cn=se3_is_admin,ou=Rights,{slapd.base_dn}", ldap.SCOPE_BASE
-    )
+    admins = conn.search_s(f"cn=se3_is_admin,ou=Rights,{slapd.base_dn}", ldap.SCOPE_BASE)
     assert classe[0][1]["memberUid"] == [b"lea.martin", b"zoe.bernard"]
     assert admins[0][1]["member"] == [
         f"uid=admin,ou=People,{slapd.base_dn}".encode(),
@@ -43,9 +37,7 @@ def test_it_serves_groups_of_both_kinds(slapd: SlapdInstance) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "uid", ["marie.curie", "louis.pasteur", "lea.martin"]
-)  # SSHA, SHA, CRYPT
+@pytest.mark.parametrize("uid", ["marie.curie", "louis.pasteur", "lea.martin"])  # SSHA, SHA, CRYPT
 def test_it_binds_with_the_right_password(slapd: SlapdInstance, uid: str) -> None:
     conn = _anonymous(slapd)
     conn.simple_bind_s(f"uid={uid},ou=People,{slapd.base_dn}", "secret")
@@ -67,9 +59,7 @@ def test_fresh_slapd_can_be_changed_by_its_root(fresh_slapd: SlapdInstance) -> N
     conn = _anonymous(fresh_slapd)
     conn.simple_bind_s(fresh_slapd.root_dn, fresh_slapd.root_password)
     conn.delete_s(LEA_DN)
-    assert (
-        conn.search_s(fresh_slapd.base_dn, ldap.SCOPE_SUBTREE, "(uid=lea.martin)") == []
-    )
+    assert conn.search_s(fresh_slapd.base_dn, ldap.SCOPE_SUBTREE, "(uid=lea.martin)") == []
 
 
 def test_redis_answers_ping(redis_server: RedisInstance) -> None:

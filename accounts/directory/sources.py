@@ -123,7 +123,10 @@ def ldap_entries() -> list[Entry]:
         base = ldap_base_dn(conn)
         users = _paged_search(conn, base, "(|(objectClass=posixAccount)(objectClass=inetOrgPerson))", USER_ATTRS)
         groups = _paged_search(
-            conn, base, "(|(objectClass=posixGroup)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))", GROUP_ATTRS
+            conn,
+            base,
+            "(|(objectClass=posixGroup)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
+            GROUP_ATTRS,
         )
         return list(users) + list(groups)
     except (ldap.SERVER_DOWN, ldap.TIMEOUT) as exc:

@@ -58,5 +58,12 @@ def do_chat_delete(actor: Actor, message: p.ChatDelete) -> None:
     chat.deleted_at = timezone.now()
     chat.deleted_by = actor.user
     chat.save(update_fields=["deleted_at", "deleted_by"])
-    log(actor.room, RoomLogEntry.Kind.CHAT_DELETED, actor=actor.user, target=chat.sender, message=chat.pk, text=chat.text)
+    log(
+        actor.room,
+        RoomLogEntry.Kind.CHAT_DELETED,
+        actor=actor.user,
+        target=chat.sender,
+        message=chat.pk,
+        text=chat.text,
+    )
     events.send_event_on_commit(events.room_group(actor.room.pk), p.ChatDeleted(id=str(chat.pk)))

@@ -59,7 +59,8 @@ def _mute(actor: Actor, participant: Participant, kind: str) -> None:
     # Forwarding stops first; the `muted` event then tells the target it already happened.
     push_permissions(actor.room, participant)
     events.send_event_on_commit(
-        events.user_group(actor.room.pk, participant.user_id), p.Muted(kind=kind, by=serialize.sender(actor.user))  # type: ignore[arg-type]
+        events.user_group(actor.room.pk, participant.user_id),
+        p.Muted(kind=kind, by=serialize.sender(actor.user)),  # type: ignore[arg-type]
     )
     broadcast_participant(actor.room, participant, p.ParticipantUpdated)
     log(actor.room, RoomLogEntry.Kind.MUTE, actor=actor.user, target=participant.user, kind=kind)

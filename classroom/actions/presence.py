@@ -243,8 +243,10 @@ def do_admit_all(actor: Actor, message: p.WaitingAdmitAll) -> p.AdmittedAll:
 
 def admit_locked_students(room: Room, actor: User) -> None:
     """Once the room is unlocked, students who waited only because of the lock come in."""
-    waiting = Participant.objects.select_for_update(of=("self",)).select_related("user").filter(
-        room=room, status=Participant.Status.WAITING, waiting_reason=Participant.WaitingReason.LOCKED
+    waiting = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(room=room, status=Participant.Status.WAITING, waiting_reason=Participant.WaitingReason.LOCKED)
     )
     for participant in waiting:
         admit(room, actor, participant)
@@ -290,9 +292,7 @@ def do_remove(actor: Actor, message: p.ParticipantRemove) -> None:
     participant.sockets = []
     participant.presenter = False
     participant.hand_raised_at = None
-    participant.save(
-        update_fields=["status", "connections", "sockets", "presenter", "hand_raised_at", "updated_at"]
-    )
+    participant.save(update_fields=["status", "connections", "sockets", "presenter", "hand_raised_at", "updated_at"])
     log(room, RoomLogEntry.Kind.REMOVAL, actor=actor.user, target=participant.user)
     events.send_control_on_commit(events.user_group(room.pk, participant.user_id), "refused", code=CLOSE_FORBIDDEN)
     if was_present:

@@ -129,7 +129,9 @@ async def test_an_outsider_reconnecting_in_a_loop_sends_one_waiting_update(
 
 
 @pytest.mark.embedded_only("changes the coalescing of this process")
-async def test_the_last_waiting_update_of_a_loop_arrives(open_socket, enter, lesson, teacher, other_class_student, settings):
+async def test_the_last_waiting_update_of_a_loop_arrives(
+    open_socket, enter, lesson, teacher, other_class_student, settings
+):
     settings.ROOM_WAITING_COALESCE_MS = 200
     teacher_socket = await enter(teacher, lesson)
     for _ in range(10):

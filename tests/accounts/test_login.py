@@ -41,7 +41,10 @@ def test_it_creates_the_account_with_accents_and_classes_on_first_login(db) -> N
 def test_it_refuses_a_wrong_password(db) -> None:
     response = post_login(Client(), "marie.curie", "wrong")
     assert response.status_code == 200
-    assert "Wrong username or password" in response.content.decode() or "Identifiant ou mot de passe" in response.content.decode()
+    assert (
+        "Wrong username or password" in response.content.decode()
+        or "Identifiant ou mot de passe" in response.content.decode()
+    )
     assert not User.objects.filter(username="marie.curie").exists()
 
 

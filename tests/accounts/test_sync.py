@@ -67,8 +67,13 @@ def test_a_user_removed_from_the_directory_is_deactivated_not_deleted(db, settin
 def test_a_user_moved_to_another_class_is_updated(db, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     sync(settings)
     text = TEST_LDIF.read_text(encoding="utf-8")
-    moved = text.replace("cn: Classe_6A\ngidNumber: 2003\nmemberUid: lea.martin\nmemberUid: zoe.bernard\n", "cn: Classe_6A\ngidNumber: 2003\nmemberUid: lea.martin\n")
-    moved = moved.replace("cn: Classe_5B\ngidNumber: 2004\n", "cn: Classe_5B\ngidNumber: 2004\nmemberUid: zoe.bernard\n")
+    moved = text.replace(
+        "cn: Classe_6A\ngidNumber: 2003\nmemberUid: lea.martin\nmemberUid: zoe.bernard\n",
+        "cn: Classe_6A\ngidNumber: 2003\nmemberUid: lea.martin\n",
+    )
+    moved = moved.replace(
+        "cn: Classe_5B\ngidNumber: 2004\n", "cn: Classe_5B\ngidNumber: 2004\nmemberUid: zoe.bernard\n"
+    )
     assert moved != text
     path = tmp_path / "moved.ldif"
     path.write_text(moved, encoding="utf-8")

@@ -70,7 +70,9 @@ def test_a_lesson_lives_through_30_s_without_postgresql(stack: Stack) -> None:
         assert time.monotonic() < deadline, "the class page never came back"
         time.sleep(0.2)
     page_back = time.monotonic() - back
-    print(f"after PostgreSQL came back: socket messages stored after {socket_back:.1f} s, pages 200 after {page_back:.1f} s")
+    print(
+        f"after PostgreSQL came back: socket messages stored after {socket_back:.1f} s, pages 200 after {page_back:.1f} s"
+    )
 
     sent = student_socket.call({"type": "chat.send", "text": "après"})
     assert is_ok(sent), sent

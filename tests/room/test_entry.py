@@ -82,7 +82,9 @@ async def test_student_of_another_class_waits_with_not_in_class(enter, lesson, t
     socket = await enter(other_class_student, lesson, until="waiting")
     assert socket.seen[-1] == {"type": "waiting", "reason": "not_in_class"}
     update = await teacher_socket.expect("waiting.updated")
-    assert update["waiting"] == [{"id": str(other_class_student.pk), "name": "Jean-Édouard Petit", "reason": "not_in_class"}]
+    assert update["waiting"] == [
+        {"id": str(other_class_student.pk), "name": "Jean-Édouard Petit", "reason": "not_in_class"}
+    ]
 
 
 async def test_teacher_outside_the_team_waits(enter, lesson, other_teacher):
@@ -114,5 +116,7 @@ async def test_attendance_row_opens_and_closes(enter, lesson, student):
     rows = await sync_to_async(list)(Attendance.objects.filter(room=lesson, user=student).values("left_at"))
     assert rows == [{"left_at": None}]
     await socket.leave()
-    rows = await sync_to_async(list)(Attendance.objects.filter(room=lesson, user=student).values_list("left_at", flat=True))
+    rows = await sync_to_async(list)(
+        Attendance.objects.filter(room=lesson, user=student).values_list("left_at", flat=True)
+    )
     assert len(rows) == 1 and rows[0] is not None

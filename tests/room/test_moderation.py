@@ -41,8 +41,11 @@ async def test_students_can_change_reaches_the_forwarder(enter, lesson, teacher,
     await enter(student, lesson)
     forwarder.clear()
     await teacher_socket.request("room.update", students_can={"audio": False})
-    assert ("update_permissions", (str(lesson.pk), str(student.pk)),
-            {"audio": False, "video": True, "screen": False, "always_forward": False}) in forwarder
+    assert (
+        "update_permissions",
+        (str(lesson.pk), str(student.pk)),
+        {"audio": False, "video": True, "screen": False, "always_forward": False},
+    ) in forwarder
 
 
 async def test_student_cannot_update_room(enter, lesson, student):
@@ -63,8 +66,11 @@ async def test_presenter_set_updates_everyone_and_the_forwarder(enter, lesson, t
     assert reply["type"] == "ok"
     updated = await socket.expect("participant.updated")
     assert updated["participant"]["presenter"] is True
-    assert ("update_permissions", (str(lesson.pk), str(student.pk)),
-            {"audio": True, "video": True, "screen": True, "always_forward": True}) in forwarder
+    assert (
+        "update_permissions",
+        (str(lesson.pk), str(student.pk)),
+        {"audio": True, "video": True, "screen": True, "always_forward": True},
+    ) in forwarder
 
 
 async def test_reconnect_restores_presenter_right(enter, lesson, teacher, student):
@@ -90,8 +96,11 @@ async def test_mute_stops_forwarding_then_tells_the_target(enter, lesson, teache
     assert (await teacher_socket.request("mute", id=str(student.pk), kind="audio"))["type"] == "ok"
     muted = await socket.expect("muted")
     assert muted == {"type": "muted", "kind": "audio", "by": {"id": str(teacher.pk), "name": "Marie Curie"}}
-    assert forwarder[0] == ("update_permissions", (str(lesson.pk), str(student.pk)),
-                            {"audio": False, "video": True, "screen": False, "always_forward": False})
+    assert forwarder[0] == (
+        "update_permissions",
+        (str(lesson.pk), str(student.pk)),
+        {"audio": False, "video": True, "screen": False, "always_forward": False},
+    )
     assert await sync_to_async(RoomLogEntry.objects.filter(kind="mute", target=student).exists)()
 
 
@@ -162,7 +171,7 @@ async def test_report_reaches_moderators_only_and_the_log(enter, lesson, teacher
     teacher_socket = await enter(teacher, lesson)
     socket = await enter(student, lesson)
     other = await enter(student2, lesson)
-    assert (await socket.request("report", text="On m'insulte")) ["type"] == "ok"
+    assert (await socket.request("report", text="On m'insulte"))["type"] == "ok"
     report = await teacher_socket.expect("report")
     assert report["from"] == {"id": str(student.pk), "name": "Léa Martin"}
     assert report["text"] == "On m'insulte"

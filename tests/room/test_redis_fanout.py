@@ -76,13 +76,20 @@ def two_servers(redis_server, tmp_path) -> Iterator[tuple[list[int], dict[str, s
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
     subprocess.run([*manage, "sync_directory"], env=env, cwd=ROOT, check=True, capture_output=True)
-    setup = subprocess.run([*manage, "shell", "-c", SETUP], env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    setup = subprocess.run(
+        [*manage, "shell", "-c", SETUP], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
     data = json.loads(setup.stdout.strip().splitlines()[-1])
     ports = [_free_port(), _free_port()]
     daphne = str(Path(sys.executable).parent / "daphne")
     procs = [
-        subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"], env=env, cwd=ROOT,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [daphne, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for port in ports
     ]
     try:
@@ -123,7 +130,10 @@ async def _expect(ws, kind: str, timeout: float = 5.0) -> dict:
 
 async def test_events_cross_between_two_server_processes(two_servers):
     (port_a, port_b), data = two_servers
-    async with _connect(port_a, data["room"], data["teacher"]) as teacher, _connect(port_b, data["room"], data["student"]) as student:
+    async with (
+        _connect(port_a, data["room"], data["teacher"]) as teacher,
+        _connect(port_b, data["room"], data["student"]) as student,
+    ):
         await _expect(teacher, "state")
         await _expect(student, "state")
         joined = await _expect(teacher, "participant.joined")
@@ -139,7 +149,10 @@ async def test_events_cross_between_two_server_processes(two_servers):
 
 async def test_live_poll_results_reach_a_moderator_on_another_process(two_servers):
     (port_a, port_b), data = two_servers
-    async with _connect(port_a, data["room"], data["teacher"]) as teacher, _connect(port_b, data["room"], data["student"]) as student:
+    async with (
+        _connect(port_a, data["room"], data["teacher"]) as teacher,
+        _connect(port_b, data["room"], data["student"]) as student,
+    ):
         await _expect(teacher, "state")
         await _expect(student, "state")
         await teacher.send(json.dumps({"type": "poll.create", "question": "Q", "options": ["a", "b"], "ref": 1}))

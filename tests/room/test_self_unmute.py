@@ -41,7 +41,10 @@ async def test_unmuting_does_not_pass_the_rooms_lock_on_microphones(enter, lesso
     await teacher_socket.request("mute", id=str(student.pk), kind="audio")
     permissions.clear()
     assert (await socket.request("unmute", kind="audio"))["type"] == "ok"
-    assert permissions[-1] == (str(student.pk), {"audio": False, "video": True, "screen": False, "always_forward": False})
+    assert permissions[-1] == (
+        str(student.pk),
+        {"audio": False, "video": True, "screen": False, "always_forward": False},
+    )
 
 
 async def test_unmuting_when_not_muted_is_a_conflict(enter, lesson, student):

@@ -39,7 +39,9 @@ async def test_waiting_user_gets_no_room_events(enter, lesson, teacher, other_cl
     await waiting.quiet("chat.message")
 
 
-async def test_denied_user_is_closed_with_4403_and_cannot_knock_again(enter, open_socket, lesson, teacher, other_class_student):
+async def test_denied_user_is_closed_with_4403_and_cannot_knock_again(
+    enter, open_socket, lesson, teacher, other_class_student
+):
     teacher_socket = await enter(teacher, lesson)
     waiting = await enter(other_class_student, lesson, until="waiting")
     reply = await teacher_socket.request("waiting.deny", id=str(other_class_student.pk))
@@ -109,7 +111,11 @@ async def test_waiting_user_may_ping(enter, lesson, other_class_student):
 async def test_student_cannot_admit(enter, lesson, student, other_class_student):
     student_socket = await enter(student, lesson)
     await enter(other_class_student, lesson, until="waiting")
-    for kind, fields in (("waiting.admit", {"id": str(other_class_student.pk)}), ("waiting.deny", {"id": str(other_class_student.pk)}), ("waiting.admit_all", {})):
+    for kind, fields in (
+        ("waiting.admit", {"id": str(other_class_student.pk)}),
+        ("waiting.deny", {"id": str(other_class_student.pk)}),
+        ("waiting.admit_all", {}),
+    ):
         reply = await student_socket.request(kind, **fields)
         assert reply["code"] == "forbidden", kind
 

@@ -45,17 +45,13 @@ def test_a_guest_admitted_into_a_live_lesson_of_the_class_sees_the_pages(
 ):
     room = do_start_lesson(class_6a, teacher)
     # In the lesson now: one open socket (an admitted guest who left reads nothing: issue 14).
-    Participant.objects.create(
-        room=room, user=other_class_student, status=Participant.Status.ADMITTED, connections=1
-    )
+    Participant.objects.create(room=room, user=other_class_student, status=Participant.Status.ADMITTED, connections=1)
     assert login(other_class_student).get(_url(ready_deck)).status_code == 200
 
 
 def test_an_admitted_guest_who_left_the_lesson_does_not(ready_deck, class_6a, teacher, other_class_student):
     room = do_start_lesson(class_6a, teacher)
-    Participant.objects.create(
-        room=room, user=other_class_student, status=Participant.Status.ADMITTED, connections=0
-    )
+    Participant.objects.create(room=room, user=other_class_student, status=Participant.Status.ADMITTED, connections=0)
     assert login(other_class_student).get(_url(ready_deck)).status_code == 403
 
 
