@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import login
+from tests.browser.conftest import login, show_tab
 from tests.browser.test_media_browser import enter, start_lesson, turn_on, wait_playing
 
 from .conftest import PageFactory
@@ -123,6 +123,7 @@ def test_a_20_mb_deck_uploads_through_nginx_and_the_worker_renders_it(
     student = new_page()
     login(student, STUDENT)
     enter(student, url)
+    show_tab(teacher, "more")
     teacher.select_option("#deck-select", label=deck.stem)
     teacher.click("#deck-picker button[type=submit]")
     image = student.locator("img[data-slide-page]")
