@@ -14,37 +14,12 @@ from pathlib import Path
 import pytest
 import websockets
 
+from tests.livesite import LESSON_SETUP, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 LDIF = ROOT / "tests" / "directory" / "test_school.ldif"
 
 pytestmark = pytest.mark.redis
-
-SETUP = """
-import json
-from django.test import Client
-from accounts.models import User
-from classroom.actions.lessons import do_start_lesson
-from classroom.models import SchoolClass
-
-def cookie(uid):
-    client = Client()
-    client.force_login(User.objects.get(username=uid), backend="accounts.backends.LDIFBackend")
-    return client.cookies["sessionid"].value
-
-room = do_start_lesson(SchoolClass.objects.get(name="6A"), User.objects.get(username="marie.curie"))
-print(json.dumps({
-    "room": str(room.pk),
-    "teacher": cookie("marie.curie"),
-    "student": cookie("lea.martin"),
-    "student_id": str(User.objects.get(username="lea.martin").pk),
-}))
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -77,10 +52,10 @@ def two_servers(redis_server, tmp_path) -> Iterator[tuple[list[int], dict[str, s
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
     subprocess.run([*manage, "sync_directory"], env=env, cwd=ROOT, check=True, capture_output=True)
     setup = subprocess.run(
-        [*manage, "shell", "-c", SETUP], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+        [*manage, "shell", "-c", LESSON_SETUP], env=env, cwd=ROOT, check=True, capture_output=True, text=True
     )
     data = json.loads(setup.stdout.strip().splitlines()[-1])
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     daphne = str(Path(sys.executable).parent / "daphne")
     procs = [
         subprocess.Popen(
