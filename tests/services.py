@@ -328,6 +328,22 @@ def _as_postgres_user(workdir: Path) -> list[str]:
     return [setpriv, "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
 
 
+def postgres_command(as_postgres: list[str], bin_dir: Path, data: Path, port: int, workdir: Path) -> list[str]:
+    """The server's command line: loopback only, its socket in the workdir, durability off (tests)."""
+    settings = [
+        "listen_addresses=127.0.0.1",
+        f"unix_socket_directories={workdir}",
+        "fsync=off",
+        "synchronous_commit=off",
+        "full_page_writes=off",
+        "max_connections=200",
+        "log_min_messages=warning",
+    ]
+    return [*as_postgres, str(bin_dir / "postgres"), "-D", str(data), "-p", str(port)] + [
+        part for setting in settings for part in ("-c", setting)
+    ]
+
+
 def start_postgres() -> PostgresInstance:
     """Create a throwaway cluster, start it on a free 127.0.0.1 port and create its database.
 
@@ -374,28 +390,7 @@ def start_postgres() -> PostgresInstance:
             log = workdir / "postgres.log"
             with open(log, "wb") as log_handle:
                 proc = subprocess.Popen(
-                    [
-                        *as_postgres,
-                        str(bin_dir / "postgres"),
-                        "-D",
-                        str(data),
-                        "-p",
-                        str(port),
-                        "-c",
-                        "listen_addresses=127.0.0.1",
-                        "-c",
-                        f"unix_socket_directories={workdir}",
-                        "-c",
-                        "fsync=off",
-                        "-c",
-                        "synchronous_commit=off",
-                        "-c",
-                        "full_page_writes=off",
-                        "-c",
-                        "max_connections=200",
-                        "-c",
-                        "log_min_messages=warning",
-                    ],
+                    postgres_command(as_postgres, bin_dir, data, port, workdir),
                     stdout=log_handle,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

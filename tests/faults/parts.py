@@ -22,6 +22,7 @@ from tests.services import (
     _redis_answers,
     _which,
     postgres_bin_dir,
+    postgres_command,
 )
 
 
@@ -107,28 +108,7 @@ def start_postgres_again(instance: PostgresInstance) -> None:
     as_postgres = _as_postgres_user(instance.workdir)
     log = open(instance.workdir / "postgres-restarted.log", "ab")  # the server keeps it open
     instance.process = subprocess.Popen(
-        [
-            *as_postgres,
-            str(bin_dir / "postgres"),
-            "-D",
-            str(instance.workdir / "data"),
-            "-p",
-            str(instance.port),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            f"unix_socket_directories={instance.workdir}",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
-            "-c",
-            "log_min_messages=warning",
-        ],
+        postgres_command(as_postgres, bin_dir, instance.workdir / "data", instance.port, instance.workdir),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
