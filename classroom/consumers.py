@@ -403,15 +403,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _close(self, code: int) -> None:
         """Close with a code, and count the socket out now: its client may never answer the close."""
         self.closing = True
-        await self.close(code=code)
-        await self._cleanup()
+        try:
+            await self.close(code=code)
+        finally:
+            await self._cleanup()
 
 
 async def close_every_socket(code: int) -> int:
     """Close every room socket of this process with `code` (each counted out); return how many."""
     open_now = [socket for socket in list(sockets) if not socket.closing]
-    await asyncio.gather(*(socket._close(code) for socket in open_now), return_exceptions=True)
-    return len(open_now)
+    results = await asyncio.gather(*(socket._close(code) for socket in open_now), return_exceptions=True)
+    for socket, result in zip(open_now, results, strict=True):
+        if isinstance(result, BaseException):
+            logger.error("could not close a room socket of %s with %d", getattr(socket, "user", None), code,
+                         exc_info=result)  # fmt: skip
+    return sum(1 for result in results if not isinstance(result, BaseException))
 
 
 class NoRoomConsumer(AsyncWebsocketConsumer):

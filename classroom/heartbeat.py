@@ -32,15 +32,16 @@ from django.conf import settings
 from redis.asyncio import Redis
 
 from accounts.models import User
-from media_server.bus import server_id
+from media_server.bus import connect, server_id
 
 from .models import Participant
 
 log = logging.getLogger(__name__)
 
 PREFIX = "cv:web"
-CLOSE_RESTART = 1012
-"""WebSocket's "service restart": Redis restarted under this socket; the page reconnects."""
+CLOSE_RESTART = 4012
+"""Redis restarted under this socket; the page reconnects. WebSocket's own "service restart" (1012)
+in the application's range: autobahn, under daphne, refuses to send any code but 1000 and 3000-4999."""
 SERVER_CHECK_S = 1.0
 
 
@@ -76,7 +77,7 @@ class ProcessWatch:
     """The heartbeat, the sweeper and the Redis watch of this process, on the ASGI server's loop."""
 
     def __init__(self) -> None:
-        self.redis: Redis = Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        self.redis: Redis = connect(settings.REDIS_URL, timeout=2)
         self.process = ""
         self.server: str | None = None
         # since when our own heartbeat has been written without a break

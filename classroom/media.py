@@ -535,7 +535,7 @@ async def media_health() -> dict[str, Any]:
 
 async def live_nodes() -> list[Any]:
     """The media nodes whose heartbeat is current, with their load (`REDIS_URL` set)."""
-    redis: Redis = Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    redis: Redis = connect(settings.REDIS_URL, timeout=2)
     try:
         return list(await BusClient(redis).live_nodes())
     finally:

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, ResponseError
 
 from .node import MediaNode
@@ -89,9 +92,15 @@ def reply_key(request_id: str) -> str:
     return f"{PREFIX}:reply:{request_id}"
 
 
-def connect(url: str) -> Redis:
-    """A Redis client for the bus: its socket timeout outlasts the bus's blocking reads."""
-    return Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
+def connect(url: str, *, timeout: float = SOCKET_TIMEOUT_S) -> Redis:
+    """A Redis client for the bus: its socket timeout outlasts the bus's blocking reads.
+
+    A command that meets a connection closed by a Redis restart reconnects and runs again (three
+    tries within half a second), the policy of the web side's clients (config/redis_clients.py);
+    without it every pooled connection fails once after a restart.
+    """
+    retry = Retry(ExponentialBackoff(base=0.05, cap=0.5), 3)
+    return Redis.from_url(url, socket_timeout=timeout, retry=retry, retry_on_error=[RedisConnectionError])
 
 
 class NodeInfo(TypedDict):
