@@ -60,6 +60,9 @@ class Room(models.Model):
     closes_at = models.DateTimeField(null=True, blank=True)
     # A recess without supervisor since this time ends after RECESS_GRACE_SECONDS.
     unsupervised_since = models.DateTimeField(null=True, blank=True)
+    # The lesson timer a moderator started (docs/protocol.md, "Lesson timer"): null when none.
+    timer_started_at = models.DateTimeField(null=True, blank=True)
+    timer_ends_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
