@@ -30,16 +30,18 @@ def default_students_can() -> dict[str, bool]:
 
 
 class Room(models.Model):
-    """A live room: a lesson of one class, or a supervised recess of several."""
+    """A live room: a lesson of one class, a supervised recess of several, or a breakout group of a lesson."""
 
     class Kind(models.TextChoices):
         LESSON = "lesson", _("Lesson")
         RECESS = "recess", _("Recess")
+        GROUP = "group", _("Group")
 
     class EndReason(models.TextChoices):
         ENDED = "ended", _("Ended")
         TIMEOUT = "timeout", _("Timed out")
         NO_SUPERVISOR = "no_supervisor", _("No supervisor")
+        GROUPS_CLOSED = "groups_closed", _("Groups closed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -60,6 +62,14 @@ class Room(models.Model):
     closes_at = models.DateTimeField(null=True, blank=True)
     # A recess without supervisor since this time ends after RECESS_GRACE_SECONDS.
     unsupervised_since = models.DateTimeField(null=True, blank=True)
+    # A group: its lesson (which also gives the group its `school_class`).
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="groups")
+    # A lesson whose groups run with a timer: they close at this time.
+    groups_end_at = models.DateTimeField(null=True, blank=True)
+    # A lesson whose groups students choose themselves (`group.join`).
+    groups_choose = models.BooleanField(default=False)
+    # A group whose member called the teacher (`help.request`), until a moderator answers.
+    help_requested_at = models.DateTimeField(null=True, blank=True)
     # The lesson timer a moderator started (docs/protocol.md, "Lesson timer"): null when none.
     timer_started_at = models.DateTimeField(null=True, blank=True)
     timer_ends_at = models.DateTimeField(null=True, blank=True)
@@ -155,6 +165,21 @@ class Participant(models.Model):
     @property
     def present(self) -> bool:
         return self.status == self.Status.ADMITTED and self.connections > 0
+
+
+class GroupMember(models.Model):
+    """A user's place in a breakout group (a room of kind `group`); one live group per user and lesson."""
+
+    group = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["group", "user"], name="one_membership_per_group_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.group}"
 
 
 class Attendance(models.Model):
@@ -262,6 +287,9 @@ class RoomLogEntry(models.Model):
         DENY = "deny", _("Denied")
         ENDED = "ended", _("Room ended")
         SAFE_MODE = "safe_mode", _("Safe mode on or off")
+        GROUPS_OPENED = "groups_opened", _("Groups opened")
+        GROUP_MOVE = "group_move", _("Moved into a group")
+        GROUPS_CLOSED = "groups_closed", _("Groups closed")
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="log")
     kind = models.CharField(max_length=20, choices=Kind.choices)
