@@ -174,6 +174,25 @@ class SlidesGoto(ClientMessage):
     page: Annotated[StrictInt, Field(ge=1, le=100_000)]
 
 
+class SlidesHide(ClientMessage):
+    """Extension: stop showing the slides; the stage goes back to the videos."""
+
+    type: Literal["slides.hide"]
+
+
+class TimerStart(ClientMessage):
+    """Extension: a moderator starts the lesson timer, which everyone sees counting down."""
+
+    type: Literal["timer.start"]
+    minutes: Annotated[StrictInt, Field(ge=1, le=180)]
+
+
+class TimerStop(ClientMessage):
+    """Extension: a moderator stops the timer (running or run out); nobody sees it any more."""
+
+    type: Literal["timer.stop"]
+
+
 class ReportSend(ClientMessage):
     type: Literal["report"]
     text: Text1000
@@ -211,6 +230,9 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         PollPublish,
         SlidesOpen,
         SlidesGoto,
+        SlidesHide,
+        TimerStart,
+        TimerStop,
         ReportSend,
         RoomEnd,
         RoomLeaveOpen,
@@ -433,6 +455,34 @@ class SlidesShown(Ok):
     slides: SlidesObject
 
 
+class TimerObject(BaseModel):
+    """The lesson timer: when it ends, its length, and the whole seconds left when the event left."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ends_at: str
+    seconds: int
+    remaining: int
+
+
+class TimerShown(Ok):
+    timer: TimerObject
+
+
+class TimerEvent(Event):
+    """Extension: the timer started (an object) or stopped (null), to every admitted socket."""
+
+    type: Literal["timer"] = "timer"
+    timer: TimerObject | None
+
+
+class Speaking(Event):
+    """Extension: who speaks now, by the forwarder's audio levels (ids, sorted)."""
+
+    type: Literal["speaking"] = "speaking"
+    ids: list[str]
+
+
 class MediaMoved(Event):
     """To the socket that owned the user's media when another socket's media.join takes it."""
 
@@ -458,6 +508,7 @@ class State(Event):
     # Filled by the slides app (slides.room); a room without it shows no decks.
     decks: list[DeckObject] = []
     slides: SlidesObject | None = None
+    timer: TimerObject | None = None
     waiting: list[WaitingObject] | None = Field(default=None, exclude_if=_is_none)
 
 

@@ -25,7 +25,7 @@ from classroom.permissions import Refused
 
 from . import files, render, watchdog
 from .models import Deck, RoomSlides
-from .protocol import DeckObject, Decks, SlidesObject, SlidesPage
+from .protocol import DeckObject, Decks, SlidesHidden, SlidesObject, SlidesPage
 
 logger = logging.getLogger(__name__)
 
@@ -346,3 +346,12 @@ def do_goto_page(room: Room, user: User, page: int) -> SlidesObject:
     result = SlidesObject(deck=str(shown.deck_id), page=page, pages=shown.deck.pages)
     events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**result.model_dump()))
     return result
+
+
+@transaction.atomic
+def do_hide_slides(room: Room, user: User) -> None:
+    """Stop showing the slides (`state.slides` becomes null): `slides.hidden` to everyone."""
+    deleted = RoomSlides.objects.filter(room=room).delete()[0]
+    if not deleted:
+        raise Refused("conflict", _("No deck is shown."))
+    events.send_event_on_commit(events.room_group(room.pk), SlidesHidden())

@@ -9,7 +9,7 @@ from typing import Literal
 
 from classroom.protocol import DeckObject, Event, SlidesObject
 
-__all__ = ["DeckObject", "Decks", "SlidesObject", "SlidesPage"]
+__all__ = ["DeckObject", "Decks", "SlidesHidden", "SlidesObject", "SlidesPage"]
 
 
 class SlidesPage(Event):
@@ -22,3 +22,9 @@ class SlidesPage(Event):
 class Decks(Event):
     type: Literal["decks"] = "decks"
     decks: list[DeckObject]
+
+
+class SlidesHidden(Event):
+    """Extension: a presenter stopped showing the slides (`state.slides` is null now)."""
+
+    type: Literal["slides.hidden"] = "slides.hidden"

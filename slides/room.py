@@ -1,4 +1,4 @@
-"""The slides part of the room: `decks`/`slides` in `state`, and the presenter's two messages.
+"""The slides part of the room: `decks`/`slides` in `state`, and the presenter's three messages.
 
 The classroom knows nothing of slides: `SlidesConfig.ready` adds these to the room's dispatch
 table and to its `state` (classroom.actions.dispatch.add_handlers, presence.add_state_part).
@@ -13,7 +13,7 @@ from classroom import protocol as p
 from classroom.models import Room
 from classroom.permissions import Actor, check_may_send
 
-from .actions import decks_state, do_goto_page, do_open_deck
+from .actions import decks_state, do_goto_page, do_hide_slides, do_open_deck
 from .actions import slides_state as shown_slides
 
 
@@ -32,4 +32,9 @@ def do_slides_goto(actor: Actor, message: p.SlidesGoto) -> p.SlidesShown:
     return p.SlidesShown(slides=do_goto_page(actor.room, actor.user, message.page))
 
 
-HANDLERS = {"slides.open": do_slides_open, "slides.goto": do_slides_goto}
+def do_slides_hide(actor: Actor, message: p.SlidesHide) -> None:
+    check_may_send(actor, message.type)
+    do_hide_slides(actor.room, actor.user)
+
+
+HANDLERS = {"slides.open": do_slides_open, "slides.goto": do_slides_goto, "slides.hide": do_slides_hide}

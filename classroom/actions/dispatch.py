@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import protocol as p
 from ..permissions import Actor, check_may_send
-from . import chat, hands, lifecycle, moderation, polls, presence, reports
+from . import chat, hands, lifecycle, moderation, polls, presence, reports, timer
 
 Handler = Callable[[Actor, Any], p.Ok | None]
 
@@ -44,6 +44,8 @@ HANDLERS: dict[str, Handler] = {
     "report": reports.do_report,
     "room.end": lifecycle.do_end,
     "room.leave_open": lifecycle.do_leave_open,
+    "timer.start": timer.do_timer_start,
+    "timer.stop": timer.do_timer_stop,
 }
 
 

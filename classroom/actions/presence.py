@@ -29,6 +29,7 @@ from ..permissions import (
 from . import recess, serialize
 from .common import admit, broadcast_hands, broadcast_waiting, close_stay, log, open_stay, target
 from .lifecycle import end_if_expired
+from .timer import timer_object
 
 CHAT_HISTORY = 50
 
@@ -212,6 +213,7 @@ def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
         hands=serialize.hands_of(present),
         polls=polls,
         chat=[serialize.chat_object(message) for message in reversed(list(chat))],
+        timer=timer_object(room),
         waiting=serialize.waiting_objects(room) if moderator else None,
         **{name: value for part in _state_parts for name, value in part(room, user).items()},
     )
