@@ -25,6 +25,7 @@ from . import protocol as p
 from .actions import polls, presence, recess
 from .actions.common import load_actor
 from .actions.dispatch import HANDLERS
+from .closecodes import CloseCode
 from .live_results import live_results
 from .models import Room
 from .notices import waiting_notices
@@ -33,16 +34,6 @@ from .timers import timers
 
 logger = logging.getLogger(__name__)
 
-CLOSE_PROTOCOL = 4400
-# A recess socket that sent nothing for RECESS_HEARTBEAT_SECONDS; the page may reconnect.
-CLOSE_SILENT = 4408
-# The same user opened more than ROOM_SOCKETS_PER_USER sockets in the room: the oldest goes, and
-# its page stays closed (it would otherwise reconnect and push the newest out in turn).
-CLOSE_SUPERSEDED = 4410
-# Kept sending frames over its rate after they were being dropped; the page waits, then reconnects.
-CLOSE_RATE = 4429
-# Its user logged out (any tab, any process): the page goes to the login page.
-CLOSE_LOGGED_OUT = presence.CLOSE_UNAUTHENTICATED
 # Unexpected failures of one socket tolerated before it is closed with 4400.
 FAILURES = (5.0, 0.2)
 
@@ -92,7 +83,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.drops = ratelimit.dropped_frames_bucket()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self._close(presence.CLOSE_UNAUTHENTICATED)
+            await self._close(CloseCode.UNAUTHENTICATED)
             return
         self.user = user
         heartbeat.start()
@@ -181,7 +172,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined.clear()
-        await self.close(code=CLOSE_SILENT)
+        await self.close(code=int(CloseCode.SILENT))
 
     async def _frame(self, message: dict[str, Any]) -> None:
         """A frame from the browser: size and rate first, with no parsing, I/O or database turn."""
@@ -195,13 +186,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             or len(text) > p.MAX_FRAME_BYTES
             or (len(text) * 4 > p.MAX_FRAME_BYTES and len(text.encode()) > p.MAX_FRAME_BYTES)
         ):
-            await self._close(CLOSE_PROTOCOL)
+            await self._close(CloseCode.PROTOCOL)
             return
         if not self.frames.take(ratelimit.frame_cost(len(text))):
             FRAMES_DROPPED.inc()
             if not self.drops.take():
                 logger.warning("closing a socket of %s in %s: too many frames", self.user, self.room_id)
-                await self._close(CLOSE_RATE)
+                await self._close(CloseCode.RATE)
             return
         try:
             await self.receive(text_data=text)
@@ -210,7 +201,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             SOCKET_FAILURES.inc()
             logger.exception("a frame of %s in %s failed", self.user, self.room_id)
             if not self.failures.take():
-                await self._close(CLOSE_PROTOCOL)
+                await self._close(CloseCode.PROTOCOL)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -246,7 +237,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._error(ref, "unavailable", "The server could not do this just now; try again.")
             # the database being down is no fault of this socket's: it stays open (docs/reliability.md)
             if not isinstance(exc, OperationalError | InterfaceError) and not self.failures.take():
-                await self._close(CLOSE_PROTOCOL)
+                await self._close(CloseCode.PROTOCOL)
             return
         if isinstance(outcome, Refused):
             await self._error(ref, outcome.code, outcome.message)
@@ -285,7 +276,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.exception("%s from %s in %s failed", raw.get("type"), self.user, self.room_id)
             answer = ("invalid", "This media message could not be used.")
             if not self.failures.take():
-                await self._close(CLOSE_PROTOCOL)
+                await self._close(CloseCode.PROTOCOL)
                 return
         if answer is not None:
             await self._error(ref, *answer)
@@ -342,15 +333,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._close(message["code"])
         elif action == "ended":
             await self._send(p.RoomEnded(reason=message["reason"]))
-            await self._close(presence.CLOSE_ENDED)
+            await self._close(CloseCode.ENDED)
         elif action == "leave":
-            await self._close(1000)
+            await self._close(CloseCode.NORMAL)
         elif action == "superseded":
             self.counted = False  # do_connect of the newer socket counted this one out
             timers.socket_closed()
-            await self._close(CLOSE_SUPERSEDED)
+            await self._close(CloseCode.SUPERSEDED)
         elif action == "logged_out":
-            await self._close(CLOSE_LOGGED_OUT)
+            await self._close(CloseCode.UNAUTHENTICATED)
         elif action == "waiting" and self.admitted:
             await self._leave_room(message["reason"])
 
@@ -386,7 +377,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _invalid(self, ref: str | int | None, message: str) -> None:
         if not self.invalid.take():
-            await self._close(CLOSE_PROTOCOL)
+            await self._close(CloseCode.PROTOCOL)
             return
         await self._error(ref, "invalid", message)
 
@@ -404,7 +395,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Close with a code, and count the socket out now: its client may never answer the close."""
         self.closing = True
         try:
-            await self.close(code=code)
+            # A plain int: autobahn, under daphne, refuses a close code whose type is not exactly int.
+            await self.close(code=int(code))
         finally:
             await self._cleanup()
 
@@ -425,4 +417,4 @@ class NoRoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        await self.close(code=presence.CLOSE_NOT_FOUND)
+        await self.close(code=int(CloseCode.NOT_FOUND))

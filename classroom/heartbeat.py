@@ -10,7 +10,7 @@ Every web process, once it holds a room socket:
   the room gets `participant.left` as for a closed socket;
 - every second, asks Redis for its run id: when it changes, Redis restarted and lost the channel
   layer's groups, the media bus and the rate limits, so every room socket of this process closes
-  with `CLOSE_RESTART` and its page reconnects, which puts its groups and its media back
+  with `CloseCode.RESTART` (4012) and its page reconnects, which puts its groups and its media back
   (permissions come from the database).
 
 A process only sweeps after its own heartbeat has been written without a break for a whole TTL:
@@ -34,14 +34,12 @@ from redis.asyncio import Redis
 from accounts.models import User
 from media_server.bus import connect, server_id
 
+from .closecodes import CloseCode
 from .models import Participant
 
 log = logging.getLogger(__name__)
 
 PREFIX = "cv:web"
-CLOSE_RESTART = 4012
-"""Redis restarted under this socket; the page reconnects. WebSocket's own "service restart" (1012)
-in the application's range: autobahn, under daphne, refuses to send any code but 1000 and 3000-4999."""
 SERVER_CHECK_S = 1.0
 
 
@@ -124,7 +122,7 @@ class ProcessWatch:
 
         # the other processes' heartbeats went with it: no sweeping before they beat again
         self.beating_since = None
-        closed = await close_every_socket(CLOSE_RESTART)
+        closed = await close_every_socket(CloseCode.RESTART)
         log.warning("Redis restarted: %d room sockets of this process closed, their pages reconnect", closed)
 
     async def sweep(self) -> int:

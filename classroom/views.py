@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 
-from . import permissions
+from . import closecodes, permissions
 from .forms import RecessForm
 from .models import Room, RoomLogEntry, SchoolClass
 from .permissions import live_rooms_for, visible_classes
@@ -89,6 +89,7 @@ def room_page(request: HttpRequest, room_id: str) -> HttpResponse:
             "slides_upload_url": reverse("class-decks", args=[room.school_class.slug]) if can_upload else "",
             # Recess pages ping often: the server treats a silent recess socket as gone.
             "ping_seconds": settings.RECESS_PING_SECONDS if recess else 20,
+            "close_codes": closecodes.page_table(),
         },
     )
 

@@ -16,6 +16,7 @@ from accounts.models import User
 
 from .. import events
 from .. import protocol as p
+from ..closecodes import CloseCode
 from ..models import ChatMessage, Participant, Poll, PollVote, Room, RoomLogEntry
 from ..permissions import (
     Actor,
@@ -32,11 +33,6 @@ from .lifecycle import end_if_expired
 from .timer import timer_object
 
 CHAT_HISTORY = 50
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_ENDED = 4409
 
 StatePart = Callable[[Room, User], dict[str, Any]]
 _state_parts: list[StatePart] = []
@@ -83,20 +79,20 @@ def do_connect(room_id: str, user: User, channel: str = "") -> Entry:
     """
     room = Room.objects.select_for_update(of=("self",)).select_related("school_class").filter(pk=room_id).first()
     if room is None:
-        return Entry("closed", close_code=CLOSE_NOT_FOUND)
+        return Entry("closed", close_code=CloseCode.NOT_FOUND)
     end_if_expired(room)
     is_recess = room.kind == Room.Kind.RECESS
     check_at = recess.check_recess(room) if is_recess else None
     if room.ended_at is not None:
-        return Entry("closed", close_code=CLOSE_ENDED)
+        return Entry("closed", close_code=CloseCode.ENDED)
     if not may_knock(user, room):
-        return Entry("closed", close_code=CLOSE_FORBIDDEN)
+        return Entry("closed", close_code=CloseCode.FORBIDDEN)
     moderator = is_room_moderator(user, room)
     participant, _created = Participant.objects.select_for_update().get_or_create(
         room=room, user=user, defaults={"status": Participant.Status.WAITING}
     )
     if participant.status in (Participant.Status.REMOVED, Participant.Status.DENIED):
-        return Entry("closed", close_code=CLOSE_FORBIDDEN)
+        return Entry("closed", close_code=CloseCode.FORBIDDEN)
     reason = "" if moderator else _wait_reason(room, user)
     if participant.status == Participant.Status.WAITING or (
         # A recess student who left comes back only while it is open and supervised.
@@ -265,7 +261,7 @@ def do_deny(actor: Actor, message: p.WaitingDeny) -> None:
     participant.save(update_fields=["status", "connections", "sockets", "updated_at"])
     log(actor.room, RoomLogEntry.Kind.DENY, actor=actor.user, target=participant.user)
     events.send_control_on_commit(
-        events.user_group(actor.room.pk, participant.user_id), "refused", code=CLOSE_FORBIDDEN, event="denied"
+        events.user_group(actor.room.pk, participant.user_id), "refused", code=CloseCode.FORBIDDEN, event="denied"
     )
     broadcast_waiting(actor.room)
 
@@ -296,7 +292,7 @@ def do_remove(actor: Actor, message: p.ParticipantRemove) -> None:
     participant.hand_raised_at = None
     participant.save(update_fields=["status", "connections", "sockets", "presenter", "hand_raised_at", "updated_at"])
     log(room, RoomLogEntry.Kind.REMOVAL, actor=actor.user, target=participant.user)
-    events.send_control_on_commit(events.user_group(room.pk, participant.user_id), "refused", code=CLOSE_FORBIDDEN)
+    events.send_control_on_commit(events.user_group(room.pk, participant.user_id), "refused", code=CloseCode.FORBIDDEN)
     if was_present:
         close_stay(room, participant)
     if was_waiting:

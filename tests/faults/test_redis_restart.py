@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page
 from websockets.exceptions import ConnectionClosed
 
-from classroom.heartbeat import CLOSE_RESTART
+from classroom.closecodes import CloseCode
 from tests.browser.conftest import login
 from tests.browser.test_media_browser import enter, start_lesson, turn_on, wait_playing
 from tests.production.conftest import PageFactory
@@ -75,7 +75,7 @@ def test_a_lesson_recovers_signalling_and_media_after_redis_restarts(stack: Stac
 
 
 def test_sockets_open_before_the_restart_are_closed_so_that_pages_reconnect(stack: Stack) -> None:
-    """Each open room socket, on either web process, ends with CLOSE_RESTART (4012) soon after Redis is back."""
+    """Each open room socket, on either web process, ends with CloseCode.RESTART (4012) soon after Redis is back."""
     teacher, student = Person(stack), Person(stack)
     teacher.login(TEACHER)
     student.login(STUDENT)
@@ -91,8 +91,10 @@ def test_sockets_open_before_the_restart_are_closed_so_that_pages_reconnect(stac
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 socket.next(timeout=SOCKET_CLOSED_WITHIN_S)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_RESTART, (who, closed.value)
-        print(f"\n{who}'s socket closed with {CLOSE_RESTART} {time.monotonic() - back:.1f} s after Redis was back")
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CloseCode.RESTART, (who, closed.value)
+        print(
+            f"\n{who}'s socket closed with {int(CloseCode.RESTART)} {time.monotonic() - back:.1f} s after Redis was back"
+        )
 
     # The reconnected socket is whole again: the student's chat reaches the teacher.
     again = {"teacher": teacher.socket(room), "student": student.socket(room)}

@@ -1,9 +1,12 @@
 // The room WebSocket: request/reply by `ref`, pushed events, reconnection with backoff.
 
-/** Close codes after which reconnecting cannot help (SPEC section 4). */
-// docs/protocol.md "Close codes"; 4410: this tab was replaced by a newer one of the same person (a
-// reconnecting page would push that one out in turn). 4429 (too many messages) reconnects after a wait.
-export const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4409, 4410]);
+/**
+ * The codes after which reconnecting cannot help, from the server's table (classroom/closecodes.py,
+ * rendered into the page as `<script id="close-codes">`: [{code, name, reconnects}]).
+ */
+export function finalCloseCodes(table) {
+  return new Set(table.filter((entry) => !entry.reconnects).map((entry) => entry.code));
+}
 
 const PING_EVERY_MS = 20000;
 const PING_TIMEOUT_MS = 15000;
@@ -32,9 +35,10 @@ export function roomSocketUrl(roomId, location = window.location) {
  * `connection.open`, `connection.lost` ({code, delay}), `connection.closed` ({code}, final).
  */
 export class RoomClient {
-  constructor(url, { pingEveryMs = PING_EVERY_MS } = {}) {
+  constructor(url, { pingEveryMs = PING_EVERY_MS, finalCodes = new Set() } = {}) {
     this.url = url;
     this.pingEveryMs = pingEveryMs;
+    this.finalCodes = finalCodes;
     this.socket = null;
     this.listeners = new Map();
     this.pending = new Map();
@@ -115,7 +119,7 @@ export class RoomClient {
     for (const { reject } of this.pending.values()) reject(new RoomError("offline", "connection closed"));
     this.pending.clear();
     if (this.stopped) return;
-    if (FINAL_CLOSE_CODES.has(code)) {
+    if (this.finalCodes.has(code)) {
       this.stopped = true;
       this.closeCode = code;
       this.emit({ type: "connection.closed", code });

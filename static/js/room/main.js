@@ -25,6 +25,7 @@ loadStrings();
 
 const configElement = document.getElementById("room-config");
 const config = JSON.parse(configElement.textContent);
+config.closeCodes = JSON.parse(document.getElementById("close-codes").textContent);
 
 export const room = new Room(config);
 room.stage = new Stage(room);

@@ -1,6 +1,6 @@
 // The room as this page knows it: filled by `state`, kept current by events.
 
-import { RoomClient, RoomError, roomSocketUrl } from "./client.js";
+import { RoomClient, RoomError, finalCloseCodes, roomSocketUrl } from "./client.js";
 import { t } from "./i18n.js";
 
 /**
@@ -15,7 +15,10 @@ export class Room {
     this.config = config;
     // A recess page pings every few seconds: the server treats a silent recess socket as gone.
     const pingEveryMs = config.pingSeconds ? config.pingSeconds * 1000 : undefined;
-    this.client = new RoomClient(roomSocketUrl(config.roomId), { pingEveryMs });
+    this.client = new RoomClient(roomSocketUrl(config.roomId), {
+      pingEveryMs,
+      finalCodes: finalCloseCodes(config.closeCodes),
+    });
     this.watchers = new Map();
     this.media = null;
     this.screen = { name: "connecting" };
