@@ -41,8 +41,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.db import DatabaseError
 from django.dispatch import receiver
@@ -151,6 +153,38 @@ async def _on_sources(room_id: str, user_id: str, live: dict[str, bool]) -> None
     task.add_done_callback(_written)
 
 
+SPEAKING_KEY = "cv:speaking:{}"
+SPEAKING_TTL_S = 60
+
+
+def speaking(room_id: str) -> list[str]:
+    """Who speaks in a room now, by the forwarder's levels (the last `speaking` event's ids).
+
+    Readable from any process (the cache is Redis with `REDIS_URL`); [] when nobody spoke lately.
+    """
+    ids = cache.get(SPEAKING_KEY.format(room_id))
+    return list(ids) if isinstance(ids, list) else []
+
+
+async def _on_speaking(room_id: str, ids: list[str]) -> None:
+    """Tell the room who speaks now (the forwarder reports each change), and keep it for readers."""
+    event = {"type": events.EVENT, "event": p.dump(p.Speaking(ids=ids))}
+    await events.group_send(events.room_group(room_id), event)
+    # the cache is not the database: a worker thread of its own, never the sync thread of the actions
+    remember = sync_to_async(cache.set, thread_sensitive=False)
+    task = asyncio.get_running_loop().create_task(
+        remember(SPEAKING_KEY.format(room_id), ids, SPEAKING_TTL_S), context=contextvars.Context()
+    )
+    _writes.add(task)
+    task.add_done_callback(_remembered)
+
+
+def _remembered(task: asyncio.Task[None]) -> None:
+    _writes.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not keep who speaks", exc_info=task.exception())
+
+
 def _written(task: asyncio.Task[None]) -> None:
     _writes.discard(task)
     if not task.cancelled() and task.exception() is not None:
@@ -171,6 +205,7 @@ def get_node() -> MediaNode:
             turn_secret=settings.TURN_SECRET or None,
             last_n=settings.MEDIA_LAST_N,
             on_sources=_on_sources,
+            on_speaking=_on_speaking,
         )
         _nodes[loop] = node
     return node
@@ -226,6 +261,8 @@ def _deliver_event(redis: Redis, sources: asyncio.Queue[tuple[str, str, dict[str
         if event.kind == "send":
             owner = await _redis_owner(redis, event.room, event.peer)
             await _deliver(event.room, event.peer, event.body, owner)
+        elif event.kind == "speaking":
+            await _on_speaking(event.room, [str(peer) for peer in event.body.get("ids", [])])
         else:
             sources.put_nowait((event.room, event.peer, event.body))
 

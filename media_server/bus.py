@@ -126,9 +126,10 @@ class Command(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class Event:
-    """Something a node tells the application: a message for a browser, or a peer's live sources."""
+    """Something a node tells the application: a message for a browser, a peer's live sources, or who
+    speaks in a room (`speaking`: peer empty, body `{"ids": [...]}`)."""
 
-    kind: Literal["send", "sources"]
+    kind: Literal["send", "sources", "speaking"]
     room: str
     peer: str
     body: dict[str, Any]
@@ -145,7 +146,7 @@ class BusNode:
         self.redis = redis
         self.id = node_id or default_node_id()
         self.address = address or socket.gethostname()
-        self.node = MediaNode(self._send, on_sources=self._on_sources, **options)
+        self.node = MediaNode(self._send, on_sources=self._on_sources, on_speaking=self._on_speaking, **options)
         self.started = time.time()
         self._queues: dict[str, asyncio.Queue[Command]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -332,6 +333,16 @@ class BusNode:
     async def _on_sources(self, room_id: str, peer_id: str, live: dict[str, bool]) -> None:
         await self._publish(Event("sources", room_id, peer_id, live))
 
+    async def _on_speaking(self, room_id: str, ids: list[str]) -> None:
+        await self._publish(Event("speaking", room_id, "", {"ids": ids}))
+
+
+KINDS: dict[str, Literal["send", "sources", "speaking"]] = {
+    "send": "send",
+    "sources": "sources",
+    "speaking": "speaking",
+}
+"""The event kinds a client delivers (typed; anything else on the stream is skipped)."""
 
 EventHandler = Callable[[Event], Awaitable[None]]
 LostHandler = Callable[[str, list[str]], Awaitable[None]]
@@ -529,11 +540,9 @@ class BusClient:
             return
         values = {_text(key): _text(value) for key, value in fields.items()}
         kind = values["kind"]
-        if kind not in ("send", "sources"):
+        if kind not in KINDS:
             return
-        event = Event(
-            "send" if kind == "send" else "sources", values["room"], values["peer"], json.loads(values["body"])
-        )
+        event = Event(KINDS[kind], values["room"], values["peer"], json.loads(values["body"]))
         try:
             await on_event(event)
         except Exception:

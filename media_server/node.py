@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 SendCallback = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 SourcesCallback = Callable[[str, str, dict[str, bool]], Awaitable[None]]
+SpeakingCallback = Callable[[str, list[str]], Awaitable[None]]
 
 FULL_COLLECTION_EVERY = 100
 """Young collections between two full ones (Python's default: 10)."""
@@ -90,6 +91,7 @@ class MediaNode:
         loudest: int = 3,
         video_slots: int | None = None,
         on_sources: SourcesCallback | None = None,
+        on_speaking: SpeakingCallback | None = None,
         tick: float = 0.2,
         adaptation: Adaptation | None = None,
     ) -> None:
@@ -103,6 +105,7 @@ class MediaNode:
         # screens and always-forwarded cameras on top of the last N
         self.video_slots = video_slots if video_slots is not None else last_n + 3
         self._on_sources = on_sources
+        self._on_speaking = on_speaking
         self._tick = tick
         # when a subscriber who asked for normal quality gets the low camera layer
         self.adaptation = adaptation if adaptation is not None else Adaptation()
@@ -302,6 +305,10 @@ class MediaNode:
         for peer in peers:
             peer.last_spoke = choice.last_spoke[peer.id]
             await self._report_live(room, peer, dict(choice.live[peer.id]))
+        if choice.speaking != room.speaking:
+            room.speaking = choice.speaking
+            if self._on_speaking is not None:
+                await self._on_speaking(room.id, list(choice.speaking))
         cameras: list[tuple[ViewerChoice, Camera]] = []
         # viewers sharing a choice and a camera layer share the tracks too
         placed: dict[tuple[tuple[Key | None, ...], Layer], list[tuple[Key, Track] | None]] = {}

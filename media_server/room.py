@@ -82,6 +82,8 @@ class Room:
         self.id = room_id
         self.peers: dict[str, Peer] = {}
         self.loudest: list[str] = []
+        # who spoke last tick (policy.speaking_ids), reported when it changes
+        self.speaking: tuple[str, ...] = ()
         self.task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
 

@@ -5,7 +5,7 @@ what the tick returns (docs/media.md, "Scale policies" and "Weak connections").
 """
 
 from .adaptation import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
-from .selection import SPEAKING_LEVEL, assign_slots, select_loudest, select_video
+from .selection import SPEAKING_HOLD_S, SPEAKING_LEVEL, assign_slots, select_loudest, select_video, speaking_ids
 from .tick import (
     Camera,
     Choice,
@@ -24,6 +24,7 @@ from .tick import (
 )
 
 __all__ = [
+    "SPEAKING_HOLD_S",
     "SPEAKING_LEVEL",
     "Adaptation",
     "BandwidthEstimator",
@@ -42,6 +43,7 @@ __all__ = [
     "effective_quality",
     "place",
     "select_loudest",
+    "speaking_ids",
     "select_video",
     "video_keys",
     "video_layer",

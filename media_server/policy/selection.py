@@ -15,6 +15,17 @@ SPEAKING_LEVEL = 50
 HYSTERESIS_DB = 6
 """How much louder a newcomer must be to take the place of a current loud speaker."""
 
+SPEAKING_HOLD_S = 1.0
+"""A peer counts as speaking for this long after its level last reached SPEAKING_LEVEL (pauses between words)."""
+
+
+def speaking_ids(last_spoke: Mapping[str, float], now: float, hold: float = SPEAKING_HOLD_S) -> tuple[str, ...]:
+    """Return the peers speaking at monotonic time now, sorted: the one place levels become speakers.
+
+    last_spoke holds when each peer's smoothed level was last at or under SPEAKING_LEVEL (0: never).
+    """
+    return tuple(sorted(peer for peer, spoke in last_spoke.items() if spoke > 0 and now - spoke < hold))
+
 
 def select_loudest(
     levels: Mapping[str, int],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 from ..protocol import Layer, Quality
-from .selection import SPEAKING_LEVEL, assign_slots, select_loudest, select_video
+from .selection import SPEAKING_LEVEL, assign_slots, select_loudest, select_video, speaking_ids
 
 T = TypeVar("T", bound=Hashable)
 
@@ -105,6 +105,8 @@ class Choice:
     """Per peer: which of audio, video and screen it publishes and may send."""
     viewers: Mapping[str, ViewerChoice]
     """Per peer with a ready subscribe connection."""
+    speaking: tuple[str, ...] = ()
+    """The peers speaking now (speaking_ids), sorted."""
 
 
 def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Choice:
@@ -163,7 +165,7 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
         if sent is None:
             sent = sending[viewing.forwarding] = sum(state.rate(track) for track in viewing.forwarding)
         viewers[viewer.id] = ViewerChoice(audio, video, need_normal, need_low, need_audio, sent)
-    return Choice(loud, last_spoke, live, viewers)
+    return Choice(loud, last_spoke, live, viewers, speaking_ids(last_spoke, now))
 
 
 def place(state: RoomState[T], keys: Sequence[Key | None], layer: Layer) -> list[tuple[Key, T] | None]:
