@@ -23,9 +23,10 @@ from config.metrics import ERROR_REPLIES, FRAMES_DROPPED, SOCKET_FAILURES
 from . import events, heartbeat, media, ratelimit
 from . import protocol as p
 from .actions import polls, presence, recess
-from .actions.common import load_actor
+from .actions.common import OVERVIEW, load_actor
 from .actions.dispatch import HANDLERS
 from .closecodes import CloseCode
+from .group_live import deadlines, overviews
 from .live_results import live_results
 from .models import Room
 from .notices import waiting_notices
@@ -131,6 +132,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
         live_results.forget(self._live_results)
+        overviews.forget(self._overview)
         for group in getattr(self, "joined", []):
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -297,6 +299,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # The same for frames: most touch no database, and a flood must not queue on that thread.
             await self._frame(message)
             return
+        if message["type"] == events.CONTROL and message["action"] == OVERVIEW:
+            # a group of this lesson changed (or its speakers did): coalesced per process
+            if self.moderator and not self.closing:
+                overviews.changed(self.room_id, message.get("speaking"))
+            return
         if message["type"] == events.CONTROL and message["action"] == polls.VOTED:
             if self.moderator and not self.closing:
                 live_results.voted(message["poll"], self._live_results)
@@ -307,6 +314,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         event = message["event"]
+        if event.get("type") == "groups.updated":
+            deadlines.notice(self.room_id, (event["groups"] or {}).get("ends_at"))
         if event.get("type") == "room.updated":
             timers.notice(self.room_id, event["room"].get("closes_at"))
         elif event.get("type") == "poll.results" and event["poll"]["status"] != "open":
@@ -369,6 +378,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
         state = await database_sync_to_async(presence.build_state)(self.room_id, self.user, moderator)
         timers.notice(self.room_id, state["room"]["closes_at"])
         await self._raw(state)
+        await self._enter_groups(state)
+
+    async def _enter_groups(self, state: dict[str, Any]) -> None:
+        """Breakout groups: follow their timer; a student with a group goes there, moderators watch them."""
+        running = state.get("groups") or state.get("group")
+        if running is not None:
+            lesson_id = running.get("lesson", self.room_id)
+            deadlines.notice(lesson_id, running["ends_at"])
+        mine = (state.get("groups") or {}).get("mine")
+        if mine is not None:
+            group = next(group for group in state["groups"]["groups"] if group["id"] == mine)
+            await self._send(p.GroupAssigned(group=p.GroupObject(**group)))
+        if self.moderator and state["room"]["kind"] == "lesson":
+            overviews.watch(self.room_id, self._overview, running=running is not None)
+
+    async def _overview(self, event: dict[str, Any]) -> None:
+        if not self.closing:
+            await self._raw(event)
 
     async def _join(self, *groups: str) -> None:
         for group in groups:

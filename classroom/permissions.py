@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import Role, User
 
-from .models import Participant, Room, SchoolClass
+from .models import GroupMember, Participant, Room, SchoolClass
 
 SUPERVISING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 """Roles that moderate every recess (`is_room_moderator`)."""
@@ -85,10 +85,10 @@ def can_see_decks(user: User, school_class: SchoolClass) -> bool:
 
 
 def is_room_moderator(user: User, room: Room) -> bool:
-    """Teachers of the class's team for a lesson, supervisors for a recess, admins everywhere."""
+    """Teachers of the class's team for a lesson and its groups, supervisors for a recess, admins everywhere."""
     if user.role == Role.ADMIN:
         return True
-    if room.kind == Room.Kind.LESSON:
+    if room.kind in (Room.Kind.LESSON, Room.Kind.GROUP):
         return (
             user.role == Role.TEACHER
             and room.school_class is not None
@@ -99,7 +99,7 @@ def is_room_moderator(user: User, room: Room) -> bool:
 
 def team_ids(room: Room) -> set[int]:
     """Users who moderate this room by their role in its class (admins aside)."""
-    if room.kind == Room.Kind.LESSON and room.school_class_id is not None:
+    if room.kind in (Room.Kind.LESSON, Room.Kind.GROUP) and room.school_class_id is not None:
         return set(room.school_class.teachers.values_list("pk", flat=True))  # type: ignore[union-attr]
     return set()
 
@@ -108,7 +108,7 @@ def is_moderator_with(room: Room, user: User, team: set[int]) -> bool:
     """`is_room_moderator` for many users at once, given the class team (`team_ids`)."""
     if user.role == Role.ADMIN:
         return True
-    if room.kind == Room.Kind.LESSON:
+    if room.kind in (Room.Kind.LESSON, Room.Kind.GROUP):
         return user.role == Role.TEACHER and user.pk in team
     return user.role == Role.SUPERVISOR
 
@@ -119,7 +119,9 @@ def is_supervising(user: User) -> bool:
 
 
 def is_room_student(user: User, room: Room) -> bool:
-    """A student of the lesson's class, or of one of the recess's classes."""
+    """A student of the lesson's class, or of one of the recess's classes; for a group, its member."""
+    if room.kind == Room.Kind.GROUP:
+        return GroupMember.objects.filter(group=room, user=user).exists()
     if user.role != Role.STUDENT:
         return False
     if room.kind == Room.Kind.LESSON:
@@ -128,9 +130,12 @@ def is_room_student(user: User, room: Room) -> bool:
 
 
 def may_knock(user: User, room: Room) -> bool:
-    """Anyone logged in from the directory may ask to enter; a recess only takes its own students."""
+    """Anyone logged in from the directory may ask to enter; a recess only takes its own students,
+    a group only its own members among students (another group's student is refused, 4403)."""
     if room.kind == Room.Kind.RECESS:
         return is_room_moderator(user, room) or is_room_student(user, room)
+    if room.kind == Room.Kind.GROUP and user.role == Role.STUDENT:
+        return is_room_student(user, room)
     return user.is_active
 
 
@@ -200,6 +205,15 @@ MESSAGE_PERMISSIONS: dict[str, Who] = {
     "report": Who.PARTICIPANT,
     "room.end": Who.MODERATOR,
     "room.leave_open": Who.LESSON_TEACHER,
+    # Breakout groups: moderators of a lesson or of one of its groups (check_may_run_groups).
+    "groups.open": Who.MODERATOR,  # from the lesson only
+    "groups.move": Who.MODERATOR,
+    "groups.broadcast": Who.MODERATOR,
+    "groups.close": Who.MODERATOR,
+    "groups.previous": Who.MODERATOR,
+    "group.join": Who.PARTICIPANT,  # in a lesson whose groups students choose
+    "help.request": Who.PARTICIPANT,  # in a group
+    "help.clear": Who.MODERATOR,
     "media": Who.ADMITTED,
 }
 
@@ -230,6 +244,13 @@ def may_send(actor: Actor, message_type: str) -> bool:
 def check_may_send(actor: Actor, message_type: str) -> None:
     if not may_send(actor, message_type):
         raise Refused("forbidden", "You may not do this in this room.")
+
+
+def check_may_run_groups(actor: Actor, *, lesson_only: bool = False) -> None:
+    """Breakout groups are run by the moderators of a lesson, from it or (but opening) from one of its groups."""
+    kinds = (Room.Kind.LESSON,) if lesson_only else (Room.Kind.LESSON, Room.Kind.GROUP)
+    if not actor.moderator or actor.room.kind not in kinds:
+        raise Refused("forbidden", "Only the teachers of a lesson run its groups, from the lesson.")
 
 
 def check_may_act_on_other(actor: Actor, target_id: int) -> None:

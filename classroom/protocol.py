@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -207,6 +208,83 @@ class RoomLeaveOpen(ClientMessage):
     minutes: Annotated[StrictInt, Field(ge=1, le=15)]
 
 
+# --- Breakout groups (docs/protocol.md, "Breakout groups") ---
+
+RoomId = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+GroupName = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+MAX_GROUPS = 20
+
+
+class GroupsOpen(ClientMessage):
+    """Either `groups` (lists of user ids), or `count` with `mode` random or choose."""
+
+    type: Literal["groups.open"]
+    groups: Annotated[list[Annotated[list[Id], Field(max_length=200)]], Field(max_length=MAX_GROUPS)] | None = None
+    count: Annotated[StrictInt, Field(ge=2, le=MAX_GROUPS)] | None = None
+    mode: Literal["random", "choose"] | None = None
+    minutes: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
+    names: Annotated[list[GroupName], Field(max_length=MAX_GROUPS)] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> GroupsOpen:
+        if (self.groups is None) == (self.count is None):
+            raise ValueError("give either groups (lists of user ids) or a count with a mode")
+        if self.groups is not None:
+            if self.mode is not None:
+                raise ValueError("mode goes with count, not with groups")
+            if len(self.groups) < 2:
+                raise ValueError(f"2 to {MAX_GROUPS} groups")
+            seen: set[str] = set()
+            for number, members in enumerate(self.groups, 1):
+                if not members:
+                    raise ValueError(f"group {number} has no one in it")
+                for user_id in members:
+                    if user_id in seen:
+                        raise ValueError(f"user {user_id} is in two groups")
+                    seen.add(user_id)
+        elif self.mode is None:
+            raise ValueError("a count needs a mode: random or choose")
+        number = len(self.groups) if self.groups is not None else self.count
+        if self.names is not None and len(self.names) != number:
+            raise ValueError(f"{number} groups need {number} names")
+        return self
+
+
+class GroupsMove(ClientMessage):
+    type: Literal["groups.move"]
+    id: Id
+    group: RoomId
+
+
+class GroupsBroadcast(ClientMessage):
+    type: Literal["groups.broadcast"]
+    text: Text1000
+
+
+class GroupsClose(ClientMessage):
+    type: Literal["groups.close"]
+
+
+class GroupsPrevious(ClientMessage):
+    """Extension: the groups of the class's previous lesson, to open them again."""
+
+    type: Literal["groups.previous"]
+
+
+class GroupJoin(ClientMessage):
+    type: Literal["group.join"]
+    group: RoomId
+
+
+class HelpRequest(ClientMessage):
+    type: Literal["help.request"]
+
+
+class HelpClear(ClientMessage):
+    type: Literal["help.clear"]
+    group: RoomId
+
+
 CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
     model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (
@@ -236,6 +314,14 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         ReportSend,
         RoomEnd,
         RoomLeaveOpen,
+        GroupsOpen,
+        GroupsMove,
+        GroupsBroadcast,
+        GroupsClose,
+        GroupsPrevious,
+        GroupJoin,
+        HelpRequest,
+        HelpClear,
     )
 }
 
@@ -297,7 +383,7 @@ class RoomObject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    kind: Literal["lesson", "recess"]
+    kind: Literal["lesson", "recess", "group"]
     title: str
     locked: bool
     chat_locked: bool
@@ -497,6 +583,100 @@ class MediaReleased(Event):
     reason: Literal["owner_left"] = "owner_left"
 
 
+class GroupObject(BaseModel):
+    """A breakout group; its `id` is its room's id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    room: str
+
+
+class OpenedGroup(GroupObject):
+    members: list[str]
+
+
+class GroupsOpened(Ok):
+    groups: list[OpenedGroup]
+
+
+class PreviousGroup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    members: list[str]
+
+
+class PreviousGroups(Ok):
+    """The groups of the class's previous lesson that had some, their members still eligible; [] if none."""
+
+    groups: list[PreviousGroup]
+
+
+class GroupsObject(BaseModel):
+    """Extension: the groups running in a lesson, in its `state` and `groups.updated`.
+
+    `mine`: the group of the user it is sent to (null for moderators and students not in one yet).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["assigned", "choose"]
+    ends_at: str | None
+    groups: list[GroupObject]
+    mine: str | None = None
+
+
+class GroupHere(GroupObject):
+    """Extension: in a group room's `state`, the group itself, its lesson and when groups end."""
+
+    lesson: str
+    ends_at: str | None
+
+
+class GroupAssigned(Event):
+    type: Literal["group.assigned"] = "group.assigned"
+    group: GroupObject
+
+
+class GroupClosed(Event):
+    type: Literal["group.closed"] = "group.closed"
+    room: str
+
+
+class GroupBroadcast(Event):
+    type: Literal["group.broadcast"] = "group.broadcast"
+    text: str
+    from_: Sender = Field(alias="from")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class GroupsUpdated(Event):
+    """Extension: to the lesson room when groups open or close (null)."""
+
+    type: Literal["groups.updated"] = "groups.updated"
+    groups: GroupsObject | None
+
+
+class OverviewGroup(GroupObject):
+    """One group as the lesson's moderators see it; `members` and `help_at` extend docs/protocol.md."""
+
+    participants: list[ParticipantObject]
+    hands: list[str]
+    speaking: list[str]
+    help: bool
+    help_at: str | None
+    members: list[Sender]
+
+
+class GroupsOverview(Event):
+    type: Literal["groups.overview"] = "groups.overview"
+    groups: list[OverviewGroup]
+    ends_at: str | None
+
+
 class State(Event):
     type: Literal["state"] = "state"
     room: RoomObject
@@ -510,6 +690,9 @@ class State(Event):
     slides: SlidesObject | None = None
     timer: TimerObject | None = None
     waiting: list[WaitingObject] | None = Field(default=None, exclude_if=_is_none)
+    # Breakout groups: those running in a lesson, or the group a group room is.
+    groups: GroupsObject | None = Field(default=None, exclude_if=_is_none)
+    group: GroupHere | None = Field(default=None, exclude_if=_is_none)
 
 
 class ParticipantJoined(Event):
@@ -584,7 +767,7 @@ class ReportEvent(Event):
 
 class RoomEnded(Event):
     type: Literal["room.ended"] = "room.ended"
-    reason: Literal["ended", "timeout", "no_supervisor"]
+    reason: Literal["ended", "timeout", "no_supervisor", "groups_closed"]
 
 
 def dump(event: Event) -> dict[str, Any]:

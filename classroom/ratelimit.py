@@ -90,6 +90,9 @@ PER_USER = {
     "report": (3, 60),
     "hand": (5, 10),
     "poll.create": (5, 25),
+    "groups.broadcast": (5, 10),
+    "group.join": (10, 10),
+    "help.request": (3, 30),
 }
 # Message types counted together.
 COUNTED_AS = {"hand.raise": "hand", "hand.lower": "hand"}

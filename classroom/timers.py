@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from .actions.groups import do_close_due_groups
 from .actions.lifecycle import do_end_expired_rooms, do_end_if_expired
 from .actions.recess import do_check_recess, do_check_recesses
 
@@ -89,6 +90,7 @@ class RoomTimers:
             try:
                 await database_sync_to_async(do_end_expired_rooms)()
                 await database_sync_to_async(do_check_recesses)()
+                await database_sync_to_async(do_close_due_groups)()
             except Exception:
                 logger.exception("room sweep failed")
 

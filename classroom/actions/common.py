@@ -48,14 +48,26 @@ def log(room: Room, kind: str, /, actor: User | None = None, target: User | None
     RoomLogEntry.objects.create(room=room, kind=kind, actor=actor, target=target, data=data)
 
 
+OVERVIEW = "overview"
+"""The control that tells a lesson's moderator sockets its groups' overview changed (`classroom.group_live`)."""
+
+
+def notify_overview(room: Room) -> None:
+    """A group's people, hands or media changed: its lesson's moderators get a new `groups.overview`."""
+    if room.kind == Room.Kind.GROUP and room.parent_id is not None:
+        events.send_control_on_commit(events.moderators_group(room.parent_id), OVERVIEW)
+
+
 def broadcast_participant(room: Room, participant: Participant, event: type[p.Event]) -> None:
     """`participant.joined` or `participant.updated` to the whole room."""
     obj = serialize.participant_object(participant, is_moderator(room, participant.user))
     events.send_event_on_commit(events.room_group(room.pk), event(participant=obj))  # type: ignore[call-arg]
+    notify_overview(room)
 
 
 def broadcast_hands(room: Room) -> None:
     events.send_event_on_commit(events.room_group(room.pk), p.Hands(queue=serialize.hands_queue(room)))
+    notify_overview(room)
 
 
 def broadcast_waiting(room: Room) -> None:
@@ -111,6 +123,7 @@ def close_stay(room: Room, participant: Participant) -> None:
     Attendance.objects.filter(room=room, user=participant.user, left_at__isnull=True).update(left_at=timezone.now())
     log(room, RoomLogEntry.Kind.LEAVE, target=participant.user)
     events.send_event_on_commit(events.room_group(room.pk), p.ParticipantLeft(id=str(participant.user_id)))
+    notify_overview(room)
     if participant.hand_raised_at is not None:
         broadcast_hands(room)
     events.call_on_commit(media.participant_left, str(room.pk), str(participant.user_id))

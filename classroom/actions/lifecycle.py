@@ -30,6 +30,10 @@ def end_room(room: Room, reason: str) -> None:
     room.end_reason = reason
     room.closes_at = None
     room.save(update_fields=["ended_at", "end_reason", "closes_at"])
+    if room.kind == Room.Kind.LESSON:
+        # its breakout groups end with it
+        for group in Room.objects.select_for_update().filter(parent=room, ended_at__isnull=True):
+            end_room(group, reason)
     Attendance.objects.filter(room=room, left_at__isnull=True).update(left_at=now)
     Participant.objects.filter(room=room).update(connections=0, sockets=[], hand_raised_at=None)
     log(room, RoomLogEntry.Kind.ENDED, reason=reason)

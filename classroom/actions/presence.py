@@ -29,6 +29,7 @@ from ..permissions import (
 )
 from . import recess, serialize
 from .common import admit, broadcast_hands, broadcast_waiting, close_stay, log, open_stay, target
+from .groups import clear_help
 from .lifecycle import end_if_expired
 from .timer import timer_object
 
@@ -128,6 +129,9 @@ def do_connect(room_id: str, user: User, channel: str = "") -> Entry:
         )
     if participant.connections == 1:
         open_stay(room, participant)
+    if moderator and room.kind == Room.Kind.GROUP:
+        # a teacher came into the group: its call for help is answered
+        clear_help(room)
     return Entry(
         "admitted",
         moderator=moderator,

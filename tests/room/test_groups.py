@@ -1,0 +1,347 @@
+"""Breakout groups (issue 17): opening, entering, moving, the overview, help, broadcast and closing."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from classroom.actions.lessons import do_start_lesson
+from classroom.models import Attendance, GroupMember, Room, RoomLogEntry, SchoolClass
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def open_two(teacher_socket, first, second, **fields):
+    """Open two groups, `first` and `second` users one in each; return the `ok` reply."""
+    reply = await teacher_socket.request("groups.open", groups=[[str(first.pk)], [str(second.pk)]], **fields)
+    assert reply["type"] == "ok", reply
+    return reply
+
+
+async def overview_until(socket, condition):
+    """Read `groups.overview` events until one's groups meet the condition; return those groups."""
+    while True:
+        groups = (await socket.expect("groups.overview"))["groups"]
+        if condition(groups):
+            return groups
+
+
+async def test_opening_groups_moves_each_student_into_theirs(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    lea = await enter(student, lesson)
+    zoe = await enter(student2, lesson)
+    reply = await open_two(teacher_socket, student, student2, names=["Rouge", "Bleu"])
+    red, blue = reply["groups"]
+    assert [red["name"], blue["name"]] == ["Rouge", "Bleu"]
+    assert red["members"] == [str(student.pk)] and blue["members"] == [str(student2.pk)]
+    assigned = await lea.expect("group.assigned")
+    assert assigned["group"] == {"id": red["id"], "name": "Rouge", "room": red["room"]}
+    assert (await zoe.expect("group.assigned"))["group"]["room"] == blue["room"]
+    updated = await teacher_socket.expect("groups.updated")
+    assert [group["name"] for group in updated["groups"]["groups"]] == ["Rouge", "Bleu"]
+    group = await sync_to_async(Room.objects.get)(pk=red["room"])
+    assert group.kind == "group" and group.parent_id == lesson.pk
+
+
+async def test_student_enters_their_group_with_the_whole_protocol(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    state = lea.seen[-1]
+    assert state["room"]["kind"] == "group"
+    assert state["group"]["lesson"] == str(lesson.pk)
+    assert state["you"]["id"] == str(student.pk)
+    assert (await lea.request("hand.raise"))["type"] == "ok"
+    assert (await lea.request("chat.send", text="On commence ?"))["type"] == "ok"
+
+
+async def test_student_cannot_enter_another_group(open_socket, enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    _red, blue = (await open_two(teacher_socket, student, student2))["groups"]
+    socket = await open_socket(student, blue["room"])
+    assert await socket.closed() == 4403
+
+
+async def test_another_class_student_cannot_open_a_group_link(open_socket, enter, lesson, teacher, student, student2,
+                                                               other_class_student):  # fmt: skip
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    socket = await open_socket(other_class_student, red["room"])
+    assert await socket.closed() == 4403
+
+
+async def test_teacher_enters_any_group_as_moderator(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    _red, blue = (await open_two(teacher_socket, student, student2))["groups"]
+    inside = await enter(teacher, blue["room"])
+    assert inside.seen[-1]["you"]["moderator"] is True
+
+
+async def test_outsider_teacher_waits_at_a_group(enter, lesson, teacher, other_teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    outsider = await enter(other_teacher, red["room"], until="waiting")
+    assert outsider.seen[-1]["reason"] == "not_in_class"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "groups.open", "count": 2, "mode": "random"},
+        {"type": "groups.move", "id": "1", "group": "00000000-0000-0000-0000-000000000000"},
+        {"type": "groups.broadcast", "text": "Hello"},
+        {"type": "groups.close"},
+        {"type": "groups.previous"},
+        {"type": "help.clear", "group": "00000000-0000-0000-0000-000000000000"},
+    ],
+)
+async def test_a_students_groups_messages_are_forbidden(enter, lesson, student, message):
+    socket = await enter(student, lesson)
+    reply = await socket.request(message.pop("type"), **message)
+    assert reply["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"groups": [["{a}"]]}, "2 to 20 groups"),
+        ({"count": 21, "mode": "random"}, "less than or equal to 20"),
+        ({"count": 1, "mode": "choose"}, "greater than or equal to 2"),
+        ({"groups": [["{a}"], []]}, "group 2 has no one in it"),
+        ({"groups": [["{a}"], ["{a}", "{b}"]]}, "is in two groups"),
+        ({"groups": [["{a}"], ["{b}"]], "names": ["Seul"]}, "2 groups need 2 names"),
+        ({"groups": [["{a}"], ["{b}"]], "minutes": 0}, "minutes"),
+        ({"count": 2}, "needs a mode"),
+        ({"groups": [["{a}"], ["{b}"]], "count": 2}, "either groups"),
+    ],
+)
+async def test_bad_groups_are_invalid(enter, lesson, teacher, student, student2, fields, says):
+    socket = await enter(teacher, lesson)
+    ids = {"a": str(student.pk), "b": str(student2.pk)}
+    if "groups" in fields:
+        fields = {**fields, "groups": [[item.format(**ids) for item in group] for group in fields["groups"]]}
+    reply = await socket.request("groups.open", **fields)
+    assert reply["code"] == "invalid"
+    assert says in reply["message"]
+    assert not await sync_to_async(Room.objects.filter(parent=lesson).exists)()
+
+
+async def test_an_unknown_user_is_invalid(enter, lesson, teacher, student, other_class_student):
+    socket = await enter(teacher, lesson)
+    reply = await socket.request("groups.open", groups=[[str(student.pk)], [str(other_class_student.pk)]])
+    assert reply["code"] == "invalid"
+    assert str(other_class_student.pk) in reply["message"]
+    reply = await socket.request("groups.open", groups=[[str(student.pk)], ["987654"]])
+    assert reply["code"] == "invalid"
+
+
+async def test_groups_cannot_open_twice(enter, lesson, teacher, student, student2):
+    socket = await enter(teacher, lesson)
+    await open_two(socket, student, student2)
+    reply = await socket.request("groups.open", count=2, mode="choose")
+    assert reply["code"] == "conflict"
+
+
+async def test_random_groups_split_the_students_present(enter, lesson, teacher, student, student2):
+    socket = await enter(teacher, lesson)
+    await enter(student, lesson)
+    await enter(student2, lesson)
+    too_many = await socket.request("groups.open", count=3, mode="random")
+    assert too_many["code"] == "invalid"
+    reply = await socket.request("groups.open", count=2, mode="random")
+    members = sorted(member for group in reply["groups"] for member in group["members"])
+    assert members == sorted([str(student.pk), str(student2.pk)])
+    assert all(len(group["members"]) == 1 for group in reply["groups"])
+
+
+async def test_students_choose_their_group(enter, lesson, teacher, student):
+    teacher_socket = await enter(teacher, lesson)
+    lea = await enter(student, lesson)
+    reply = await teacher_socket.request("groups.open", count=2, mode="choose")
+    offered = await lea.expect("groups.updated")
+    assert offered["groups"]["mode"] == "choose"
+    second = reply["groups"][1]
+    assert (await lea.request("group.join", group=second["id"]))["type"] == "ok"
+    assert (await lea.expect("group.assigned"))["group"]["room"] == second["room"]
+    await enter(student, second["room"])
+
+
+async def test_group_join_needs_choose_mode(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    lea = await enter(student, lesson)
+    _red, blue = (await open_two(teacher_socket, student, student2))["groups"]
+    reply = await lea.request("group.join", group=blue["id"])
+    assert reply["code"] == "conflict"
+
+
+async def test_moving_a_student_takes_them_out_of_their_group(open_socket, enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    reply = await teacher_socket.request("groups.move", id=str(student.pk), group=blue["id"])
+    assert reply["type"] == "ok"
+    assert (await lea.expect("group.assigned"))["group"]["room"] == blue["room"]
+    assert await lea.closed() == 1000
+    again = await open_socket(student, red["room"])
+    assert await again.closed() == 4403
+    await enter(student, blue["room"])
+    moves = await sync_to_async(list)(
+        RoomLogEntry.objects.filter(room=lesson, kind="group_move", target=student).values_list("data", flat=True)
+    )
+    assert [move["group"] for move in moves] == [red["id"], blue["id"]]
+
+
+async def test_moving_into_an_unknown_group_is_not_found(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    await open_two(teacher_socket, student, student2)
+    reply = await teacher_socket.request(
+        "groups.move", id=str(student.pk), group="00000000-0000-0000-0000-000000000000"
+    )
+    assert reply["code"] == "not_found"
+
+
+async def test_broadcast_reaches_every_group(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    zoe = await enter(student2, blue["room"])
+    assert (await teacher_socket.request("groups.broadcast", text="Encore 5 minutes"))["type"] == "ok"
+    for socket in (lea, zoe):
+        event = await socket.expect("group.broadcast")
+        assert event["text"] == "Encore 5 minutes"
+        assert event["from"]["id"] == str(teacher.pk)
+
+
+async def test_closing_brings_everyone_back(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    zoe = await enter(student2, blue["room"])
+    assert (await teacher_socket.request("groups.close"))["type"] == "ok"
+    for socket in (lea, zoe):
+        assert (await socket.expect("group.closed"))["room"] == str(lesson.pk)
+        assert (await socket.expect("room.ended"))["reason"] == "groups_closed"
+        assert await socket.closed() == 4409
+    assert (await teacher_socket.expect("groups.updated", groups=None))["groups"] is None
+    back = await enter(student, lesson)
+    assert "groups" not in back.seen[-1]
+    assert (await teacher_socket.request("groups.close"))["code"] == "conflict"
+
+
+async def test_reconnecting_lands_a_student_back_in_their_group(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    await lea.leave()
+    # the page reconnects to the lesson (a reload of the lesson's link): it is sent to its group
+    in_lesson = await enter(student, lesson)
+    assert in_lesson.seen[-1]["groups"]["mine"] == red["id"]
+    assert (await in_lesson.expect("group.assigned"))["group"]["room"] == red["room"]
+    assert (await enter(student, red["room"])).seen[-1]["group"]["id"] == red["id"]
+
+
+async def test_a_group_link_after_closing_is_ended_and_the_lesson_takes_the_student(
+    open_socket, enter, lesson, teacher, student, student2
+):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    await teacher_socket.request("groups.close")
+    late = await open_socket(student, red["room"])
+    assert await late.closed() == 4409
+    back = await enter(student, lesson)
+    assert back.seen[-1]["you"]["id"] == str(student.pk)
+
+
+async def test_overview_shows_groups_members_and_help_in_order(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, blue = (await open_two(teacher_socket, student, student2, minutes=10))["groups"]
+    first = await teacher_socket.expect("groups.overview")
+    assert [group["id"] for group in first["groups"]] == [red["id"], blue["id"]]
+    assert first["ends_at"] is not None
+    assert first["groups"][0]["members"] == [{"id": str(student.pk), "name": student.name}]
+    zoe = await enter(student2, blue["room"])
+    lea = await enter(student, red["room"])
+    await overview_until(
+        teacher_socket,
+        lambda groups: (
+            [[item["id"] for item in group["participants"]] for group in groups]
+            == [[str(student.pk)], [str(student2.pk)]]
+        ),
+    )
+    assert (await zoe.request("help.request"))["type"] == "ok"
+    assert (await lea.request("help.request"))["type"] == "ok"
+    groups = await overview_until(teacher_socket, lambda groups: all(group["help"] for group in groups))
+    called = sorted(groups, key=lambda group: group["help_at"])
+    assert [group["id"] for group in called] == [blue["id"], red["id"]]
+    await lea.request("hand.raise")
+    await overview_until(teacher_socket, lambda groups: groups[0]["hands"] == [str(student.pk)])
+
+
+async def test_a_teacher_entering_the_group_answers_its_call(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    await lea.request("help.request")
+    await teacher_socket.expect("groups.overview", timeout=5)
+    group = await sync_to_async(Room.objects.get)(pk=red["room"])
+    assert group.help_requested_at is not None
+    await enter(teacher, red["room"])
+    await group.arefresh_from_db()
+    assert group.help_requested_at is None
+
+
+async def test_help_clear_and_help_outside_a_group(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    in_lesson = await enter(student2, lesson)
+    assert (await in_lesson.request("help.request"))["code"] == "conflict"
+    lea = await enter(student, red["room"])
+    await lea.request("help.request")
+    assert (await teacher_socket.request("help.clear", group=red["id"]))["type"] == "ok"
+    group = await sync_to_async(Room.objects.get)(pk=red["room"])
+    assert group.help_requested_at is None
+    assert (await teacher_socket.request("help.request"))["code"] == "forbidden"
+
+
+async def test_attendance_keeps_time_in_each_group(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    await lea.leave()
+    stays = await sync_to_async(list)(Attendance.objects.filter(room_id=red["room"], user=student))
+    assert len(stays) == 1 and stays[0].left_at is not None
+    opened = await sync_to_async(RoomLogEntry.objects.get)(room=lesson, kind="groups_opened")
+    assert [group["members"] for group in opened.data["groups"]] == [[str(student.pk)], [str(student2.pk)]]
+
+
+async def test_ending_the_lesson_ends_its_groups(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    await teacher_socket.request("room.end")
+    assert (await lea.expect("room.ended"))["reason"] == "ended"
+    assert not await sync_to_async(Room.objects.filter(parent=lesson, ended_at__isnull=True).exists)()
+
+
+async def test_previous_lessons_groups_can_be_reused(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    await open_two(teacher_socket, student, student2, names=["Rouge", "Bleu"])
+    await teacher_socket.request("room.end")
+    next_lesson = await sync_to_async(do_start_lesson)(await SchoolClass.objects.aget(name="6A"), teacher)
+    socket = await enter(teacher, next_lesson)
+    reply = await socket.request("groups.previous")
+    assert reply["groups"] == [
+        {"name": "Rouge", "members": [str(student.pk)]},
+        {"name": "Bleu", "members": [str(student2.pk)]},
+    ]
+
+
+@pytest.mark.embedded_only("shortens ROOM_LEAVE_OPEN_MINUTE_SECONDS in this process only")
+async def test_the_timer_closes_the_groups(settings, enter, lesson, teacher, student, student2):
+    settings.ROOM_LEAVE_OPEN_MINUTE_SECONDS = 0.3
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2, minutes=1))["groups"]
+    lea = await enter(student, red["room"])
+    assert (await lea.expect("group.closed", timeout=5))["room"] == str(lesson.pk)
+    assert await lea.closed() == 4409
+    assert await sync_to_async(GroupMember.objects.filter(group_id=red["room"]).exists)()
