@@ -300,9 +300,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._frame(message)
             return
         if message["type"] == events.CONTROL and message["action"] == OVERVIEW:
-            # a group of this lesson changed (or its speakers did): coalesced per process
+            # a group of this lesson changed: coalesced per process
             if self.moderator and not self.closing:
-                overviews.changed(self.room_id, message.get("speaking"))
+                overviews.changed(self.room_id)
             return
         if message["type"] == events.CONTROL and message["action"] == polls.VOTED:
             if self.moderator and not self.closing:
@@ -378,6 +378,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
         state = await database_sync_to_async(presence.build_state)(self.room_id, self.user, moderator)
         timers.notice(self.room_id, state["room"]["closes_at"])
         await self._raw(state)
+        await self._enter_groups(state)
+
+    async def _enter_groups(self, state: dict[str, Any]) -> None:
+        """Breakout groups: follow their timer; a student with a group goes there, moderators watch them."""
+        running = state.get("groups") or state.get("group")
+        if running is not None:
+            lesson_id = running.get("lesson", self.room_id)
+            deadlines.notice(lesson_id, running["ends_at"])
+        mine = (state.get("groups") or {}).get("mine")
+        if mine is not None:
+            group = next(group for group in state["groups"]["groups"] if group["id"] == mine)
+            await self._send(p.GroupAssigned(group=p.GroupObject(**group)))
+        if self.moderator and state["room"]["kind"] == "lesson":
+            overviews.watch(self.room_id, self._overview)
+
+    async def _overview(self, event: dict[str, Any]) -> None:
+        if not self.closing:
+            await self._raw(event)
         await self._enter_groups(state)
 
     async def _enter_groups(self, state: dict[str, Any]) -> None:

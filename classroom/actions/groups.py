@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 
-from .. import events
+from .. import events, media
 from .. import protocol as p
 from ..models import GroupMember, Participant, Room, RoomLogEntry
 from ..permissions import Actor, Refused, check_may_run_groups, check_may_send, is_moderator_with, team_ids
@@ -324,11 +324,13 @@ def do_help_clear(actor: Actor, message: p.HelpClear) -> None:
     clear_help(group)
 
 
-def overview(lesson_id: str, speaking: dict[str, list[str]]) -> p.GroupsOverview | None:
-    """Every running group of the lesson as its moderators see it; None once the lesson has ended.
+def speakers(group_ids: list[str]) -> dict[str, list[str]]:
+    """Who speaks now in each of these group rooms, as the forwarder last reported it (the cache)."""
+    return {group_id: sorted(media.speaking(group_id)) for group_id in group_ids}
 
-    `speaking`: who speaks now in each group room, as the forwarder last reported it.
-    """
+
+def overview(lesson_id: str) -> p.GroupsOverview | None:
+    """Every running group of the lesson as its moderators see it; None once the lesson has ended."""
     lesson = Room.objects.filter(pk=lesson_id, kind=Room.Kind.LESSON, ended_at__isnull=True).first()
     if lesson is None:
         return None
@@ -341,6 +343,7 @@ def overview(lesson_id: str, speaking: dict[str, list[str]]) -> p.GroupsOverview
     for member in GroupMember.objects.filter(group__in=groups).select_related("user"):
         members[member.group_id].append(serialize.sender(member.user))
     team = team_ids(lesson)
+    speaking = speakers([str(group.pk) for group in groups])
     return p.GroupsOverview(
         groups=[
             p.OverviewGroup(
@@ -350,7 +353,7 @@ def overview(lesson_id: str, speaking: dict[str, list[str]]) -> p.GroupsOverview
                     for item in present[group.pk]
                 ],
                 hands=serialize.hands_of(present[group.pk]),
-                speaking=sorted(speaking.get(str(group.pk), [])),
+                speaking=speaking[str(group.pk)],
                 help=group.help_requested_at is not None,
                 help_at=serialize.iso(group.help_requested_at),
                 members=members[group.pk],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
+from classroom import media
 from classroom.actions.lessons import do_start_lesson
 from classroom.models import Attendance, GroupMember, Room, RoomLogEntry, SchoolClass
 
@@ -345,3 +346,15 @@ async def test_the_timer_closes_the_groups(settings, enter, lesson, teacher, stu
     assert (await lea.expect("group.closed", timeout=5))["room"] == str(lesson.pk)
     assert await lea.closed() == 4409
     assert await sync_to_async(GroupMember.objects.filter(group_id=red["room"]).exists)()
+
+
+@pytest.mark.embedded_only("calls this process's media bridge as its forwarder does")
+async def test_overview_says_who_speaks_in_each_group(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, blue = (await open_two(teacher_socket, student, student2))["groups"]
+    await teacher_socket.expect("groups.overview")
+    await media._on_speaking(blue["room"], [str(student2.pk)])
+    groups = await overview_until(teacher_socket, lambda groups: groups[1]["speaking"] == [str(student2.pk)])
+    assert groups[0]["speaking"] == []
+    await media._on_speaking(blue["room"], [])
+    await overview_until(teacher_socket, lambda groups: groups[1]["speaking"] == [])
