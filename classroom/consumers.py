@@ -391,24 +391,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             group = next(group for group in state["groups"]["groups"] if group["id"] == mine)
             await self._send(p.GroupAssigned(group=p.GroupObject(**group)))
         if self.moderator and state["room"]["kind"] == "lesson":
-            overviews.watch(self.room_id, self._overview)
-
-    async def _overview(self, event: dict[str, Any]) -> None:
-        if not self.closing:
-            await self._raw(event)
-        await self._enter_groups(state)
-
-    async def _enter_groups(self, state: dict[str, Any]) -> None:
-        """Breakout groups: follow their timer; a student with a group goes there, moderators watch them."""
-        running = state.get("groups") or state.get("group")
-        if running is not None:
-            lesson_id = running.get("lesson", self.room_id)
-            deadlines.notice(lesson_id, running["ends_at"])
-        mine = (state.get("groups") or {}).get("mine")
-        if mine is not None:
-            group = next(group for group in state["groups"]["groups"] if group["id"] == mine)
-            await self._send(p.GroupAssigned(group=p.GroupObject(**group)))
-        if self.moderator and state["room"]["kind"] == "lesson":
             overviews.watch(self.room_id, self._overview, running=running is not None)
 
     async def _overview(self, event: dict[str, Any]) -> None:
