@@ -49,6 +49,7 @@ typedef unsigned int (*version_fn)(void);
 #define LIBSRTP_MAJOR 2
 
 static protect_fn srtp_protect_ptr = NULL;
+static protect_fn srtp_unprotect_ptr = NULL; /* the same signature in libsrtp 2 */
 static unsigned int libsrtp_bound = 0; /* srtp_get_version() of the bound library, 0: none */
 static PyObject *one = NULL; /* the key of aioice's nominated pair for component 1 */
 static PyObject *str_send = NULL;
@@ -577,6 +578,28 @@ static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t narg
 }
 
 
+/* Forward count packets of one track slot after slot, each slot's run as one burst. */
+static int burst_to_slots(PyObject *slots, Packet *packets, Py_ssize_t count, const char *caller)
+{
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(slots); k++) {
+        SlotCore *s = slot_at(slots, k, caller);
+        if (s == NULL)
+            return -1;
+        Burst burst = {0};
+        Py_INCREF(s);
+        int rc = 0;
+        for (Py_ssize_t i = 0; i < count && rc == 0; i++) {
+            Packet *p = &packets[i];
+            rc = forward_one(s, p->b0, p->b1, p->seq, p->ts, p->payload, p->arrival_ms, p->send_time, &burst);
+        }
+        flush(s, &burst);
+        Py_DECREF(s);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(fanout_burst_doc,
              "fanout_burst(slots, packets)\n--\n\n"
              "Forward packets of one track, each a tuple (b0, b1, seq, ts, payload, arrival_ms,\n"
@@ -609,22 +632,8 @@ static PyObject *fanout_burst(PyObject *module, PyObject *const *args, Py_ssize_
             if (read_packet(&PyTuple_GET_ITEM(t, 0), &packets[i]) < 0)
                 goto done;
         }
-        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(slots); k++) {
-            SlotCore *s = slot_at(slots, k, "fanout_burst");
-            if (s == NULL)
-                goto done;
-            Burst burst = {0};
-            Py_INCREF(s);
-            int rc = 0;
-            for (Py_ssize_t i = 0; i < count && rc == 0; i++) {
-                Packet *p = &packets[i];
-                rc = forward_one(s, p->b0, p->b1, p->seq, p->ts, p->payload, p->arrival_ms, p->send_time, &burst);
-            }
-            flush(s, &burst);
-            Py_DECREF(s);
-            if (rc < 0)
-                goto done;
-        }
+        if (burst_to_slots(slots, packets, count, "fanout_burst") < 0)
+            goto done;
     }
     result = Py_None;
     Py_INCREF(result);
@@ -817,10 +826,709 @@ static PyTypeObject SlotCoreType = {
     .tp_methods = SlotCore_methods,
 };
 
+/* ---------------------------------------------------------------------------------------------
+ * The receive path: a publisher's SRTP packets from its ICE sockets to the slots, in C.
+ *
+ * A Receiver stands for one publish transport (its streams, its libsrtp receive session). The
+ * socket's datagram_received becomes receive(fd, fallback, data, addr): it takes the datagram
+ * asyncio read and those already queued behind it (one recvmmsg), unprotects each RTP packet
+ * with srtp_unprotect, keeps the stream's receive statistics, its in-order NACK state and its
+ * audio level, strips the header and holds the payload for the track's slots; at the end each
+ * track's packets go out slot after slot as in fanout_burst(). Python is called only for what is
+ * not per packet: STUN, DTLS and RTCP (fallback), a new SSRC (route), the SRTP session once
+ * (bind), a gap or a reordering (the stream's feedback.nack), a track with slots waiting for a
+ * keyframe (track.on_rtp), and the bitrate estimator once per group of packets sent within 5 ms
+ * of each other (remb), as aiortc's InterArrival groups them.
+ * ------------------------------------------------------------------------------------------- */
+
+#include <time.h>
+
+#define MAX_STREAMS 16     /* a publisher's tracks: microphone, three camera layers, screen */
+#define DRAIN 16           /* datagrams read after the one asyncio gave, as publisher.DRAIN */
+#define RECV_SIZE 65536    /* as forwarding.READ_SIZE: a datagram is never truncated */
+#define MAX_SRTP 1500      /* pylibsrtp's session buffer: larger datagrams go to aiortc */
+#define GROUP_UNITS 1311   /* 5 ms in abs-send-time units (2^18 per second), InterArrival's group */
+
+typedef struct {
+    uint32_t ssrc;
+    PyObject *track;
+    PyObject *feedback;
+    long long clock_rate;
+    int nacks;    /* the stream has a NACK generator */
+    int level_id; /* the track's audio level extension id, 0: none */
+    int video;    /* fed to the bitrate estimator */
+    /* aiortc's StreamStatistics, kept here: Python copies it at the tick (stream_stats) */
+    long long received;
+    int base_seq; /* -1: none yet */
+    int max_seq;
+    long long cycles;
+    long long jitter_q4;
+    long long last_arrival;
+    uint32_t last_ts;
+    int have_ts;
+    long long bytes;
+    /* the NACK generator's max_seq while packets come in order; slow: every packet to Python */
+    int nack_max;
+    int nack_slow;
+} Stream;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *route;    /* route(packet, arrival_ms): a new SSRC; registers it with add_stream */
+    PyObject *bind;     /* bind() -> (keepalive, srtp_t address) once DTLS-SRTP is up, else None */
+    PyObject *remb;     /* remb(arrival_ms, abs_send_time, payload_size, ssrc) for each group */
+    PyObject *session;  /* keeps the receive Session (its srtp_t) alive */
+    void *srtp;
+    long long ntp_offset_ms;
+    int abs_send_time_id;
+    int nstreams;
+    Stream streams[MAX_STREAMS];
+    /* the group of video packets being summed for the estimator */
+    int group_count;
+    uint32_t group_first;
+    uint32_t group_last;
+    long long group_arrival;
+    long long group_size;
+    uint32_t group_ssrc;
+    /* what went where, for tests and the benchmark */
+    long long packets;    /* RTP packets unprotected */
+    long long to_python;  /* of which handed to Python (route, nack, pending switch) */
+} Receiver;
+
+/* A packet held for its track until the end of the read. */
+typedef struct {
+    PyObject *track; /* owned */
+    Packet p;        /* p.payload owned */
+} Held;
+
+typedef struct {
+    int count;
+    Held items[BURST_PACKETS];
+} HeldSet;
+
+static PyObject *str_allowed, *str_slots, *str_pending, *str_last_rx_ms, *str_packets, *str_level, *str_on_rtp;
+
+static unsigned char first_buffer[MAX_SRTP + 64] __attribute__((aligned(16)));
+static unsigned char drain_buffers[DRAIN][RECV_SIZE] __attribute__((aligned(16)));
+
+static inline int seq_gt(unsigned a, unsigned b)
+{
+    return a != b && ((a - b) & 0xFFFF) < 0x8000;
+}
+
+/* Forward every held packet, track by track, and release them. Returns -1 with an exception. */
+static int flush_held(HeldSet *h)
+{
+    int rc = 0;
+    while (h->count) {
+        PyObject *track = h->items[0].track;
+        Packet packets[BURST_PACKETS];
+        int n = 0, rest = 0;
+        for (int i = 0; i < h->count; i++) {
+            if (h->items[i].track == track)
+                packets[n++] = h->items[i].p;
+            else
+                h->items[rest++] = h->items[i];
+        }
+        h->count = rest;
+        if (rc == 0) {
+            PyObject *slots = PyObject_GetAttr(track, str_slots);
+            if (slots == NULL)
+                rc = -1;
+            else if (PyList_Check(slots))
+                rc = burst_to_slots(slots, packets, n, "receive");
+            Py_XDECREF(slots);
+        }
+        for (int i = 0; i < n; i++) {
+            Py_DECREF(packets[i].payload);
+            Py_DECREF(track);
+        }
+    }
+    return rc;
+}
+
+/* The value of header extension id (RFC 8285, one- or two-byte form), NULL when absent. */
+static const unsigned char *find_ext(const unsigned char *p, int n, int id, int *length)
+{
+    if (!(p[0] & 0x10) || id == 0)
+        return NULL;
+    int start = 12 + 4 * (p[0] & 0x0F);
+    if (start + 4 > n)
+        return NULL;
+    unsigned profile = (unsigned)p[start] << 8 | p[start + 1];
+    int end = start + 4 + 4 * ((int)p[start + 2] << 8 | p[start + 3]);
+    if (end > n)
+        return NULL;
+    int pos = start + 4;
+    if (profile == 0xBEDE) {
+        while (pos < end) {
+            int byte = p[pos];
+            if (byte == 0) {
+                pos++;
+                continue;
+            }
+            int x_id = byte >> 4, len = (byte & 0x0F) + 1;
+            if (x_id == 15)
+                return NULL;
+            if (x_id == id) {
+                if (pos + 1 + len > n)
+                    return NULL;
+                *length = len;
+                return p + pos + 1;
+            }
+            pos += 1 + len;
+        }
+    } else if ((profile & 0xFFF0) == 0x1000) {
+        while (pos + 1 < end) {
+            int x_id = p[pos];
+            if (x_id == 0) {
+                pos++;
+                continue;
+            }
+            int len = p[pos + 1];
+            if (x_id == id) {
+                if (pos + 2 + len > n)
+                    return NULL;
+                *length = len;
+                return p + pos + 2;
+            }
+            pos += 2 + len;
+        }
+    }
+    return NULL;
+}
+
+static Stream *find_stream(Receiver *r, uint32_t ssrc)
+{
+    for (int i = 0; i < r->nstreams; i++)
+        if (r->streams[i].ssrc == ssrc)
+            return &r->streams[i];
+    return NULL;
+}
+
+/* Add one to an int attribute of the track (its packet counter). */
+static int increment(PyObject *track, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(track, name);
+    if (value == NULL)
+        return -1;
+    PyObject *more = PyNumber_Add(value, one);
+    Py_DECREF(value);
+    if (more == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(track, name, more);
+    Py_DECREF(more);
+    return rc;
+}
+
+static int set_long(PyObject *track, PyObject *name, long long v)
+{
+    PyObject *value = PyLong_FromLongLong(v);
+    if (value == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(track, name, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* Hand the group of video packets summed so far to the bitrate estimator. */
+static int flush_group(Receiver *r)
+{
+    if (r->group_count == 0)
+        return 0;
+    r->group_count = 0;
+    PyObject *result = PyObject_CallFunction(r->remb, "LkLk", r->group_arrival, (unsigned long)r->group_last,
+                                             r->group_size, (unsigned long)r->group_ssrc);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* Receive statistics as StreamStatistics.add keeps them. */
+static void count(Stream *st, unsigned seq, uint32_t ts, double now)
+{
+    int in_order = st->max_seq < 0 || seq_gt(seq, (unsigned)st->max_seq);
+    st->received++;
+    if (st->base_seq < 0)
+        st->base_seq = (int)seq;
+    if (!in_order)
+        return;
+    long long arrival = (long long)(now * (double)st->clock_rate);
+    if (st->max_seq >= 0 && (int)seq < st->max_seq)
+        st->cycles += 1 << 16;
+    st->max_seq = (int)seq;
+    if (st->have_ts && ts != st->last_ts && st->received > 1) {
+        long long diff = (arrival - st->last_arrival) - ((long long)ts - (long long)st->last_ts);
+        if (diff < 0)
+            diff = -diff;
+        st->jitter_q4 += diff - ((st->jitter_q4 + 8) >> 4);
+    }
+    st->last_arrival = arrival;
+    st->last_ts = ts;
+    st->have_ts = 1;
+}
+
+/* One plain RTP packet of p[0:n]. Returns -1 with an exception. */
+static int on_rtp(Receiver *r, unsigned char *p, int n, double now, long long arrival_ms, HeldSet *h)
+{
+    uint32_t ssrc = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 | (uint32_t)p[10] << 8 | p[11];
+    Stream *st = find_stream(r, ssrc);
+    r->packets++;
+    if (st == NULL) {
+        /* a new SSRC: Python finds its track (by SSRC, payload type or mid) and adds the stream */
+        r->to_python++;
+        PyObject *result = PyObject_CallFunction(r->route, "y#L", (const char *)p, (Py_ssize_t)n, arrival_ms);
+        if (result == NULL)
+            return -1;
+        Py_DECREF(result);
+        if ((st = find_stream(r, ssrc)) == NULL)
+            return 0;
+    }
+    unsigned b0 = p[0], b1 = p[1];
+    unsigned seq = (unsigned)p[2] << 8 | p[3];
+    uint32_t ts = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+    st->bytes += n;
+    count(st, seq, ts, now);
+    if (st->nacks) {
+        if (!st->nack_slow && st->nack_max >= 0 && seq == (((unsigned)st->nack_max + 1) & 0xFFFF)) {
+            st->nack_max = (int)seq;
+        } else if (!st->nack_slow && st->nack_max < 0) {
+            st->nack_max = (int)seq; /* the generator's first packet */
+        } else {
+            /* a gap, a late packet, or packets still missing: aiortc's NackGenerator decides */
+            r->to_python++;
+            PyObject *result = PyObject_CallMethod(st->feedback, "nack", "ii", (int)seq, st->nack_max);
+            if (result == NULL)
+                return -1;
+            int max_seq, slow;
+            if (!PyArg_ParseTuple(result, "ip", &max_seq, &slow)) {
+                Py_DECREF(result);
+                return -1;
+            }
+            Py_DECREF(result);
+            st->nack_max = max_seq;
+            st->nack_slow = slow;
+        }
+    }
+    if (st->video && r->abs_send_time_id) {
+        int len = 0;
+        const unsigned char *v = find_ext(p, n, r->abs_send_time_id, &len);
+        if (v != NULL && len == 3) {
+            uint32_t ast = (uint32_t)v[0] << 16 | (uint32_t)v[1] << 8 | v[2];
+            if (r->group_count && ((ast - r->group_first) & 0xFFFFFF) > GROUP_UNITS && flush_group(r) < 0)
+                return -1;
+            if (r->group_count == 0) {
+                r->group_first = ast;
+                r->group_size = 0;
+            }
+            r->group_count++;
+            r->group_last = ast;
+            r->group_arrival = arrival_ms;
+            r->group_size += n - 12;
+            r->group_ssrc = ssrc;
+        }
+    }
+
+    PyObject *track = st->track;
+    PyObject *pending = PyObject_GetAttr(track, str_pending);
+    if (pending == NULL)
+        return -1;
+    int switching = PyList_Check(pending) && PyList_GET_SIZE(pending) > 0;
+    Py_DECREF(pending);
+    if (switching) {
+        /* slots wait for a keyframe of this track: Python's Track.on_rtp switches them, after
+         * what this read already holds has gone out */
+        r->to_python++;
+        if (flush_held(h) < 0)
+            return -1;
+        PyObject *packet = PyBytes_FromStringAndSize((const char *)p, n);
+        PyObject *ms = PyLong_FromLongLong(arrival_ms);
+        PyObject *out = packet && ms ? PyObject_CallMethodObjArgs(track, str_on_rtp, packet, ms, NULL) : NULL;
+        Py_XDECREF(packet);
+        Py_XDECREF(ms);
+        Py_XDECREF(out);
+        return out == NULL ? -1 : 0;
+    }
+    if (set_long(track, str_last_rx_ms, arrival_ms) < 0 || increment(track, str_packets) < 0)
+        return -1;
+    int allowed = 0;
+    PyObject *value = PyObject_GetAttr(track, str_allowed);
+    if (value == NULL || (allowed = PyObject_IsTrue(value)) < 0) {
+        Py_XDECREF(value);
+        return -1;
+    }
+    Py_DECREF(value);
+    if (!allowed)
+        return 0;
+    if ((b0 & 0x10) && st->level_id) {
+        int len = 0;
+        const unsigned char *v = find_ext(p, n, st->level_id, &len);
+        long heard = v != NULL && len > 0 ? (v[0] & 0x7F) : 127;
+        PyObject *level = PyObject_GetAttr(track, str_level);
+        if (level == NULL)
+            return -1;
+        long old = PyLong_AsLong(level);
+        Py_DECREF(level);
+        if (old == -1 && PyErr_Occurred())
+            return -1;
+        /* smoothed over about four packets (80 ms of audio), as Track.on_rtp does */
+        if (set_long(track, str_level, (3 * old + heard) >> 2) < 0)
+            return -1;
+    }
+    PyObject *slots = PyObject_GetAttr(track, str_slots);
+    if (slots == NULL)
+        return -1;
+    int none = !PyList_Check(slots) || PyList_GET_SIZE(slots) == 0;
+    Py_DECREF(slots);
+    if (none)
+        return 0; /* forwarded to nobody (most microphones and cameras of a discussion) */
+    int offset = 12 + 4 * (int)(b0 & 0x0F);
+    if ((b0 & 0x10) && offset + 4 <= n)
+        offset += 4 + 4 * ((int)p[offset + 2] << 8 | p[offset + 3]);
+    if (offset > n)
+        return 0;
+    PyObject *payload = PyBytes_FromStringAndSize((const char *)p + offset, n - offset);
+    if (payload == NULL)
+        return -1;
+    if (h->count == BURST_PACKETS && flush_held(h) < 0) {
+        Py_DECREF(payload);
+        return -1;
+    }
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    Held *held = &h->items[h->count++];
+    Py_INCREF(track);
+    held->track = track;
+    held->p.b0 = 0x80 | (b0 & 0x20); /* the extensions and CSRCs were the publisher's */
+    held->p.b1 = b1;
+    held->p.seq = seq;
+    held->p.ts = ts;
+    held->p.payload = payload;
+    held->p.arrival_ms = arrival_ms;
+    /* abs-send-time: 24 bits of 6.18 seconds */
+    held->p.send_time = (uint32_t)(((unsigned long long)t.tv_sec << 18) + (((unsigned long long)t.tv_nsec << 18) / 1000000000ULL)) & 0xFFFFFF;
+    return 0;
+}
+
+static PyObject *address(const struct sockaddr_storage *name)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (name->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)name;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        return Py_BuildValue("(si)", host, ntohs(a->sin_port));
+    }
+    if (name->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)name;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        return Py_BuildValue("(siIk)", host, ntohs(a->sin6_port), ntohl(a->sin6_flowinfo),
+                             (unsigned long)a->sin6_scope_id);
+    }
+    Py_RETURN_NONE;
+}
+
+/* Whether the receive session is known; asks Python for it until DTLS-SRTP is up. -1: error. */
+static int bound(Receiver *r)
+{
+    if (r->srtp != NULL)
+        return 1;
+    if (srtp_unprotect_ptr == NULL)
+        return 0;
+    PyObject *target = PyObject_CallNoArgs(r->bind);
+    if (target == NULL)
+        return -1;
+    if (target == Py_None) {
+        Py_DECREF(target);
+        return 0;
+    }
+    PyObject *session;
+    unsigned long long srtp;
+    if (!PyArg_ParseTuple(target, "OK", &session, &srtp)) {
+        Py_DECREF(target);
+        return -1;
+    }
+    Py_INCREF(session);
+    Py_XSETREF(r->session, session);
+    r->srtp = (void *)(uintptr_t)srtp;
+    Py_DECREF(target);
+    return 1;
+}
+
+/* One datagram: SRTP handled here, anything else (or RTP before the session) to fallback.
+ * addr is the Python address when asyncio read it, else name is the sender's. */
+static int on_datagram(Receiver *r, PyObject *fallback, unsigned char *p, int n, PyObject *addr,
+                       const struct sockaddr_storage *name, HeldSet *h)
+{
+    /* RTP (first byte 128-191, not an RTCP packet type) */
+    if (11 < n && n <= MAX_SRTP && 127 < p[0] && p[0] < 192 && !(191 < p[1] && p[1] < 209)) {
+        int state = bound(r);
+        if (state < 0)
+            return -1;
+        if (state == 1) {
+            int length = n;
+            if (srtp_unprotect_ptr(r->srtp, p, &length) != 0 || length < 12)
+                return 0; /* failed authentication or replayed: dropped, as aiortc does */
+            struct timespec t;
+            clock_gettime(CLOCK_REALTIME, &t);
+            double now = (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+            long long ms = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000 + r->ntp_offset_ms;
+            return on_rtp(r, p, length, now, ms, h);
+        }
+    }
+    /* STUN, DTLS, RTCP: aioice's handler, after what this read holds has gone out */
+    if (flush_held(h) < 0)
+        return -1;
+    PyObject *data = PyBytes_FromStringAndSize((const char *)p, n);
+    if (data == NULL)
+        return -1;
+    PyObject *from = addr;
+    if (from != NULL)
+        Py_INCREF(from);
+    else
+        from = address(name);
+    PyObject *result = from ? PyObject_CallFunctionObjArgs(fallback, data, from, NULL) : NULL;
+    Py_DECREF(data);
+    Py_XDECREF(from);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+PyDoc_STRVAR(Receiver_receive_doc,
+             "receive(fd, fallback, data, addr)\n--\n\n"
+             "Handle a datagram read from the socket fd, and those already queued behind it; what\n"
+             "is not SRTP goes to fallback(data, addr). fd -1: only this one.");
+
+static PyObject *Receiver_receive(Receiver *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "receive() takes fd, fallback, data (bytes) and addr");
+        return NULL;
+    }
+    int fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *fallback = args[1];
+    HeldSet h;
+    h.count = 0;
+    Py_INCREF(r);
+    int rc = 0;
+    Py_ssize_t n = PyBytes_GET_SIZE(args[2]);
+    if (n <= MAX_SRTP) {
+        memcpy(first_buffer, PyBytes_AS_STRING(args[2]), (size_t)n);
+        rc = on_datagram(r, fallback, first_buffer, (int)n, args[3], NULL, &h);
+    } else {
+        PyObject *result = PyObject_CallFunctionObjArgs(fallback, args[2], args[3], NULL);
+        rc = result == NULL ? -1 : 0;
+        Py_XDECREF(result);
+    }
+    if (rc == 0 && fd >= 0) {
+        /* a video frame comes as a burst of datagrams: read those already queued in one call
+         * rather than going round the event loop (a poll and a callback) for each */
+        struct mmsghdr msgs[DRAIN];
+        struct iovec iov[DRAIN];
+        struct sockaddr_storage names[DRAIN];
+        memset(msgs, 0, sizeof(msgs));
+        for (int i = 0; i < DRAIN; i++) {
+            iov[i].iov_base = drain_buffers[i];
+            iov[i].iov_len = RECV_SIZE;
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_name = &names[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof(names[i]);
+        }
+        /* errors (nothing queued, closing, an ICMP error) are left to asyncio's reader */
+        int got = recvmmsg(fd, msgs, DRAIN, MSG_DONTWAIT, NULL);
+        for (int i = 0; i < got && rc == 0; i++)
+            rc = on_datagram(r, fallback, drain_buffers[i], (int)msgs[i].msg_len, NULL, &names[i], &h);
+    }
+    if (rc == 0 && r->group_count && flush_group(r) < 0)
+        rc = -1;
+    if (rc == 0)
+        rc = flush_held(&h);
+    else {
+        /* an exception is set: release what is held without sending it */
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        flush_held(&h);
+        PyErr_Restore(type, value, traceback);
+    }
+    Py_DECREF(r);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Receiver_add_stream_doc,
+             "add_stream(ssrc, track, feedback, clock_rate, video, nacks, level_id)\n--\n\n"
+             "Forward the stream with this SSRC to track; feedback.nack(seq, max_seq) -> (max_seq,\n"
+             "missing) decides NACKs when packets do not come in order.");
+
+static PyObject *Receiver_add_stream(Receiver *r, PyObject *args)
+{
+    unsigned long ssrc;
+    PyObject *track, *feedback;
+    long long clock_rate;
+    int video, nacks, level_id;
+    if (!PyArg_ParseTuple(args, "kOOLppi", &ssrc, &track, &feedback, &clock_rate, &video, &nacks, &level_id))
+        return NULL;
+    Stream *st = find_stream(r, (uint32_t)ssrc);
+    if (st == NULL) {
+        if (r->nstreams == MAX_STREAMS) {
+            PyErr_SetString(PyExc_ValueError, "too many streams on one transport");
+            return NULL;
+        }
+        st = &r->streams[r->nstreams++];
+    } else {
+        Py_CLEAR(st->track);
+        Py_CLEAR(st->feedback);
+    }
+    memset(st, 0, sizeof(*st));
+    st->ssrc = (uint32_t)ssrc;
+    Py_INCREF(track);
+    st->track = track;
+    Py_INCREF(feedback);
+    st->feedback = feedback;
+    st->clock_rate = clock_rate;
+    st->video = video;
+    st->nacks = nacks;
+    st->level_id = level_id;
+    st->base_seq = -1;
+    st->max_seq = -1;
+    st->nack_max = -1;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Receiver_stream_stats_doc,
+             "stream_stats(ssrc)\n--\n\n"
+             "(base_seq, max_seq, cycles, packets_received, jitter_q4, bytes) of a stream, as aiortc's\n"
+             "StreamStatistics holds them (None for an unknown sequence), or None for an unknown SSRC.");
+
+static PyObject *Receiver_stream_stats(Receiver *r, PyObject *arg)
+{
+    unsigned long ssrc = PyLong_AsUnsignedLong(arg);
+    if (PyErr_Occurred())
+        return NULL;
+    Stream *st = find_stream(r, (uint32_t)ssrc);
+    if (st == NULL)
+        Py_RETURN_NONE;
+    PyObject *base = st->base_seq < 0 ? Py_None : NULL, *max = st->max_seq < 0 ? Py_None : NULL;
+    return Py_BuildValue("(NNLLLL)", base ? (Py_INCREF(base), base) : PyLong_FromLong(st->base_seq),
+                         max ? (Py_INCREF(max), max) : PyLong_FromLong(st->max_seq), st->cycles, st->received,
+                         st->jitter_q4, st->bytes);
+}
+
+static PyObject *Receiver_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *keywords[] = {"route", "bind", "remb", "ntp_offset_ms", "abs_send_time_id", NULL};
+    PyObject *route, *bind, *remb;
+    long long offset;
+    int abs_id;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOLi", keywords, &route, &bind, &remb, &offset, &abs_id))
+        return NULL;
+    Receiver *r = (Receiver *)type->tp_alloc(type, 0);
+    if (r == NULL)
+        return NULL;
+    Py_INCREF(route);
+    r->route = route;
+    Py_INCREF(bind);
+    r->bind = bind;
+    Py_INCREF(remb);
+    r->remb = remb;
+    r->ntp_offset_ms = offset;
+    r->abs_send_time_id = abs_id;
+    return (PyObject *)r;
+}
+
+static int Receiver_traverse(Receiver *r, visitproc visit, void *arg)
+{
+    Py_VISIT(r->route);
+    Py_VISIT(r->bind);
+    Py_VISIT(r->remb);
+    Py_VISIT(r->session);
+    for (int i = 0; i < r->nstreams; i++) {
+        Py_VISIT(r->streams[i].track);
+        Py_VISIT(r->streams[i].feedback);
+    }
+    return 0;
+}
+
+static int Receiver_clear(Receiver *r)
+{
+    Py_CLEAR(r->route);
+    Py_CLEAR(r->bind);
+    Py_CLEAR(r->remb);
+    Py_CLEAR(r->session);
+    r->srtp = NULL;
+    for (int i = 0; i < r->nstreams; i++) {
+        Py_CLEAR(r->streams[i].track);
+        Py_CLEAR(r->streams[i].feedback);
+    }
+    r->nstreams = 0;
+    return 0;
+}
+
+static void Receiver_dealloc(Receiver *r)
+{
+    PyObject_GC_UnTrack(r);
+    Receiver_clear(r);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyMemberDef Receiver_members[] = {
+    {"packets", T_LONGLONG, offsetof(Receiver, packets), READONLY, "RTP packets unprotected here."},
+    {"to_python", T_LONGLONG, offsetof(Receiver, to_python), READONLY,
+     "Of those, the ones handed to Python (a new SSRC, a NACK decision, a switch at a keyframe)."},
+    {NULL},
+};
+
+static PyMethodDef Receiver_methods[] = {
+    {"receive", (PyCFunction)(void (*)(void))Receiver_receive, METH_FASTCALL, Receiver_receive_doc},
+    {"add_stream", (PyCFunction)Receiver_add_stream, METH_VARARGS, Receiver_add_stream_doc},
+    {"stream_stats", (PyCFunction)Receiver_stream_stats, METH_O, Receiver_stream_stats_doc},
+    {NULL},
+};
+
+static PyTypeObject ReceiverType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "media_server._fastpath.Receiver",
+    .tp_doc = PyDoc_STR("Receiver(route, bind, remb, ntp_offset_ms, abs_send_time_id): one publish transport's "
+                        "receive path."),
+    .tp_basicsize = sizeof(Receiver),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Receiver_new,
+    .tp_dealloc = (destructor)Receiver_dealloc,
+    .tp_traverse = (traverseproc)Receiver_traverse,
+    .tp_clear = (inquiry)Receiver_clear,
+    .tp_members = Receiver_members,
+    .tp_methods = Receiver_methods,
+};
+
+static int receive_init(PyObject *m)
+{
+    if (PyType_Ready(&ReceiverType) < 0)
+        return -1;
+#define INTERN(var, text)                                                                                          \
+    if ((var = PyUnicode_InternFromString(text)) == NULL)                                                          \
+        return -1;
+    INTERN(str_allowed, "allowed")
+    INTERN(str_slots, "slots")
+    INTERN(str_pending, "pending")
+    INTERN(str_last_rx_ms, "last_rx_ms")
+    INTERN(str_packets, "packets")
+    INTERN(str_level, "level")
+    INTERN(str_on_rtp, "on_rtp")
+#undef INTERN
+    Py_INCREF(&ReceiverType);
+    if (PyModule_AddObject(m, "Receiver", (PyObject *)&ReceiverType) < 0) {
+        Py_DECREF(&ReceiverType);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *bind_libsrtp(PyObject *module, PyObject *arg)
 {
     /* whatever happens below, nothing is called through a pointer of a refused library */
     srtp_protect_ptr = NULL;
+    srtp_unprotect_ptr = NULL;
     libsrtp_bound = 0;
     const char *path = PyUnicode_AsUTF8(arg);
     if (path == NULL)
@@ -841,8 +1549,14 @@ static PyObject *bind_libsrtp(PyObject *module, PyObject *arg)
         return PyErr_Format(PyExc_ValueError, "libsrtp %u.%u.%u in %s: srtp_protect is called as libsrtp %d declares it",
                             version >> 24, (version >> 16) & 0xFF, version & 0xFFFF, path, LIBSRTP_MAJOR);
     }
+    protect_fn unprotect = (protect_fn)dlsym(handle, "srtp_unprotect");
+    if (unprotect == NULL) {
+        dlclose(handle);
+        return PyErr_Format(PyExc_ValueError, "%s exports no srtp_unprotect: not libsrtp", path);
+    }
     /* the handle stays open: the library must outlive every call through the pointer */
     srtp_protect_ptr = protect;
+    srtp_unprotect_ptr = unprotect;
     libsrtp_bound = version;
     return PyLong_FromUnsignedLong(version);
 }
@@ -886,6 +1600,10 @@ PyMODINIT_FUNC PyInit__fastpath(void)
     Py_INCREF(&SlotCoreType);
     if (PyModule_AddObject(m, "SlotCore", (PyObject *)&SlotCoreType) < 0) {
         Py_DECREF(&SlotCoreType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (receive_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,8 +1,10 @@
 """The server end of a browser's publish connection, hooked into aiortc's transports.
 
 aiortc does ICE, DTLS-SRTP, SDP and the receive-side feedback (receiver reports, NACKs and REMB
-to the publisher, from aiortc's own objects fed here). The hook takes every decrypted RTP packet
-in the socket callback, before aiortc's jitter buffer and decoder, and hands it to its Track.
+to the publisher, from aiortc's own objects fed here). The hook takes every RTP packet in the
+socket callback, before aiortc's jitter buffer and decoder, and hands it to its Track: in C
+(_fastpath.Receiver, which calls back here only for what is not per packet) when the extension
+is built, else in Python (_receive_srtp).
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from time import time
 from typing import Any
 
 from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
 
 from . import seam
-from .forwarding import READ_SIZE, Track, bursts
+from .forwarding import NATIVE_RECEIVE, READ_SIZE, Track, bursts
+from .forwarding.native import _fastpath
 from .ice import RemoteCandidates, announce_public_ip
 from .peerconnection import NTP_UNIX_OFFSET_MS, add_candidate, new_peer_connection
 from .protocol import MediaError, Offer, PublishedTrack
@@ -118,6 +122,28 @@ class _Feedback:
                 if remb is not None:
                     seam.send_remb(self.receiver, *remb)
 
+    def nack(self, seq: int, max_seq: int) -> tuple[int, bool]:
+        """Feed aiortc's NACK generator a packet the C receive path did not take in order.
+
+        max_seq is the last in-order sequence number C saw (-1: none); returns the generator's
+        max_seq and whether packets are still missing (C then hands over every packet).
+        """
+        nacks = self.nacks
+        if nacks is None:
+            return max_seq, False
+        nacks.max_seq = max_seq if max_seq >= 0 else None
+        self.view.sequence_number = seq
+        if add_to_nack_generator(nacks, self.view):
+            seam.send_nack(self.receiver, self.ssrc, sorted(nacks.missing))
+        return (-1 if nacks.max_seq is None else nacks.max_seq), bool(nacks.missing)
+
+    def load(self, native: Any) -> None:
+        """Copy the counts the C receive path kept into aiortc's statistics (and bytes)."""
+        counts = native.stream_stats(self.ssrc)
+        if counts is not None:
+            base_seq, max_seq, cycles, received, jitter_q4, self.bytes = counts
+            seam.load_statistics(self.stats, base_seq, max_seq, cycles, received, jitter_q4)
+
 
 def _receive_srtp(
     dtls: RTCDtlsTransport, protocol: StunProtocol, on_rtp: Callable[[bytes, int], None]
@@ -187,6 +213,8 @@ class Publisher:
         self._by_receiver: dict[RTCRtpReceiver, Track] = {}
         self._by_ssrc: dict[int, tuple[Track, _Feedback]] = {}
         self._feedback: dict[Track, _Feedback] = {}
+        # the C receive path that counts each stream, when it does (see measure)
+        self._native: dict[_Feedback, Any] = {}
         self._view = _PacketView()
         self._hooked: set[int] = set()
         self._mid_ext_id = 0
@@ -268,8 +296,53 @@ class Publisher:
         # replaces aiortc's parse-route-depacketize-decode path for this transport
         seam.replace_rtp_handler(dtls, handle_rtp_data)
         # and skips aiortc's receive chain for SRTP on the sockets gathered for it
+        if NATIVE_RECEIVE:
+            native = self._native_receiver(dtls)
+            for protocol in seam.ice_protocols(dtls):
+                raw = seam.raw_socket(getattr(protocol, "transport", None))
+                fd = raw.fileno() if raw is not None else -1
+                handler = partial(native.receive, fd, protocol.datagram_received)
+                seam.replace_datagram_handler(protocol, handler)
+            return
         for protocol in seam.ice_protocols(dtls):
             seam.replace_datagram_handler(protocol, _receive_srtp(dtls, protocol, on_rtp))
+
+    def _native_receiver(self, dtls: RTCDtlsTransport) -> Any:
+        """Return a C receive path for a transport: Python hears of new streams, gaps and REMB groups."""
+        by_ssrc = self._by_ssrc
+
+        def route(data: bytes, arrival_ms: int) -> None:
+            ssrc = SSRC.unpack_from(data, 8)[0]
+            entry = by_ssrc.get(ssrc) or self._route(dtls, data)
+            if entry is None:
+                return
+            track, feedback = entry
+            video = track.kind == "video"
+            level_id = track.audio_level_id
+            native.add_stream(
+                ssrc, track, feedback, 90000 if video else 48000, video, feedback.nacks is not None, level_id
+            )
+            self._native[feedback] = native
+
+        def remb(arrival_ms: int, abs_send_time: int, payload_size: int, ssrc: int) -> None:
+            # one call per group of packets sent within 5 ms, with their summed size (InterArrival's group)
+            entry = by_ssrc.get(ssrc)
+            if entry is None:
+                return
+            estimate = self._remb.add(
+                abs_send_time=abs_send_time, arrival_time_ms=arrival_ms, payload_size=payload_size, ssrc=ssrc
+            )
+            if estimate is not None:
+                seam.send_remb(entry[1].receiver, *estimate)
+
+        native = _fastpath.Receiver(
+            route=route,
+            bind=lambda: seam.rx_target(dtls),
+            remb=remb,
+            ntp_offset_ms=NTP_UNIX_OFFSET_MS,
+            abs_send_time_id=self._abs_send_time_id,
+        )
+        return native
 
     def _route(self, dtls: RTCDtlsTransport, data: bytes) -> tuple[Track, _Feedback] | None:
         view = self._view
@@ -301,6 +374,9 @@ class Publisher:
     def measure(self, now: float) -> None:
         """Sample the incoming bitrate of every track (the node's tick calls this)."""
         for feedback in self._feedback.values():
+            native = self._native.get(feedback)
+            if native is not None:
+                feedback.load(native)
             feedback.bitrate.sample(feedback.bytes, now)
 
     def bitrate(self, track: Track) -> float:

@@ -2,7 +2,8 @@
 
 The loop over a track's slots runs in C when the extension is built: NativeSlot keeps the
 rewriting state in C and fanout() forwards to every slot without entering the interpreter.
-Without it, or with MEDIA_FORWARDER_C=0, PySlot does the same work in Python.
+Without it, or with MEDIA_FORWARDER_C=0, PySlot does the same work in Python. The receive path
+(unprotect, statistics, header parsing) runs in C as well unless MEDIA_RECEIVER_C=0.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 NATIVE = _fastpath is not None and os.environ.get("MEDIA_FORWARDER_C", "1") != "0"
 """Whether slots forward through the C extension."""
+
+NATIVE_RECEIVE = NATIVE and os.environ.get("MEDIA_RECEIVER_C", "1") != "0"
+"""Whether publishers' packets are received in C too (_fastpath.Receiver), not by publisher.py's Python."""
 
 if _fastpath is not None:
     # the C module calls libsrtp on the sessions' srtp_t: it binds to pylibsrtp's copy, checked

@@ -39,6 +39,7 @@ DTLS = "aiortc.rtcdtlstransport:RTCDtlsTransport"
 ICE = "aiortc.rtcicetransport:RTCIceTransport"
 CONNECTION = "aioice.ice:Connection"
 SESSION = "pylibsrtp:Session"
+STATS = "aiortc.rtcrtpreceiver:StreamStatistics"
 
 HOOKS: tuple[Hook, ...] = (
     # a publisher's receivers: RTCP feedback from aiortc's objects, fed by the hook
@@ -97,7 +98,12 @@ HOOKS: tuple[Hook, ...] = (
     Hook(SESSION, "_srtp", "attribute", "the srtp_t that libsrtp protects with (from Python and from C)"),
     Hook(SESSION, "_cdata", "attribute", "the session's buffer: protect in place, no bytes per packet"),
     Hook(SESSION, "_buffer", "attribute", "a Python view of that buffer, sent without a copy"),
-    Hook("pylibsrtp", "_binding", "module", "libsrtp's functions (srtp_protect/unprotect) and the library C binds to"),
+    Hook(
+        "pylibsrtp",
+        "_binding",
+        "module",
+        "libsrtp's functions (srtp_protect/unprotect) and the library C binds both to",
+    ),
     Hook("asyncio.trsock:TransportSocket", "_sock", "attribute", "the socket itself: sendto and reads without asyncio"),
     # internal modules' names the hooks work with
     Hook("aiortc.rtcrtpreceiver", "NackGenerator", "class", "fed by the hook (max_seq, missing, add)"),
@@ -109,6 +115,7 @@ HOOKS: tuple[Hook, ...] = (
         ("self", "packet"),
     ),
     Hook("aiortc.rtcrtpreceiver", "StreamStatistics", "class", "receive statistics of a stream, fed by the hook"),
+    Hook(STATS, "_jitter_q4", "attribute", "the C receive path's jitter, copied in at the tick for receiver reports"),
     Hook("aiortc.rate", "RemoteBitrateEstimator", "class", "one REMB estimator per publisher, fed by the hook"),
     Hook(
         "aiortc.rate:RemoteBitrateEstimator",

@@ -70,6 +70,7 @@ __all__ = [
     "idle_receivers",
     "idle_senders",
     "is_rtx",
+    "load_statistics",
     "nack_generator",
     "nominated_pairs",
     "raw_socket",
@@ -97,6 +98,17 @@ __all__ = [
 def report_stream(receiver: RTCRtpReceiver, ssrc: int, stats: StreamStatistics) -> None:
     """Make the receiver's receiver reports cover an incoming stream the hook counts."""
     receiver._RTCRtpReceiver__remote_streams[ssrc] = stats  # type: ignore[attr-defined]
+
+
+def load_statistics(
+    stats: StreamStatistics, base_seq: int | None, max_seq: int | None, cycles: int, received: int, jitter_q4: int
+) -> None:
+    """Give aiortc's statistics of a stream the counts the C receive path kept (its receiver reports read them)."""
+    stats.base_seq = base_seq
+    stats.max_seq = max_seq
+    stats.cycles = cycles
+    stats.packets_received = received
+    stats._jitter_q4 = jitter_q4
 
 
 def nack_generator(receiver: RTCRtpReceiver) -> NackGenerator | None:

@@ -2,7 +2,7 @@
 
 aiortc keeps a pylibsrtp Session per direction of a DTLS transport. The forwarder protects and
 unprotects in that session's own 1500-byte buffer (no bytes object per packet), and
-media_server/_fastpath.c calls libsrtp's srtp_protect on the session's srtp_t. The C module finds
+media_server/_fastpath.c calls libsrtp's srtp_protect and srtp_unprotect on the sessions' srtp_t. The C module finds
 srtp_protect itself in the library pylibsrtp loaded and checks its libsrtp version first
 (bind_fastpath): it never calls through an address it was handed.
 """
@@ -89,6 +89,14 @@ def rx_session(dtls: RTCDtlsTransport) -> Session | None:
     """Return the session that unprotects what a transport receives, None until DTLS-SRTP is up."""
     session: Session | None = dtls._rx_srtp
     return session
+
+
+def rx_target(dtls: RTCDtlsTransport) -> tuple[Session, int] | None:
+    """Return the receive session and its srtp_t's address for the C receive path, None until up."""
+    session: Session | None = dtls._rx_srtp
+    if session is None:
+        return None
+    return session, address(session._srtp[0])
 
 
 def rtp_unprotector(dtls: Any) -> Callable[[bytes], bytes | None]:

@@ -39,6 +39,7 @@ def instances() -> Iterator[dict[str, Any]]:
     import pylibsrtp
     from aioice.ice import CandidatePair, StunProtocol
     from aiortc.rtcdtlstransport import RtpRouter
+    from aiortc.rtcrtpreceiver import StreamStatistics
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # aiortc's senders and receivers take the current loop
@@ -62,6 +63,7 @@ def instances() -> Iterator[dict[str, Any]]:
             "aioice.ice:CandidatePair": CandidatePair,
             "aiortc.rtcdtlstransport:RtpRouter": RtpRouter(),
             "pylibsrtp:Session": pylibsrtp.Session(),
+            "aiortc.rtcrtpreceiver:StreamStatistics": StreamStatistics(90000),
             "asyncio.trsock:TransportSocket": transport.get_extra_info("socket"),
         }
     finally:

@@ -23,6 +23,7 @@ FAKE_LIBSRTP_3 = """
 #include <stdlib.h>
 unsigned int srtp_get_version(void) { return 3u << 24; }
 int srtp_protect(void *ctx, void *rtp, int *len) { abort(); }
+int srtp_unprotect(void *ctx, void *rtp, int *len) { abort(); }
 """
 
 
