@@ -214,6 +214,13 @@ MESSAGE_PERMISSIONS: dict[str, Who] = {
     "group.join": Who.PARTICIPANT,  # in a lesson whose groups students choose
     "help.request": Who.PARTICIPANT,  # in a group
     "help.clear": Who.MODERATOR,
+    "draw.set": Who.MODERATOR,
+    "annotation.add": Who.ADMITTED,  # drawers only: check_may_draw
+    "annotation.extend": Who.ADMITTED,  # drawers only: check_may_draw
+    "annotation.undo": Who.ADMITTED,  # drawers only: check_may_draw; others' strokes: moderators
+    "annotation.clear": Who.PRESENTER,
+    "board.open": Who.PRESENTER,
+    "board.page.add": Who.PRESENTER,
     "media": Who.ADMITTED,
 }
 
@@ -273,6 +280,25 @@ def check_may_chat(actor: Actor, recipient_is_moderator: bool | None) -> None:
         raise Refused("forbidden", "Students may not use the chat now.")
     if recipient_is_moderator is False:
         raise Refused("forbidden", "Students may write privately to moderators only.")
+
+
+def may_draw(moderator: bool, presenter: bool, has_pen: bool) -> bool:
+    """Who draws on the page shown: presenters and moderators, and whom a moderator gave the pen."""
+    return moderator or presenter or has_pen
+
+
+def check_may_draw(actor: Actor, has_pen: bool) -> None:
+    if not may_draw(actor.moderator, actor.presenter, has_pen):
+        raise Refused("forbidden", "You may not draw here: a moderator can give you the pen.")
+
+
+def can_download_annotations(user: User, room: Room) -> bool:
+    """The room's moderators and whoever was admitted into it (during or after the lesson)."""
+    if not user.is_active:
+        return False
+    if is_room_moderator(user, room):
+        return True
+    return Participant.objects.filter(room=room, user=user, status=Participant.Status.ADMITTED).exists()
 
 
 def may_publish(

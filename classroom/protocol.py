@@ -210,7 +210,10 @@ class RoomLeaveOpen(ClientMessage):
 
 # --- Breakout groups (docs/protocol.md, "Breakout groups") ---
 
-RoomId = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+RoomId = Annotated[
+    StrictStr,
+    StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+]
 GroupName = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 MAX_GROUPS = 20
 
@@ -326,6 +329,14 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
 }
 
 
+def add_client_messages(*models: type[ClientMessage]) -> None:
+    """Add an app's client messages (slides: annotations, whiteboard) at start; a type has one model."""
+    for model in models:
+        kind = model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+        assert kind not in CLIENT_MESSAGES, f"message type already defined: {kind}"
+        CLIENT_MESSAGES[kind] = model
+
+
 class InvalidMessage(Exception):
     """A client frame that is not a valid message; `ref` is echoed when it could be read."""
 
@@ -406,6 +417,8 @@ class ParticipantObject(BaseModel):
     screen: bool
     muted_audio: bool
     muted_video: bool
+    # Extension: may draw on the page shown (moderators, presenters, and whom a moderator gave the pen).
+    draw: bool = False
 
 
 class Sender(BaseModel):
@@ -527,14 +540,39 @@ class DeckObject(BaseModel):
     error: str | None
 
 
-class SlidesObject(BaseModel):
-    """The deck a room shows and its page (from 1)."""
+class StrokeObject(BaseModel):
+    """One annotation: coordinates are fractions of the page; `final` False while it is being drawn."""
 
     model_config = ConfigDict(extra="forbid")
 
-    deck: str
+    id: str
+    by: str
+    key: str
+    tool: Literal["pen", "highlighter", "line", "arrow", "rect", "ellipse", "text", "eraser"]
+    color: str
+    width: float
+    points: list[tuple[float, float]]
+    text: str | None = Field(default=None, exclude_if=_is_none)
+    final: bool = True
+
+
+def _is_false(value: Any) -> bool:
+    return value is False
+
+
+class SlidesObject(BaseModel):
+    """The deck a room shows and its page (from 1); the whiteboard has `deck` None and `board` true.
+
+    `annotations` (the strokes of the page shown, oldest first) is there in `state` only.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    deck: str | None
     page: int
     pages: int
+    board: bool = Field(default=False, exclude_if=_is_false)
+    annotations: list[StrokeObject] | None = Field(default=None, exclude_if=_is_none)
 
 
 class SlidesShown(Ok):

@@ -93,9 +93,18 @@ PER_USER = {
     "groups.broadcast": (5, 10),
     "group.join": (10, 10),
     "help.request": (3, 30),
+    # a fast hand sends about 16 point batches a second (docs/benchmarks.md, "Drawing")
+    "annotation": (250, 10),
 }
 # Message types counted together.
-COUNTED_AS = {"hand.raise": "hand", "hand.lower": "hand"}
+COUNTED_AS = {
+    "hand.raise": "hand",
+    "hand.lower": "hand",
+    "annotation.add": "annotation",
+    "annotation.extend": "annotation",
+    "annotation.undo": "annotation",
+    "annotation.clear": "annotation",
+}
 
 
 def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:

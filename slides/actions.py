@@ -23,7 +23,7 @@ from classroom import events
 from classroom.models import Room, SchoolClass
 from classroom.permissions import Refused
 
-from . import files, render, watchdog
+from . import annotations, files, render, watchdog
 from .models import Deck, RoomSlides
 from .protocol import DeckObject, Decks, SlidesHidden, SlidesObject, SlidesPage
 
@@ -293,11 +293,17 @@ def decks_state(room: Room) -> list[DeckObject]:
 
 
 def slides_state(room: Room) -> SlidesObject | None:
-    """What the room shows now for `state.slides`: null, or the deck and its page."""
+    """What the room shows now for `state.slides`: null, or the deck (or whiteboard), its page and the
+    page's strokes."""
     shown = RoomSlides.objects.select_related("deck").filter(room=room).first()
-    if shown is None or shown.deck.status != Deck.Status.READY:
+    if shown is None:
         return None
-    return SlidesObject(deck=str(shown.deck_id), page=shown.page, pages=shown.deck.pages)
+    if shown.board:
+        return annotations.board_object(shown, annotations.page_annotations(room, None, shown.page))
+    if shown.deck is None or shown.deck.status != Deck.Status.READY:
+        return None
+    strokes = annotations.page_annotations(room, shown.deck_id, shown.page)
+    return SlidesObject(deck=str(shown.deck_id), page=shown.page, pages=shown.deck.pages, annotations=strokes)
 
 
 def broadcast_decks(school_class: SchoolClass) -> None:
@@ -327,24 +333,28 @@ def do_open_deck(room: Room, user: User, deck_id: str | int) -> SlidesObject:
     deck = _find_deck(room, deck_id)
     if deck.status != Deck.Status.READY:
         raise Refused("conflict", _("This deck is not ready."))
-    RoomSlides.objects.update_or_create(room=room, defaults={"deck": deck, "page": 1})
+    RoomSlides.objects.update_or_create(room=room, defaults={"deck": deck, "page": 1, "board": False})
     shown = SlidesObject(deck=str(deck.pk), page=1, pages=deck.pages)
-    events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**shown.model_dump()))
+    strokes = annotations.page_annotations(room, deck.pk, 1)
+    events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**shown.model_dump(), annotations=strokes))
     return shown
 
 
 @transaction.atomic
 def do_goto_page(room: Room, user: User, page: int) -> SlidesObject:
-    """Turn the shown deck to a page (from 1) for everyone."""
+    """Turn the shown deck (or whiteboard) to a page (from 1) for everyone, with the page's strokes."""
     shown = RoomSlides.objects.select_for_update(of=("self",)).select_related("deck").filter(room=room).first()
-    if shown is None or shown.deck.status != Deck.Status.READY:
+    if shown is None or not (shown.board or (shown.deck is not None and shown.deck.status == Deck.Status.READY)):
         raise Refused("conflict", _("No deck is shown."))
-    if not 1 <= page <= shown.deck.pages:
-        raise Refused("invalid", _("This deck has %(pages)d pages.") % {"pages": shown.deck.pages})
+    pages = shown.board_pages if shown.board or shown.deck is None else shown.deck.pages
+    if not 1 <= page <= pages:
+        raise Refused("invalid", _("This deck has %(pages)d pages.") % {"pages": pages})
     shown.page = page
     shown.save(update_fields=["page", "updated_at"])
-    result = SlidesObject(deck=str(shown.deck_id), page=page, pages=shown.deck.pages)
-    events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**result.model_dump()))
+    deck_id = None if shown.board else shown.deck_id
+    result = SlidesObject(deck=None if deck_id is None else str(deck_id), page=page, pages=pages, board=shown.board)
+    strokes = annotations.page_annotations(room, deck_id, page)
+    events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**result.model_dump(), annotations=strokes))
     return result
 
 

@@ -7,9 +7,14 @@ class SlidesConfig(AppConfig):
 
     def ready(self) -> None:
         # The room's messages and state for slides, added once models are ready.
-        from classroom.actions import dispatch, presence
+        from classroom import protocol
+        from classroom.actions import dispatch, presence, serialize
 
-        from . import room
+        from . import annotation_protocol, annotations, room
 
         dispatch.add_handlers(room.HANDLERS)
         presence.add_state_part(room.slides_state)
+        # Drawing on the page shown and the whiteboard (docs/protocol.md, "Annotations").
+        protocol.add_client_messages(*annotation_protocol.CLIENT_MESSAGES)
+        dispatch.add_handlers(annotations.HANDLERS)
+        serialize.add_participant_part(annotations.draw_part)

@@ -89,15 +89,80 @@ class Deck(models.Model):
 
 
 class RoomSlides(models.Model):
-    """The deck a room shows now and its page: what a late joiner lands on."""
+    """The deck (or the whiteboard) a room shows now and its page: what a late joiner lands on."""
 
     room = models.OneToOneField(Room, on_delete=models.CASCADE, primary_key=True, related_name="slides")
-    deck = models.ForeignKey(Deck, on_delete=models.CASCADE, related_name="+")
+    # None while the whiteboard is shown.
+    deck = models.ForeignKey(Deck, null=True, on_delete=models.CASCADE, related_name="+")
     page = models.PositiveIntegerField(default=1)
+    # The whiteboard is shown (`board.open`) and how many blank pages it has; they stay when a deck is shown.
+    board = models.BooleanField(default=False)
+    board_pages = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "room slides"
 
     def __str__(self) -> str:
-        return f"{self.deck} p. {self.page} in {self.room}"
+        return f"{self.deck or 'whiteboard'} p. {self.page} in {self.room}"
+
+
+class Stroke(models.Model):
+    """One annotation on a page of a deck (or of the whiteboard, `deck` None) in one room.
+
+    Coordinates are fractions of the page. A stroke being drawn has `final` False and grows by
+    `annotation.extend`; a finished eraser stroke marks the strokes it crossed `erased_by` itself,
+    so that undoing it brings them back.
+    """
+
+    class Tool(models.TextChoices):
+        PEN = "pen"
+        HIGHLIGHTER = "highlighter"
+        LINE = "line"
+        ARROW = "arrow"
+        RECT = "rect"
+        ELLIPSE = "ellipse"
+        TEXT = "text"
+        ERASER = "eraser"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    deck = models.ForeignKey(Deck, null=True, on_delete=models.CASCADE, related_name="+")
+    page = models.PositiveIntegerField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The drawing client's own name for it, so that it can extend the stroke before the reply comes.
+    key = models.CharField(max_length=32)
+    tool = models.CharField(max_length=12, choices=Tool.choices)
+    color = models.CharField(max_length=7)
+    width = models.FloatField()
+    points = models.JSONField(default=list)
+    text = models.CharField(max_length=500, blank=True)
+    final = models.BooleanField(default=True)
+    erased_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="erased")
+    # The bounding box of the points, so that an eraser reads only the strokes it may cross.
+    min_x = models.FloatField(default=0)
+    min_y = models.FloatField(default=0)
+    max_x = models.FloatField(default=0)
+    max_y = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["room", "deck", "page"], name="stroke_page")]
+        constraints = [models.UniqueConstraint(fields=["room", "author", "key"], name="one_stroke_per_client_key")]
+
+    def __str__(self) -> str:
+        return f"{self.tool} {self.pk} on p. {self.page}"
+
+
+class Pen(models.Model):
+    """A participant who is not a presenter but whom a moderator lets draw in this room (`draw.set`)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="one_pen_per_room_user")]
+
+    def __str__(self) -> str:
+        return f"pen of {self.user_id} in {self.room_id}"

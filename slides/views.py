@@ -5,15 +5,18 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from classroom import permissions
-from classroom.models import SchoolClass
+from classroom.models import Room, SchoolClass
 
+from . import annotated_pdf
 from .actions import UploadRefused, deck_object, do_delete_deck, do_upload_deck
-from .models import Deck
+from .annotations import room_strokes
+from .models import Deck, RoomSlides
 from .render import page_filename
 
 SIZES = ("small", "large")
@@ -102,3 +105,41 @@ def page_image(request: HttpRequest, deck_id: int, page: int, ext: str) -> HttpR
     response["Vary"] = "Cookie"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _pdf(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _room_for_annotations(request: HttpRequest, room_id: str) -> Room:
+    room = get_object_or_404(Room.objects.select_related("school_class"), pk=room_id)
+    if not permissions.can_download_annotations(_user(request), room):
+        raise PermissionDenied
+    return room
+
+
+@login_required
+@require_GET
+def annotated_deck(request: HttpRequest, room_id: str, deck_id: int) -> HttpResponse:
+    """The deck's PDF with the room's strokes drawn on its pages (the room's participants)."""
+    room = _room_for_annotations(request, room_id)
+    deck = get_object_or_404(Deck, pk=deck_id, school_class_id=room.school_class_id, status=Deck.Status.READY)
+    content = annotated_pdf.annotated_deck(deck.pdf_path, room_strokes(room, deck.pk))
+    return _pdf(content, f"{slugify(deck.title) or 'slides'}-annotated.pdf")
+
+
+@login_required
+@require_GET
+def annotated_board(request: HttpRequest, room_id: str) -> HttpResponse:
+    """The room's whiteboard pages with their strokes (the room's participants)."""
+    room = _room_for_annotations(request, room_id)
+    strokes = room_strokes(room, None)
+    shown = RoomSlides.objects.filter(room=room).first()
+    pages = max([shown.board_pages if shown else 0, *strokes.keys()])
+    if not pages:
+        raise Http404
+    return _pdf(annotated_pdf.annotated_board(pages, strokes), "whiteboard.pdf")

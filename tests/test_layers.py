@@ -22,8 +22,9 @@ ALLOWED: dict[str, set[str]] = {
     "slides": {"accounts", "classroom"},
     "config": set(APPS),
 }
-# What slides may use of the classroom: its models, permission table, events, protocol, and the
-# two places where it adds to the room (the dispatch table, the state).
+# What slides may use of the classroom: its models, permission table, events, protocol, the
+# three places where it adds to the room (the dispatch table, the state, participant objects) and
+# the participant helpers that `draw.set` shares with `presenter.set`.
 SLIDES_INTERFACE = (
     "classroom.models",
     "classroom.permissions",
@@ -31,6 +32,8 @@ SLIDES_INTERFACE = (
     "classroom.protocol",
     "classroom.actions.dispatch",
     "classroom.actions.presence",
+    "classroom.actions.serialize",
+    "classroom.actions.common",
 )
 
 

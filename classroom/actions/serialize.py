@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from accounts.models import User
 
@@ -30,8 +31,32 @@ def room_object(room: Room) -> p.RoomObject:
     )
 
 
-def participant_object(participant: Participant, moderator: bool) -> p.ParticipantObject:
+# Fields that apps beside the classroom add to participant objects (slides: `draw`): given the
+# participants of one room with their moderator flag, the fields by user id, read in one query.
+ParticipantPart = Callable[[list[tuple[Participant, bool]]], dict[int, dict[str, Any]]]
+_participant_parts: list[ParticipantPart] = []
+
+
+def add_participant_part(part: ParticipantPart) -> None:
+    """Add fields to participant objects from an app beside the classroom, at start."""
+    _participant_parts.append(part)
+
+
+def _extra_fields(participants: list[tuple[Participant, bool]]) -> dict[int, dict[str, Any]]:
+    extra: dict[int, dict[str, Any]] = {}
+    for part in _participant_parts:
+        for user_id, fields in part(participants).items():
+            extra.setdefault(user_id, {}).update(fields)
+    return extra
+
+
+def participant_object(
+    participant: Participant, moderator: bool, extra: dict[str, Any] | None = None
+) -> p.ParticipantObject:
+    """A participant; `extra` are the added fields when the caller read them for many at once."""
     user = participant.user
+    if extra is None:
+        extra = _extra_fields([(participant, moderator)]).get(participant.user_id, {})
     return p.ParticipantObject(
         id=str(user.pk),
         name=user.name,
@@ -44,6 +69,7 @@ def participant_object(participant: Participant, moderator: bool) -> p.Participa
         screen=participant.screen,
         muted_audio=participant.muted_audio,
         muted_video=participant.muted_video,
+        **extra,
     )
 
 
@@ -57,7 +83,9 @@ def present_participants(room: Room) -> list[Participant]:
 
 def participant_objects(room: Room, participants: Iterable[Participant]) -> list[p.ParticipantObject]:
     team = team_ids(room)
-    return [participant_object(item, is_moderator_with(room, item.user, team)) for item in participants]
+    flagged = [(item, is_moderator_with(room, item.user, team)) for item in participants]
+    extra = _extra_fields(flagged)
+    return [participant_object(item, moderator, extra.get(item.user_id, {})) for item, moderator in flagged]
 
 
 def hands_of(present: Iterable[Participant]) -> list[str]:

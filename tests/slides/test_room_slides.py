@@ -31,7 +31,7 @@ async def test_turning_a_page_reaches_every_socket(enter, lesson, ready_deck, te
     assert (await teacher_socket.request("slides.goto", page=3))["type"] == "ok"
     for socket in sockets:
         event = await socket.expect("slides.page", page=3)
-        assert event == {"type": "slides.page", "deck": str(ready_deck.pk), "page": 3, "pages": 3}
+        assert event == {"type": "slides.page", "deck": str(ready_deck.pk), "page": 3, "pages": 3, "annotations": []}
 
 
 async def test_a_late_joiner_lands_on_the_current_page(enter, lesson, ready_deck, teacher, student):
@@ -40,7 +40,7 @@ async def test_a_late_joiner_lands_on_the_current_page(enter, lesson, ready_deck
     await teacher_socket.request("slides.goto", page=2)
     late = await enter(student, lesson)
     state = late.seen[-1]
-    assert state["slides"] == {"deck": str(ready_deck.pk), "page": 2, "pages": 3}
+    assert state["slides"] == {"deck": str(ready_deck.pk), "page": 2, "pages": 3, "annotations": []}
     assert state["decks"] == [
         {"id": str(ready_deck.pk), "title": "lecture", "pages": 3, "status": "ready", "progress": 3, "error": None}
     ]
