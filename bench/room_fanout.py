@@ -280,18 +280,47 @@ class Bench:
         client.task = asyncio.create_task(client.read(self))
         return client
 
-    async def join(self) -> float:
-        """Connect the teacher, then the students (a few at a time, alternating servers)."""
+    async def join(self, storm_s: float) -> dict[str, float]:
+        """Connect the teacher, then every student at an even pace over `storm_s` (a join storm).
+
+        Each student's time is from opening its socket to receiving `state` (in the room); the
+        teacher pings meanwhile, so a server too busy to answer shows in the ping's p99.
+        """
         start = time.perf_counter()
         self.teacher = await self.connect(self.ports[0], self.lesson.teacher, student=False)
-        gate = asyncio.Semaphore(10)
+        teacher = self.teacher
+        n = len(self.lesson.students)
+        times: list[float] = []
+        pings: list[float] = []
+        storming = True
 
         async def one(i: int, session: str) -> Client:
-            async with gate:
-                return await self.connect(self.ports[i % len(self.ports)], session)
+            await asyncio.sleep(max(0.0, start + storm_s * i / n - time.perf_counter()))
+            opened = time.perf_counter()
+            client = await self.connect(self.ports[i % len(self.ports)], session)
+            times.append(time.perf_counter() - opened)
+            return client
 
+        async def ping() -> None:
+            while storming:
+                sent = time.perf_counter()
+                ref = await self.send(teacher, {"type": "ping"})
+                await teacher.wait(lambda ref=ref: ref in teacher.oks, CONNECT_TIMEOUT)  # type: ignore[misc]
+                pings.append(time.perf_counter() - sent)
+                await asyncio.sleep(0.1)
+
+        pinger = asyncio.create_task(ping())
         self.students = list(await asyncio.gather(*(one(i, s) for i, s in enumerate(self.lesson.students))))
-        return time.perf_counter() - start
+        storming = False
+        await pinger
+        return {
+            "join_s": time.perf_counter() - start,
+            "join_p50": percentile(times, 50) * 1000,
+            "join_p99": percentile(times, 99) * 1000,
+            "join_max": max(times) * 1000,
+            "join_ping_p50": percentile(pings, 50) * 1000,
+            "join_ping_p99": percentile(pings, 99) * 1000,
+        }
 
     async def send(self, client: Client, message: dict[str, Any]) -> int:
         self.ref += 1
@@ -397,14 +426,18 @@ class Bench:
                 c.task.cancel()
 
 
-async def measure(ports: list[int], lesson: Lesson, pids: list[int], reps: int) -> dict[str, float]:
+async def measure(
+    ports: list[int], lesson: Lesson, pids: list[int], reps: int, storm_s: float, joins_only: bool = False
+) -> dict[str, float]:
     bench = Bench(ports, lesson, pids)
     try:
-        client0 = time.process_time()
-        joined = await bench.join()
-        result = {"join_s": joined, "join_client_cpu_s": time.process_time() - client0}
-        result.update(await bench.fan_out(reps))
-        result.update(await bench.vote())
+        client0, cpu0 = time.process_time(), bench.server_cpu()
+        result = await bench.join(storm_s)
+        result["join_client_cpu_s"] = time.process_time() - client0
+        result["join_server_cpu_s"] = bench.server_cpu() - cpu0
+        if not joins_only:
+            result.update(await bench.fan_out(reps))
+            result.update(await bench.vote())
         return result
     finally:
         await bench.close()
@@ -418,6 +451,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="40 students only, 8 polls")
     parser.add_argument("--students", type=int, nargs="+", help="class sizes (default 40 200)")
     parser.add_argument("--reps", type=int, help="measured polls per run (default 20, quick 8)")
+    parser.add_argument("--storm", type=float, default=10.0, help="seconds over which the students arrive")
+    parser.add_argument("--joins-only", action="store_true", help="measure the join storm only")
     parser.add_argument("--setups", nargs="+", choices=["embedded", "redis"], default=["embedded", "redis"])
     args = parser.parse_args()
     sizes = args.students or ([40] if args.quick else [40, 200])
@@ -468,7 +503,9 @@ def main() -> None:
                 redis_cpu0 = cpu_seconds(redis.process.pid) if setup == "redis" and redis else 0.0
                 with daphnes(2 if setup == "redis" else 1, env) as (ports, procs):
                     pids = [p.pid for p in procs]
-                    result = asyncio.run(asyncio.wait_for(measure(ports, lesson, pids, reps), 600))
+                    result = asyncio.run(
+                        asyncio.wait_for(measure(ports, lesson, pids, reps, args.storm, args.joins_only), 600)
+                    )
                 if setup == "redis" and redis is not None:
                     result["redis_cpu_s"] = cpu_seconds(redis.process.pid) - redis_cpu0
                 rows.append((setup, n, result))
@@ -483,7 +520,15 @@ def main() -> None:
 
 def print_row(setup: str, n: int, r: dict[str, float]) -> None:
     print(
-        f"{setup:8} {n:3} students | joined in {r['join_s']:5.1f} s (client CPU {r['join_client_cpu_s']:.1f} s)\n"
+        f"{setup:8} {n:3} students | join storm: all in after {r['join_s']:5.1f} s; socket open -> state "
+        f"p50 {r['join_p50']:6.0f} p99 {r['join_p99']:6.0f} max {r['join_max']:6.0f} ms; teacher ping "
+        f"p50 {r['join_ping_p50']:5.0f} p99 {r['join_ping_p99']:5.0f} ms; server CPU {r['join_server_cpu_s']:.1f} s "
+        f"(client CPU {r['join_client_cpu_s']:.1f} s)",
+        flush=True,
+    )
+    if "last_p50" not in r:
+        return
+    print(
         f"  (a) poll.opened  last student p50 {r['last_p50']:6.1f} p99 {r['last_p99']:6.1f} | "
         f"all deliveries p50 {r['all_p50']:6.1f} p99 {r['all_p99']:6.1f} | "
         f"server CPU {r['server_cpu_ms_per_poll']:5.1f} ms/poll | client CPU {r['client_cpu_pct']:4.1f} %"
