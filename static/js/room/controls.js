@@ -4,6 +4,7 @@
 import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
+import { isRefusal, showPermissionHelp } from "./permission-help.js";
 
 const SOURCE_PERMISSION = { camera: "video", microphone: "audio", screen: "screen" };
 // A moderator's mute on these sources (participant `muted_audio` / `muted_video`), lifted by `unmute`.
@@ -36,8 +37,13 @@ export function mountControls(room) {
       } catch (error) {
         console.error(error);
         room.setSourceState(kind, false);
-        room.announce(t("media_failed"));
-        $("#media-note").textContent = t("media_failed");
+        if (isRefusal(error) && kind !== "screen") {
+          // the help is read out from where focus lands, not announced twice
+          showPermissionHelp(button, kind);
+        } else {
+          room.announce(t("media_failed"));
+          $("#media-note").textContent = t("media_failed");
+        }
       } finally {
         busy = false;
         button.removeAttribute("aria-busy");

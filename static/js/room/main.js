@@ -20,6 +20,8 @@ import { mountModeration } from "./moderation.js";
 import { mountControls } from "./controls.js";
 import { mountSlides } from "./slides.js";
 import { mountPanel } from "./panel.js";
+import { mountTimer } from "./timer.js";
+import { mountAnnouncements } from "./announcements.js";
 
 loadStrings();
 
@@ -39,6 +41,8 @@ mountPolls(room);
 mountModeration(room);
 mountControls(room);
 mountSlides(room);
+mountTimer(room);
+mountAnnouncements(room);
 
 // For the browser console and tests; modules should import `room` instead.
 window.classroomRoom = room;

@@ -52,8 +52,35 @@ export function mountPanel(room) {
     showBadges();
   };
 
+  // The tab a person opened last is remembered per user on this browser (a new poll or published
+  // results still open the polls tab for the moment, without being remembered).
+  const memoryKey = () => (room.youId ? `cv-panel-tab:${room.youId}` : null);
+  const remember = (name) => {
+    const key = memoryKey();
+    try {
+      if (key) localStorage.setItem(key, name);
+    } catch {
+      // storage refused (private mode, quota): the panel simply starts on its first tab
+    }
+  };
+  let restored = false;
+  room.on("state", () => {
+    if (restored) return;
+    restored = true;
+    let saved = null;
+    try {
+      saved = memoryKey() ? localStorage.getItem(memoryKey()) : null;
+    } catch {
+      saved = null;
+    }
+    if (saved && tabs.some((tab) => tab.dataset.tab === saved)) select(saved, { open: isOpen() });
+  });
+
   for (const tab of tabs) {
-    tab.addEventListener("click", () => select(tab.dataset.tab));
+    tab.addEventListener("click", () => {
+      select(tab.dataset.tab);
+      remember(tab.dataset.tab);
+    });
     tab.addEventListener("keydown", (event) => {
       const index = tabs.indexOf(tab);
       let next = null;
@@ -64,6 +91,7 @@ export function mountPanel(room) {
       if (next) {
         event.preventDefault();
         select(next.dataset.tab, { focus: true });
+        remember(next.dataset.tab);
       }
     });
   }

@@ -67,6 +67,15 @@ export function mountSlides(room) {
     if (slides) room.act({ type: "slides.goto", page: slides.page + delta });
   };
   prev.addEventListener("click", () => go(-1));
+  // Stop showing the slides: the stage goes back to the videos, focus to the media area.
+  $("#slide-hide").addEventListener("click", async () => {
+    if (await room.act({ type: "slides.hide" })) $("#media-area").focus();
+  });
+  room.on("slides.hidden", () => {
+    room.state.slides = null;
+    room.changed("slides");
+    room.announce(t("slides_hidden"));
+  });
   next.addEventListener("click", () => go(1));
   panel.addEventListener("keydown", (event) => {
     if (!room.isPresenter || event.target.closest("input, select, textarea")) return;

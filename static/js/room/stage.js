@@ -7,7 +7,8 @@ import { t } from "./i18n.js";
 /**
  * `attach(participantId, source, element)` puts a <video> (or <audio>) on the stage;
  * `detach(participantId, source)` removes it. The stage chooses where each tile goes.
- * `setSpeaking(ids)` marks the tiles of who speaks now (from the media engine).
+ * `setSpeaking(ids, from)` marks the tiles of who speaks now: from the server's `speaking` events
+ * (the forwarder's audio levels); the media engine's own analysis only until the first one comes.
  */
 export class Stage {
   constructor(room) {
@@ -25,6 +26,8 @@ export class Stage {
     this.pinned = null;
     this.speaking = new Set();
     this.lastSpeaker = null;
+    this.serverSpeaking = false;
+    room.on("speaking", (m) => this.setSpeaking(m.ids || [], "server"));
     this.grid = this.gridButton ? this.gridButton.getAttribute("aria-pressed") === "true" : false;
     room.watch("participants", () => this.layout());
     room.watch("slides", () => this.layout());
@@ -91,8 +94,10 @@ export class Stage {
     if (tile) tile.querySelector(".tile-pin").focus();
   }
 
-  /** Who speaks now: a set of participant ids, loudest first. */
-  setSpeaking(ids) {
+  /** Who speaks now: participant ids, loudest first when measured here. */
+  setSpeaking(ids, from = "local") {
+    if (from === "server") this.serverSpeaking = true;
+    else if (this.serverSpeaking) return;
     const next = new Set(ids.map(String));
     const same = next.size === this.speaking.size && [...next].every((id) => this.speaking.has(id));
     if (same) return;
