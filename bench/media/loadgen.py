@@ -85,7 +85,7 @@ class Worker:
             await self.ours.send(
                 {
                     "op": "allow",
-                    "room": self.room,
+                    "room": spec.get("room", self.room),
                     "peer": name,
                     "audio": "microphone" in sources,
                     "video": "camera" in sources,
@@ -97,7 +97,7 @@ class Worker:
             await self.ours.send(
                 {
                     "op": "media",
-                    "room": self.room,
+                    "room": spec.get("room", self.room),
                     "peer": name,
                     "msg": {"type": "media.offer", "pc": "publish", "sdp": offer, "tracks": tracks},
                 }
@@ -118,13 +118,15 @@ class Worker:
             if self.target == "echo":
                 await self.ours.send({"op": "echo", "peer": name, "rate": spec["rate"], "seconds": spec["seconds"]})
             else:
-                await self.ours.send({"op": "media", "room": self.room, "peer": name, "msg": {"type": "media.join"}})
+                await self.ours.send(
+                    {"op": "media", "room": spec.get("room", self.room), "peer": name, "msg": {"type": "media.join"}}
+                )
             offer = (await self.ours.expect(name, "media.offer"))["sdp"]
             answer = await subscriber.answer(offer)
             await self.ours.send(
                 {
                     "op": "media",
-                    "room": self.room,
+                    "room": spec.get("room", self.room),
                     "peer": name,
                     "msg": {"type": "media.answer", "pc": "subscribe", "sdp": answer},
                 }

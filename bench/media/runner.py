@@ -24,7 +24,7 @@ from typing import Any
 from . import report
 from .janus import janus_binary, write_config
 from .measure import cpu_seconds, machine_busy_seconds, percentile, rss_bytes, udp_receive_buffer_errors
-from .scenarios import Scenario, discussion, lecture
+from .scenarios import Scenario, discussion, groups, lecture
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -461,6 +461,9 @@ async def main() -> None:
         help="comma-separated discussion sizes to climb per forwarder (Janus subscribing to every microphone)"
         " until one fails, instead of the mode's",
     )
+    parser.add_argument(
+        "--groups", help="comma-separated sizes of a class split into groups of 5, instead of the mode's"
+    )
     parser.add_argument("--no-echo", action="store_true", help="skip the generator's headroom runs")
     parser.add_argument("--logs", help="keep the processes' logs in this folder")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "media.json"))
@@ -480,6 +483,7 @@ async def main() -> None:
     lectures = _sizes(args.lectures, [10, 40, 100, 200] if args.full else [10, 40])
     discussions = _sizes(args.discussions, [40] if args.full else [12])
     scenarios = [lecture(n) for n in lectures] + [discussion(n) for n in discussions]
+    scenarios += [groups(n) for n in _sizes(args.groups, [40] if args.full else [])]
     sweep = _sizes(args.discussion_sweep, SWEEP_SIZES if args.full else [])
     print(
         f"cores: forwarder {cores.server}, generator {cores.generator} ({workers} workers); window {window:.0f} s",

@@ -108,3 +108,36 @@ def discussion(participants: int, every_mic: bool = False) -> Scenario:
             subscribed = [p * 4 for p in janus_mics] + [p * 4 + 1 for p in cameras]
             scenario.janus_expect[name] = (subscribed, len(subscribed))
     return scenario
+
+
+def groups(participants: int, size: int = 5) -> Scenario:
+    """Return participants split into groups of `size`, each group a room of its own.
+
+    Everyone publishes a low-rate camera and a microphone; one member of each group speaks. Our
+    forwarder sends each participant the speaking microphone of their group (less their own) and
+    the cameras of their group; Janus's subscribers subscribe to the same streams (the per-packet
+    comparison, as in "discussion").
+    """
+    scenario = Scenario(f"groups-{participants}x{size}", "groups", participants)
+    scenario.subscription = {
+        "ours": f"groups of {size}: the group's speaking microphone less own + the group's cameras",
+        "janus": "the same streams as ours",
+    }
+    members = [list(range(start, min(start + size, participants))) for start in range(0, participants, size)]
+    for g, group in enumerate(members):
+        speaker = group[0]
+        for p in group:
+            level = SPEAKING if p == speaker else 127
+            streams = [
+                _stream(p, 0, "microphone", "mic", MIC.packets_per_second(), level),
+                _stream(p, 1, "camera", "low_camera", LOW_CAMERA.packets_per_second(), 0),
+            ]
+            scenario.publishers.append({"name": f"p-{p}", "feed": p + 1, "room": f"group-{g}", "streams": streams})
+        for v in group:
+            mics = [speaker] if speaker != v else []
+            cameras = [p for p in group if p != v][:LAST_N]
+            janus = [{"feed": p + 1, "mid": "0"} for p in mics] + [{"feed": p + 1, "mid": "1"} for p in cameras]
+            name = f"p-{v}"
+            scenario.subscribers.append({"name": name, "room": f"group-{g}", "janus": janus})
+            scenario.expect[name] = ([p * 4 for p in mics] + [p * 4 + 1 for p in cameras], len(mics) + len(cameras))
+    return scenario
