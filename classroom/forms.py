@@ -60,8 +60,22 @@ class RecessForm(forms.Form):
         max_length=500,
     )
 
+    TIME_ROWS = 3
+    """Rows of time pickers (`start`/`end`, repeated) the page shows; `times` as text works too."""
+
+    def time_rows(self) -> list[tuple[str, str]]:
+        """The (start, end) pickers to show: what was sent, then empty rows up to TIME_ROWS."""
+        sent = list(zip(self.data.getlist("start"), self.data.getlist("end"), strict=False)) if self.is_bound else []
+        filled = [(start, end) for start, end in sent if start or end]
+        return filled + [("", "")] * max(0, self.TIME_ROWS - len(filled))
+
     def clean_times(self) -> list[tuple[time, time]]:
-        return _parse_windows(self.cleaned_data.get("times", ""))
+        # the pickers' rows ("10:00" and "10:15") join the typed windows as "10:00-10:15"
+        parts = [self.cleaned_data.get("times", "")]
+        for start, end in self.time_rows():
+            if start or end:
+                parts.append(f"{start or '?'}-{end or '?'}")
+        return _parse_windows(", ".join(part for part in parts if part))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
