@@ -131,6 +131,19 @@ export class RoomClient {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  /** Go on in another room (a breakout group, and back): this socket closes, one to `url` opens now. */
+  moveTo(url) {
+    const old = this.socket;
+    this.socket = null; // its close is no loss to report
+    this.stopPings();
+    for (const { reject } of this.pending.values()) reject(new RoomError("offline", "moved to another room"));
+    this.pending.clear();
+    this.url = url;
+    this.attempt = 0;
+    if (old) old.close(1000);
+    this.connect();
+  }
+
   /** Try again at once (the network came back, or the person asked). */
   reconnectNow() {
     if (this.stopped || this.socket !== null) return;

@@ -20,6 +20,7 @@ import { mountModeration } from "./moderation.js";
 import { mountControls } from "./controls.js";
 import { mountSlides } from "./slides.js";
 import { mountPanel } from "./panel.js";
+import { mountGroups } from "./groups.js";
 import { mountTimer } from "./timer.js";
 import { mountAnnouncements } from "./announcements.js";
 
@@ -43,6 +44,8 @@ mountControls(room);
 mountSlides(room);
 mountTimer(room);
 mountAnnouncements(room);
+
+mountGroups(room);
 
 // For the browser console and tests; modules should import `room` instead.
 window.classroomRoom = room;

@@ -1,0 +1,62 @@
+"""Breakout groups in real browsers (issue 17): students move into their groups and back with media."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import PageFactory
+from .test_media_browser import MEDIA_TIMEOUT, enter, start_lesson, turn_on, video_of, wait_playing
+
+pytestmark = pytest.mark.browser
+
+
+def test_groups_split_the_class_and_bring_it_back(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    lesson_url = start_lesson(teacher, "6a")
+    turn_on(teacher, "camera")
+    lea = logged_in_page("lea.martin")
+    lea_id = enter(lea, lesson_url)
+    turn_on(lea, "camera")
+    zoe = logged_in_page("zoe.bernard")
+    zoe_id = enter(zoe, lesson_url)
+    turn_on(zoe, "camera")
+    wait_playing(lea, zoe_id)
+
+    # the teacher opens two groups by hand from the dialog, by keyboard-usable selects
+    teacher.click('[data-action="groups"]')
+    teacher.select_option(f'[data-assign="{lea_id}"]', "1")
+    teacher.select_option(f'[data-assign="{zoe_id}"]', "2")
+    teacher.click('#groups-dialog button[type="submit"]')
+
+    # each student's page moves into its own group by itself, camera still on
+    for page in (lea, zoe):
+        expect(page.locator("#group-banner")).to_be_visible(timeout=MEDIA_TIMEOUT)
+        assert page.url != lesson_url
+    expect(video_of(lea, zoe_id)).to_have_count(0, timeout=MEDIA_TIMEOUT)
+    expect(video_of(zoe, lea_id)).to_have_count(0, timeout=MEDIA_TIMEOUT)
+
+    # the overview shows both groups, and a call for help
+    expect(teacher.locator("[data-group]")).to_have_count(2, timeout=MEDIA_TIMEOUT)
+    zoe.click('[data-action="help"]')
+    expect(teacher.locator("[data-group] [data-help-call]")).to_have_count(1, timeout=MEDIA_TIMEOUT)
+
+    # a broadcast reaches both groups
+    teacher.fill("#groups-broadcast-text", "Encore cinq minutes")
+    teacher.click('[data-action="groups-broadcast"]')
+    for page in (lea, zoe):
+        expect(page.locator(".group-broadcast")).to_contain_text("Encore cinq minutes", timeout=MEDIA_TIMEOUT)
+
+    # the teacher drops into Léa's group and is seen there
+    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
+    lea_room = str(lea.evaluate("window.classroomRoom.config.roomId"))
+    teacher.click(f'[data-group="{lea_room}"] [data-action="group-join"]')
+    wait_playing(lea, teacher_id)
+
+    # closing brings everyone back into the lesson, where media plays again
+    teacher.evaluate('() => window.classroomRoom.send({ type: "groups.close" })')
+    for page in (lea, zoe, teacher):
+        expect(page.locator("#group-banner")).to_be_hidden(timeout=MEDIA_TIMEOUT)
+    assert lea.url == lesson_url and zoe.url == lesson_url
+    wait_playing(lea, zoe_id)
+    wait_playing(zoe, lea_id)
