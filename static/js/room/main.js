@@ -19,6 +19,7 @@ import { mountPolls } from "./polls.js";
 import { mountModeration } from "./moderation.js";
 import { mountControls } from "./controls.js";
 import { mountSlides } from "./slides.js";
+import { mountAnnotations } from "./annotations.js";
 import { mountPanel } from "./panel.js";
 import { mountGroups } from "./groups.js";
 import { mountTimer } from "./timer.js";
@@ -42,6 +43,7 @@ mountPolls(room);
 mountModeration(room);
 mountControls(room);
 mountSlides(room);
+mountAnnotations(room);
 mountTimer(room);
 mountAnnouncements(room);
 

@@ -38,6 +38,7 @@ function updateItem(room, li, p) {
   const badges = [badge(t(`role_${p.role}`), "role")];
   if (p.moderator) badges.push(badge(t("moderator"), "moderator"));
   if (p.presenter && !p.moderator) badges.push(badge(t("presenter"), "presenter"));
+  if (p.draw && !p.presenter && !p.moderator) badges.push(badge(t("pen"), "pen"));
   const position = room.state.hands.indexOf(id);
   if (position >= 0) badges.push(badge(t("hand_position", { n: position + 1 }), "hand"));
   if (p.muted_audio) badges.push(badge(t("mic_muted"), "muted-audio"));
@@ -76,6 +77,7 @@ function moderatorMenu(room, p) {
       dataset: { act: "presenter" },
       onclick: () => room.act({ type: "presenter.set", id, presenter: !target().presenter }),
     }),
+    h("button", { type: "button", dataset: { act: "pen" }, onclick: () => room.act({ type: "draw.set", id, draw: !target().draw }) }),
     h("button", { type: "button", dataset: { act: "lower-hand" }, onclick: () => room.act({ type: "hand.lower", id }) }, t("lower_hand")),
     h(
       "button",
@@ -106,6 +108,8 @@ function updateMenu(room, menu, p) {
   menu.querySelector("summary").setAttribute("aria-label", t("actions_for", { name: p.name }));
   menu.querySelector('[data-act="presenter"]').textContent = p.presenter ? t("presenter_unset") : t("presenter_set");
   menu.querySelector('[data-act="presenter"]').hidden = Boolean(p.moderator);
+  menu.querySelector('[data-act="pen"]').textContent = p.draw ? t("pen_take") : t("pen_give");
+  menu.querySelector('[data-act="pen"]').hidden = Boolean(p.moderator || p.presenter);
   menu.querySelector('[data-act="lower-hand"]').hidden = !room.state.hands.includes(String(p.id));
   menu.querySelector('[data-act="remove"]').hidden = Boolean(p.moderator);
 }

@@ -1,5 +1,6 @@
 // The slides panel: hidden without a deck; presenters open decks and turn pages.
 
+import { boardBackground } from "./annotations.js";
 import { $ } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -34,10 +35,10 @@ export function mountSlides(room) {
     const pages = slides.pages || (deck && deck.pages) || null;
     image.dataset.deck = String(slides.deck);
     image.dataset.slidePage = String(slides.page);
-    image.src = slideUrl(slides.deck, slides.page, (deck && deck.format) || "webp");
+    image.src = slides.board ? boardBackground(image.dataset.background) : slideUrl(slides.deck, slides.page, (deck && deck.format) || "webp");
     image.alt = pages ? t("slide_n_of", { n: slides.page, total: pages }) : t("slide_n", { n: slides.page });
     counter.textContent = pages ? `${slides.page} / ${pages}` : String(slides.page);
-    $("#slides-title").textContent = deck ? deck.title : t("slides");
+    $("#slides-title").textContent = slides.board ? t("board") : deck ? deck.title : t("slides");
     prev.disabled = slides.page <= 1;
     next.disabled = pages !== null && slides.page >= pages;
   });
@@ -55,7 +56,7 @@ export function mountSlides(room) {
   // A deck deleted while shown drops out of `decks`: stop showing it.
   room.watch("decks", () => {
     const slides = room.state.slides;
-    if (slides && !room.state.decks.some((d) => String(d.id) === String(slides.deck))) {
+    if (slides && !slides.board && !room.state.decks.some((d) => String(d.id) === String(slides.deck))) {
       panel.hidden = true;
       image.removeAttribute("src");
       image.dataset.slidePage = "";

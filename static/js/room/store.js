@@ -274,7 +274,7 @@ export class Room {
     });
     on("slides.page", (m) => {
       const deck = s().decks.find((d) => String(d.id) === String(m.deck));
-      s().slides = { deck: m.deck, page: m.page, pages: m.pages || (deck ? deck.pages : null) };
+      s().slides = { deck: m.deck, page: m.page, pages: m.pages || (deck ? deck.pages : null), board: Boolean(m.board) };
       this.changed("slides");
     });
     on("decks", (m) => {

@@ -1,0 +1,109 @@
+"""Drawing in real browsers: the teacher draws on page 2, a student sees it, the student given the pen
+draws back, a late joiner sees both, and on a 360 px phone the overlay lies exactly over the page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.slides.pdfs import deck_pdf
+
+from .conftest import PageFactory, show_tab
+
+pytestmark = pytest.mark.browser
+
+ROOM_URL = re.compile(r"/rooms/[0-9a-f-]{36}/$")
+SERVER_STROKES = "[data-annotations] [data-stroke]:not([data-stroke^='local-'])"
+
+
+def _draw(page: Page, path: list[tuple[float, float]]) -> None:
+    """Drag the mouse over the overlay through these page fractions."""
+    box = page.locator("[data-annotations]").bounding_box()
+    assert box and box["width"] > 0
+    points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in path]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point, steps=5)
+    page.mouse.up()
+
+
+def _overlay_matches_image(page: Page) -> None:
+    boxes = page.evaluate(
+        """() => [document.querySelector('[data-annotations]'), document.querySelector('img[data-slide-page]')]
+             .map((e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })"""
+    )
+    overlay, image = boxes
+    assert image[2] > 0 and overlay == pytest.approx(image, abs=1.5), boxes
+
+
+def test_teacher_and_student_draw_and_a_late_joiner_sees_both(logged_in_page: PageFactory, tmp_path: Path) -> None:
+    teacher = logged_in_page("marie.curie")
+    teacher.goto("/classes/6a/")
+    deck = tmp_path / "Fractions.pdf"
+    deck.write_bytes(deck_pdf(3))
+    form = teacher.locator('form[data-action="upload-slides"]')
+    form.locator("input[type=file]").set_input_files(str(deck))
+    form.locator("button[type=submit]").click()
+    expect(teacher.locator("[data-deck]", has_text="Fractions")).to_have_attribute("data-status", "ready")
+    teacher.click('form[data-action="start-lesson"] button[type=submit]')
+    teacher.wait_for_url(ROOM_URL)
+
+    student = logged_in_page("lea.martin", viewport={"width": 360, "height": 740})
+    student.goto(teacher.url)
+    expect(student.locator("#screen-room")).to_be_visible()
+    show_tab(teacher, "more")
+    teacher.select_option("#deck-select", label="Fractions")
+    teacher.click("#deck-picker button[type=submit]")
+    teacher.click("#slide-next")
+    expect(student.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "2")
+
+    # the teacher draws on page 2 with the mouse
+    teacher.click('[data-action="draw"]')
+    _draw(teacher, [(0.2, 0.3), (0.4, 0.35), (0.6, 0.5)])
+    expect(student.locator(SERVER_STROKES)).to_have_count(1)
+    expect(teacher.locator(SERVER_STROKES)).to_have_count(1)
+    # a student without the pen has nothing to draw with
+    expect(student.locator('[data-action="draw"]')).to_be_hidden()
+
+    # the teacher gives the student the pen from the participants list
+    show_tab(teacher, "people")
+    row = teacher.locator("li.participant", has_text="Léa")
+    row.locator("summary").click()
+    row.locator('[data-act="pen"]').click()
+    expect(student.locator('[data-action="draw"]')).to_be_visible()
+    student.click('[data-action="draw"]')
+    _draw(student, [(0.7, 0.7), (0.8, 0.75), (0.9, 0.9)])
+    expect(teacher.locator(SERVER_STROKES)).to_have_count(2)
+    expect(student.locator(SERVER_STROKES)).to_have_count(2)
+
+    # at 360 px the overlay lies over the page image, and the strokes scale with it
+    student.wait_for_function("() => document.querySelector('img[data-slide-page]').naturalWidth > 0")
+    _overlay_matches_image(student)
+
+    late = logged_in_page("zoe.bernard")
+    late.goto(teacher.url)
+    expect(late.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "2")
+    expect(late.locator(SERVER_STROKES)).to_have_count(2)
+    late.wait_for_function("() => document.querySelector('img[data-slide-page]').naturalWidth > 0")
+    _overlay_matches_image(late)
+
+
+def test_text_is_placed_by_keyboard_and_stays_text(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    teacher.goto("/classes/6a/")
+    teacher.click('form[data-action="start-lesson"] button[type=submit]')
+    teacher.wait_for_url(ROOM_URL)
+    expect(teacher.locator("#screen-room")).to_be_visible()
+    show_tab(teacher, "more")
+    teacher.click('[data-action="board-open"]')
+    expect(teacher.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "1")
+    teacher.click('[data-action="draw"]')
+    teacher.fill("#draw-text", "<b>x = 2</b>")
+    teacher.press("#draw-text", "Enter")
+    text = teacher.locator(f"{SERVER_STROKES}[data-tool='text']")
+    expect(text).to_have_text("<b>x = 2</b>")
+    expect(teacher.locator("[data-annotations] b")).to_have_count(0)
