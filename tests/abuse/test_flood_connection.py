@@ -126,6 +126,6 @@ async def test_a_page_at_its_usual_rate_never_meets_the_connection_limit(lesson)
             await teacher.send(json.dumps({"type": "ping", "ref": ref}))
         for ref in range(31, 91):
             await ping(teacher, ref)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # the point: a steady rate under the application's own per-user rate
         assert teacher.close_code is None
     assert server.log.read_text().count("not read until under it") == before

@@ -203,7 +203,7 @@ def test_ending_the_lesson_shows_a_final_message_and_stops_reconnecting(logged_i
     expect(student.locator("#screen-final")).to_be_visible()
     expect(student.locator("#final-message")).to_have_attribute("data-reason", "ended_ended")
     expect(student.locator("#final-message")).to_have_text("The room has ended.")
-    student.wait_for_timeout(1500)
+    student.wait_for_timeout(1500)  # the point: longer than the first reconnection delay (0.75-1.25 s)
     expect(student.locator("#connection-banner")).to_have_attribute("data-state", "ok")
     assert student.evaluate("window.classroomRoom.client.socket") is None
 

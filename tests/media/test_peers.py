@@ -37,7 +37,7 @@ async def test_late_joiner_gets_a_keyframe_within_a_second(classroom: Classroom)
     await alice.publish(camera())
     await bob.join()
     await bob.wait_frames("alice", "camera", count=5)
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # the point: the last keyframe is older than the second carol is given
     await carol.join()
     assert carol.subscribe_pc is not None
     async with asyncio.timeout(5):
@@ -56,9 +56,9 @@ async def test_muted_camera_stops(classroom: Classroom) -> None:
     mid = await bob.wait_frames("alice", "camera", count=5)
     await classroom.allow("alice", video=False)
     assert bob.mid_of("alice", "camera") is None
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # the frames already on their way
     frozen = bob.frames[mid]
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the point: no frame for a whole second
     assert bob.frames[mid] == frozen
 
 
@@ -71,9 +71,9 @@ async def test_revoked_screen_stops_while_camera_goes_on(classroom: Classroom) -
     await bob.wait_frames("alice", "camera", count=5)
     await classroom.allow("alice", screen=False)
     assert bob.mid_of("alice", "screen") is None
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # the frames already on their way
     frozen = bob.frames[screen]
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the point: no frame for a whole second
     assert bob.frames[screen] == frozen
     await bob.wait_frames("alice", "camera", count=10)
 
@@ -186,7 +186,7 @@ async def test_subscriber_gets_sender_reports_of_forwarding_slots_only(
         if transceiver.mid in (camera_mid, microphone_mid):
             forwarding |= set(transceiver.receiver._RTCRtpReceiver__remote_streams)  # type: ignore[attr-defined]
     before = len(compounds)
-    await asyncio.sleep(3.2)
+    await asyncio.sleep(3.2)  # the point: how many reports come in about three seconds
     received = [srs for dtls, srs in compounds[before:] if dtls is transport]
     # about one compound packet a second, each reporting both forwarding slots and no idle one
     assert 2 <= len(received) <= 7
@@ -221,7 +221,7 @@ async def test_subscriber_plis_reach_the_publisher_throttled(
     sent = time.monotonic()
     for _ in range(5):
         await receiver._send_rtcp_pli(ssrc)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the point: past the 500 ms window that folds them
     forwarded = plis[before:]
     # one at once, the others folded into one at the end of the 500 ms window
     assert len(forwarded) == 2

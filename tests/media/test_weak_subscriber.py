@@ -71,7 +71,7 @@ async def send_remb(receiver: RTCRtpReceiver, bitrate: int) -> None:
         packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=ssrc, media_ssrc=0, fci=pack_remb_fci(value, media))
         await receiver._send_rtcp(packet)
         value = bitrate
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # a browser's pace of estimates, not a wait
 
 
 async def frame_of_size(track: MediaStreamTrack, size: tuple[int, int]) -> None:

@@ -21,6 +21,7 @@ from channels.testing import WebsocketCommunicator
 from websockets.asyncio.client import ClientConnection
 
 from accounts.models import User
+from classroom import consumers
 from classroom.actions.lessons import do_start_lesson
 from classroom.models import Room, SchoolClass
 from config.asgi import application
@@ -29,7 +30,7 @@ from tests.services import AsgiServer
 
 ORIGIN = b"http://localhost"
 TIMEOUT = 3.0
-LEAVE_SETTLE = 0.05
+DAPHNE_HEARS_CLOSE_S = 0.05
 SERVERS_SETTLE_TIMEOUT = 10.0
 
 
@@ -100,9 +101,7 @@ class Socket:
     async def leave(self) -> None:
         await self.communicator.disconnect()
         # Let the consumer's disconnect (a database write) finish before the test goes on.
-        await asyncio.sleep(LEAVE_SETTLE)
-        if isinstance(self.communicator, DaphneCommunicator):
-            await servers_settled()
+        await sockets_counted_out(daphne=isinstance(self.communicator, DaphneCommunicator))
 
 
 def _busy_backends() -> int:
@@ -115,6 +114,22 @@ def _busy_backends() -> int:
         )
         row = cursor.fetchone()
     return int(row[0])
+
+
+async def sockets_counted_out(*, daphne: bool) -> None:
+    """Wait until the sockets closed here have been counted out (their database writes done).
+
+    In this process a closed consumer has run its cleanup by the time its communicator's
+    `disconnect` returns, unless the communicator's timeout cancelled it: then its cleanup runs on
+    in its own task (`consumers._cleanups`), awaited here. A daphne process hears the close a moment
+    after the client sent it, and nothing on this side can see that moment: a short pause, then the
+    database itself says when its writes are done.
+    """
+    while consumers._cleanups:
+        await asyncio.wait(set(consumers._cleanups))
+    if daphne:
+        await asyncio.sleep(DAPHNE_HEARS_CLOSE_S)
+        await servers_settled()
 
 
 async def servers_settled() -> None:
@@ -252,9 +267,7 @@ async def open_socket(request: pytest.FixtureRequest) -> AsyncIterator[Opener]:
     for communicator in opened:
         if not communicator.future.done():
             await communicator.disconnect()
-    await asyncio.sleep(LEAVE_SETTLE)
-    if servers:
-        await servers_settled()
+    await sockets_counted_out(daphne=bool(servers))
 
 
 @pytest.fixture
