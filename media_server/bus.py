@@ -32,8 +32,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -66,14 +67,10 @@ SERVER_CHECK_S = 0.2
 """A node asks which Redis server it talks to at most this often, and before a command if it has not since."""
 """An event older than this when read (no dispatcher ran meanwhile) is dropped: it would only confuse."""
 
-REFUSED = {"audio": False, "video": False, "screen": False, "always_forward": False}
-
 # Delete a field only if it still holds the expected value (a room placed again is not touched).
 _HDEL_IF = (
     "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0"
 )
-
-Op = Literal["handle", "set_permissions", "leave", "close_room"]
 
 
 def node_key(node_id: str) -> str:
@@ -113,15 +110,54 @@ class NodeInfo(TypedDict):
     load: dict[str, float]
 
 
-class Command(TypedDict, total=False):
-    """One call of the application on a node."""
+class _Command(BaseModel):
+    """One call of the application on a node, as it crosses the bus (JSON in the node's inbox)."""
 
-    op: Op
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     room: str
+
+
+class Handle(_Command):
+    """A browser's media.* message; the node answers on `reply_to`."""
+
+    op: Literal["handle"] = "handle"
     peer: str
     message: dict[str, Any]
-    permissions: dict[str, bool]
     reply_to: str
+
+
+class Permissions(BaseModel):
+    """What a peer may publish."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    audio: bool
+    video: bool
+    screen: bool
+    always_forward: bool = False
+
+
+REFUSED = Permissions(audio=False, video=False, screen=False)
+
+
+class SetPermissions(_Command):
+    op: Literal["set_permissions"] = "set_permissions"
+    peer: str
+    permissions: Permissions
+
+
+class Leave(_Command):
+    op: Literal["leave"] = "leave"
+    peer: str
+
+
+class CloseRoom(_Command):
+    op: Literal["close_room"] = "close_room"
+
+
+Command = Annotated[Handle | SetPermissions | Leave | CloseRoom, Field(discriminator="op")]
+COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 
 
 @dataclass(frozen=True)
@@ -269,12 +305,16 @@ class BusNode:
                 logger.exception("media node %s: could not ask Redis for its run id", self.id)
             if popped is None:
                 continue
-            command: Command = json.loads(popped[1])
+            try:
+                command = COMMAND.validate_json(popped[1])
+            except ValidationError:
+                logger.exception("media node %s: dropped a command it cannot read: %.200r", self.id, popped[1])
+                continue
             self._enqueue(command)
 
     def _enqueue(self, command: Command) -> None:
         # One worker per room: rooms do not wait for each other, a room's commands keep their order.
-        room = command["room"]
+        room = command.room
         queue = self._queues.get(room)
         if queue is None:
             queue = self._queues[room] = asyncio.Queue()
@@ -290,28 +330,28 @@ class BusNode:
                 try:
                     await self._execute(command)
                 except Exception:
-                    logger.exception("media node %s: could not answer %s in room %s", self.id, command["op"], room)
+                    logger.exception("media node %s: could not answer %s in room %s", self.id, command.op, room)
         finally:
             del self._queues[room]
 
     async def _execute(self, command: Command) -> None:
         reply: dict[str, Any] = {"ok": True}
-        room, peer = command["room"], command.get("peer", "")
+        room = command.room
         try:
-            if command["op"] == "handle":
-                await self.node.handle(room, peer, command["message"])
-            elif command["op"] == "set_permissions":
-                await self.node.set_permissions(room, peer, **command["permissions"])
-            elif command["op"] == "leave":
-                await self.node.leave(room, peer)
-            elif command["op"] == "close_room":
+            if isinstance(command, Handle):
+                await self.node.handle(room, command.peer, command.message)
+            elif isinstance(command, SetPermissions):
+                await self.node.set_permissions(room, command.peer, **command.permissions.model_dump())
+            elif isinstance(command, Leave):
+                await self.node.leave(room, command.peer)
+            else:
                 await self.node.close_room(room)
         except MediaError as exc:
             reply = {"ok": False, "code": exc.code, "message": exc.message}
         except Exception:
-            logger.exception("media node %s: %s failed in room %s", self.id, command["op"], room)
+            logger.exception("media node %s: %s failed in room %s", self.id, command.op, room)
             reply = {"ok": False, "code": "unavailable", "message": "The media server failed on this message."}
-        reply_to = command.get("reply_to")
+        reply_to = command.reply_to if isinstance(command, Handle) else ""
         if reply_to:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.rpush(reply_to, json.dumps(reply))
@@ -391,7 +431,9 @@ class BusClient:
             for peer, permissions in peers.items():
                 await self._push(
                     chosen["id"],
-                    Command(op="set_permissions", room=room_id, peer=_text(peer), permissions=json.loads(permissions)),
+                    SetPermissions(
+                        room=room_id, peer=_text(peer), permissions=Permissions.model_validate_json(permissions)
+                    ),
                 )
             return chosen["id"]
         return await self.place(room_id)
@@ -400,12 +442,10 @@ class BusClient:
 
     async def handle(self, room_id: str, peer_id: str, message: dict[str, Any]) -> None:
         """Pass a browser's media.* message to the room's node; raise MediaError as the node would."""
-        await self.redis.hsetnx(peers_key(room_id), peer_id, json.dumps(REFUSED))
+        await self.redis.hsetnx(peers_key(room_id), peer_id, REFUSED.model_dump_json())
         node_id = await self.place(room_id)
         request = uuid.uuid4().hex
-        await self._push(
-            node_id, Command(op="handle", room=room_id, peer=peer_id, message=message, reply_to=reply_key(request))
-        )
+        await self._push(node_id, Handle(room=room_id, peer=peer_id, message=message, reply_to=reply_key(request)))
         popped = await self.redis.blpop([reply_key(request)], timeout=self.timeout)
         if popped is None:
             raise MediaError("unavailable", "The media server did not answer in time; try again.")
@@ -417,21 +457,19 @@ class BusClient:
         self, room_id: str, peer_id: str, *, audio: bool, video: bool, screen: bool, always_forward: bool = False
     ) -> None:
         """Record what a peer may publish and tell the room's node, if the room is placed."""
-        permissions = {"audio": audio, "video": video, "screen": screen, "always_forward": always_forward}
+        permissions = Permissions(audio=audio, video=video, screen=screen, always_forward=always_forward)
         # Recorded before looking up the placement: a concurrent placement replays it, or we send it.
-        await self.redis.hset(peers_key(room_id), peer_id, json.dumps(permissions))
+        await self.redis.hset(peers_key(room_id), peer_id, permissions.model_dump_json())
         node_id = await self.placement(room_id)
         if node_id is not None:
-            await self._push(
-                node_id, Command(op="set_permissions", room=room_id, peer=peer_id, permissions=permissions)
-            )
+            await self._push(node_id, SetPermissions(room=room_id, peer=peer_id, permissions=permissions))
 
     async def leave(self, room_id: str, peer_id: str) -> None:
         """Stop all media of a peer."""
         await self.redis.hdel(peers_key(room_id), peer_id)
         node_id = await self.placement(room_id)
         if node_id is not None:
-            await self._push(node_id, Command(op="leave", room=room_id, peer=peer_id))
+            await self._push(node_id, Leave(room=room_id, peer=peer_id))
 
     async def close_room(self, room_id: str) -> None:
         """Stop all media of a room and forget where it was."""
@@ -439,10 +477,10 @@ class BusClient:
         node_id = await self.placement(room_id)
         if node_id is not None:
             await self.redis.eval(_HDEL_IF, 1, ROOMS, room_id, node_id)
-            await self._push(node_id, Command(op="close_room", room=room_id))
+            await self._push(node_id, CloseRoom(room=room_id))
 
     async def _push(self, node_id: str, command: Command) -> None:
-        await self.redis.rpush(inbox_key(node_id), json.dumps(command))
+        await self.redis.rpush(inbox_key(node_id), command.model_dump_json())
 
     # Dead nodes and events
 
