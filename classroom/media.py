@@ -334,6 +334,10 @@ class MediaBackend(ABC):
     async def before_join(self, room_id: str, user_id: str) -> None:
         """Make ready for a participant's media.join."""
 
+    @abstractmethod
+    async def nodes(self) -> list[dict[str, Any]]:
+        """The forwarders as /metrics counts them: each an `id` and its `load` (none when unreachable)."""
+
 
 class EmbeddedBackend(MediaBackend):
     """The forwarder runs in this process, on the ASGI event loop (one per loop)."""
@@ -388,6 +392,10 @@ class EmbeddedBackend(MediaBackend):
     async def health(self) -> dict[str, Any]:
         node = running_node() or next(iter(_nodes.values()), None)
         return {"status": "ok", "mode": self.mode, **(node.stats() if node is not None else {"rooms": 0})}
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        node = running_node()
+        return [{"id": "in-process", "load": node.stats() if node is not None else {}}]
 
 
 class BusBackend(MediaBackend):
@@ -460,6 +468,12 @@ class BusBackend(MediaBackend):
         except Exception as exc:
             return {"status": f"down: {exc.__class__.__name__}", "mode": self.mode, "nodes": []}
         return {"status": "ok" if live else "down: no media node", "mode": self.mode, "nodes": live}
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        try:
+            return await live_nodes()
+        except Exception:
+            return []  # Redis is down: no node can be reached, which /healthz reports in words
 
     async def before_join(self, room_id: str, user_id: str) -> None:
         """Put what the participant may publish on the bus again, as the database says.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
+import redis
 from django.test import AsyncClient, Client
 
 from accounts.models import User
 from classroom.actions.lessons import do_start_lesson
 from classroom.models import Room, SchoolClass
+from media_server import bus
 
 TOKEN = "a-long-random-token"
 
@@ -56,6 +59,26 @@ def test_the_token_opens_it_from_anywhere(db) -> None:  # type: ignore[no-untype
     client = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     text = scrape(client)
     assert value(text, "cv_media_nodes") == 1.0
+
+
+@pytest.mark.redis
+def test_media_nodes_are_read_from_their_heartbeats_on_redis(db, settings, redis_server) -> None:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = redis_server.url.rsplit("/", 1)[0] + "/8"
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    client = Client()
+    assert value(scrape(client), "cv_media_nodes") == 0.0
+
+    async def beat() -> None:
+        node = bus.BusNode(bus.connect(settings.REDIS_URL), node_id="metrics-node", address="127.0.0.1")
+        await node._beat()  # the heartbeat and the registration a serving node writes
+        await node.redis.sadd(bus.NODES, node.id)
+        await node.redis.aclose()
+
+    asyncio.run(beat())
+    text = scrape(client)
+    assert value(text, "cv_media_nodes") == 1.0
+    assert value(text, 'cv_media_node_rooms{node="metrics-node"}') == 0.0
+    assert value(text, 'cv_media_node_packets_per_second{node="metrics-node"}') == 0.0
 
 
 def test_live_rooms_count_a_lesson_until_it_ends(teacher: User) -> None:
