@@ -13,15 +13,9 @@ ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 VP8 = "video/VP8"
 H264 = "video/H264"
-OPUS = "audio/opus"
 
 SILENCE = 127
 """RFC 6464 level of digital silence, in -dBov."""
-
-
-def seq_newer(a: int, b: int) -> bool:
-    """Return whether sequence number a comes after b, modulo 2^16."""
-    return a != b and ((a - b) & 0xFFFF) < 0x8000
 
 
 def payload_offset(data: bytes) -> int:
