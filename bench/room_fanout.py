@@ -1,6 +1,6 @@
 """Benchmark the room's fan-out: a poll reaching 40 and 200 students, and 200 students voting.
 
-Two setups, both on one SQLite file in WAL mode:
+Two setups, on one SQLite file in WAL mode or (--database postgres) a throwaway PostgreSQL cluster:
   embedded  one daphne process, the in-memory channel layer (no variable set);
   redis     REDIS_URL set (channels-redis): two daphne processes, students split between them,
             the teacher on the first.
@@ -17,6 +17,8 @@ Users get sessions straight from Django's SessionStore (no login form); the less
 
     .venv/bin/python bench/room_fanout.py            # 40 and 200 students, 20 polls each
     .venv/bin/python bench/room_fanout.py --quick    # 40 students, 8 polls
+    .venv/bin/python bench/room_fanout.py --joins-only --students 200 --setups redis --database postgres
+                                                     # the production shape's join storm
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The servers' output, kept after the run (printed paths) for when a run fails.
+LOGS = Path(tempfile.gettempdir()) / "cv-bench-fanout-logs"
 MAX_STUDENTS = 500
 MAX_REPS = 200
 CONNECT_TIMEOUT = 60.0
@@ -52,6 +56,7 @@ VOTE_TIMEOUT = 60.0
 # poll.create allows a burst of 5 per socket (classroom/ratelimit.py): the teacher opens a new
 # socket (before closing the old one, so it never leaves the room) every POLLS_PER_SOCKET polls.
 POLLS_PER_SOCKET = 5
+JOIN_ATTEMPTS = 5
 
 
 def cpu_seconds(pid: int) -> float:
@@ -81,6 +86,7 @@ def free_port() -> int:
 def daphnes(count: int, env: dict[str, str]) -> Iterator[tuple[list[int], list[subprocess.Popen[bytes]]]]:
     """Start `count` daphne processes on free 127.0.0.1 ports; stop them on the way out."""
     daphne = str(Path(sys.executable).parent / "daphne")
+    LOGS.mkdir(exist_ok=True)
     ports = [free_port() for _ in range(count)]
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -92,7 +98,7 @@ def daphnes(count: int, env: dict[str, str]) -> Iterator[tuple[list[int], list[s
                     cwd=ROOT,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stderr=open(LOGS / f"daphne-{port}.log", "wb"),
                 )
             )
         for port, proc in zip(ports, procs, strict=True):
@@ -131,34 +137,59 @@ class Lesson:
     students: list[str]  # session keys
 
 
-def prepare_school(tmp: Path, students: int, env: dict[str, str]) -> Path:
-    """Generate one class of `students`, migrate and sync a SQLite file; return its path."""
-    ldif = tmp / "school.ldif"
-    subprocess.run(
-        [sys.executable, "scripts/gen_directory.py", "--students", str(students), "--classes", "1",
-         "--teachers", "2", "--no-passwords", "-o", str(ldif)],
-        cwd=ROOT, check=True,
-    )  # fmt: skip
-    template = tmp / "template.sqlite3"
-    sync_env = {**env, "DATABASE_URL": f"sqlite:///{template}", "DIRECTORY_LDIF": str(ldif)}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=sync_env, check=True)
-    subprocess.run([sys.executable, "manage.py", "sync_directory"], cwd=ROOT, env=sync_env, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    # One file, no WAL beside it, so that a plain copy is a fresh database.
-    import sqlite3
+class Database:
+    """Where the servers keep the school: a SQLite file copied fresh for each run, or a PostgreSQL
+    database made again from a template for each run (the production shape's database)."""
 
-    with sqlite3.connect(template) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return template
+    def __init__(self, tmp: Path, postgres: Any = None) -> None:
+        self.tmp = tmp
+        self.postgres = postgres
 
+    def url(self, name: str) -> str:
+        if self.postgres is None:
+            return f"sqlite:///{self.tmp / name}.sqlite3"
+        return self.postgres.url.rsplit("/", 1)[0] + f"/{name}"
 
-def fresh_database(template: Path, target: Path) -> None:
-    from django.db import connections
+    def _admin(self, *statements: str) -> None:
+        import psycopg
 
-    connections.close_all()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(template, target)
+        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
+            for statement in statements:
+                connection.execute(statement)  # type: ignore[arg-type]
+
+    def prepare(self, students: int, env: dict[str, str]) -> None:
+        """Generate one class of `students`, migrate and sync it into the template."""
+        ldif = self.tmp / "school.ldif"
+        subprocess.run(
+            [sys.executable, "scripts/gen_directory.py", "--students", str(students), "--classes", "1",
+             "--teachers", "2", "--no-passwords", "-o", str(ldif)],
+            cwd=ROOT, check=True,
+        )  # fmt: skip
+        if self.postgres is not None:
+            self._admin("CREATE DATABASE template_school")
+        sync_env = {**env, "DATABASE_URL": self.url("template_school"), "DIRECTORY_LDIF": str(ldif)}
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=sync_env, check=True)
+        subprocess.run([sys.executable, "manage.py", "sync_directory"], cwd=ROOT, env=sync_env, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        if self.postgres is None:
+            # One file, no WAL beside it, so that a plain copy is a fresh database.
+            import sqlite3
+
+            with sqlite3.connect(self.tmp / "template_school.sqlite3") as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def fresh(self) -> None:
+        """The `room` database, a fresh copy of the template."""
+        from django.db import connections
+
+        connections.close_all()
+        if self.postgres is not None:
+            self._admin("DROP DATABASE IF EXISTS room WITH (FORCE)", "CREATE DATABASE room TEMPLATE template_school")
+            return
+        target = self.tmp / "room.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(self.tmp / "template_school.sqlite3", target)
 
 
 def start_lesson(students: int) -> Lesson:
@@ -291,13 +322,24 @@ class Bench:
         teacher = self.teacher
         n = len(self.lesson.students)
         times: list[float] = []
+        failed: list[int] = []
         pings: list[float] = []
         storming = True
 
         async def one(i: int, session: str) -> Client:
             await asyncio.sleep(max(0.0, start + storm_s * i / n - time.perf_counter()))
             opened = time.perf_counter()
-            client = await self.connect(self.ports[i % len(self.ports)], session)
+            for attempt in range(JOIN_ATTEMPTS):
+                try:
+                    client = await self.connect(self.ports[i % len(self.ports)], session)
+                    break
+                except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed):
+                    # daphne drops a handshake the application did not accept within 5 s: a page
+                    # would try again after its back-off, so does this student.
+                    failed.append(i)
+                    if attempt == JOIN_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(1.0)
             times.append(time.perf_counter() - opened)
             return client
 
@@ -320,6 +362,7 @@ class Bench:
             "join_max": max(times) * 1000,
             "join_ping_p50": percentile(pings, 50) * 1000,
             "join_ping_p99": percentile(pings, 99) * 1000,
+            "join_failed": len(failed),
         }
 
     async def send(self, client: Client, message: dict[str, Any]) -> int:
@@ -453,6 +496,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, help="measured polls per run (default 20, quick 8)")
     parser.add_argument("--storm", type=float, default=10.0, help="seconds over which the students arrive")
     parser.add_argument("--joins-only", action="store_true", help="measure the join storm only")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="sqlite (a file in WAL mode) or postgres (a throwaway cluster, as in production)",
+    )
     parser.add_argument("--setups", nargs="+", choices=["embedded", "redis"], default=["embedded", "redis"])
     args = parser.parse_args()
     sizes = args.students or ([40] if args.quick else [40, 200])
@@ -463,7 +512,7 @@ def main() -> None:
     # Ctrl-C and kill both unwind through the `finally` blocks that stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="cv-bench-fanout-"))
-    redis = None
+    redis = postgres = None
     try:
         base_env = {
             **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "LDAP_URI", "DATABASE_URL")},
@@ -473,9 +522,13 @@ def main() -> None:
             "LDAP_URI": "",
             "LOG_LEVEL": "WARNING",
         }
-        template = prepare_school(tmp, max(sizes), base_env)
-        database = tmp / "room.sqlite3"
-        base_env["DATABASE_URL"] = f"sqlite:///{database}"
+        if args.database == "postgres":
+            from tests.services import start_postgres
+
+            postgres = start_postgres()
+        database = Database(tmp, postgres)
+        database.prepare(max(sizes), base_env)
+        base_env["DATABASE_URL"] = database.url("room")
         base_env["DIRECTORY_LDIF"] = str(tmp / "school.ldif")
         # This process only writes sessions and the lesson: the database settings are the servers'.
         os.environ.update({k: base_env[k] for k in ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
@@ -486,7 +539,7 @@ def main() -> None:
         django.setup()
 
         load = os.getloadavg()
-        print(f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        print(f"{os.cpu_count()} CPUs, {args.database}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
               f"{reps} polls per run; times in ms unless said")  # fmt: skip
         rows = []
         for setup in args.setups:
@@ -498,7 +551,7 @@ def main() -> None:
                     redis = start_redis()
                 env["REDIS_URL"] = redis.url
             for n in sizes:
-                fresh_database(template, database)
+                database.fresh()
                 lesson = start_lesson(n)
                 redis_cpu0 = cpu_seconds(redis.process.pid) if setup == "redis" and redis else 0.0
                 with daphnes(2 if setup == "redis" else 1, env) as (ports, procs):
@@ -515,6 +568,11 @@ def main() -> None:
     finally:
         if redis is not None:
             redis.stop()
+        if postgres is not None:
+            from django.db import connections
+
+            connections.close_all()
+            postgres.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -523,7 +581,8 @@ def print_row(setup: str, n: int, r: dict[str, float]) -> None:
         f"{setup:8} {n:3} students | join storm: all in after {r['join_s']:5.1f} s; socket open -> state "
         f"p50 {r['join_p50']:6.0f} p99 {r['join_p99']:6.0f} max {r['join_max']:6.0f} ms; teacher ping "
         f"p50 {r['join_ping_p50']:5.0f} p99 {r['join_ping_p99']:5.0f} ms; server CPU {r['join_server_cpu_s']:.1f} s "
-        f"(client CPU {r['join_client_cpu_s']:.1f} s)",
+        f"(client CPU {r['join_client_cpu_s']:.1f} s)"
+        + (f"; {r['join_failed']:.0f} handshakes failed and were retried" if r["join_failed"] else ""),
         flush=True,
     )
     if "last_p50" not in r:

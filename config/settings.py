@@ -156,6 +156,10 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 REDIS_URL = envstr("REDIS_URL")
 # Longer than channels-redis's 5 s blocking read (RedisChannelLayer.brpop_timeout).
 CHANNEL_LAYER_SOCKET_TIMEOUT = 15
+# redis-py's asyncio pool raises "Too many connections" past 100 commands in flight; a join storm
+# of 200 students on two processes went past it and sockets failed to open (bench/room_fanout.py).
+# Each is one connection to Redis (maxclients 10,000 by default), opened only when needed.
+CHANNEL_LAYER_MAX_CONNECTIONS = 1000
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -164,7 +168,14 @@ if REDIS_URL:
             # for 5 s on an idle socket: without a longer timeout, quiet room sockets drop every few
             # seconds. Set here, not as `?socket_timeout=` in REDIS_URL, which Celery cannot parse.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT, **retry_options()}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                        **retry_options(),
+                    }
+                ],
                 "capacity": 1000,
                 "expiry": 30,
             },
