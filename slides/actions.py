@@ -285,9 +285,13 @@ def _class_decks(school_class_id: int | None) -> list[DeckObject]:
     return [deck_object(deck) for deck in Deck.objects.filter(school_class_id=school_class_id)]
 
 
+CLASS_ROOMS = (Room.Kind.LESSON, Room.Kind.GROUP)
+"""The rooms that offer their class's decks: a lesson and its breakout groups (each its own presenter)."""
+
+
 def decks_state(room: Room) -> list[DeckObject]:
-    """The decks of a lesson's class for `state.decks`; a recess has none."""
-    if room.kind != Room.Kind.LESSON:
+    """The decks of a lesson's (or a group's) class for `state.decks`; a recess has none."""
+    if room.kind not in CLASS_ROOMS:
         return []
     return _class_decks(room.school_class_id)
 
@@ -307,8 +311,8 @@ def slides_state(room: Room) -> SlidesObject | None:
 
 
 def broadcast_decks(school_class: SchoolClass) -> None:
-    """Send `decks` to every live lesson of the class, once the transaction commits."""
-    rooms = Room.objects.filter(kind=Room.Kind.LESSON, school_class=school_class, ended_at__isnull=True)
+    """Send `decks` to every live lesson of the class and its groups, once the transaction commits."""
+    rooms = Room.objects.filter(kind__in=CLASS_ROOMS, school_class=school_class, ended_at__isnull=True)
     room_ids = list(rooms.values_list("pk", flat=True))
     if not room_ids:
         return
@@ -319,7 +323,7 @@ def broadcast_decks(school_class: SchoolClass) -> None:
 
 def _find_deck(room: Room, deck_id: str | int) -> Deck:
     deck = None
-    if str(deck_id).isdigit() and room.kind == Room.Kind.LESSON:
+    if str(deck_id).isdigit() and room.kind in CLASS_ROOMS:
         deck = Deck.objects.filter(pk=int(deck_id), school_class_id=room.school_class_id).first()
     if deck is None:
         raise Refused("not_found", _("No such deck in this class."))
