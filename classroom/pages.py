@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from accounts.models import User
 
 from . import permissions
-from .attendance import summarize
+from .attendance import group_headings, summarize
 from .models import Attendance, Room
 from .views import live_rooms_for
 
@@ -48,7 +48,9 @@ def attendance_page(request: HttpRequest, room_id: str) -> HttpResponse:
     """Who came, when and for how long; absent students included."""
     room = _attendance_room(request, room_id)
     back = reverse("class", args=[room.school_class.slug]) if room.school_class else reverse("recess")
-    return render(request, "classroom/attendance.html", {"room": room, "summary": summarize(room), "back": back})
+    summary = summarize(room)
+    context = {"room": room, "summary": summary, "groups": group_headings(summary), "back": back}
+    return render(request, "classroom/attendance.html", context)
 
 
 @login_required
@@ -63,8 +65,13 @@ def attendance_csv(request: HttpRequest, room_id: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="attendance-{name}-{stamp}.csv"'
     response.write(CSV_BOM)
     writer = csv.writer(response, delimiter=";", lineterminator="\r\n")
-    writer.writerow([_("Name"), _("Role"), _("Status"), _("First arrival"), _("Last departure"), _("Minutes present")])
-    for line in summarize(room).lines:
+    summary = summarize(room)
+    # a lesson with breakout groups: one more column per group, the minutes spent in it
+    in_groups = [_("Minutes in %(group)s") % {"group": heading} for heading in group_headings(summary)]
+    writer.writerow(
+        [_("Name"), _("Role"), _("Status"), _("First arrival"), _("Last departure"), _("Minutes present"), *in_groups]
+    )
+    for line in summary.lines:
         writer.writerow(
             [
                 line.user.name,
@@ -73,6 +80,7 @@ def attendance_csv(request: HttpRequest, room_id: str) -> HttpResponse:
                 _local(line.first_arrival),
                 _local(line.last_departure),
                 line.minutes,
+                *line.groups,
             ]
         )
     return response
