@@ -60,3 +60,39 @@ def test_groups_split_the_class_and_bring_it_back(logged_in_page: PageFactory) -
     assert lea.url == lesson_url and zoe.url == lesson_url
     wait_playing(lea, zoe_id)
     wait_playing(zoe, lea_id)
+
+
+def test_students_choose_their_group(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    lesson_url = start_lesson(teacher, "6a")
+    lea = logged_in_page("lea.martin")
+    lea_id = enter(lea, lesson_url)
+    turn_on(lea, "camera")
+    zoe = logged_in_page("zoe.bernard")
+    zoe_id = enter(zoe, lesson_url)
+    wait_playing(zoe, lea_id)
+
+    # the teacher lets the students choose among two named groups
+    teacher.click('[data-action="groups"]')
+    teacher.select_option("#groups-mode", "choose")
+    teacher.fill('[data-group-name="1"]', "Rouge")
+    teacher.fill('[data-group-name="2"]', "Bleu")
+    teacher.click('#groups-dialog button[type="submit"]')
+
+    # each student sees the choice and picks, Léa with the mouse, Zoé by keyboard
+    for page in (lea, zoe):
+        expect(page.locator("#group-choice [data-join-group]")).to_have_count(2, timeout=MEDIA_TIMEOUT)
+    lea.locator("#group-choice button", has_text="Rouge").click()
+    zoe.locator("#group-choice button", has_text="Bleu").focus()
+    zoe.keyboard.press("Enter")
+    expect(lea.locator("#group-banner")).to_contain_text("Rouge", timeout=MEDIA_TIMEOUT)
+    expect(zoe.locator("#group-banner")).to_contain_text("Bleu", timeout=MEDIA_TIMEOUT)
+    expect(lea.locator("#group-choice")).to_be_hidden()
+    expect(video_of(zoe, lea_id)).to_have_count(0, timeout=MEDIA_TIMEOUT)
+
+    # the overview puts each in the group they chose, present
+    for student_id, name in ((lea_id, "Rouge"), (zoe_id, "Bleu")):
+        card = teacher.locator("[data-group]", has_text=name)
+        expect(card.locator(f'[data-member="{student_id}"][data-present="true"]')).to_have_count(
+            1, timeout=MEDIA_TIMEOUT
+        )
