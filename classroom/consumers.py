@@ -24,7 +24,7 @@ from . import events, heartbeat, media, ratelimit
 from . import protocol as p
 from .actions import polls, presence, recess
 from .actions.common import OVERVIEW, load_actor
-from .actions.dispatch import HANDLERS
+from .actions.dispatch import CLOSE_HOOKS, HANDLERS, LIVE_HANDLERS, OWN_UPDATE_HOOKS
 from .closecodes import CloseCode
 from .group_live import deadlines, overviews
 from .live_results import live_results
@@ -141,6 +141,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if hasattr(self, "user"):
             ratelimit.frame_limits.release(self.room_id, str(self.user.pk))
             await media.socket_closed(self.room_id, str(self.user.pk), self.channel_name)
+            for hook in CLOSE_HOOKS:
+                try:
+                    await hook(self.room_id, self.user.pk)
+                except Exception:
+                    logger.exception("a close hook failed for %s in %s", self.user, self.room_id)
         try:
             await self._let_go()
         except Exception:
@@ -227,6 +232,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if ref is not None:
                 await self._send(p.Ok(ref=ref))
             return
+        live = LIVE_HANDLERS.get(message.type)
+        if live is not None and self.room is not None and await self._live(live, ref, message):
+            return
         handler = HANDLERS.get(message.type)
         if handler is None:
             await self._invalid(ref, f"{message.type} is not available on this server")
@@ -259,6 +267,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Refused as refused:
             return refused
         return result
+
+    async def _live(self, live: Any, ref: str | int | None, message: p.ClientMessage) -> bool:
+        """Let a live handler answer on the loop (no database turn); False: it leaves the message to HANDLERS."""
+        actor = Actor(user=self.user, room=self.room, moderator=self.moderator, presenter=False, admitted=self.admitted)
+        try:
+            outcome: p.Ok | None = await live(actor, message)
+        except Refused as refused:
+            await self._error(ref, refused.code, refused.message)
+            return True
+        except Exception:
+            SOCKET_FAILURES.inc()
+            logger.exception("%s from %s in %s failed", message.type, self.user, self.room_id)
+            await self._error(ref, "unavailable", "The server could not do this just now; try again.")
+            return True
+        if outcome is None:
+            return False
+        if ref is not None:
+            await self._send(outcome.model_copy(update={"ref": ref}))
+        return True
 
     async def _media(self, ref: str | int | None, raw: dict[str, Any]) -> None:
         if self.room is None:
@@ -320,6 +347,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             timers.notice(self.room_id, event["room"].get("closes_at"))
         elif event.get("type") == "poll.results" and event["poll"]["status"] != "open":
             self.settled_polls.add(event["poll"]["id"])
+        elif event.get("type") == "participant.updated" and event["participant"]["id"] == str(self.user.pk):
+            for hook in OWN_UPDATE_HOOKS:
+                await hook(self.room_id, self.user.pk, event["participant"])
         await self._raw(event)
 
     async def _live_results(self, event: dict[str, Any]) -> None:

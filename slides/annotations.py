@@ -9,7 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
+from channels.db import database_sync_to_async
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils.translation import gettext as _
@@ -21,7 +23,7 @@ from classroom.actions.common import broadcast_participant, target
 from classroom.models import Participant, Room
 from classroom.permissions import Actor, Refused, check_may_act_on_other, check_may_draw, check_may_send, may_draw
 
-from . import annotated_pdf
+from . import annotated_pdf, live
 from . import annotation_protocol as a
 from .geometry import bounds, outline, touches
 from .models import Deck, Pen, RoomSlides, Stroke
@@ -99,8 +101,16 @@ def _visible(room: Room | int | str, deck_id: int | None, page: int) -> Any:
 
 
 def page_annotations(room: Room, deck_id: int | None, page: int) -> list[p.StrokeObject]:
-    """The strokes of a page, oldest first, for `state.slides.annotations` and `slides.page`."""
-    return [stroke_object(stroke) for stroke in _visible(room, deck_id, page)]
+    """The strokes of a page, oldest first, for `state.slides.annotations` and `slides.page`.
+
+    A stroke being drawn through this process has its points so far (its row has only its first).
+    """
+    strokes = list(_visible(room, deck_id, page))
+    for stroke in strokes:
+        drawn = None if stroke.final else live.points_of(stroke.pk)
+        if drawn is not None:
+            stroke.points = drawn
+    return [stroke_object(stroke) for stroke in strokes]
 
 
 def room_strokes(room: Room, deck_id: int | None) -> dict[int, list[annotated_pdf.StrokeData]]:
@@ -131,8 +141,8 @@ def _deck_id(shown: RoomSlides) -> int | None:
     return None if shown.board else shown.deck_id
 
 
-def _send(room: Room, event: p.Event) -> None:
-    events.send_event_on_commit(events.room_group(room.pk), event)
+def _send(room: Room | UUID, event: p.Event) -> None:
+    events.send_event_on_commit(events.room_group(room.pk if isinstance(room, Room) else room), event)
 
 
 @transaction.atomic
@@ -169,8 +179,92 @@ def do_annotation_add(actor: Actor, message: a.AnnotationAdd) -> a.StrokeAdded:
     )
     _send(actor.room, a.AnnotationAdded(deck=_str(deck_id), page=stroke.page, stroke=stroke_object(stroke)))
     if stroke.final and stroke.tool == Stroke.Tool.ERASER:
-        _erase(actor.room, stroke)
+        _erase(stroke)
+    if not stroke.final:
+        live.keep_on_commit(
+            live.LiveStroke(
+                id=stroke.pk,
+                room_id=str(actor.room.pk),
+                user_id=actor.user.pk,
+                key=key,
+                deck_id=deck_id,
+                page=stroke.page,
+                tool=stroke.tool,
+                points=list(points),
+            )
+        )
     return a.StrokeAdded(id=str(stroke.pk))
+
+
+async def do_annotation_extend_live(actor: Actor, message: a.AnnotationExtend) -> p.Ok | None:
+    """Relay a batch of a stroke drawn through this process, with no database turn; write it at `final`.
+
+    `actor` is the socket's own (admission only, no database read): the stroke's `annotation.add`
+    asked the whole permission table, and losing the pen ends the stroke (`end_user_strokes`).
+    None: the stroke is not drawn here, and `do_annotation_extend` answers.
+    """
+    stroke = live.get(str(actor.room.pk), actor.user.pk, message.key)
+    if stroke is None:
+        return None
+    check_may_send(actor, message.type)
+    if not live.allows(stroke.room_id, stroke.user_id):
+        raise Refused("rate_limited", _("Too many messages; slow down."))
+    if stroke.page != message.page:
+        raise Refused("invalid", _("This stroke is on page %(page)d.") % {"page": stroke.page})
+    if len(stroke.points) + len(message.points) > a.MAX_POINTS:
+        raise Refused("invalid", _("A stroke has at most %(max)d points.") % {"max": a.MAX_POINTS})
+    added = [list(point) for point in message.points]
+    stroke.append(added)
+    if message.final:
+        live.take(stroke)
+        await database_sync_to_async(_store)(stroke, added)
+    else:
+        event = a.AnnotationExtended(
+            deck=_str(stroke.deck_id),
+            page=stroke.page,
+            id=str(stroke.id),
+            points=[(x, y) for x, y in added],
+            final=False,
+        )
+        await events.group_send(events.room_group(stroke.room_id), {"type": events.EVENT, "event": p.dump(event)})
+    return p.Ok()
+
+
+@transaction.atomic
+def _store(stroke: live.LiveStroke, added: list[list[float]]) -> None:
+    """Write a finished live stroke's row once, and tell everyone it is finished (with its last points).
+
+    A row undone or cleared while it was drawn stays gone.
+    """
+    min_x, min_y, max_x, max_y = stroke.box
+    row = Stroke.objects.select_for_update(of=("self",)).filter(pk=stroke.id, erased_by__isnull=True).first()
+    if row is None:
+        return
+    row.points, row.final = stroke.points, True
+    row.min_x, row.min_y, row.max_x, row.max_y = min_x, min_y, max_x, max_y
+    row.save(update_fields=["points", "final", "min_x", "min_y", "max_x", "max_y"])
+    _send(
+        row.room_id,
+        a.AnnotationExtended(
+            deck=_str(row.deck_id), page=row.page, id=str(row.pk), points=[(x, y) for x, y in added], final=True
+        ),
+    )
+    if row.tool == Stroke.Tool.ERASER:
+        _erase(row)
+
+
+async def end_user_strokes(room_id: str, user_id: int) -> None:
+    """Store as drawn, finished, the strokes a user is drawing through this process (their socket closed)."""
+    live.forget_user(room_id, user_id)
+    for stroke in live.of_user(room_id, user_id):
+        live.take(stroke)
+        await database_sync_to_async(_store)(stroke, [])
+
+
+async def own_participant_updated(room_id: str, user_id: int, participant: dict[str, Any]) -> None:
+    """A drawer's socket heard that they may no longer draw (pen taken, no longer presenter): end their strokes."""
+    if participant.get("draw") is False and live.drawing(room_id, user_id):
+        await end_user_strokes(room_id, user_id)
 
 
 @transaction.atomic
@@ -209,7 +303,7 @@ def do_annotation_extend(actor: Actor, message: a.AnnotationExtend) -> None:
         ),
     )
     if stroke.final and stroke.tool == Stroke.Tool.ERASER:
-        _erase(actor.room, stroke)
+        _erase(stroke)
 
 
 @transaction.atomic
@@ -259,12 +353,14 @@ def _str(deck_id: int | None) -> str | None:
 ERASER_SLACK = 0.004
 
 
-def _erase(room: Room, eraser: Stroke) -> None:
+def _erase(eraser: Stroke) -> None:
     """Mark erased the finished strokes that the eraser crossed, and tell everyone."""
     margin = eraser.width / 2 + a.MAX_WIDTH / 2 + ERASER_SLACK
     candidates = (
         Stroke.objects.select_for_update(of=("self",))
-        .filter(room=room, deck_id=eraser.deck_id, page=eraser.page, erased_by__isnull=True, pk__lt=eraser.pk)
+        .filter(
+            room_id=eraser.room_id, deck_id=eraser.deck_id, page=eraser.page, erased_by__isnull=True, pk__lt=eraser.pk
+        )
         .exclude(tool=Stroke.Tool.ERASER)
         .filter(
             Q(min_x__lte=eraser.max_x + margin)
@@ -285,7 +381,7 @@ def _erase(room: Room, eraser: Stroke) -> None:
     Stroke.objects.filter(pk__in=[stroke.pk for stroke in erased]).update(erased_by=eraser)
     deck = _str(eraser.deck_id)
     for stroke in [*erased, eraser]:
-        _send(room, a.AnnotationRemoved(deck=deck, page=eraser.page, id=str(stroke.pk)))
+        _send(eraser.room_id, a.AnnotationRemoved(deck=deck, page=eraser.page, id=str(stroke.pk)))
 
 
 # --- The whiteboard ---------------------------------------------------------------------------
@@ -344,3 +440,5 @@ HANDLERS = {
     "board.open": do_board_open,
     "board.page.add": do_board_page_add,
 }
+# Answered on the event loop first (no database turn); None sends the message on to HANDLERS.
+LIVE_HANDLERS = {"annotation.extend": do_annotation_extend_live}

@@ -17,4 +17,7 @@ class SlidesConfig(AppConfig):
         # Drawing on the page shown and the whiteboard (docs/protocol.md, "Annotations").
         protocol.add_client_messages(*annotation_protocol.CLIENT_MESSAGES)
         dispatch.add_handlers(annotations.HANDLERS)
+        dispatch.add_live_handlers(annotations.LIVE_HANDLERS)
+        dispatch.OWN_UPDATE_HOOKS.append(annotations.own_participant_updated)
+        dispatch.CLOSE_HOOKS.append(annotations.end_user_strokes)
         serialize.add_participant_part(annotations.draw_part)

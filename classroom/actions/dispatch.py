@@ -8,7 +8,7 @@ the consumer passes them to `classroom.media.handle_media_message`. Apps beside 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import protocol as p
@@ -54,3 +54,20 @@ def add_handlers(handlers: dict[str, Handler]) -> None:
     taken = HANDLERS.keys() & handlers.keys()
     assert not taken, f"message types already handled: {sorted(taken)}"
     HANDLERS.update(handlers)
+
+
+# Handlers that answer on the event loop, with no database turn, before HANDLERS' (drawing's point
+# batches, slides.annotations): one returns None when the message is not its to answer here, and
+# the message goes on to its handler in HANDLERS. Their actor is the socket's own (admission, no read).
+LiveHandler = Callable[[Actor, Any], Awaitable[p.Ok | None]]
+LIVE_HANDLERS: dict[str, LiveHandler] = {}
+# Called with (room id, user id) when a socket's own `participant.updated` reaches it, and when it closes.
+SocketHook = Callable[[str, int, dict[str, Any]], Awaitable[None]]
+OWN_UPDATE_HOOKS: list[SocketHook] = []
+CLOSE_HOOKS: list[Callable[[str, int], Awaitable[None]]] = []
+
+
+def add_live_handlers(handlers: dict[str, LiveHandler]) -> None:
+    taken = LIVE_HANDLERS.keys() & handlers.keys()
+    assert not taken, f"message types already handled live: {sorted(taken)}"
+    LIVE_HANDLERS.update(handlers)

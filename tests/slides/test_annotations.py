@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 
 from classroom import ratelimit
 from slides.models import Stroke
+from tests.room.conftest import DaphneCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -167,8 +168,9 @@ async def test_a_stroke_grows_to_two_thousand_points_and_no_more(enter, lesson, 
     assert (await socket.request("annotation.extend", page=1, key="long", points=[[0.5, 0.5]] * 1000))["type"] == "ok"
     over = await socket.request("annotation.extend", page=1, key="long", points=[[0.5, 0.5]])
     assert over["code"] == "invalid"
+    assert (await socket.request("annotation.extend", page=1, key="long", points=[], final=True))["type"] == "ok"
     stroke = await sync_to_async(Stroke.objects.get)(key="long")
-    assert len(stroke.points) == 2000
+    assert len(stroke.points) == 2000 and stroke.final
 
 
 async def test_drawing_on_a_page_not_shown_is_a_conflict(enter, lesson, ready_deck, teacher):
@@ -312,3 +314,104 @@ async def test_deck_strokes_and_board_strokes_stay_apart(enter, lesson, ready_de
     assert (await socket.expect("slides.page", deck=None))["annotations"] == []
     await socket.request("slides.open", deck=str(ready_deck.pk))
     assert len((await socket.expect("slides.page", deck=str(ready_deck.pk)))["annotations"]) == 1
+
+
+async def _start(socket: Any, key: str, page: int = 1) -> None:
+    first = {**LINE, "points": [[0.2, 0.2]]}
+    reply = await socket.request("annotation.add", page=page, key=key, final=False, stroke=first)
+    assert reply["type"] == "ok"
+
+
+async def test_a_stroke_being_drawn_is_written_once_when_the_pen_lifts(enter, lesson, ready_deck, teacher, student):
+    teacher_socket = await enter(teacher, lesson)
+    student_socket = await enter(student, lesson)
+    await _showing(teacher_socket, ready_deck)
+    await _start(teacher_socket, "once")
+    for n in range(5):
+        await teacher_socket.request("annotation.extend", page=1, key="once", points=[[0.3, 0.2 + n / 100]])
+        assert (await student_socket.expect("annotation.extended"))["points"] == [[0.3, 0.2 + n / 100]]
+    # the batches went to everyone; the row still holds the first point only
+    row = await sync_to_async(Stroke.objects.get)(key="once")
+    assert row.points == [[0.2, 0.2]] and not row.final
+    # a late joiner on this process sees the points so far
+    if not isinstance(teacher_socket.communicator, DaphneCommunicator):
+        late = await enter(student, lesson)
+        [drawn] = late.seen[-1]["slides"]["annotations"]
+        assert len(drawn["points"]) == 6 and drawn["final"] is False
+    await teacher_socket.request("annotation.extend", page=1, key="once", points=[[0.9, 0.9]], final=True)
+    row = await sync_to_async(Stroke.objects.get)(key="once")
+    assert len(row.points) == 7 and row.final and (row.max_x, row.max_y) == (0.9, 0.9)
+
+
+async def test_taking_the_pen_ends_the_stroke_being_drawn(enter, lesson, ready_deck, teacher, student):
+    teacher_socket = await enter(teacher, lesson)
+    student_socket = await enter(student, lesson)
+    await _showing(teacher_socket, ready_deck)
+    await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
+    await _start(student_socket, "taken")
+    await student_socket.request("annotation.extend", page=1, key="taken", points=[[0.3, 0.3]])
+    await teacher_socket.request("draw.set", id=str(student.pk), draw=False)
+    # the student's socket hears it, and the stroke is kept as drawn, finished, for everyone
+    ended = await teacher_socket.expect("annotation.extended", final=True)
+    assert ended["points"] == []
+    more = await student_socket.request("annotation.extend", page=1, key="taken", points=[[0.4, 0.4]])
+    assert more["code"] == "forbidden"
+    row = await sync_to_async(Stroke.objects.get)(key="taken")
+    assert row.points == [[0.2, 0.2], [0.3, 0.3]] and row.final
+
+
+async def test_a_stroke_left_unfinished_when_its_socket_closes_is_kept_as_drawn(
+    enter, lesson, ready_deck, teacher, student
+):
+    teacher_socket = await enter(teacher, lesson)
+    student_socket = await enter(student, lesson)
+    await _showing(teacher_socket, ready_deck)
+    await _start(teacher_socket, "gone")
+    await teacher_socket.request("annotation.extend", page=1, key="gone", points=[[0.3, 0.3], [0.4, 0.4]])
+    await teacher_socket.leave()
+    ended = await student_socket.expect("annotation.extended", final=True)
+    assert ended["points"] == []
+    late = await enter(student, lesson)
+    [kept] = late.seen[-1]["slides"]["annotations"]
+    assert kept["points"] == [[0.2, 0.2], [0.3, 0.3], [0.4, 0.4]] and kept["final"] is True
+
+
+async def test_a_stroke_cleared_while_it_is_drawn_stays_gone(enter, lesson, ready_deck, teacher):
+    socket = await enter(teacher, lesson)
+    await _showing(socket, ready_deck)
+    await _start(socket, "cleared")
+    assert (await socket.request("annotation.clear", page=1))["type"] == "ok"
+    await socket.request("annotation.extend", page=1, key="cleared", points=[[0.5, 0.5]], final=True)
+    assert await sync_to_async(Stroke.objects.count)() == 0
+
+
+async def test_a_live_eraser_erases_at_pen_up(enter, lesson, ready_deck, teacher, student):
+    teacher_socket = await enter(teacher, lesson)
+    student_socket = await enter(student, lesson)
+    await _showing(teacher_socket, ready_deck)
+    crossed = (await teacher_socket.request("annotation.add", page=1, stroke=LINE))["id"]
+    eraser = {"tool": "eraser", "color": "#000000", "width": 0.02, "points": [[0.4, 0.05]]}
+    await teacher_socket.request("annotation.add", page=1, key="rub", final=False, stroke=eraser)
+    await teacher_socket.request("annotation.extend", page=1, key="rub", points=[[0.4, 0.35]])
+    # nothing is erased before the pen lifts
+    assert await sync_to_async(Stroke.objects.filter(erased_by__isnull=False).count)() == 0
+    await teacher_socket.request("annotation.extend", page=1, key="rub", points=[], final=True)
+    assert await student_socket.expect("annotation.removed", id=crossed)
+
+
+@pytest.mark.embedded_only("the limit is lowered in this process; the servers keep theirs")
+async def test_point_batches_are_rate_limited_per_user(enter, lesson, ready_deck, teacher, monkeypatch):
+    monkeypatch.setitem(ratelimit.PER_USER, "annotation", (3, 10))
+    socket = await enter(teacher, lesson)
+    await _showing(socket, ready_deck)
+    await _start(socket, "fast")
+    replies = [await socket.request("annotation.extend", page=1, key="fast", points=[[0.5, 0.5]]) for _ in range(4)]
+    assert [reply.get("code") for reply in replies] == [None, None, None, "rate_limited"]
+
+
+async def test_a_batch_for_another_page_or_past_the_limit_is_invalid(enter, lesson, ready_deck, teacher):
+    socket = await enter(teacher, lesson)
+    await _showing(socket, ready_deck)
+    await _start(socket, "where")
+    assert (await socket.request("annotation.extend", page=2, key="where", points=[[0.5, 0.5]]))["code"] == "invalid"
+    assert (await socket.request("annotation.extend", page=1, key="nokey", points=[[0.5, 0.5]]))["code"] == "not_found"
