@@ -96,3 +96,34 @@ def test_students_choose_their_group(logged_in_page: PageFactory) -> None:
         expect(card.locator(f'[data-member="{student_id}"][data-present="true"]')).to_have_count(
             1, timeout=MEDIA_TIMEOUT
         )
+
+
+def test_the_teacher_assigns_groups_by_drag_and_drop_or_keyboard(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    lesson_url = start_lesson(teacher, "6a")
+    lea_id = enter(logged_in_page("lea.martin"), lesson_url)
+    zoe_id = enter(logged_in_page("zoe.bernard"), lesson_url)
+    expect(teacher.locator(f'li.participant[data-participant="{zoe_id}"]')).to_be_attached(timeout=MEDIA_TIMEOUT)
+
+    teacher.click('[data-action="groups"]')
+    teacher.fill('[data-group-name="1"]', "Rouge")
+    teacher.fill('[data-group-name="2"]', "Bleu")
+    teacher.fill("#groups-count", "2")  # drawn again: the boxes take the names typed
+    expect(teacher.locator('[data-drop-group="1"] h3')).to_have_text("Rouge")
+    first, second = teacher.locator('[data-drop-group="1"]'), teacher.locator('[data-drop-group="2"]')
+    expect(first.locator(f'[data-student="{lea_id}"]')).to_have_count(1)
+    expect(second.locator(f'[data-student="{zoe_id}"]')).to_have_count(1)
+    # Zoé dragged into the first box joins Léa there; her select follows
+    teacher.locator(f'[data-student="{zoe_id}"] span').drag_to(first.locator("h3"))
+    expect(first.locator(f'[data-student="{zoe_id}"]')).to_have_count(1)
+    expect(teacher.locator(f'[data-assign="{zoe_id}"]')).to_have_value("1")
+    # Léa moved to the second box by keyboard, with her select
+    teacher.locator(f'[data-assign="{lea_id}"]').focus()
+    teacher.keyboard.press("ArrowDown")
+    expect(second.locator(f'[data-student="{lea_id}"]')).to_have_count(1)
+    teacher.click('#groups-dialog button[type="submit"]')
+
+    red = teacher.locator("[data-group]", has_text="Rouge")
+    blue = teacher.locator("[data-group]", has_text="Bleu")
+    expect(red.locator(f'[data-member="{zoe_id}"]')).to_have_count(1, timeout=MEDIA_TIMEOUT)
+    expect(blue.locator(f'[data-member="{lea_id}"]')).to_have_count(1)

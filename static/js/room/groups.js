@@ -182,21 +182,66 @@ export function mountGroups(room) {
         ),
       );
       assign.hidden = mode.value !== "hand";
-      // by hand: one select per student, usable by keyboard (and a drag target is not needed)
-      replaceChildren(
-        assign,
-        students().map((p) => {
-          const select = h(
-            "select",
-            { "data-assign": String(p.id), "aria-label": t("groups_for", { name: p.name }) },
-            Array.from({ length: n }, (_, i) => h("option", { value: String(i + 1) }, t("group_default", { n: i + 1 }))),
-          );
-          const index = [...students()].indexOf(p);
-          select.value = String(chosen.get(String(p.id)) || (index % n) + 1);
-          select.addEventListener("change", () => chosen.set(String(p.id), Number(select.value)));
-          return h("label", { class: "groups-assign-row" }, p.name, select);
-        }),
-      );
+      // by hand: one box per group holding its students; drag a student to another box, or use
+      // the student's select (the keyboard's way), and the student moves box
+      const everyone = students();
+      const bins = Array.from({ length: n }, (_, i) => {
+        const list = h("ul", { class: "plain-list" });
+        const bin = h(
+          "section",
+          {
+            class: "groups-bin",
+            "data-drop-group": String(i + 1),
+            "aria-label": t("group_default", { n: i + 1 }),
+            ondragover: (event) => {
+              event.preventDefault();
+              bin.classList.add("drop-here");
+            },
+            ondragleave: () => bin.classList.remove("drop-here"),
+            ondrop: (event) => {
+              event.preventDefault();
+              const id = event.dataTransfer.getData("text/plain");
+              if (!everyone.some((p) => String(p.id) === id)) return;
+              chosen.set(id, i + 1);
+              render();
+            },
+          },
+          h("h3", {}, names.querySelectorAll("input")[i].value || t("group_default", { n: i + 1 })),
+          list,
+        );
+        return { bin, list };
+      });
+      for (const [index, p] of everyone.entries()) {
+        const picked = chosen.get(String(p.id));
+        const number = picked && picked <= n ? picked : (index % n) + 1;
+        const select = h(
+          "select",
+          { "data-assign": String(p.id), "aria-label": t("groups_for", { name: p.name }) },
+          Array.from({ length: n }, (_, i) => h("option", { value: String(i + 1) }, t("group_default", { n: i + 1 }))),
+        );
+        select.value = String(number);
+        select.addEventListener("change", () => {
+          chosen.set(String(p.id), Number(select.value));
+          render();
+          assign.querySelector(`[data-assign="${p.id}"]`)?.focus();
+        });
+        const row = h(
+          "li",
+          {
+            class: "groups-assign-row",
+            draggable: "true",
+            "data-student": String(p.id),
+            ondragstart: (event) => {
+              event.dataTransfer.setData("text/plain", String(p.id));
+              event.dataTransfer.effectAllowed = "move";
+            },
+          },
+          h("span", {}, p.name),
+          select,
+        );
+        bins[number - 1].list.append(row);
+      }
+      replaceChildren(assign, bins.map(({ bin }) => bin));
     };
     count.addEventListener("input", render);
     mode.addEventListener("change", render);
