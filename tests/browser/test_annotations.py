@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -91,6 +93,27 @@ def test_teacher_and_student_draw_and_a_late_joiner_sees_both(logged_in_page: Pa
     late.wait_for_function("() => document.querySelector('img[data-slide-page]').naturalWidth > 0")
     _overlay_matches_image(late)
 
+    # a student takes the deck home with both strokes drawn on page 2
+    link = student.locator('[data-link="annotated-pdf"]')
+    expect(link).to_have_text("Télécharger avec les dessins (PDF)")
+    _serves_a_pdf(student, link.get_attribute("href") or "", pages=3, drawn_on=2)
+
+
+def _serves_a_pdf(page: Page, href: str, *, pages: int, drawn_on: int) -> None:
+    """The link's file, fetched with the page's own session, is a PDF of these pages with paths on one."""
+    response = page.request.get(href)
+    assert response.ok and response.headers["content-type"] == "application/pdf", (href, response.status)
+    pdf = pdfium.PdfDocument(response.body())
+    assert len(pdf) == pages
+    paths = []
+    for n in range(pages):
+        page_n = pdf[n]  # held while its raw handle is read
+        raw = page_n.raw
+        objects = [pdfium_c.FPDFPage_GetObject(raw, i) for i in range(pdfium_c.FPDFPage_CountObjects(raw))]
+        paths.append(sum(1 for obj in objects if pdfium_c.FPDFPageObj_GetType(obj) == pdfium_c.FPDF_PAGEOBJ_PATH))
+    # the drawn page has more paths than every other page of the same deck
+    assert all(paths[drawn_on - 1] > count for n, count in enumerate(paths) if n != drawn_on - 1), paths
+
 
 def test_text_is_placed_by_keyboard_and_stays_text(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("marie.curie")
@@ -107,3 +130,9 @@ def test_text_is_placed_by_keyboard_and_stays_text(logged_in_page: PageFactory) 
     text = teacher.locator(f"{SERVER_STROKES}[data-tool='text']")
     expect(text).to_have_text("<b>x = 2</b>")
     expect(teacher.locator("[data-annotations] b")).to_have_count(0)
+    # the whiteboard goes home too, in English as well
+    english = logged_in_page("lea.martin", locale="en-GB")
+    english.goto(teacher.url)
+    link = english.locator('[data-link="annotated-pdf"]')
+    expect(link).to_have_text("Download with the drawings (PDF)")
+    assert (link.get_attribute("href") or "").endswith("/board.pdf")

@@ -243,7 +243,11 @@ export function mountAnnotations(room) {
     image.dataset.background = BACKGROUNDS[background];
     if (room.state.slides && room.state.slides.board) image.src = boardBackground(BACKGROUNDS[background]);
   });
-  const bar = h("div", { class: "draw-bar" }, drawing, boardAdd, backgroundButton);
+  // Everyone in the room may take the pages home with their drawings (the deck's, or the whiteboard's).
+  const panel = $("#slides-panel");
+  const download = h("a", { class: "draw-download", download: "", dataset: { link: "annotated-pdf" }, hidden: true }, t("draw_download"));
+  Object.assign(download.style, { color: "#fff", alignSelf: "center", marginInlineStart: "auto" });
+  const bar = h("div", { class: "draw-bar" }, drawing, boardAdd, backgroundButton, download);
   Object.assign(bar.style, { display: "flex", flexWrap: "wrap", gap: ".3rem", padding: "0 .4rem" });
   const nav = $("#slide-nav");
   frame.after(bar, tools);
@@ -271,6 +275,9 @@ export function mountAnnotations(room) {
     backgroundButton.hidden = !(slides && slides.board);
     if (on && !mayDraw()) setDrawing(false);
     if (slides && slides.board && nav) nav.hidden = !room.isPresenter;
+    const url = !slides || !panel ? "" : slides.board ? panel.dataset.boardUrl : slides.deck ? panel.dataset.annotatedUrl.replace("/decks/0/", `/decks/${slides.deck}/`) : "";
+    download.hidden = !url;
+    if (url) download.href = url;
   };
   room.watch("you", update);
   room.watch("slides", update);
