@@ -137,5 +137,5 @@ def group_headings(summary: Summary) -> list[str]:
 
 def past_lessons(school_class: SchoolClass, limit: int = 20) -> list[Summary]:
     """The class's ended lessons, newest first, each with its attendance."""
-    lessons = school_class.lessons.filter(ended_at__isnull=False).order_by("-created_at")[:limit]
+    lessons = school_class.lessons.filter(kind=Room.Kind.LESSON, ended_at__isnull=False).order_by("-created_at")[:limit]
     return [summarize(lesson) for lesson in lessons]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from classroom.attendance import past_lessons
 from classroom.models import Attendance, Room
 from tests.conftest import login
 
@@ -98,3 +99,7 @@ def test_groups_opened_twice_under_the_same_name_are_told_apart(lesson, teacher,
 def test_a_lesson_without_groups_keeps_its_columns(lesson, teacher):
     header, *_lines = rows(login(teacher).get(f"/rooms/{lesson.pk}/attendance.csv"))
     assert len(header) == 6
+
+
+def test_the_class_lists_the_lesson_not_its_groups_among_past_lessons(lesson_with_groups):
+    assert [summary.room for summary in past_lessons(lesson_with_groups.school_class)] == [lesson_with_groups]

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from classroom import media
 from classroom.actions.lessons import do_start_lesson
 from classroom.models import Attendance, GroupMember, Room, RoomLogEntry, SchoolClass
+from tests.conftest import login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -358,3 +359,13 @@ async def test_overview_says_who_speaks_in_each_group(enter, lesson, teacher, st
     assert groups[0]["speaking"] == []
     await media._on_speaking(blue["room"], [])
     await overview_until(teacher_socket, lambda groups: groups[1]["speaking"] == [])
+
+
+async def test_starting_the_lesson_while_groups_run_gives_the_lesson_not_a_group(enter, lesson, teacher, student,
+                                                                               student2):  # fmt: skip
+    teacher_socket = await enter(teacher, lesson)
+    await open_two(teacher_socket, student, student2)
+    school_class = await SchoolClass.objects.aget(name="6A")
+    assert (await sync_to_async(do_start_lesson)(school_class, teacher)).pk == lesson.pk
+    page = await sync_to_async(lambda: login(teacher).get("/classes/6a/"))()
+    assert page.context["live_lesson"].pk == lesson.pk
