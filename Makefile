@@ -20,7 +20,7 @@ lint:
 	.venv/bin/ruff format --check .
 
 types:
-	.venv/bin/mypy --strict media_server
+	.venv/bin/mypy --strict config accounts classroom slides media_server
 
 migrations:
 	$(PY) manage.py makemigrations --check --dry-run

@@ -63,7 +63,7 @@ class LDIFBackend(BaseBackend):
         return User.objects.filter(pk=user_id, is_active=True).first()
 
 
-class SchoolLDAPBackend(LDAPBackend):
+class SchoolLDAPBackend(LDAPBackend):  # type: ignore[misc]  # django-auth-ldap ships no types
     """Bind to the school's LDAP server as the user, then sync them from the directory."""
 
     def authenticate(
@@ -82,7 +82,7 @@ class SchoolLDAPBackend(LDAPBackend):
         except sources.DirectoryUnavailable:
             _flag(request, UNAVAILABLE)
             return None
-        return super().authenticate(request, username=username, password=password, **kwargs)  # type: ignore[no-any-return]
+        return super().authenticate(request, username=username, password=password, **kwargs)  # type: ignore[no-any-return]  # untyped base
 
     def _base_dn(self) -> str:
         if settings.LDAP_BASE_DN:

@@ -32,6 +32,8 @@ class SchoolLoginForm(AuthenticationForm):
         username = (self.cleaned_data.get("username") or "").strip()
         password = self.cleaned_data.get("password")
         if username and password:
+            if self.request is None:
+                raise TypeError("SchoolLoginForm needs the request: its limits are per address and device")
             attempt = ratelimit.Attempt.of(self.request, username)
             if not ratelimit.begin(attempt):
                 LOGIN_LOCKED.inc()

@@ -4,7 +4,9 @@ import asyncio
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from . import ratelimit
 from .forms import SchoolLoginForm
@@ -15,7 +17,7 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def form_valid(self, form: SchoolLoginForm) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
         ratelimit.issue_device_cookie(response, form.cleaned_data["username"])
         return response
@@ -29,7 +31,7 @@ def _delay(request: HttpRequest) -> float:
     return ratelimit.delay(ratelimit.Attempt.of(request, username)) if username.strip() else 0.0
 
 
-async def login(request: HttpRequest) -> HttpResponse:
+async def login(request: HttpRequest) -> HttpResponseBase:
     """The login form; a post for a username or from an address that keeps failing waits first.
 
     The wait is asynchronous: a slowed attacker holds no worker thread, and nobody else waits.
@@ -38,5 +40,5 @@ async def login(request: HttpRequest) -> HttpResponse:
         seconds = await sync_to_async(_delay)(request)
         if seconds:
             await asyncio.sleep(seconds)
-    response: HttpResponse = await sync_to_async(_login)(request)
+    response: HttpResponseBase = await sync_to_async(_login)(request)
     return response

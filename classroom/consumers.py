@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from accounts.models import User
 from config.metrics import ERROR_REPLIES, FRAMES_DROPPED, SOCKET_FAILURES
 
 from . import events, heartbeat, media, ratelimit
@@ -56,6 +57,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     cleaned = False
     watchdog: asyncio.Task[None] | None = None
     frames: ratelimit.TokenBucket | None = None
+    last_frame: float  # a recess socket's last frame, on the loop's clock
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Run the socket; whatever ends it (an exception, a cancellation), it is counted out."""
@@ -83,10 +85,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.failures = ratelimit.TokenBucket(*FAILURES)
         self.drops = ratelimit.dropped_frames_bucket()
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        # The auth middleware's lazy user passes for the User it wraps; AnonymousUser does not.
+        if not isinstance(user, User) or not user.is_authenticated:
             await self._close(CloseCode.UNAUTHENTICATED)
             return
-        self.user = user
+        self.user: User = user
         heartbeat.start()
         self.room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
         self.frames = ratelimit.frame_limits.acquire(self.room_id, str(user.pk))
@@ -112,7 +115,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.last_frame = asyncio.get_running_loop().time()
             self.watchdog = asyncio.get_running_loop().create_task(self._watch_heartbeat())
         if entry.outcome == "waiting":
-            await self._send(p.Waiting(reason=entry.reason))  # type: ignore[arg-type]
+            await self._send(p.Waiting(reason=entry.reason))
         else:
             await self._enter(entry.moderator)
 
@@ -233,7 +236,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self._send(p.Ok(ref=ref))
             return
         live = LIVE_HANDLERS.get(message.type)
-        if live is not None and self.room is not None and await self._live(live, ref, message):
+        if live is not None and self.room is not None and await self._live(live, self.room, ref, message):
             return
         handler = HANDLERS.get(message.type)
         if handler is None:
@@ -268,9 +271,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return refused
         return result
 
-    async def _live(self, live: Any, ref: str | int | None, message: p.ClientMessage) -> bool:
+    async def _live(self, live: Any, room: Room, ref: str | int | None, message: p.ClientMessage) -> bool:
         """Let a live handler answer on the loop (no database turn); False: it leaves the message to HANDLERS."""
-        actor = Actor(user=self.user, room=self.room, moderator=self.moderator, presenter=False, admitted=self.admitted)
+        actor = Actor(user=self.user, room=room, moderator=self.moderator, presenter=False, admitted=self.admitted)
         try:
             outcome: p.Ok | None = await live(actor, message)
         except Refused as refused:

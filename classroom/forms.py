@@ -7,6 +7,7 @@ from datetime import time
 from typing import Any
 
 from django import forms
+from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext_lazy as _
 
 from .actions.recess import Slot
@@ -65,7 +66,12 @@ class RecessForm(forms.Form):
 
     def time_rows(self) -> list[tuple[str, str]]:
         """The (start, end) pickers to show: what was sent, then empty rows up to TIME_ROWS."""
-        sent = list(zip(self.data.getlist("start"), self.data.getlist("end"), strict=False)) if self.is_bound else []
+        data = self.data  # a QueryDict when bound to a request, an empty MultiValueDict when not
+        sent = (
+            list(zip(data.getlist("start"), data.getlist("end"), strict=False))
+            if isinstance(data, MultiValueDict)
+            else []
+        )
         filled = [(start, end) for start, end in sent if start or end]
         return filled + [("", "")] * max(0, self.TIME_ROWS - len(filled))
 

@@ -19,7 +19,6 @@ from accounts.models import User
 from . import permissions
 from .attendance import group_headings, summarize
 from .models import Attendance, Room
-from .views import live_rooms_for
 
 # Read by French Excel without an import dialog: a BOM says UTF-8, and `;` is its list separator.
 CSV_BOM = "\ufeff"
@@ -109,7 +108,7 @@ def _stays_csv(room: Room) -> HttpResponse:
 @login_required
 def live_rooms(request: HttpRequest) -> JsonResponse:
     """The dashboard's live list as JSON, for its page to follow without a reload."""
-    rooms = live_rooms_for(_user(request)).select_related("school_class")
+    rooms = permissions.live_rooms_for(_user(request)).select_related("school_class")
     return JsonResponse(
         {
             "rooms": [

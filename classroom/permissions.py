@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from django.db.models import Q, QuerySet
 
@@ -104,7 +105,17 @@ def team_ids(room: Room) -> set[int]:
     return set()
 
 
-def is_moderator_with(room: Room, user: User, team: set[int]) -> bool:
+class RoleHolder(Protocol):
+    """What role rules read of a user: a `User`, or the plain row `state` reads (serialize.PresentUser)."""
+
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+def is_moderator_with(room: Room, user: RoleHolder, team: set[int]) -> bool:
     """`is_room_moderator` for many users at once, given the class team (`team_ids`)."""
     if user.role == Role.ADMIN:
         return True

@@ -247,9 +247,9 @@ class GroupsOpen(ClientMessage):
                     seen.add(user_id)
         elif self.mode is None:
             raise ValueError("a count needs a mode: random or choose")
-        number = len(self.groups) if self.groups is not None else self.count
-        if self.names is not None and len(self.names) != number:
-            raise ValueError(f"{number} groups need {number} names")
+        wanted = len(self.groups) if self.groups is not None else self.count
+        if self.names is not None and len(self.names) != wanted:
+            raise ValueError(f"{wanted} groups need {wanted} names")
         return self
 
 

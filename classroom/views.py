@@ -52,7 +52,7 @@ def class_page(request: HttpRequest, slug: str) -> HttpResponse:
             "school_class": school_class,
             "students": school_class.students.filter(is_active=True),
             "teachers": school_class.teachers.filter(is_active=True),
-            "live_lesson": school_class.lessons.filter(kind=Room.Kind.LESSON, ended_at__isnull=True).first(),
+            "live_lesson": school_class.lessons.filter(ended_at__isnull=True).first(),
             "can_start": permissions.can_start_lesson(user, school_class),
         },
     )
@@ -78,7 +78,8 @@ def room_page(request: HttpRequest, room_id: str) -> HttpResponse:
     if not permissions.may_knock(user, room):
         raise PermissionDenied
     recess = room.kind == Room.Kind.RECESS
-    can_upload = room.school_class is not None and permissions.can_start_lesson(user, room.school_class)
+    school_class = room.school_class
+    can_upload = school_class is not None and permissions.can_start_lesson(user, school_class)
     return render(
         request,
         "classroom/room.html",
@@ -86,7 +87,9 @@ def room_page(request: HttpRequest, room_id: str) -> HttpResponse:
             "room": room,
             "is_moderator": permissions.is_room_moderator(user, room),
             # Teachers of the class upload decks from the room too (the slides app checks again).
-            "slides_upload_url": reverse("class-decks", args=[room.school_class.slug]) if can_upload else "",
+            "slides_upload_url": reverse("class-decks", args=[school_class.slug])
+            if school_class and can_upload
+            else "",
             # Recess pages ping often: the server treats a silent recess socket as gone.
             "ping_seconds": settings.RECESS_PING_SECONDS if recess else 20,
             "close_codes": closecodes.page_table(),

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 logger = logging.getLogger("classe_virtuelle.daphne_seam")
 
@@ -94,10 +94,9 @@ class ConnectionLimit:
 
 
 def _versions() -> dict[str, str]:
-    import autobahn
-    import daphne
+    from importlib.metadata import version
 
-    return {"daphne": daphne.__version__, "autobahn": autobahn.__version__}
+    return {"daphne": version("daphne"), "autobahn": version("autobahn")}
 
 
 def check_versions() -> None:
@@ -138,10 +137,15 @@ def install(limits: Limits | None = None) -> bool:
         WebSocketProtocol.STATE_CLOSING,
         WebSocketProtocol.STATE_CLOSED,
     )
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed_reactor
+    from twisted.internet.base import ReactorBase
+
+    # The module is typed as a set of zope interfaces, whose methods mypy cannot call; the reactor
+    # daphne installs (asyncio's) is a ReactorBase.
+    reactor = cast(ReactorBase, installed_reactor)
 
     def limit_of(protocol: Any) -> ConnectionLimit:
-        limit = protocol.__dict__.get("_cv_limit")
+        limit: ConnectionLimit | None = protocol.__dict__.get("_cv_limit")
         if limit is None:
             limit = protocol._cv_limit = ConnectionLimit(_installed["limits"])
         return limit

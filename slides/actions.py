@@ -23,7 +23,8 @@ from classroom import events
 from classroom.models import Room, SchoolClass
 from classroom.permissions import Refused
 
-from . import annotations, files, render, watchdog
+from . import files, render, watchdog
+from .annotations import board_object, page_annotations
 from .models import Deck, RoomSlides
 from .protocol import DeckObject, Decks, SlidesHidden, SlidesObject, SlidesPage
 
@@ -111,7 +112,7 @@ def _default_title(filename: str) -> str:
     return Path(filename).stem.replace("_", " ").strip()[:200] or _("Presentation")
 
 
-def do_upload_deck(school_class: SchoolClass, user: User, upload: UploadedFile, title: str = "") -> Deck:
+def do_upload_deck(school_class: SchoolClass, user: User, upload: UploadedFile[bytes], title: str = "") -> Deck:
     """Check an uploaded file, keep it as a new deck of the class and queue its rendering.
 
     A refused file raises UploadRefused and leaves nothing behind.
@@ -303,10 +304,10 @@ def slides_state(room: Room) -> SlidesObject | None:
     if shown is None:
         return None
     if shown.board:
-        return annotations.board_object(shown, annotations.page_annotations(room, None, shown.page))
+        return board_object(shown, page_annotations(room, None, shown.page))
     if shown.deck is None or shown.deck.status != Deck.Status.READY:
         return None
-    strokes = annotations.page_annotations(room, shown.deck_id, shown.page)
+    strokes = page_annotations(room, shown.deck_id, shown.page)
     return SlidesObject(deck=str(shown.deck_id), page=shown.page, pages=shown.deck.pages, annotations=strokes)
 
 
@@ -339,7 +340,7 @@ def do_open_deck(room: Room, user: User, deck_id: str | int) -> SlidesObject:
         raise Refused("conflict", _("This deck is not ready."))
     RoomSlides.objects.update_or_create(room=room, defaults={"deck": deck, "page": 1, "board": False})
     shown = SlidesObject(deck=str(deck.pk), page=1, pages=deck.pages)
-    strokes = annotations.page_annotations(room, deck.pk, 1)
+    strokes = page_annotations(room, deck.pk, 1)
     events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**shown.model_dump(), annotations=strokes))
     return shown
 
@@ -357,7 +358,7 @@ def do_goto_page(room: Room, user: User, page: int) -> SlidesObject:
     shown.save(update_fields=["page", "updated_at"])
     deck_id = None if shown.board else shown.deck_id
     result = SlidesObject(deck=None if deck_id is None else str(deck_id), page=page, pages=pages, board=shown.board)
-    strokes = annotations.page_annotations(room, deck_id, page)
+    strokes = page_annotations(room, deck_id, page)
     events.send_event_on_commit(events.room_group(room.pk), SlidesPage(**result.model_dump(), annotations=strokes))
     return result
 

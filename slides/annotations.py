@@ -19,7 +19,9 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from classroom import events
 from classroom import protocol as p
-from classroom.actions.common import broadcast_participant, target
+from classroom.actions.common import Handler, broadcast_participant, target
+from classroom.actions.dispatch import LiveHandler
+from classroom.actions.serialize import Present
 from classroom.models import Participant, Room
 from classroom.permissions import Actor, Refused, check_may_act_on_other, check_may_draw, check_may_send, may_draw
 
@@ -39,7 +41,7 @@ def has_pen(room: Room, user: User) -> bool:
     return Pen.objects.filter(room=room, user=user).exists()
 
 
-def draw_part(participants: list[tuple[Participant, bool]]) -> dict[int, dict[str, Any]]:
+def draw_part(participants: list[tuple[Participant | Present, bool]]) -> dict[int, dict[str, Any]]:
     """`draw` for participant objects: whether each may draw now (one query for all of them)."""
     others = [item for item, moderator in participants if not (moderator or item.presenter)]
     pens: set[int] = set()
@@ -90,11 +92,11 @@ def stroke_object(stroke: Stroke) -> p.StrokeObject:
     )
 
 
-def _visible(room: Room | int | str, deck_id: int | None, page: int) -> Any:
+def _visible(room: Room | str, deck_id: int | None, page: int) -> Any:
     """The strokes one sees on a page: not erased, and no finished eraser (it only removed others)."""
     room_id = room.pk if isinstance(room, Room) else room
     return (
-        Stroke.objects.filter(room_id=room_id, deck_id=deck_id, page=page, erased_by__isnull=True)
+        Stroke.objects.filter(room_id=room_id, deck=deck_id, page=page, erased_by__isnull=True)
         .exclude(tool=Stroke.Tool.ERASER, final=True)
         .order_by("pk")
     )
@@ -117,7 +119,7 @@ def room_strokes(room: Room, deck_id: int | None) -> dict[int, list[annotated_pd
     """The strokes one sees on every page of a deck (or of the whiteboard) in a room, by page, oldest first."""
     by_page: dict[int, list[annotated_pdf.StrokeData]] = {}
     rows = (
-        Stroke.objects.filter(room=room, deck_id=deck_id, erased_by__isnull=True)
+        Stroke.objects.filter(room=room, deck=deck_id, erased_by__isnull=True)
         .exclude(tool=Stroke.Tool.ERASER)
         .order_by("page", "pk")
         .values_list("page", "tool", "color", "width", "points", "text")
@@ -313,7 +315,7 @@ def do_annotation_undo(actor: Actor, message: a.AnnotationUndo) -> None:
     _check_drawer(actor, message.type)
     shown = _shown(actor.room, message.page)
     strokes = Stroke.objects.select_for_update(of=("self",)).filter(
-        room=actor.room, deck_id=_deck_id(shown), page=message.page, erased_by__isnull=True
+        room=actor.room, deck=_deck_id(shown), page=message.page, erased_by__isnull=True
     )
     if message.id is not None:
         stroke = strokes.filter(pk=int(message.id)).first()
@@ -339,7 +341,7 @@ def do_annotation_clear(actor: Actor, message: a.AnnotationClear) -> None:
     check_may_send(actor, message.type)
     shown = _shown(actor.room, message.page)
     deck_id = _deck_id(shown)
-    Stroke.objects.filter(room=actor.room, deck_id=deck_id, page=message.page).delete()
+    Stroke.objects.filter(room=actor.room, deck=deck_id, page=message.page).delete()
     _send(actor.room, a.AnnotationCleared(deck=_str(deck_id), page=message.page))
 
 
@@ -358,9 +360,7 @@ def _erase(eraser: Stroke) -> None:
     margin = eraser.width / 2 + a.MAX_WIDTH / 2 + ERASER_SLACK
     candidates = (
         Stroke.objects.select_for_update(of=("self",))
-        .filter(
-            room_id=eraser.room_id, deck_id=eraser.deck_id, page=eraser.page, erased_by__isnull=True, pk__lt=eraser.pk
-        )
+        .filter(room_id=eraser.room_id, deck=eraser.deck_id, page=eraser.page, erased_by__isnull=True, pk__lt=eraser.pk)
         .exclude(tool=Stroke.Tool.ERASER)
         .filter(
             Q(min_x__lte=eraser.max_x + margin)
@@ -431,7 +431,7 @@ def do_board_page_add(actor: Actor, message: a.BoardPageAdd) -> p.SlidesShown:
     return p.SlidesShown(slides=_show_board(actor.room, shown))
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "draw.set": do_draw_set,
     "annotation.add": do_annotation_add,
     "annotation.extend": do_annotation_extend,
@@ -441,4 +441,4 @@ HANDLERS = {
     "board.page.add": do_board_page_add,
 }
 # Answered on the event loop first (no database turn); None sends the message on to HANDLERS.
-LIVE_HANDLERS = {"annotation.extend": do_annotation_extend_live}
+LIVE_HANDLERS: dict[str, LiveHandler] = {"annotation.extend": do_annotation_extend_live}

@@ -10,6 +10,7 @@ from typing import Any
 
 from accounts.models import User
 from classroom import protocol as p
+from classroom.actions.common import Handler
 from classroom.models import Room
 from classroom.permissions import Actor, check_may_send
 
@@ -37,4 +38,8 @@ def do_slides_hide(actor: Actor, message: p.SlidesHide) -> None:
     do_hide_slides(actor.room, actor.user)
 
 
-HANDLERS = {"slides.open": do_slides_open, "slides.goto": do_slides_goto, "slides.hide": do_slides_hide}
+HANDLERS: dict[str, Handler] = {
+    "slides.open": do_slides_open,
+    "slides.goto": do_slides_goto,
+    "slides.hide": do_slides_hide,
+}

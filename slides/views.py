@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -85,7 +86,7 @@ def delete_deck(request: HttpRequest, deck_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def page_image(request: HttpRequest, deck_id: int, page: int, ext: str) -> HttpResponse:
+def page_image(request: HttpRequest, deck_id: int, page: int, ext: str) -> HttpResponseBase:
     """One rendered page, `?size=small` (phones) or `large` (default), to those allowed in the class's rooms."""
     deck = get_object_or_404(Deck.objects.select_related("school_class"), pk=deck_id)
     if not permissions.can_see_decks(_user(request), deck.school_class):

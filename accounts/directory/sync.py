@@ -12,6 +12,7 @@ sends `synced` (or `user_synced`) and the classroom app's receivers apply the cl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from django.db import transaction
 from django.dispatch import Signal
@@ -91,7 +92,8 @@ def sync_all(snapshot: Snapshot) -> SyncResult:
     gone = [u.pk for uid, u in existing.items() if u.is_active and uid not in snapshot.roles and not u.is_superuser]
     result.deactivated = User.objects.filter(pk__in=gone).update(is_active=False)
     for _, created in synced.send(sender=User, snapshot=snapshot, ids=ids):
-        result.classes += created
+        # what the receiver returned: a count (django-stubs types signal replies as str | None)
+        result.classes += cast(int, created)
     return result
 
 

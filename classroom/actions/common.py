@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.utils import timezone
 
 from accounts.models import User
@@ -11,6 +14,10 @@ from .. import protocol as p
 from ..models import Attendance, Participant, Room, RoomLogEntry
 from ..permissions import Actor, Refused, is_moderator_with, may_publish, team_ids
 from . import serialize
+
+# What handles one client message type: the actor and the parsed message in, the `ok` reply out
+# (a `protocol.Ok`, or None for a plain one). The table is `dispatch.HANDLERS`.
+Handler = Callable[[Actor, Any], p.Ok | None]
 
 
 def load_actor(room_id: str, user: User, moderator: bool) -> Actor:

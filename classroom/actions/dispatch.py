@@ -14,8 +14,7 @@ from typing import Any
 from .. import protocol as p
 from ..permissions import Actor, check_may_send
 from . import chat, hands, lifecycle, moderation, polls, presence, reports, timer
-
-Handler = Callable[[Actor, Any], p.Ok | None]
+from .common import Handler
 
 
 def do_ping(actor: Actor, message: p.Ping) -> None:

@@ -23,7 +23,7 @@ from .. import protocol as p
 from ..models import GroupMember, Participant, Room, RoomLogEntry
 from ..permissions import Actor, Refused, check_may_run_groups, check_may_send, is_moderator_with, team_ids
 from . import serialize
-from .common import OVERVIEW, log, notify_overview
+from .common import OVERVIEW, Handler, log, notify_overview
 from .lifecycle import end_room, seconds_per_minute
 
 
@@ -42,6 +42,8 @@ def live_groups(lesson: Room) -> QuerySet[Room]:
 def locked_lesson(room: Room) -> Room:
     """The room's lesson, its row locked: group actions of one lesson run one at a time."""
     lesson_id = room.parent_id if room.kind == Room.Kind.GROUP else room.pk
+    if lesson_id is None:
+        raise ValueError(f"group room {room.pk} has no lesson")
     return Room.objects.select_for_update(of=("self",)).select_related("school_class").get(pk=lesson_id)
 
 
@@ -364,7 +366,7 @@ def overview(lesson_id: str) -> p.GroupsOverview | None:
     )
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "groups.open": do_groups_open,
     "groups.move": do_groups_move,
     "groups.broadcast": do_groups_broadcast,

@@ -112,10 +112,15 @@ def present_participants(room: Room) -> list[Present]:
             *("user__username", "user__first_name", "user__last_name", "user__display_name", "user__role"),
         )
     )
-    return [
-        Present(*row, user=PresentUser(row[2], display or f"{first} {last}".strip() or username, role))
-        for *row, username, first, last, display, role in rows
-    ]
+    return [_present(row) for row in rows]
+
+
+def _present(row: tuple[Any, ...]) -> Present:
+    """One row of `present_participants`: the participant's ten fields, then its user's five."""
+    pk, room_id, user_id, presenter, hand, audio, video, screen, muted_audio, muted_video = row[:10]
+    username, first, last, display, role = row[10:]
+    user = PresentUser(user_id, display or f"{first} {last}".strip() or username, role)
+    return Present(pk, room_id, user_id, presenter, hand, audio, video, screen, muted_audio, muted_video, user)
 
 
 def participant_objects(room: Room, participants: Iterable[Participant | Present]) -> list[p.ParticipantObject]:
