@@ -52,7 +52,7 @@ def class_page(request: HttpRequest, slug: str) -> HttpResponse:
             "school_class": school_class,
             "students": school_class.students.filter(is_active=True),
             "teachers": school_class.teachers.filter(is_active=True),
-            "live_lesson": school_class.lessons.filter(ended_at__isnull=True).first(),
+            "live_lesson": school_class.lessons.filter(kind=Room.Kind.LESSON, ended_at__isnull=True).first(),
             "can_start": permissions.can_start_lesson(user, school_class),
         },
     )
