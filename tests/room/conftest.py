@@ -132,6 +132,26 @@ async def sockets_counted_out(*, daphne: bool) -> None:
         await servers_settled()
 
 
+def _sockets_still_counted() -> int:
+    from classroom.models import Participant
+
+    return Participant.objects.filter(connections__gt=0).count()
+
+
+async def every_socket_counted_out() -> None:
+    """Wait until the servers have counted out every socket of the test (no participant holds one).
+
+    The clients have all closed. A daphne process on a busy machine may start counting a socket
+    out (a transaction on the participant) after `servers_settled` saw two quiet samples; the
+    flush between tests (TRUNCATE) then deadlocked with it and the next test ran on the rows left.
+    The participants' counts say when the servers have heard every close. Bounded: a test whose
+    server can no longer count out (it was stopped) goes on after the timeout.
+    """
+    deadline = asyncio.get_running_loop().time() + SERVERS_SETTLE_TIMEOUT
+    while await sync_to_async(_sockets_still_counted)() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+
+
 async def servers_settled() -> None:
     """Wait until no other connection to the test database is working (twice in a row).
 
@@ -267,6 +287,8 @@ async def open_socket(request: pytest.FixtureRequest) -> AsyncIterator[Opener]:
     for communicator in opened:
         if not communicator.future.done():
             await communicator.disconnect()
+    if servers:
+        await every_socket_counted_out()
     await sockets_counted_out(daphne=bool(servers))
 
 
