@@ -34,8 +34,12 @@ from redis.asyncio import Redis
 from accounts.models import User
 from media_server.bus import connect, server_id
 
+from . import media
+from .actions import presence
 from .closecodes import CloseCode
 from .models import Participant
+from .notices import waiting_notices
+from .timers import timers
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +122,7 @@ class ProcessWatch:
         previous, self.server = self.server, current
         if previous is None or previous == current:
             return
+        # Lazy: consumers imports this module (it starts the watch), so this one cannot import it at the top.
         from .consumers import close_every_socket
 
         # the other processes' heartbeats went with it: no sweeping before they beat again
@@ -143,11 +148,6 @@ class ProcessWatch:
 
 async def count_out(orphan: Orphan) -> None:
     """What the socket's own disconnect would have done: media owner, presence, attendance."""
-    from . import media
-    from .actions import presence
-    from .notices import waiting_notices
-    from .timers import timers
-
     await media.socket_closed(orphan.room_id, str(orphan.user.pk), orphan.channel)
     leaving = await database_sync_to_async(presence.do_disconnect)(orphan.room_id, orphan.user, None, orphan.channel)
     if leaving.check_at is not None:

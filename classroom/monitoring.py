@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any, get_args
 
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count
@@ -57,8 +58,6 @@ def _check_database() -> str:
 
 
 async def _check_channel_layer() -> str:
-    from channels.layers import get_channel_layer
-
     layer = get_channel_layer()
     if layer is None:
         return "down: not configured"

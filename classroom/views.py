@@ -15,6 +15,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 
 from . import closecodes, permissions
+from .actions.lessons import do_start_lesson
+from .actions.recess import do_create_recess
 from .forms import RecessForm
 from .models import Room, RoomLogEntry, SchoolClass
 from .permissions import live_rooms_for, visible_classes
@@ -61,8 +63,6 @@ def class_page(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def start_lesson(request: HttpRequest, slug: str) -> HttpResponse:
-    from .actions.lessons import do_start_lesson
-
     user = _user(request)
     school_class = get_object_or_404(SchoolClass, slug=slug)
     if not permissions.can_start_lesson(user, school_class):
@@ -105,8 +105,6 @@ def recess_list(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     form = RecessForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        from .actions.recess import do_create_recess
-
         room = do_create_recess(user, form.cleaned_data["title"], form.cleaned_data["classes"], form.slots())
         return redirect("room", room_id=room.id)
     recesses = Room.objects.filter(kind=Room.Kind.RECESS).prefetch_related("classes", "slots")

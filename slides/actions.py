@@ -151,6 +151,7 @@ def do_upload_deck(school_class: SchoolClass, user: User, upload: UploadedFile[b
 
 
 def _queue_render(deck_id: int) -> None:
+    # Lazy: the tasks are thin wrappers that import this module.
     from .tasks import render_deck
 
     render_deck.delay(deck_id)
