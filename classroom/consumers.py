@@ -12,6 +12,7 @@ import logging
 import weakref
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -55,6 +56,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     counted = False
     closing = False
     cleaned = False
+    listening = False  # a moderator listening in silently to a group: sound only (`?listen=1`)
     watchdog: asyncio.Task[None] | None = None
     frames: ratelimit.TokenBucket | None = None
     last_frame: float  # a recess socket's last frame, on the loop's clock
@@ -99,7 +101,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             events.user_group(self.room_id, user.pk),
             events.account_group(user.pk),
         )
-        entry = await database_sync_to_async(presence.do_connect)(self.room_id, user, self.channel_name)
+        listen = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("listen") == ["1"]
+        entry = await database_sync_to_async(presence.do_connect)(self.room_id, user, self.channel_name, listen)
+        self.listening = entry.listening
         if entry.outcome == "closed":
             await self._close(entry.close_code)
             return
@@ -301,6 +305,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Refused as refused:
             await self._error(ref, refused.code, refused.message)
             return
+        if self.listening and raw["type"] in ("media.join", "media.quality"):
+            raw = {**raw, "quality": "audio"}  # a silent listener receives sound only
         try:
             answer = await media.handle_media_message(self.room_id, str(self.user.pk), raw, self.channel_name)
         except Exception:

@@ -152,6 +152,9 @@ class Participant(models.Model):
     audio = models.BooleanField(default=False)
     video = models.BooleanField(default=False)
     screen = models.BooleanField(default=False)
+    # A moderator listening in silently to a breakout group: in no one's list, publishing nothing,
+    # receiving sound only (docs/protocol.md, "Breakout groups").
+    listening = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

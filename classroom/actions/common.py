@@ -66,7 +66,9 @@ def notify_overview(room: Room) -> None:
 
 
 def broadcast_participant(room: Room, participant: Participant, event: type[p.Event]) -> None:
-    """`participant.joined` or `participant.updated` to the whole room."""
+    """`participant.joined` or `participant.updated` to the whole room (not for a silent listener)."""
+    if participant.listening:
+        return
     obj = serialize.participant_object(participant, is_moderator(room, participant.user))
     events.send_event_on_commit(events.room_group(room.pk), event(participant=obj))  # type: ignore[call-arg]
     notify_overview(room)
@@ -85,6 +87,8 @@ def broadcast_waiting(room: Room) -> None:
 
 def permissions_of(room: Room, participant: Participant) -> dict[str, bool]:
     """What the forwarder lets this participant publish: `audio`, `video`, `screen`, `always_forward`."""
+    if participant.listening:
+        return {"audio": False, "video": False, "screen": False, "always_forward": False}
     moderator = is_moderator(room, participant.user)
     allowed = may_publish(
         room,
@@ -129,7 +133,8 @@ def close_stay(room: Room, participant: Participant) -> None:
     """A participant is no longer in the room: attendance closed, log, and everyone is told."""
     Attendance.objects.filter(room=room, user=participant.user, left_at__isnull=True).update(left_at=timezone.now())
     log(room, RoomLogEntry.Kind.LEAVE, target=participant.user)
-    events.send_event_on_commit(events.room_group(room.pk), p.ParticipantLeft(id=str(participant.user_id)))
+    if not participant.listening:
+        events.send_event_on_commit(events.room_group(room.pk), p.ParticipantLeft(id=str(participant.user_id)))
     notify_overview(room)
     if participant.hand_raised_at is not None:
         broadcast_hands(room)

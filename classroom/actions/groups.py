@@ -338,7 +338,9 @@ def overview(lesson_id: str) -> p.GroupsOverview | None:
         return None
     groups = list(live_groups(lesson))
     present: dict[Any, list[Participant]] = {group.pk: [] for group in groups}
-    rows = Participant.objects.filter(room__in=groups, status=Participant.Status.ADMITTED, connections__gt=0)
+    rows = Participant.objects.filter(
+        room__in=groups, status=Participant.Status.ADMITTED, connections__gt=0, listening=False
+    )
     for participant in rows.select_related("user").order_by("created_at", "pk"):
         present[participant.room_id].append(participant)
     members: dict[Any, list[p.Sender]] = {group.pk: [] for group in groups}

@@ -60,6 +60,8 @@ class Entry:
     waiting_changed: bool = False
     # Older sockets of this user in the room, over ROOM_SOCKETS_PER_USER, that must close (4410).
     evicted: tuple[str, ...] = ()
+    # A moderator listening in silently to a group (`do_connect`'s `listen`).
+    listening: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,13 @@ class Leaving:
 
 
 @transaction.atomic
-def do_connect(room_id: str, user: User, channel: str = "") -> Entry:
+def do_connect(room_id: str, user: User, channel: str = "", listen: bool = False) -> Entry:
     """Count a new socket of this user in the room and decide where it goes.
 
     `channel` is the socket's channel name: the user's sockets in the room are kept oldest first,
     and those over `ROOM_SOCKETS_PER_USER` are counted out here and returned in `evicted`.
+    `listen`: a moderator of a group listens in silently (`Participant.listening`); it is decided
+    by the user's first socket in the room, and means nothing elsewhere or for anyone else.
     """
     room = Room.objects.select_for_update(of=("self",)).select_related("school_class").filter(pk=room_id).first()
     if room is None:
@@ -106,6 +110,8 @@ def do_connect(room_id: str, user: User, channel: str = "") -> Entry:
         sockets = [*participant.sockets, channel]
         keep = max(1, settings.ROOM_SOCKETS_PER_USER)
         evicted, participant.sockets = sockets[:-keep], sockets[-keep:]
+    if participant.connections - len(evicted) <= 0:
+        participant.listening = listen and moderator and room.kind == Room.Kind.GROUP
     participant.connections = F("connections") + 1 - len(evicted)
     participant.save()
     participant.refresh_from_db()
@@ -129,7 +135,7 @@ def do_connect(room_id: str, user: User, channel: str = "") -> Entry:
         )
     if participant.connections == 1:
         open_stay(room, participant)
-    if moderator and room.kind == Room.Kind.GROUP:
+    if moderator and room.kind == Room.Kind.GROUP and not participant.listening:
         # a teacher came into the group: its call for help is answered
         clear_help(room)
     return Entry(
@@ -139,6 +145,7 @@ def do_connect(room_id: str, user: User, channel: str = "") -> Entry:
         recess=is_recess,
         check_at=check_at,
         evicted=tuple(evicted),
+        listening=participant.listening,
     )
 
 

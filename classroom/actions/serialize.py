@@ -103,8 +103,9 @@ def participant_object(
 
 
 def present_participants(room: Room) -> list[Present]:
+    """Who is in the room for everyone to see (a moderator listening in silently is not)."""
     rows = (
-        room.participants.filter(status=Participant.Status.ADMITTED, connections__gt=0)
+        room.participants.filter(status=Participant.Status.ADMITTED, connections__gt=0, listening=False)
         .order_by("created_at", "pk")
         .values_list(
             *("pk", "room_id", "user_id", "presenter", "hand_raised_at", "audio", "video", "screen"),
@@ -141,7 +142,7 @@ def hands_of(present: Iterable[Participant | Present]) -> list[str]:
 def hands_queue(room: Room) -> list[str]:
     """Present participants with a raised hand, oldest raise first."""
     raised = room.participants.filter(
-        status=Participant.Status.ADMITTED, connections__gt=0, hand_raised_at__isnull=False
+        status=Participant.Status.ADMITTED, connections__gt=0, listening=False, hand_raised_at__isnull=False
     ).order_by("hand_raised_at", "pk")
     return [str(user_id) for user_id in raised.values_list("user_id", flat=True)]
 

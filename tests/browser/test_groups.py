@@ -127,3 +127,29 @@ def test_the_teacher_assigns_groups_by_drag_and_drop_or_keyboard(logged_in_page:
     blue = teacher.locator("[data-group]", has_text="Bleu")
     expect(red.locator(f'[data-member="{zoe_id}"]')).to_have_count(1, timeout=MEDIA_TIMEOUT)
     expect(blue.locator(f'[data-member="{lea_id}"]')).to_have_count(1)
+
+
+def test_the_teacher_listens_in_silently(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    lesson_url = start_lesson(teacher, "6a")
+    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
+    lea = logged_in_page("lea.martin")
+    lea_id = enter(lea, lesson_url)
+    turn_on(lea, "camera")
+    turn_on(lea, "microphone")
+    zoe_id = enter(logged_in_page("zoe.bernard"), lesson_url)
+    expect(teacher.locator(f'li.participant[data-participant="{zoe_id}"]')).to_be_attached(timeout=MEDIA_TIMEOUT)
+    teacher.click('[data-action="groups"]')
+    teacher.select_option(f'[data-assign="{lea_id}"]', "1")
+    teacher.select_option(f'[data-assign="{zoe_id}"]', "2")
+    teacher.click('#groups-dialog button[type="submit"]')
+    expect(lea.locator("#group-banner")).to_be_visible(timeout=MEDIA_TIMEOUT)
+    lea_room = str(lea.evaluate("window.classroomRoom.config.roomId"))
+
+    teacher.click(f'[data-group="{lea_room}"] [data-action="group-listen"]')
+    # the teacher hears Léa, and sees nothing of her: sound only
+    expect(teacher.locator(f'audio[data-participant="{lea_id}"]')).to_be_attached(timeout=MEDIA_TIMEOUT)
+    expect(video_of(teacher, lea_id)).to_have_count(0)
+    # Léa's group does not see the teacher among its people
+    expect(lea.locator(f'li.participant[data-participant="{lea_id}"]')).to_be_attached()
+    expect(lea.locator(f'li.participant[data-participant="{teacher_id}"]')).to_have_count(0)

@@ -261,7 +261,7 @@ async def open_socket(request: pytest.FixtureRequest) -> AsyncIterator[Opener]:
     opened: list[Any] = []
 
     async def opener(
-        user: User | None, room: Room | str, *, origin: bytes = ORIGIN, cookie: str | None = None
+        user: User | None, room: Room | str, *, origin: bytes = ORIGIN, cookie: str | None = None, query: str = ""
     ) -> Socket:
         headers = [(b"origin", origin), (b"host", b"localhost")]
         if user is not None:
@@ -269,7 +269,7 @@ async def open_socket(request: pytest.FixtureRequest) -> AsyncIterator[Opener]:
         if cookie is not None:
             headers.append((b"cookie", f"sessionid={cookie}".encode()))
         room_id = room.pk if isinstance(room, Room) else room
-        path = f"/ws/rooms/{room_id}/"
+        path = f"/ws/rooms/{room_id}/" + (f"?{query}" if query else "")
         communicator: Any
         if servers:
             try:
@@ -296,8 +296,8 @@ async def open_socket(request: pytest.FixtureRequest) -> AsyncIterator[Opener]:
 def enter(open_socket: Opener) -> Opener:
     """Open a socket and read up to the `state` (or `waiting`) that follows admission."""
 
-    async def entering(user: User, room: Room, *, until: str = "state") -> Socket:
-        socket = await open_socket(user, room)
+    async def entering(user: User, room: Room, *, until: str = "state", query: str = "") -> Socket:
+        socket = await open_socket(user, room, query=query)
         await socket.expect(until)
         return socket
 

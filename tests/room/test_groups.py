@@ -6,8 +6,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from classroom import media
+from classroom.actions.common import permissions_of
 from classroom.actions.lessons import do_start_lesson
-from classroom.models import Attendance, GroupMember, Room, RoomLogEntry, SchoolClass
+from classroom.models import Attendance, GroupMember, Participant, Room, RoomLogEntry, SchoolClass
 from tests.conftest import login
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -369,3 +370,56 @@ async def test_starting_the_lesson_while_groups_run_gives_the_lesson_not_a_group
     assert (await sync_to_async(do_start_lesson)(school_class, teacher)).pk == lesson.pk
     page = await sync_to_async(lambda: login(teacher).get("/classes/6a/"))()
     assert page.context["live_lesson"].pk == lesson.pk
+
+
+async def test_a_teacher_listening_in_is_in_no_list_and_answers_no_call(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    lea = await enter(student, red["room"])
+    await lea.request("help.request")
+    listening = await enter(teacher, red["room"], query="listen=1")
+    assert [item["id"] for item in listening.seen[-1]["participants"]] == [str(student.pk)]
+    # the group hears of no one coming: the broadcast sent after it comes with no participant.joined before
+    await teacher_socket.request("groups.broadcast", text="Je vous écoute")
+    await lea.expect("group.broadcast")
+    assert not [event for event in lea.seen if event["type"] == "participant.joined"]
+    again = await enter(student, red["room"])
+    assert [item["id"] for item in again.seen[-1]["participants"]] == [str(student.pk)]
+    # the overview shows Léa alone in her group, and her call still waiting
+    await again.request("hand.raise")
+    groups = await overview_until(teacher_socket, lambda groups: groups[0]["hands"] == [str(student.pk)])
+    assert [item["id"] for item in groups[0]["participants"]] == [str(student.pk)]
+    assert groups[0]["help"] is True
+    # nothing of the listener's is forwarded
+    group = await Room.objects.aget(pk=red["room"])
+    participant = await Participant.objects.select_related("user").aget(room=group, user=teacher)
+    assert await sync_to_async(permissions_of)(group, participant) == {
+        "audio": False, "video": False, "screen": False, "always_forward": False
+    }  # fmt: skip
+    # leaving is as quiet as coming
+    await listening.leave()
+    await again.request("hand.lower")
+    await again.expect("hands")
+    assert not [event for event in again.seen if event["type"] == "participant.left"]
+
+
+async def test_listen_means_nothing_for_a_student_or_in_the_lesson(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    watcher = await enter(teacher, lesson, query="listen=1")
+    lea = await enter(student, red["room"], query="listen=1")
+    assert str(student.pk) in [item["id"] for item in lea.seen[-1]["participants"]]
+    assert str(teacher.pk) in [item["id"] for item in watcher.seen[-1]["participants"]]
+
+
+@pytest.mark.embedded_only("reads this process's forwarder")
+async def test_a_listener_receives_sound_only(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    listening = await enter(teacher, red["room"], query="listen=1")
+    assert (await listening.request("media.join", quality="normal"))["type"] == "ok"
+    node = media.running_node()
+    assert node is not None
+    assert node._rooms[red["room"]].peers[str(teacher.pk)].quality == "audio"
+    assert (await listening.request("media.quality", quality="normal"))["type"] == "ok"
+    assert node._rooms[red["room"]].peers[str(teacher.pk)].quality == "audio"

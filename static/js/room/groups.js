@@ -25,14 +25,17 @@ export function mountGroups(room) {
   let here = null; // state.group in a group room
   let overview = null;
   let tick = null;
+  let listening = false; // this page listens in silently to the group it is in
 
-  /** Go on in another room on the same page: the socket moves, the state and media follow. */
-  const moveTo = (roomId) => {
-    if (String(roomId) === String(room.config.roomId)) return;
+  /** Go on in another room on the same page: the socket moves, the state and media follow.
+   * `listen`: a moderator listening in silently (the server lists them nowhere, sends sound only). */
+  const moveTo = (roomId, { listen = false } = {}) => {
+    if (String(roomId) === String(room.config.roomId) && listen === listening) return;
+    listening = listen;
     room.config.roomId = String(roomId);
     history.replaceState(null, "", `/rooms/${roomId}/`);
     room.setScreen("connecting");
-    room.client.moveTo(roomSocketUrl(roomId));
+    room.client.moveTo(roomSocketUrl(roomId) + (listen ? "?listen=1" : ""));
   };
   room.moveTo = moveTo;
 
@@ -370,13 +373,13 @@ export function mountGroups(room) {
     );
   };
 
-  /** Drop in silently: camera and microphone off before going. */
+  /** Drop in silently: camera and microphone off before going; in no one's list, hearing only. */
   const listen = async (roomId) => {
     if (room.media) {
       await room.media.setSource("microphone", false);
       await room.media.setSource("camera", false);
     }
-    moveTo(roomId);
+    moveTo(roomId, { listen: true });
   };
 
   room.on("groups.overview", (m) => {
