@@ -18,15 +18,6 @@ SILENCE = 127
 """RFC 6464 level of digital silence, in -dBov."""
 
 
-def payload_offset(data: bytes) -> int:
-    """Return where the payload starts, after CSRCs and header extensions."""
-    offset = 12 + 4 * (data[0] & 0x0F)
-    if data[0] & 0x10:
-        _, words = EXT_HEADER.unpack_from(data, offset)
-        offset += 4 + 4 * words
-    return offset
-
-
 def find_extension(data: bytes, ext_id: int) -> bytes | None:
     """Return the value of a header extension (RFC 8285, one- or two-byte form), if present."""
     if not data[0] & 0x10 or not ext_id:

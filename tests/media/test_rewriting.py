@@ -63,6 +63,16 @@ def test_it_drops_header_extensions_and_keeps_the_payload() -> None:
     assert sent.packets[0][12:] == VP8_KEY
 
 
+def test_it_drops_contributing_sources_and_keeps_the_payload() -> None:
+    track = camera()
+    _, sent = slot_on(track)
+    plain = rtp(1, 0, VP8_KEY, audio_level=30)
+    # two CSRCs (CC = 2) between the fixed header and the header extension
+    track.on_rtp(bytes([plain[0] | 2]) + plain[1:12] + b"\0\0\0\1\0\0\0\2" + plain[12:], 0)
+    assert sent.packets[0][0] == 0x80
+    assert sent.packets[0][12:] == VP8_KEY
+
+
 def test_seq_and_timestamp_continue_across_a_source_switch() -> None:
     first, second = camera("alice"), camera("bob")
     slot, sent = slot_on(first)

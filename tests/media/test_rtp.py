@@ -16,7 +16,6 @@ from media_server.rtp import (
     is_h264_keyframe,
     is_vp8_keyframe,
     parse_audio_level,
-    payload_offset,
 )
 from media_server.seam import add_to_nack_generator
 
@@ -86,13 +85,6 @@ def test_extension_values_are_found_by_id() -> None:
 def test_audio_level_without_the_extension_is_silence() -> None:
     assert parse_audio_level(rtp(1, 0, b"x"), 1) == 127
     assert parse_audio_level(rtp(1, 0, b"x", audio_level=42, level_id=3), 4) == 127
-
-
-def test_payload_offset_skips_csrcs_and_extensions() -> None:
-    packet = rtp(1, 0, b"payload", audio_level=10)
-    assert packet[payload_offset(packet) :] == b"payload"
-    with_csrc = bytes([0x81]) + packet[1:12] + b"\0\0\0\1" + b"payload"
-    assert with_csrc[payload_offset(with_csrc) :] == b"payload"
 
 
 def test_keyframe_requests_are_throttled_to_one_per_interval() -> None:
