@@ -352,10 +352,8 @@ def overview(lesson_id: str) -> p.GroupsOverview | None:
         groups=[
             p.OverviewGroup(
                 **group_object(group).model_dump(),
-                participants=[
-                    serialize.participant_object(item, is_moderator_with(lesson, item.user, team))
-                    for item in present[group.pk]
-                ],
+                # a group's moderators are its lesson's: the lesson's team, read once
+                participants=serialize.participant_objects(group, present[group.pk], team),
                 hands=serialize.hands_of(present[group.pk]),
                 speaking=speaking[str(group.pk)],
                 help=group.help_requested_at is not None,

@@ -124,8 +124,11 @@ def _present(row: tuple[Any, ...]) -> Present:
     return Present(pk, room_id, user_id, presenter, hand, audio, video, screen, muted_audio, muted_video, user)
 
 
-def participant_objects(room: Room, participants: Iterable[Participant | Present]) -> list[p.ParticipantObject]:
-    team = team_ids(room)
+def participant_objects(
+    room: Room, participants: Iterable[Participant | Present], team: set[int] | None = None
+) -> list[p.ParticipantObject]:
+    """The participants of one room, their added fields read at once; `team`: the room's, if read already."""
+    team = team_ids(room) if team is None else team
     flagged = [(item, is_moderator_with(room, item.user, team)) for item in participants]
     extra = _extra_fields(flagged)
     return [participant_object(item, moderator, extra.get(item.user_id, {})) for item, moderator in flagged]
