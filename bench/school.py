@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -462,6 +463,7 @@ def judge(r: dict[str, Any]) -> dict[str, Any]:
         "join_p50_ms": percentile(r["joins_ms"], 50),
         "join_p99_ms": percentile(r["joins_ms"], 99),
         "join_retries": r["join_retries"],
+        "page_p99_ms": percentile(r["pages_ms"], 99),
         "media_join_p99_ms": percentile(r["media_join_ms"], 99),
         "media_joined": r["media_joined"],
         "events": len(events),
@@ -508,6 +510,31 @@ def saturation(step: dict[str, Any]) -> str:
     )
 
 
+def markdown(steps: list[dict[str, Any]]) -> str:
+    """The climb as the table of docs/benchmarks.md: one row per step, the worst room of each figure."""
+    lines = [
+        "| lessons + recess | rooms suffering | join p99 (worst room) | event p99 (worst) | media loss (worst) "
+        "| delay p99 (worst) | server CPU, window | of which media nodes | generator CPU / loop late p99 | other work "
+        "| load average before |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for step in steps:
+        rooms = step["rooms"]
+        cpu = step["window_cpu_pct"]
+        server = sum(v for k, v in cpu.items() if k not in ("generator", "other"))
+        losses = [r["loss"] for r in rooms if r["loss"] is not None]
+        suffering = ", ".join(f"{r['name']} ({', '.join(r['fails'])})" for r in rooms if r["fails"]) or "none"
+        lag = max(g["lag_window_p99_ms"] for g in step["generator"])
+        lines.append(
+            f"| {step['classes']} + {step['recess']} | {suffering} | {max(r['join_p99_ms'] for r in rooms):,.0f} ms "
+            f"| {max(r['event_p99_ms'] for r in rooms):,.0f} ms | {100 * max(losses, default=1.0):.2f} % "
+            f"| {max(r['delay_p99_ms'] for r in rooms):,.1f} ms | {server:.0f} % | {cpu.get('media', 0):.0f} % "
+            f"| {cpu.get('generator', 0):.0f} % / {lag:,.0f} ms | {cpu['other']:.0f} % "
+            f"| {step['load_before'][0]:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def print_step(step: dict[str, Any]) -> None:
     cpu = step["window_cpu_pct"]
     print(
@@ -525,13 +552,14 @@ def print_step(step: dict[str, Any]) -> None:
         flush=True,
     )
     print(
-        f"  {'room':9} {'joined':>7} {'join p50/p99 ms':>16} {'events':>6} {'event p50/p99 ms':>17} "
+        f"  {'room':9} {'joined':>7} {'page p99':>8} {'join p50/p99 ms':>16} {'events':>6} {'event p50/p99 ms':>17} "
         f"{'loss %':>7} {'delay p50/p99 ms':>17} {'media p99 ms':>12}  verdict"
     )
     for r in step["rooms"]:
         loss = "-" if r["loss"] is None else f"{100 * r['loss']:.2f}"
         print(
-            f"  {r['name']:9} {r['joined']:>3}/{r['participants']:<3} {r['join_p50_ms']:7.0f}/{r['join_p99_ms']:<7.0f} "
+            f"  {r['name']:9} {r['joined']:>3}/{r['participants']:<3} {r['page_p99_ms']:8.0f} "
+            f"{r['join_p50_ms']:7.0f}/{r['join_p99_ms']:<7.0f} "
             f"{r['events']:>6} {r['event_p50_ms']:8.1f}/{r['event_p99_ms']:<8.1f} {loss:>7} "
             f"{r['delay_p50_ms']:8.1f}/{r['delay_p99_ms']:<8.1f} {r['media_join_p99_ms']:12.0f}  "
             + ("suffers: " + ", ".join(r["fails"]) if r["fails"] else "ok")
@@ -563,6 +591,9 @@ def main() -> None:
     in_namespace()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # as the shipped units' LimitNOFILE: hundreds of sockets per process (room sockets, ICE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(65536, hard) if hard != resource.RLIM_INFINITY else 65536, hard))
     tmp = Path(tempfile.mkdtemp(prefix="cv-bench-school-"))
     redis = postgres = None
     from tests.services import start_postgres, start_redis
@@ -623,6 +654,7 @@ def main() -> None:
             "load_after": [round(x, 2) for x in os.getloadavg()],
             "steps": steps,
         }
+        print("\n" + markdown(steps))
         print(f"\nclasses held: {held} (of the climb {climb}); load average after {summary['load_after']}")
         if first_failure is not None:
             print(f"first step with a room suffering: {first_failure['classes']} classes: {saturation(first_failure)}")

@@ -120,9 +120,27 @@ class Member:
 
     # --- the socket ------------------------------------------------------------------------
 
+    async def page(self, port: int) -> None:
+        """GET the room page as a browser does before its socket (HTML only: nginx serves the rest)."""
+        began = now()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(
+                f"GET /rooms/{self.play.spec.room}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Cookie: sessionid={self.spec.session}\r\nConnection: close\r\n\r\n".encode()
+            )
+            response = await asyncio.wait_for(reader.read(), CONNECT_S)
+        finally:
+            writer.close()
+        status = response.split(b" ", 2)[1] if response.count(b" ") >= 2 else b"?"
+        if status != b"200":
+            raise Refused(f"the room page answered {status.decode(errors='replace')}")
+        self.play.pages.append(now() - began)
+
     async def open(self, port: int) -> float:
-        """Open the socket; return the seconds from opening it to `state` (in the room)."""
+        """Load the page, open the socket; return the seconds from opening it to `state` (in the room)."""
         url = f"ws://127.0.0.1:{port}/ws/rooms/{self.play.spec.room}/"
+        await self.page(port)
         opened = now()
         for attempt in range(JOIN_ATTEMPTS):
             try:
@@ -269,6 +287,7 @@ class RoomPlay:
         self.latencies: dict[str, list[float]] = {"chat": [], "hand": [], "poll": [], "slide": []}
         self.acks: list[float] = []
         self.joins: list[float] = []
+        self.pages: list[float] = []
         self.media_joins: list[float] = []
         self.join_retries = 0
         self.errors: list[str] = []
@@ -443,6 +462,7 @@ class RoomPlay:
             "joined": len(self.joins),
             "host_join_ms": round(self.host_join * 1000, 1),
             "joins_ms": [round(x * 1000, 1) for x in self.joins],
+            "pages_ms": [round(x * 1000, 1) for x in self.pages],
             "join_retries": self.join_retries,
             "media_joined": len(self.media_joins),
             "media_join_ms": [round(x * 1000, 1) for x in self.media_joins],
