@@ -6,6 +6,7 @@ calls these through the dispatch table (`SlidesConfig.ready`).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -27,9 +28,11 @@ from classroom.permissions import Actor, Refused, check_may_act_on_other, check_
 
 from . import annotated_pdf, live
 from . import annotation_protocol as a
-from .geometry import bounds, outline, touches
+from .geometry import Budget, EraserPath, bounds, outline
 from .models import Deck, Pen, RoomSlides, Stroke
 from .protocol import SlidesPage
+
+logger = logging.getLogger(__name__)
 
 MAX_STROKES_PER_PAGE = 5000
 MAX_BOARD_PAGES = 100
@@ -353,11 +356,21 @@ def _str(deck_id: int | None) -> str | None:
 
 # How far outside the eraser's own half-width a stroke still counts as touched (fractions of the page).
 ERASER_SLACK = 0.004
+# The work one eraser may do (grid cells, points read, segments compared): about a quarter of a second
+# of CPU on a busy 2-CPU machine, where a swipe over a page of 5,000 scribbles spends a fraction of it
+# (tests/slides/test_eraser_cost.py).
+ERASER_BUDGET = 2_000_000
+ERASER_CHUNK = 200
 
 
 def _erase(eraser: Stroke) -> None:
-    """Mark erased the finished strokes that the eraser crossed, and tell everyone."""
+    """Mark erased the finished strokes that the eraser crossed, and tell everyone.
+
+    Bounded: strokes are read a chunk at a time, oldest first, and the work spends one budget
+    (`geometry.EraserPath`); an eraser that spends it all erases what it found so far.
+    """
     margin = eraser.width / 2 + a.MAX_WIDTH / 2 + ERASER_SLACK
+    path = EraserPath(eraser.points, margin, Budget(ERASER_BUDGET))
     candidates = (
         Stroke.objects.select_for_update(of=("self",))
         .filter(room_id=eraser.room_id, deck=eraser.deck_id, page=eraser.page, erased_by__isnull=True, pk__lt=eraser.pk)
@@ -368,20 +381,23 @@ def _erase(eraser: Stroke) -> None:
             & Q(min_y__lte=eraser.max_y + margin)
             & Q(max_y__gte=eraser.min_y - margin)
         )
+        .only("pk", "tool", "points", "text", "width")
+        .order_by("pk")
     )
-    erased = [
-        stroke
-        for stroke in candidates
-        if touches(
-            eraser.points,
-            eraser.width / 2 + stroke.width / 2 + ERASER_SLACK,
+    erased: list[int] = []
+    for stroke in candidates.iterator(chunk_size=ERASER_CHUNK):
+        if path.touches(
             outline(stroke.tool, stroke.points, stroke.text, stroke.width),
-        )
-    ]
-    Stroke.objects.filter(pk__in=[stroke.pk for stroke in erased]).update(erased_by=eraser)
+            eraser.width / 2 + stroke.width / 2 + ERASER_SLACK,
+        ):
+            erased.append(stroke.pk)
+        if path.exhausted:
+            logger.info("an eraser in %s spent its budget: %d strokes erased", eraser.room_id, len(erased))
+            break
+    Stroke.objects.filter(pk__in=erased).update(erased_by=eraser)
     deck = _str(eraser.deck_id)
-    for stroke in [*erased, eraser]:
-        _send(eraser.room_id, a.AnnotationRemoved(deck=deck, page=eraser.page, id=str(stroke.pk)))
+    for stroke_id in [*erased, eraser.pk]:
+        _send(eraser.room_id, a.AnnotationRemoved(deck=deck, page=eraser.page, id=str(stroke_id)))
 
 
 # --- The whiteboard ---------------------------------------------------------------------------

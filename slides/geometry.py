@@ -71,23 +71,87 @@ def _segments_distance(s: Segment, t: Segment) -> float:
     )
 
 
-def _near(segment: Segment, box: tuple[float, float, float, float], reach: float) -> bool:
-    (ax, ay), (bx, by) = segment
-    return (
-        min(ax, bx) <= box[2] + reach
-        and max(ax, bx) >= box[0] - reach
-        and min(ay, by) <= box[3] + reach
-        and max(ay, by) >= box[1] - reach
-    )
+# The eraser grid's smallest cell: at most 64 x 64 cells over the page.
+MIN_CELL = 1 / 64
+# What comparing two segments costs, in the budget's units (a look-up, a box or a point is one).
+DISTANCE_COST = 4
 
 
-def touches(eraser: Coordinates, reach: float, line: Sequence[Sequence[float]]) -> bool:
-    """Whether an eraser path comes within `reach` of a polyline (only segments near each other are compared)."""
-    targets = _segments(line)
-    target_box = bounds([point for segment in targets for point in segment])
-    near = [s for s in _segments(eraser) if _near(s, target_box, reach)]
-    if not near:
+class Budget:
+    """A fixed amount of work (segment pairs compared, points read, grid cells filled) for one eraser."""
+
+    def __init__(self, units: int) -> None:
+        self.left = units
+
+    def spend(self, units: int = 1) -> bool:
+        self.left -= units
+        return self.left >= 0
+
+
+class EraserPath:
+    """An eraser's path on a grid of cells twice as wide as the farthest reach, so that each segment of a
+    stroke is compared only with the eraser's segments in the cells around it.
+
+    Filling the grid, reading strokes and comparing segments all spend `budget`; once it is spent,
+    `touches` answers False and `exhausted` is True, so that one eraser costs a bounded time whatever
+    its path and the page hold (2,000 points over 5,000 strokes).
+    """
+
+    def __init__(self, points: Coordinates, reach: float, budget: Budget) -> None:
+        self.reach = reach
+        self.budget = budget
+        # a point within `reach` of a segment lies in a cell next to one of its steps' (reach + step/2 < cell)
+        self.cell = max(2 * reach, MIN_CELL)
+        self.exhausted = False
+        self.grid: dict[tuple[int, int], list[int]] = {}
+        self.segments = _segments(points)
+        self.boxes = [(min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])) for a, b in self.segments]
+        for index, segment in enumerate(self.segments):
+            keys = self._cells_along(segment)
+            if not self._spend(len(keys)):
+                break
+            for key in keys:
+                self.grid.setdefault(key, []).append(index)
+
+    def _spend(self, units: int) -> bool:
+        if not self.budget.spend(units):
+            self.exhausted = True
+        return not self.exhausted
+
+    def _cells_along(self, segment: Segment) -> set[tuple[int, int]]:
+        """The cells within `reach` of a segment: walked in steps of half a cell, each step's and their neighbours."""
+        (ax, ay), (bx, by) = segment
+        steps = max(1, math.ceil(2 * math.hypot(bx - ax, by - ay) / self.cell))
+        keys: set[tuple[int, int]] = set()
+        for step in range(steps + 1):
+            i, j = self._key(ax + (bx - ax) * step / steps, ay + (by - ay) * step / steps)
+            keys.update((i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1))
+        return keys
+
+    def _key(self, x: float, y: float) -> tuple[int, int]:
+        return math.floor(x / self.cell), math.floor(y / self.cell)
+
+    def touches(self, line: Sequence[Sequence[float]], reach: float) -> bool:
+        """Whether the path comes within `reach` (at most the grid's) of a polyline."""
+        if self.exhausted or not self._spend(len(line)):
+            return False
+        for target in _segments(line):
+            (ax, ay), (bx, by) = target
+            i0, j0 = self._key(min(ax, bx), min(ay, by))
+            i1, j1 = self._key(max(ax, bx), max(ay, by))
+            near: set[int] = set()
+            for i in range(i0, i1 + 1):
+                for j in range(j0, j1 + 1):
+                    near.update(self.grid.get((i, j), ()))
+            if not self._spend((i1 - i0 + 1) * (j1 - j0 + 1) + len(near)):
+                return False
+            x0, y0, x1, y1 = min(ax, bx) - reach, min(ay, by) - reach, max(ax, bx) + reach, max(ay, by) + reach
+            boxes = self.boxes
+            close = [
+                i for i in near if boxes[i][0] <= x1 and boxes[i][2] >= x0 and boxes[i][1] <= y1 and boxes[i][3] >= y0
+            ]
+            if not self._spend(DISTANCE_COST * len(close)):
+                return False
+            if any(_segments_distance(self.segments[index], target) <= reach for index in close):
+                return True
         return False
-    eraser_box = bounds([point for segment in near for point in segment])
-    targets = [t for t in targets if _near(t, eraser_box, reach)]
-    return any(_segments_distance(s, t) <= reach for s in near for t in targets)
