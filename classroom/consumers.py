@@ -93,6 +93,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.user: User = user
         heartbeat.start()
+        events.serve(asyncio.get_running_loop())
         self.room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
         self.frames = ratelimit.frame_limits.acquire(self.room_id, str(user.pk))
         # Join the user's own groups first, so an admission cannot slip past this socket.
@@ -330,6 +331,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # and fan-out does not queue behind votes and joins (see docs/protocol.md, Performance).
         if message["type"] == events.EVENT:
             await self.room_event(message)
+            return
+        if message["type"] == events.EVENTS:
+            for event in message["events"]:
+                await self.room_event({"type": events.EVENT, "event": event})
             return
         if message["type"] == "websocket.receive":
             # The same for frames: most touch no database, and a flood must not queue on that thread.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from typing import Any
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,9 @@ LOGIN_DEVICE_COOKIE_DAYS = envint("LOGIN_DEVICE_COOKIE_DAYS", 365)
 
 # --- Rooms and media --------------------------------------------------------
 POLL_RESULTS_SECONDS = float(envstr("POLL_RESULTS_SECONDS", "0.25"))
+# Presence events (joined, left, updated) sent within this of the room's last one leave together
+# (classroom/events.py Fanout); 0 sends each at once.
+ROOM_PRESENCE_BATCH_SECONDS = float(envstr("ROOM_PRESENCE_BATCH_SECONDS", "0.25"))
 RECESS_GRACE_SECONDS = envint("RECESS_GRACE_SECONDS", 120)
 RECESS_SAFE_MODE_SECONDS = envint("RECESS_SAFE_MODE_SECONDS", 3)
 # A recess socket silent this long is treated as gone (the page pings every RECESS_PING_SECONDS).
