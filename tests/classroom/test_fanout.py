@@ -1,0 +1,105 @@
+"""classroom.events.Fanout: presence events batched per room under load, every room's order kept."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from classroom import events
+
+ROOM = str(uuid.uuid4())
+WINDOW = 0.05
+
+
+def joined(name: str) -> dict[str, Any]:
+    return {"type": "participant.joined", "participant": {"id": name}}
+
+
+def chat(text: str) -> dict[str, Any]:
+    return {"type": "chat.message", "message": {"text": text}}
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """What reached the channel layer, in order (the layer itself is Channels', tested elsewhere)."""
+    log: list[tuple[str, dict[str, Any]]] = []
+
+    async def group_send(group: str, message: dict[str, Any]) -> None:
+        log.append((group, message))
+
+    monkeypatch.setattr(events, "group_send", group_send)
+    return log
+
+
+def frames(log: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The events each socket of the groups would relay, in order, as 'group:type:id'."""
+    out = []
+    for group, message in log:
+        batch = message["events"] if message["type"] == events.EVENTS else [message["event"]]
+        for event in batch:
+            key = event.get("participant", event.get("message", {}))
+            out.append(
+                f"{group[len(events.room_group(ROOM)) :] or '-'}:{event['type']}:{key.get('id', key.get('text'))}"
+            )
+    return out
+
+
+async def test_a_lone_presence_event_leaves_at_once(sent: list[Any]) -> None:
+    fanout = events.Fanout(asyncio.get_running_loop(), WINDOW)
+    await fanout.submit(events.room_group(ROOM), joined("a"))
+    assert sent == [(events.room_group(ROOM), {"type": events.EVENT, "event": joined("a")})]
+
+
+async def test_a_burst_of_joins_leaves_as_one_batch_within_the_window(sent: list[Any]) -> None:
+    fanout = events.Fanout(asyncio.get_running_loop(), WINDOW)
+    for name in "abcde":
+        await fanout.submit(events.room_group(ROOM), joined(name))
+    assert len(sent) == 1  # the first at once, the four others wait for the window
+    await asyncio.sleep(WINDOW * 3)
+    assert len(sent) == 2 and sent[1][1]["type"] == events.EVENTS
+    assert frames(sent) == [f"-:participant.joined:{name}" for name in "abcde"]
+
+
+async def test_another_event_of_the_room_sends_what_waits_first(sent: list[Any]) -> None:
+    fanout = events.Fanout(asyncio.get_running_loop(), WINDOW)
+    room, moderators = events.room_group(ROOM), events.moderators_group(ROOM)
+    await fanout.submit(room, joined("a"))
+    await fanout.submit(room, joined("b"))
+    await fanout.submit(moderators, {"type": "waiting.updated", "participant": {"id": "w"}})
+    await fanout.submit(room, chat("bonjour"))
+    await asyncio.sleep(WINDOW * 3)
+    assert frames(sent) == [
+        "-:participant.joined:a",
+        "-:participant.joined:b",
+        "-mod:waiting.updated:w",
+        "-:chat.message:bonjour",
+    ]
+
+
+async def test_rooms_do_not_wait_for_each_other(sent: list[Any]) -> None:
+    fanout = events.Fanout(asyncio.get_running_loop(), WINDOW)
+    other = str(uuid.uuid4())
+    await fanout.submit(events.room_group(ROOM), joined("a"))
+    await fanout.submit(events.room_group(other), joined("b"))
+    assert [group for group, _ in sent] == [events.room_group(ROOM), events.room_group(other)]
+
+
+async def test_a_failed_send_is_logged_and_the_room_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    log: list[dict[str, Any]] = []
+
+    async def group_send(group: str, message: dict[str, Any]) -> None:
+        if message.get("event", {}).get("type") == "chat.message":
+            raise ConnectionError("Redis is gone")
+        log.append(message)
+
+    monkeypatch.setattr(events, "group_send", group_send)
+    fanout = events.Fanout(asyncio.get_running_loop(), WINDOW)
+    await fanout.submit(events.room_group(ROOM), chat("perdu"))
+    await fanout.submit(events.room_group(ROOM), joined("a"))
+    assert log == [{"type": events.EVENT, "event": joined("a")}]
+    assert "could not send 1 events" in caplog.text
