@@ -147,6 +147,7 @@ def test_the_teacher_listens_in_silently(logged_in_page: PageFactory) -> None:
     lea_room = str(lea.evaluate("window.classroomRoom.config.roomId"))
 
     teacher.click(f'[data-group="{lea_room}"] [data-action="group-listen"]')
+    expect(teacher.locator("#group-banner")).to_contain_text("personne ne vous y voit", timeout=MEDIA_TIMEOUT)
     # the teacher hears Léa, and sees nothing of her: sound only
     expect(teacher.locator(f'audio[data-participant="{lea_id}"]')).to_be_attached(timeout=MEDIA_TIMEOUT)
     expect(video_of(teacher, lea_id)).to_have_count(0)

@@ -68,7 +68,7 @@ export function mountGroups(room) {
   const renderBar = () => {
     if (here) {
       banner.hidden = false;
-      banner.textContent = t("group_in", { name: here.name });
+      banner.textContent = t(listening ? "group_listening" : "group_in", { name: here.name });
       helpButton.hidden = room.isModerator;
       backButton.hidden = !room.isModerator;
     } else {
