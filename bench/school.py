@@ -470,6 +470,7 @@ def judge(r: dict[str, Any]) -> dict[str, Any]:
         "event_p50_ms": percentile(events, 50),
         "event_p99_ms": percentile(events, 99),
         "event_p99_by_kind_ms": {k: percentile(v, 99) for k, v in r["events_ms"].items() if v},
+        "events_never_delivered": r["events_never_delivered"],
         "ack_p99_ms": percentile(r["acks_ms"], 99),
         "expected_packets": r["expected_packets"],
         "loss": round(1 - r["received_packets"] / r["expected_packets"], 5) if r["expected_packets"] else None,
@@ -502,11 +503,22 @@ def saturation(step: dict[str, Any]) -> str:
             counts[fail] = counts.get(fail, 0) + 1
     servers = {k: v for k, v in step["process_cpu_pct"].items() if not k.startswith("generator")}
     name, pct = max(servers.items(), key=lambda kv: kv[1])
-    machine = sum(step["window_cpu_pct"].values())
+    cpu = step["window_cpu_pct"]
+    machine = sum(cpu.values())
+    capacity = 100 * (os.cpu_count() or 1)
+    if pct >= 90:
+        where = f"{name} saturated its one core ({pct:.0f} %)"
+    elif machine >= 0.95 * capacity and cpu["other"] >= 25:
+        where = f"the machine's CPUs, {cpu['other']:.0f} % of them taken by other work"
+    elif machine >= 0.95 * capacity:
+        where = "the machine's CPUs, no single process saturated"
+    else:
+        where = f"no CPU limit reached (busiest server process {name} at {pct:.0f} %)"
     return (
         ", ".join(f"{fail} in {count} room(s)" for fail, count in counts.items())
-        + f"; busiest server process {name} at {pct:.0f} % of one core; the machine at {machine:.0f} % of "
-        f"{100 * (os.cpu_count() or 1)} % ({step['window_cpu_pct']['other']:.0f} % other work)"
+        + f"; {where}; the machine at {machine:.0f} % of {capacity} % over the window "
+        f"(server {machine - cpu['other'] - cpu.get('generator', 0):.0f} %, generator {cpu.get('generator', 0):.0f} %, "
+        f"other work {cpu['other']:.0f} %)"
     )
 
 

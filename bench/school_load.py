@@ -189,22 +189,23 @@ class Member:
                 elif raw.startswith('{"type": "chat.message"'):
                     event = json.loads(raw)
                     if event["message"]["from"]["id"] != self.spec.id:
-                        play.delivered("chat", event["message"]["text"], at)
+                        play.delivered(event["message"]["text"], at)
                 elif raw.startswith('{"type": "hands"'):
                     queue = set(json.loads(raw)["queue"])
                     for uid in queue - self.hands:
-                        raised = play.raised.get(uid)
-                        if raised is not None and uid != self.spec.id:
-                            play.latencies["hand"].append(at - raised)
+                        if uid in play.raised and uid != self.spec.id:
+                            play.delivered(play.raised[uid], at)
                     self.hands = queue
                 elif raw.startswith('{"type": "poll.opened"'):
                     if not self.host:
                         event = json.loads(raw)
-                        play.delivered("poll", event["poll"]["question"], at)
+                        play.delivered(event["poll"]["question"], at)
                 elif raw.startswith('{"type": "slides.page"'):
                     if not self.host:
-                        play.delivered("slide", f"page-{json.loads(raw)['page']}", at)
+                        play.delivered(f"page-{json.loads(raw)['page']}", at)
                 elif raw.startswith('{"type": "state"'):
+                    # the hands already up are not news to this participant
+                    self.hands = set(json.loads(raw)["hands"])
                     self.admitted.set()
                 elif raw.startswith('{"type": "media.'):
                     event = json.loads(raw)
@@ -283,7 +284,9 @@ class RoomPlay:
         self.window = Window(t0=int(spec.t0 * 1e9), t1=int(spec.t1 * 1e9))
         self.host = Member(self, spec.host, host=True)
         self.members = [Member(self, m, host=False) for m in spec.members]
-        self.sent: dict[str, float] = {}  # event key -> when it was sent
+        # event key -> its kind, when it was sent, and how many participants should receive it
+        self.sent: dict[str, tuple[str, float, int]] = {}
+        self.got: dict[str, int] = {}
         self.latencies: dict[str, list[float]] = {"chat": [], "hand": [], "poll": [], "slide": []}
         self.acks: list[float] = []
         self.joins: list[float] = []
@@ -291,7 +294,7 @@ class RoomPlay:
         self.media_joins: list[float] = []
         self.join_retries = 0
         self.errors: list[str] = []
-        self.raised: dict[str, float] = {}
+        self.raised: dict[str, str] = {}  # user id -> the key of their latest raised hand
         self.host_join = 0.0
         self.closing = False
         self.votes = 0
@@ -306,10 +309,28 @@ class RoomPlay:
     def port(self, i: int) -> int:
         return self.ports[i % len(self.ports)]
 
-    def delivered(self, kind: str, key: str, at: float) -> None:
+    def present(self, host: bool) -> list[Member]:
+        """The participants in the room now (admitted, socket open), the host first if asked."""
+        everyone = [self.host, *self.members] if host else self.members
+        return [m for m in everyone if m.admitted.is_set() and m.reader is not None and not m.reader.done()]
+
+    def expect(self, kind: str, key: str, recipients: int) -> None:
+        self.sent[key] = (kind, now(), recipients)
+
+    def delivered(self, key: str, at: float) -> None:
         sent = self.sent.get(key)
         if sent is not None:
-            self.latencies[kind].append(at - sent)
+            self.latencies[sent[0]].append(at - sent[1])
+            self.got[key] = self.got.get(key, 0) + 1
+
+    def never_delivered(self) -> int:
+        """Count each delivery that never came at the step's end (as late as that), and return how many."""
+        missed = 0
+        for key, (kind, sent, recipients) in self.sent.items():
+            missing = max(0, recipients - self.got.get(key, 0))
+            self.latencies[kind] += [self.spec.end - sent] * missing
+            missed += missing
+        return missed
 
     # --- the script ------------------------------------------------------------------------
 
@@ -369,16 +390,16 @@ class RoomPlay:
         page = 1
         while (at := begin + tick) < spec.end - 3.0:
             await sleep_until(at)
-            present = [m for m in self.members if m.admitted.is_set() and m.ws is not None]
+            present = self.present(host=False)
             if present and tick % 3 == 0:
                 m = rng.choice(present)
                 key = f"{spec.name} chat {tick}"
-                self.sent[key] = now()
+                self.expect("chat", key, len(self.present(host=True)) - 1)
                 tasks.append(asyncio.ensure_future(self._try(m.request({"type": "chat.send", "text": key}))))
             if spec.kind == "lesson":
                 if tick % 4 == 0 and spec.deck:
                     page = page % PAGES + 1
-                    self.sent[f"page-{page}"] = now()
+                    self.expect("slide", f"page-{page}", len(present))
                     tasks.append(
                         asyncio.ensure_future(self._try(self.host.request({"type": "slides.goto", "page": page})))
                     )
@@ -397,15 +418,16 @@ class RoomPlay:
             self.errors.append(f"{type(exc).__name__}: {exc}")
 
     async def _hand(self, member: Member) -> None:
-        self.raised[member.spec.id] = now()
+        key = f"hand {member.spec.id} {now()}"
+        self.expect("hand", key, len(self.present(host=True)) - 1)
+        self.raised[member.spec.id] = key
         await self._try(member.request({"type": "hand.raise"}))
         await asyncio.sleep(2.0)
-        self.raised.pop(member.spec.id, None)
         await self._try(member.request({"type": "hand.lower"}))
 
     async def _poll(self, tick: int, voters: list[Member]) -> None:
         question = f"{self.spec.name} question {tick}"
-        self.sent[question] = now()
+        self.expect("poll", question, len(self.present(host=False)))
         try:
             reply = await self.host.request(
                 {"type": "poll.create", "question": question, "options": ["oui", "non", "je ne sais pas"],
@@ -442,6 +464,7 @@ class RoomPlay:
         return out
 
     def result(self) -> dict[str, Any]:
+        missed = self.never_delivered()
         sent = self.window.sent
         expected = received = missing_streams = 0
         no_media = 0
@@ -468,6 +491,7 @@ class RoomPlay:
             "media_join_ms": [round(x * 1000, 1) for x in self.media_joins],
             "events_ms": {k: [round(x * 1000, 2) for x in v] for k, v in self.latencies.items()},
             "event_count": len(events),
+            "events_never_delivered": missed,
             "acks_ms": [round(x * 1000, 1) for x in self.acks],
             "votes": self.votes,
             "expected_packets": expected,
