@@ -156,7 +156,16 @@ class CloseRoom(_Command):
     op: Literal["close_room"] = "close_room"
 
 
-Command = Annotated[Handle | SetPermissions | Leave | CloseRoom, Field(discriminator="op")]
+class Relay(_Command):
+    """A peer's microphone heard in other rooms of the node too, or no longer (MediaNode.relay)."""
+
+    op: Literal["relay"] = "relay"
+    peer: str
+    to_rooms: list[str] = Field(max_length=20)
+    on: bool
+
+
+Command = Annotated[Handle | SetPermissions | Leave | CloseRoom | Relay, Field(discriminator="op")]
 COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 
 
@@ -344,6 +353,8 @@ class BusNode:
                 await self.node.set_permissions(room, command.peer, **command.permissions.model_dump())
             elif isinstance(command, Leave):
                 await self.node.leave(room, command.peer)
+            elif isinstance(command, Relay):
+                await self.node.relay(room, command.peer, list(command.to_rooms), command.on)
             else:
                 await self.node.close_room(room)
         except MediaError as exc:
@@ -478,6 +489,12 @@ class BusClient:
         if node_id is not None:
             await self.redis.eval(_HDEL_IF, 1, ROOMS, room_id, node_id)
             await self._push(node_id, CloseRoom(room=room_id))
+
+    async def relay(self, room_id: str, peer_id: str, to_rooms: list[str], on: bool) -> None:
+        """Let a peer's microphone be heard in other rooms placed on its room's node, or no longer."""
+        node_id = await self.placement(room_id)
+        if node_id is not None:
+            await self._push(node_id, Relay(room=room_id, peer=peer_id, to_rooms=to_rooms, on=on))
 
     async def _push(self, node_id: str, command: Command) -> None:
         await self.redis.rpush(inbox_key(node_id), command.model_dump_json())

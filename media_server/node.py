@@ -195,9 +195,29 @@ class MediaNode:
         peer = room.peers.pop(peer_id, None)
         if peer is None:
             return
+        for other in self._rooms.values():
+            if other.guests.get(peer_id) is peer:
+                del other.guests[peer_id]
         await _close_peer(peer)
         room.loudest = [p for p in room.loudest if p != peer_id]
         await self._update(room)
+
+    async def relay(self, room_id: str, peer_id: str, to_rooms: list[str], on: bool) -> None:
+        """Let a peer's microphone be heard in other rooms of this node too (on), or no longer.
+
+        Rooms that this node does not hold are left alone: a relay reaches the rooms placed here.
+        """
+        for target_id in to_rooms:
+            target = self._rooms.get(target_id)
+            if target is None or target_id == room_id:
+                continue
+            source = self._rooms.get(room_id)
+            peer = source.peers.get(peer_id) if source is not None else None
+            if on and peer is not None:
+                target.guests[peer_id] = peer
+            else:
+                target.guests.pop(peer_id, None)
+            await self._update(target)
 
     def room_ids(self) -> list[str]:
         """The rooms this node holds now."""

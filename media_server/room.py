@@ -86,14 +86,33 @@ class Room:
         self.speaking: tuple[str, ...] = ()
         self.task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
+        # peers of another room of this node whose microphone is heard here too (MediaNode.relay)
+        self.guests: dict[str, Peer] = {}
 
     def state(self, now_ms: int) -> RoomState[Track]:
         """Return the room as the policy tick sees it at now_ms (the clock of the tracks' arrivals)."""
         peers = {peer.id: peer.state(now_ms) for peer in self.peers.values()}
+        for guest in self.guests.values():
+            if guest.id not in peers:
+                heard = guest_state(guest.state(now_ms))
+                if heard is not None:
+                    peers[guest.id] = heard
         bitrates = {
             track: peer.publisher.bitrate(track)
-            for peer in self.peers.values()
+            for peer in [*self.peers.values(), *self.guests.values()]
             if peer.publisher is not None
             for track in peer.publisher.tracks.values()
         }
         return RoomState(peers, tuple(self.loudest), bitrates)
+
+
+GUEST_LEVEL = 0
+"""A relayed microphone counts as the loudest (0 dBov): it is heard over the room's own speakers."""
+
+
+def guest_state(state: PeerState[Track]) -> PeerState[Track] | None:
+    """A peer of another room as this room hears it: its live microphone only, loudest; None without one."""
+    microphone = state.tracks.get(("microphone", "normal"))
+    if microphone is None:
+        return None
+    return PeerState(state.id, {("microphone", "normal"): microphone}, GUEST_LEVEL, state.last_spoke)

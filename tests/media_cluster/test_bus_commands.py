@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[bus.Command, set[str]]] = {
     ),
     "leave": (bus.Leave(room=ROOM, peer="1"), {"op", "room", "peer"}),
     "close_room": (bus.CloseRoom(room=ROOM), {"op", "room"}),
+    "relay": (bus.Relay(room=ROOM, peer="1", to_rooms=["group-1"], on=True), {"op", "room", "peer", "to_rooms", "on"}),
 }
 
 
@@ -92,6 +93,15 @@ async def test_node_skips_a_command_it_cannot_read_and_runs_each_command(served)
     peers = node.node._rooms[ROOM].peers
     await until(lambda: "1" in peers and peers["1"].permissions.audio and peers["1"].permissions.screen)
     assert not peers["1"].permissions.video
+
+    # relay: the peer's microphone is a guest of another room placed on the node
+    await client.handle("group-1", "2", {"type": "media.leave"})
+    await client.relay(ROOM, "1", ["group-1"], True)
+    guests = node.node._rooms["group-1"].guests
+    await until(lambda: "1" in guests)
+    await client.relay(ROOM, "1", ["group-1"], False)
+    await until(lambda: "1" not in guests)
+    await client.close_room("group-1")
 
     await client.leave(ROOM, "1")
     await until(lambda: "1" not in peers)
