@@ -58,3 +58,19 @@ def test_moderator_join_queries_do_not_grow_with_the_polls(lesson, teacher, othe
     _polls(lesson, teacher, voters, 5)
     six = _join_queries(lesson, other_teacher, moderator=True)
     assert six == one
+
+
+def test_each_message_reads_the_sender_and_the_room_in_one_query(lesson, teacher):
+    """load_actor runs before every message of every socket: one query for a participant."""
+    from classroom.actions.common import load_actor
+
+    student = _students(lesson, 1, start=200)[0]
+    _arrive(lesson, [student])
+    with CaptureQueriesContext(connection) as queries:
+        actor = load_actor(str(lesson.pk), student, False)
+    assert len(queries.captured_queries) == 1
+    assert actor.admitted and actor.room.pk == lesson.pk and actor.room.school_class == lesson.school_class
+    assert not actor.presenter
+    # someone the room does not know yet: the room alone, not admitted
+    stranger = _students(lesson, 1, start=201)[0]
+    assert not load_actor(str(lesson.pk), stranger, False).admitted
