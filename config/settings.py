@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from typing import Any
 from pathlib import Path
 from typing import Any
 
