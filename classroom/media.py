@@ -338,6 +338,10 @@ class MediaBackend(ABC):
     async def nodes(self) -> list[dict[str, Any]]:
         """The forwarders as /metrics counts them: each an `id` and its `load` (none when unreachable)."""
 
+    @abstractmethod
+    async def relay(self, room_id: str, user_id: str, to_rooms: list[str], on: bool) -> None:
+        """Let a participant's microphone be heard in other rooms too (on), or no longer."""
+
 
 class EmbeddedBackend(MediaBackend):
     """The forwarder runs in this process, on the ASGI event loop (one per loop)."""
@@ -358,6 +362,11 @@ class EmbeddedBackend(MediaBackend):
         node = running_node()
         if node is not None:
             await node.leave(room_id, user_id)
+
+    async def relay(self, room_id: str, user_id: str, to_rooms: list[str], on: bool) -> None:
+        node = running_node()
+        if node is not None:
+            await node.relay(room_id, user_id, to_rooms, on)
 
     async def close_room(self, room_id: str) -> None:
         owners = _local_owners()
@@ -441,6 +450,11 @@ class BusBackend(MediaBackend):
     async def leave(self, room_id: str, user_id: str) -> None:
         async with self.bus() as bus:
             await bus.leave(room_id, user_id)
+
+    async def relay(self, room_id: str, user_id: str, to_rooms: list[str], on: bool) -> None:
+        # heard in the rooms placed on the node of the speaker's room (docs/protocol.md, "Breakout groups")
+        async with self.bus() as bus:
+            await bus.relay(room_id, user_id, to_rooms, on)
 
     async def close_room(self, room_id: str) -> None:
         async with self.bus() as bus:
@@ -567,6 +581,11 @@ async def update_permissions(
     await backend().set_permissions(
         room_id, user_id, audio=audio, video=video, screen=screen, always_forward=always_forward
     )
+
+
+async def relay(room_id: str, user_id: str, to_rooms: list[str], on: bool) -> None:
+    """Let a participant's microphone be heard in other rooms too (the teacher speaking to every group)."""
+    await backend().relay(room_id, user_id, to_rooms, on)
 
 
 async def participant_left(room_id: str, user_id: str) -> None:

@@ -220,6 +220,7 @@ MESSAGE_PERMISSIONS: dict[str, Who] = {
     "groups.open": Who.MODERATOR,  # from the lesson only
     "groups.move": Who.MODERATOR,
     "groups.broadcast": Who.MODERATOR,
+    "groups.speak": Who.MODERATOR,  # from the lesson only
     "groups.close": Who.MODERATOR,
     "groups.previous": Who.MODERATOR,
     "group.join": Who.PARTICIPANT,  # in a lesson whose groups students choose

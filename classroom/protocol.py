@@ -264,6 +264,13 @@ class GroupsBroadcast(ClientMessage):
     text: Text1000
 
 
+class GroupsSpeak(ClientMessage):
+    """The teacher's microphone heard in every group while `on` (a button held)."""
+
+    type: Literal["groups.speak"]
+    on: StrictBool
+
+
 class GroupsClose(ClientMessage):
     type: Literal["groups.close"]
 
@@ -320,6 +327,7 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         GroupsOpen,
         GroupsMove,
         GroupsBroadcast,
+        GroupsSpeak,
         GroupsClose,
         GroupsPrevious,
         GroupJoin,

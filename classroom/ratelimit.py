@@ -91,6 +91,7 @@ PER_USER = {
     "hand": (5, 10),
     "poll.create": (5, 25),
     "groups.broadcast": (5, 10),
+    "groups.speak": (20, 10),  # a press and a release each
     "group.join": (10, 10),
     "help.request": (3, 30),
     # a fast hand sends about 16 point batches a second (docs/benchmarks.md, "Drawing")

@@ -236,6 +236,16 @@ def do_groups_broadcast(actor: Actor, message: p.GroupsBroadcast) -> None:
         events.send_event_on_commit(events.room_group(group_id), event)
 
 
+def do_groups_speak(actor: Actor, message: p.GroupsSpeak) -> None:
+    """The teacher's microphone in the lesson is heard in every group while the button is held."""
+    check_may_send(actor, message.type)
+    check_may_run_groups(actor, lesson_only=True)
+    groups = [str(group_id) for group_id in live_groups(actor.room).values_list("pk", flat=True)]
+    if message.on and not groups:
+        raise Refused("conflict", "No groups are open.")
+    events.call_on_commit(media.relay, str(actor.room.pk), str(actor.user.pk), groups, message.on)
+
+
 def close_groups(lesson: Room, actor: User | None) -> int:
     """End every group of the lesson (row locked): their members go back into the lesson."""
     groups = list(Room.objects.select_for_update().filter(parent=lesson, kind=Room.Kind.GROUP, ended_at__isnull=True))
@@ -370,6 +380,7 @@ HANDLERS: dict[str, Handler] = {
     "groups.open": do_groups_open,
     "groups.move": do_groups_move,
     "groups.broadcast": do_groups_broadcast,
+    "groups.speak": do_groups_speak,
     "groups.close": do_groups_close,
     "groups.previous": do_groups_previous,
     "group.join": do_group_join,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from .conftest import PageFactory
 from .test_media_browser import MEDIA_TIMEOUT, enter, start_lesson, turn_on, video_of, wait_playing
@@ -11,9 +13,24 @@ from .test_media_browser import MEDIA_TIMEOUT, enter, start_lesson, turn_on, vid
 pytestmark = pytest.mark.browser
 
 
+def lesson_without_groups(teacher: Page) -> str:
+    """Start (or rejoin) 6A's lesson and close the groups an earlier test left open; return its URL."""
+    url = start_lesson(teacher, "6a")
+    teacher.wait_for_function("() => window.classroomRoom.state.you")
+    teacher.evaluate('() => window.classroomRoom.send({ type: "groups.close" }).catch(() => null)')
+    return url
+
+
+@pytest.fixture(autouse=True)
+def no_groups_left(logged_in_page: PageFactory) -> Iterator[None]:
+    """Close the groups a test leaves open: the next tests (other files too) start 6A's lesson."""
+    yield
+    lesson_without_groups(logged_in_page("marie.curie"))
+
+
 def test_groups_split_the_class_and_bring_it_back(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("marie.curie")
-    lesson_url = start_lesson(teacher, "6a")
+    lesson_url = lesson_without_groups(teacher)
     turn_on(teacher, "camera")
     lea = logged_in_page("lea.martin")
     lea_id = enter(lea, lesson_url)
@@ -64,7 +81,7 @@ def test_groups_split_the_class_and_bring_it_back(logged_in_page: PageFactory) -
 
 def test_students_choose_their_group(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("marie.curie")
-    lesson_url = start_lesson(teacher, "6a")
+    lesson_url = lesson_without_groups(teacher)
     lea = logged_in_page("lea.martin")
     lea_id = enter(lea, lesson_url)
     turn_on(lea, "camera")
@@ -100,7 +117,7 @@ def test_students_choose_their_group(logged_in_page: PageFactory) -> None:
 
 def test_the_teacher_assigns_groups_by_drag_and_drop_or_keyboard(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("marie.curie")
-    lesson_url = start_lesson(teacher, "6a")
+    lesson_url = lesson_without_groups(teacher)
     lea_id = enter(logged_in_page("lea.martin"), lesson_url)
     zoe_id = enter(logged_in_page("zoe.bernard"), lesson_url)
     expect(teacher.locator(f'li.participant[data-participant="{zoe_id}"]')).to_be_attached(timeout=MEDIA_TIMEOUT)
@@ -131,7 +148,7 @@ def test_the_teacher_assigns_groups_by_drag_and_drop_or_keyboard(logged_in_page:
 
 def test_the_teacher_listens_in_silently(logged_in_page: PageFactory) -> None:
     teacher = logged_in_page("marie.curie")
-    lesson_url = start_lesson(teacher, "6a")
+    lesson_url = lesson_without_groups(teacher)
     teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
     lea = logged_in_page("lea.martin")
     lea_id = enter(lea, lesson_url)
@@ -154,3 +171,31 @@ def test_the_teacher_listens_in_silently(logged_in_page: PageFactory) -> None:
     # Léa's group does not see the teacher among its people
     expect(lea.locator(f'li.participant[data-participant="{lea_id}"]')).to_be_attached()
     expect(lea.locator(f'li.participant[data-participant="{teacher_id}"]')).to_have_count(0)
+
+
+def test_the_teacher_speaks_to_every_group_while_holding_the_button(logged_in_page: PageFactory) -> None:
+    teacher = logged_in_page("marie.curie")
+    lesson_url = lesson_without_groups(teacher)
+    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
+    lea = logged_in_page("lea.martin")
+    lea_id = enter(lea, lesson_url)
+    zoe = logged_in_page("zoe.bernard")
+    zoe_id = enter(zoe, lesson_url)
+    expect(teacher.locator(f'li.participant[data-participant="{zoe_id}"]')).to_be_attached(timeout=MEDIA_TIMEOUT)
+    teacher.click('[data-action="groups"]')
+    teacher.select_option(f'[data-assign="{lea_id}"]', "1")
+    teacher.select_option(f'[data-assign="{zoe_id}"]', "2")
+    teacher.click('#groups-dialog button[type="submit"]')
+    for page in (lea, zoe):
+        expect(page.locator("#group-banner")).to_be_visible(timeout=MEDIA_TIMEOUT)
+    expect(teacher.locator("[data-group]")).to_have_count(2, timeout=MEDIA_TIMEOUT)
+
+    expect(lea.locator(f'audio[data-participant="{teacher_id}"]')).to_have_count(0)
+    # held: both groups get the teacher's microphone; released: it goes
+    teacher.locator('[data-action="groups-speak"]').hover()
+    teacher.mouse.down()
+    for page in (lea, zoe):
+        expect(page.locator(f'audio[data-participant="{teacher_id}"]')).to_be_attached(timeout=MEDIA_TIMEOUT)
+    teacher.mouse.up()
+    for page in (lea, zoe):
+        expect(page.locator(f'audio[data-participant="{teacher_id}"]')).to_have_count(0, timeout=MEDIA_TIMEOUT)

@@ -93,6 +93,7 @@ async def test_outsider_teacher_waits_at_a_group(enter, lesson, teacher, other_t
         {"type": "groups.open", "count": 2, "mode": "random"},
         {"type": "groups.move", "id": "1", "group": "00000000-0000-0000-0000-000000000000"},
         {"type": "groups.broadcast", "text": "Hello"},
+        {"type": "groups.speak", "on": True},
         {"type": "groups.close"},
         {"type": "groups.previous"},
         {"type": "help.clear", "group": "00000000-0000-0000-0000-000000000000"},
@@ -423,3 +424,32 @@ async def test_a_listener_receives_sound_only(enter, lesson, teacher, student, s
     assert node._rooms[red["room"]].peers[str(teacher.pk)].quality == "audio"
     assert (await listening.request("media.quality", quality="normal"))["type"] == "ok"
     assert node._rooms[red["room"]].peers[str(teacher.pk)].quality == "audio"
+
+
+async def test_speaking_to_every_group_needs_groups_and_the_lesson(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    assert (await teacher_socket.request("groups.speak", on=True))["code"] == "conflict"
+    assert (await teacher_socket.request("groups.speak", on="yes"))["code"] == "invalid"
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    inside = await enter(teacher, red["room"])
+    assert (await inside.request("groups.speak", on=True))["code"] == "forbidden"
+    assert (await teacher_socket.request("groups.speak", on=True))["type"] == "ok"
+    assert (await teacher_socket.request("groups.speak", on=False))["type"] == "ok"
+
+
+@pytest.mark.embedded_only("reads this process's forwarder")
+async def test_the_teachers_microphone_is_heard_in_every_group_while_held(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, blue = (await open_two(teacher_socket, student, student2))["groups"]
+    for user, group in ((student, red), (student2, blue)):
+        socket = await enter(user, group["room"])
+        assert (await socket.request("media.join", quality="normal"))["type"] == "ok"
+    assert (await teacher_socket.request("media.join", quality="normal"))["type"] == "ok"
+    node = media.running_node()
+    assert node is not None
+    assert (await teacher_socket.request("groups.speak", on=True))["type"] == "ok"
+    for group in (red, blue):
+        assert str(teacher.pk) in node._rooms[group["room"]].guests
+    assert (await teacher_socket.request("groups.speak", on=False))["type"] == "ok"
+    for group in (red, blue):
+        assert str(teacher.pk) not in node._rooms[group["room"]].guests

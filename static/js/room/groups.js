@@ -313,6 +313,33 @@ export function mountGroups(room) {
     h("button", { type: "submit", class: "small", "data-action": "groups-broadcast" }, t("groups_broadcast")),
   );
   const closeButton = h("button", { type: "button", class: "small danger", "data-action": "groups-close", onclick: () => room.act({ type: "groups.close" }) }, t("groups_close"));
+  // the spoken broadcast: the teacher's microphone heard in every group while the button is held
+  // (pointer or Space/Enter); the microphone is turned on first if it was off
+  const speakButton = h("button", { type: "button", class: "small", "data-action": "groups-speak", "aria-pressed": "false" }, t("groups_speak"));
+  let speaking = false;
+  const speak = async (on) => {
+    if (on === speaking) return;
+    speaking = on;
+    speakButton.setAttribute("aria-pressed", on ? "true" : "false");
+    if (on && room.media) await room.media.setSource("microphone", true);
+    if (speaking !== on) return; // released while the microphone started
+    if (await room.act({ type: "groups.speak", on }) && on) room.announce(t("groups_speaking"));
+  };
+  speakButton.addEventListener("pointerdown", (event) => {
+    speakButton.setPointerCapture?.(event.pointerId);
+    speak(true);
+  });
+  for (const end of ["pointerup", "pointercancel", "lostpointercapture"]) speakButton.addEventListener(end, () => speak(false));
+  speakButton.addEventListener("keydown", (event) => {
+    if ((event.key === " " || event.key === "Enter") && !event.repeat) {
+      event.preventDefault();
+      speak(true);
+    }
+  });
+  speakButton.addEventListener("keyup", (event) => {
+    if (event.key === " " || event.key === "Enter") speak(false);
+  });
+  speakButton.addEventListener("blur", () => speak(false));
   const panel = h(
     "section",
     { id: "groups-overview", class: "groups-overview", "aria-labelledby": "groups-overview-title", hidden: true },
@@ -320,6 +347,7 @@ export function mountGroups(room) {
     timeLeft,
     cards,
     broadcastForm,
+    speakButton,
     closeButton,
   );
   if (stage) stage.prepend(panel);
