@@ -508,9 +508,9 @@ def saturation(step: dict[str, Any]) -> str:
     capacity = 100 * (os.cpu_count() or 1)
     if pct >= 90:
         where = f"{name} saturated its one core ({pct:.0f} %)"
-    elif machine >= 0.95 * capacity and cpu["other"] >= 25:
+    elif machine >= 0.9 * capacity and cpu["other"] >= 25:
         where = f"the machine's CPUs, {cpu['other']:.0f} % of them taken by other work"
-    elif machine >= 0.95 * capacity:
+    elif machine >= 0.9 * capacity:
         where = "the machine's CPUs, no single process saturated"
     else:
         where = f"no CPU limit reached (busiest server process {name} at {pct:.0f} %)"
