@@ -332,6 +332,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if message["type"] == events.EVENT:
             await self.room_event(message)
             return
+        if message["type"] == events.TEXT:
+            if not self.closing:
+                await self.send(text_data=message["text"])
+            return
         if message["type"] == events.EVENTS:
             for event in message["events"]:
                 await self.room_event({"type": events.EVENT, "event": event})

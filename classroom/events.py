@@ -7,6 +7,7 @@ so the same code works with the in-memory layer and with Redis across ASGI proce
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 EVENT = "room.event"  # send `event` to the socket
 EVENTS = "room.events"  # send each of `events` to the socket, in order (a batch, see Fanout)
 CONTROL = "room.control"  # `action`: admitted, refused, ended, leave
+TEXT = "room.text"  # send `text`, an event serialised once for every socket (see send_text)
 
 
 def room_group(room_id: UUID | str) -> str:
@@ -83,6 +85,16 @@ async def group_send(group: str, message: dict[str, Any]) -> None:
     except ChannelFull:
         CHANNEL_FULL.inc()
         log.warning("dropped a %s for group %s: a channel is full", message.get("type"), group)
+
+
+async def send_text(group: str, event: Event) -> None:
+    """Send a frequent event that sockets only relay (drawing's points) as JSON text made once.
+
+    A `room.event` is copied for each socket by the in-memory layer and serialised by each socket;
+    a string is neither. No consumer hook sees it, and nothing waits for a transaction: for events
+    of no stored change.
+    """
+    await group_send(group, {"type": TEXT, "text": json.dumps(dump(event), ensure_ascii=False)})
 
 
 def _group_send(group: str, message: dict[str, Any]) -> None:

@@ -231,7 +231,7 @@ async def do_annotation_extend_live(actor: Actor, message: a.AnnotationExtend) -
             points=[(x, y) for x, y in added],
             final=False,
         )
-        await events.group_send(events.room_group(stroke.room_id), {"type": events.EVENT, "event": p.dump(event)})
+        await events.send_text(events.room_group(stroke.room_id), event)
     return p.Ok()
 
 
