@@ -342,6 +342,10 @@ class MediaBackend(ABC):
     async def relay(self, room_id: str, user_id: str, to_rooms: list[str], on: bool) -> None:
         """Let a participant's microphone be heard in other rooms too (on), or no longer."""
 
+    @abstractmethod
+    async def colocate(self, room_ids: list[str], near: str) -> None:
+        """Have these rooms' media where `near`'s is, so that they can hear it (relay)."""
+
 
 class EmbeddedBackend(MediaBackend):
     """The forwarder runs in this process, on the ASGI event loop (one per loop)."""
@@ -367,6 +371,9 @@ class EmbeddedBackend(MediaBackend):
         node = running_node()
         if node is not None:
             await node.relay(room_id, user_id, to_rooms, on)
+
+    async def colocate(self, room_ids: list[str], near: str) -> None:
+        """One node holds every room here."""
 
     async def close_room(self, room_id: str) -> None:
         owners = _local_owners()
@@ -455,6 +462,11 @@ class BusBackend(MediaBackend):
         # heard in the rooms placed on the node of the speaker's room (docs/protocol.md, "Breakout groups")
         async with self.bus() as bus:
             await bus.relay(room_id, user_id, to_rooms, on)
+
+    async def colocate(self, room_ids: list[str], near: str) -> None:
+        async with self.bus() as bus:
+            for room_id in room_ids:
+                await bus.place_near(room_id, near)
 
     async def close_room(self, room_id: str) -> None:
         async with self.bus() as bus:
@@ -586,6 +598,11 @@ async def update_permissions(
 async def relay(room_id: str, user_id: str, to_rooms: list[str], on: bool) -> None:
     """Let a participant's microphone be heard in other rooms too (the teacher speaking to every group)."""
     await backend().relay(room_id, user_id, to_rooms, on)
+
+
+async def colocate(room_ids: list[str], near: str) -> None:
+    """Place these rooms' media with `near`'s (a lesson's breakout groups with the lesson), if it has some."""
+    await backend().colocate(room_ids, near)
 
 
 async def participant_left(room_id: str, user_id: str) -> None:

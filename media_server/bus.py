@@ -449,6 +449,18 @@ class BusClient:
             return chosen["id"]
         return await self.place(room_id)
 
+    async def place_near(self, room_id: str, near: str) -> str | None:
+        """Place a room on the live node of another (a breakout group by its lesson); None if it has none.
+
+        A room already placed stays where it is. Rooms of one node can hear each other (`MediaNode.relay`).
+        """
+        node = await self.placement(near)
+        if node is None or not await self.redis.exists(node_key(node)):
+            return None
+        if await self.redis.hsetnx(ROOMS, room_id, node):
+            return node
+        return await self.placement(room_id)
+
     # The four calls of MediaNode, over the bus
 
     async def handle(self, room_id: str, peer_id: str, message: dict[str, Any]) -> None:

@@ -172,6 +172,8 @@ def do_groups_open(actor: Actor, message: p.GroupsOpen) -> p.GroupsOpened:
         mode=message.mode or "assigned",
     )
     _tell_groups(lesson)
+    # on the lesson's media node, so that the teacher's microphone can be heard in them (groups.speak)
+    events.call_on_commit(media.colocate, [group.id for group in opened], str(lesson.pk))
     return p.GroupsOpened(groups=opened)
 
 
