@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .actions.groups import do_close_due_groups
 from .actions.lifecycle import do_end_expired_rooms
 from .actions.recess import do_check_recesses, do_purge_recess_logs
 
 
 @shared_task(name="classroom.tasks.end_expired_rooms")
 def end_expired_rooms() -> int:
-    """End expired lessons and follow recesses (supervisors, schedules), with or without sockets."""
+    """End expired lessons, close groups whose time is up, follow recesses: with or without sockets."""
     ended = do_end_expired_rooms()
+    do_close_due_groups()
     do_check_recesses()
     return ended
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
 from classroom import media
 from classroom.actions.common import permissions_of
 from classroom.actions.lessons import do_start_lesson
 from classroom.models import Attendance, GroupMember, Participant, Room, RoomLogEntry, SchoolClass
+from classroom.tasks import end_expired_rooms
 from tests.conftest import login
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -349,6 +351,18 @@ async def test_the_timer_closes_the_groups(settings, enter, lesson, teacher, stu
     assert (await lea.expect("group.closed", timeout=5))["room"] == str(lesson.pk)
     assert await lea.closed() == 4409
     assert await sync_to_async(GroupMember.objects.filter(group_id=red["room"]).exists)()
+
+
+async def test_the_periodic_task_closes_due_groups_with_no_socket_open(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    await teacher_socket.leave()
+    # past their end, with no socket anywhere to run a timer: only the beat task is left to close them
+    await sync_to_async(Room.objects.filter(pk=lesson.pk).update)(groups_end_at=timezone.now())
+    await sync_to_async(end_expired_rooms)()
+    group = await sync_to_async(Room.objects.get)(pk=red["room"])
+    assert group.ended_at is not None and group.end_reason == "groups_closed"
+    assert (await sync_to_async(Room.objects.get)(pk=lesson.pk)).groups_end_at is None
 
 
 @pytest.mark.embedded_only("calls this process's media bridge as its forwarder does")
