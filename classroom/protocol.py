@@ -409,6 +409,8 @@ class RoomObject(BaseModel):
     safe_mode: bool
     students_can: dict[Literal["audio", "video", "screen", "chat"], bool]
     closes_at: str | None
+    parent: str | None
+    """A group's lesson (SPEC section 7); null for other rooms."""
 
 
 class ParticipantObject(BaseModel):

@@ -57,6 +57,7 @@ def room_object(room: Room) -> p.RoomObject:
         safe_mode=room.safe_mode,
         students_can={key: bool(can.get(key, False)) for key in ("audio", "video", "screen", "chat")},
         closes_at=iso(room.closes_at),
+        parent=str(room.parent_id) if room.parent_id is not None else None,
     )
 
 

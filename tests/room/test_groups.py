@@ -53,11 +53,22 @@ async def test_student_enters_their_group_with_the_whole_protocol(enter, lesson,
     red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
     lea = await enter(student, red["room"])
     state = lea.seen[-1]
-    assert state["room"]["kind"] == "group"
+    assert state["room"]["kind"] == "group" and state["room"]["parent"] == str(lesson.pk)
     assert state["group"]["lesson"] == str(lesson.pk)
     assert state["you"]["id"] == str(student.pk)
     assert (await lea.request("hand.raise"))["type"] == "ok"
     assert (await lea.request("chat.send", text="On commence ?"))["type"] == "ok"
+
+
+async def test_a_group_rooms_parent_is_its_lesson(enter, lesson, teacher, student, student2):
+    teacher_socket = await enter(teacher, lesson)
+    assert teacher_socket.seen[-1]["room"]["parent"] is None
+    red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+    inside = await enter(teacher, red["room"])
+    assert inside.seen[-1]["room"]["parent"] == str(lesson.pk)
+    assert (await inside.request("room.update", locked=True))["type"] == "ok"
+    updated = await inside.expect("room.updated")
+    assert updated["room"]["locked"] is True and updated["room"]["parent"] == str(lesson.pk)
 
 
 async def test_student_cannot_enter_another_group(open_socket, enter, lesson, teacher, student, student2):
