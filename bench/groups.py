@@ -1,7 +1,7 @@
 """Benchmark breakout groups' moves: a class of 30 into 6 groups of 5 and back, over real sockets.
 
 The teacher and every student hold a socket in the lesson; the teacher sends `groups.open`
-(`count` 6, `mode` random: the students present, 5 a group). Each student does what its page
+(`count` 6, `mode` random: every student of the class, all present here, 5 a group). Each student does what its page
 does (static/js/room/groups.js): on `group.assigned` it closes its lesson socket and opens one to
 its group's room; on `group.closed` it goes back to the lesson the same way. For each of --reps
 open/close cycles it prints

@@ -101,10 +101,22 @@ def _check_eligible(lesson: Room, user_ids: list[int]) -> None:
         raise Refused("invalid", f"User {unknown[0]} is not a student of this lesson.")
 
 
-def _present_students(lesson: Room) -> list[int]:
-    team = team_ids(lesson)
-    present = Participant.objects.filter(room=lesson, status=Participant.Status.ADMITTED, connections__gt=0)
-    return [item.user_id for item in present.select_related("user") if not is_moderator_with(lesson, item.user, team)]
+def _random_lists(lesson: Room, count: int) -> list[list[int]]:
+    """Every student of the lesson dealt into `count` groups: those here first, so that each group
+    has as many of them as can be, then the absent ones, who land in their group when they come."""
+    students = eligible(lesson)
+    if len(students) < count:
+        raise Refused("invalid", f"{count} groups need at least {count} students; this lesson has {len(students)}.")
+    connected = set(
+        Participant.objects.filter(
+            room=lesson, user_id__in=students, status=Participant.Status.ADMITTED, connections__gt=0
+        ).values_list("user_id", flat=True)
+    )
+    here, absent = sorted(connected), sorted(students - connected)
+    random.shuffle(here)
+    random.shuffle(absent)
+    dealt = here + absent
+    return [dealt[number::count] for number in range(count)]
 
 
 def _move_log(lesson: Room, actor: User | None, user_id: int, group: Room) -> None:
@@ -134,12 +146,7 @@ def do_groups_open(actor: Actor, message: p.GroupsOpen) -> p.GroupsOpened:
         lists = [[int(user_id) for user_id in members] for members in message.groups]
         _check_eligible(lesson, [user_id for members in lists for user_id in members])
     elif message.mode == "random":
-        count = message.count or 0
-        present = _present_students(lesson)
-        if len(present) < count:
-            raise Refused("invalid", f"{count} groups need at least {count} students here; there are {len(present)}.")
-        random.shuffle(present)
-        lists = [present[number::count] for number in range(count)]
+        lists = _random_lists(lesson, message.count or 0)
     else:
         lists = [[] for _number in range(message.count or 0)]
     names = message.names or [_("Group %(number)d") % {"number": number} for number in range(1, len(lists) + 1)]

@@ -171,6 +171,20 @@ async def test_random_groups_split_the_students_present(enter, lesson, teacher, 
     assert all(len(group["members"]) == 1 for group in reply["groups"])
 
 
+async def test_random_groups_place_absent_students_too(enter, lesson, teacher, student, student2):
+    socket = await enter(teacher, lesson)
+    await enter(student, lesson)
+    # zoe is not here: she has a group all the same, and lands in it when she comes
+    reply = await socket.request("groups.open", count=2, mode="random")
+    placed = {member: group for group in reply["groups"] for member in group["members"]}
+    assert set(placed) == {str(student.pk), str(student2.pk)}
+    assert placed[str(student.pk)] != placed[str(student2.pk)]
+    zoe = await enter(student2, lesson)
+    assert zoe.seen[-1]["groups"]["mine"] == placed[str(student2.pk)]["id"]
+    assert (await zoe.expect("group.assigned"))["group"]["room"] == placed[str(student2.pk)]["room"]
+    assert (await enter(student2, placed[str(student2.pk)]["room"])).seen[-1]["group"]["lesson"] == str(lesson.pk)
+
+
 async def test_students_choose_their_group(enter, lesson, teacher, student):
     teacher_socket = await enter(teacher, lesson)
     lea = await enter(student, lesson)
