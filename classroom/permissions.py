@@ -31,10 +31,14 @@ def visible_classes(user: User) -> QuerySet[SchoolClass]:
 
 
 def live_rooms_for(user: User) -> QuerySet[Room]:
-    """Live rooms this user may enter directly (their classes' lessons, their recesses)."""
+    """Live rooms this user may enter directly (their classes' lessons, their recesses).
+
+    Never a breakout group, for anyone: its lesson is the way in (a student's page goes on to
+    their group, the moderators' overview lists every group).
+    """
     live = Room.objects.filter(ended_at__isnull=True)
     if user.role == Role.ADMIN:
-        return live
+        return live.exclude(kind=Room.Kind.GROUP)
     if user.role == Role.SUPERVISOR:
         return live.filter(kind=Room.Kind.RECESS)
     if user.role == Role.TEACHER:

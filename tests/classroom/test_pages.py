@@ -79,6 +79,20 @@ def test_live_lesson_appears_on_the_class_students_dashboard_only(teacher, stude
     assert f'data-room="{room.id}"' not in login(other_class_student).get("/").content.decode()
 
 
+def test_dashboards_list_a_lesson_but_never_its_groups(teacher, admin) -> None:  # type: ignore[no-untyped-def]
+    login(teacher).post("/classes/6a/lessons/")
+    lesson = Room.objects.get()
+    group = Room.objects.create(
+        kind=Room.Kind.GROUP, parent=lesson, school_class=lesson.school_class, title="Groupe 1", created_by=teacher
+    )
+    for user in (teacher, admin):
+        client = login(user)
+        html = client.get("/").content.decode()
+        assert f'data-room="{lesson.id}"' in html and f'data-room="{group.id}"' not in html, user
+        listed = [room["id"] for room in client.get("/rooms/live.json").json()["rooms"]]
+        assert str(lesson.id) in listed and str(group.id) not in listed, user
+
+
 def test_room_page_404_for_unknown_room(student) -> None:  # type: ignore[no-untyped-def]
     assert login(student).get("/rooms/00000000-0000-0000-0000-000000000000/").status_code == 404
 
