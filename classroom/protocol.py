@@ -702,7 +702,7 @@ class GroupBroadcast(Event):
 
 
 class GroupsUpdated(Event):
-    """Extension: to the lesson room when groups open or close (null)."""
+    """Extension: to the lesson room when groups open or close (null); `mine` is null (sent to all)."""
 
     type: Literal["groups.updated"] = "groups.updated"
     groups: GroupsObject | None

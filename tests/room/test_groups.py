@@ -44,6 +44,9 @@ async def test_opening_groups_moves_each_student_into_theirs(enter, lesson, teac
     assert (await zoe.expect("group.assigned"))["group"]["room"] == blue["room"]
     updated = await teacher_socket.expect("groups.updated")
     assert [group["name"] for group in updated["groups"]["groups"]] == ["Rouge", "Bleu"]
+    # to the whole lesson at once: no one's own group in it (that is group.assigned)
+    assert updated["groups"]["mine"] is None
+    assert (await lea.expect("groups.updated"))["groups"]["mine"] is None
     group = await sync_to_async(Room.objects.get)(pk=red["room"])
     assert group.kind == "group" and group.parent_id == lesson.pk
 
