@@ -133,6 +133,7 @@ async def test_a_students_groups_messages_are_forbidden(enter, lesson, student, 
         ({"groups": [["{a}"], ["{b}"]], "minutes": 0}, "minutes"),
         ({"count": 2}, "needs a mode"),
         ({"groups": [["{a}"], ["{b}"]], "count": 2}, "either groups"),
+        ({"groups": [["{a}"], ["{b}"]], "mode": "random"}, "mode goes with count, not with groups"),
     ],
 )
 async def test_bad_groups_are_invalid(enter, lesson, teacher, student, student2, fields, says):
