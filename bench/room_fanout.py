@@ -479,7 +479,8 @@ async def measure(
         result["join_client_cpu_s"] = time.process_time() - client0
         result["join_server_cpu_s"] = bench.server_cpu() - cpu0
         if not joins_only:
-            result.update(await bench.fan_out(reps))
+            if reps:
+                result.update(await bench.fan_out(reps))
             result.update(await bench.vote())
         return result
     finally:
@@ -493,7 +494,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="40 students only, 8 polls")
     parser.add_argument("--students", type=int, nargs="+", help="class sizes (default 40 200)")
-    parser.add_argument("--reps", type=int, help="measured polls per run (default 20, quick 8)")
+    parser.add_argument("--reps", type=int, help="measured polls per run (default 20, quick 8; 0: votes only)")
     parser.add_argument("--storm", type=float, default=10.0, help="seconds over which the students arrive")
     parser.add_argument("--joins-only", action="store_true", help="measure the join storm only")
     parser.add_argument(
@@ -505,8 +506,8 @@ def main() -> None:
     parser.add_argument("--setups", nargs="+", choices=["embedded", "redis"], default=["embedded", "redis"])
     args = parser.parse_args()
     sizes = args.students or ([40] if args.quick else [40, 200])
-    reps = args.reps or (8 if args.quick else 20)
-    if not all(1 <= n <= MAX_STUDENTS for n in sizes) or not 1 <= reps <= MAX_REPS:
+    reps = args.reps if args.reps is not None else (8 if args.quick else 20)
+    if not all(1 <= n <= MAX_STUDENTS for n in sizes) or not 0 <= reps <= MAX_REPS:
         parser.error(f"1-{MAX_STUDENTS} students and 1-{MAX_REPS} reps")
 
     # Ctrl-C and kill both unwind through the `finally` blocks that stop the servers.
@@ -585,15 +586,23 @@ def print_row(setup: str, n: int, r: dict[str, float]) -> None:
         + (f"; {r['join_failed']:.0f} handshakes failed and were retried" if r["join_failed"] else ""),
         flush=True,
     )
-    if "last_p50" not in r:
+    if "counted_s" not in r:
         return
     print(
-        f"  (a) poll.opened  last student p50 {r['last_p50']:6.1f} p99 {r['last_p99']:6.1f} | "
-        f"all deliveries p50 {r['all_p50']:6.1f} p99 {r['all_p99']:6.1f} | "
-        f"server CPU {r['server_cpu_ms_per_poll']:5.1f} ms/poll | client CPU {r['client_cpu_pct']:4.1f} %"
-        + (f" | {r['missing']:.0f} deliveries missing (counted at {DELIVERY_TIMEOUT:.0f} s)" if r["missing"] else "")
-        + "\n"
-        f"  (b) {n} votes in 1 s: teacher sees all counted after {r['counted_s']:5.2f} s "
+        (
+            f"  (a) poll.opened  last student p50 {r['last_p50']:6.1f} p99 {r['last_p99']:6.1f} | "
+            f"all deliveries p50 {r['all_p50']:6.1f} p99 {r['all_p99']:6.1f} | "
+            f"server CPU {r['server_cpu_ms_per_poll']:5.1f} ms/poll | client CPU {r['client_cpu_pct']:4.1f} %"
+            + (
+                f" | {r['missing']:.0f} deliveries missing (counted at {DELIVERY_TIMEOUT:.0f} s)"
+                if r["missing"]
+                else ""
+            )
+            + "\n"
+            if "last_p50" in r
+            else ""
+        )
+        + f"  (b) {n} votes in 1 s: teacher sees all counted after {r['counted_s']:5.2f} s "
         f"(last ok {r['all_ok_s']:5.2f} s) | server CPU {r['server_cpu_s']:5.2f} s | "
         f"client CPU {r['client_cpu_s']:4.2f} s"
         + (f"\n  redis-server CPU over the whole run {r['redis_cpu_s']:.2f} s" if "redis_cpu_s" in r else ""),
