@@ -24,7 +24,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 # What slides may use of the classroom: its models, permission table, events, protocol, the
 # three places where it adds to the room (the dispatch table, the state, participant objects) and
-# the participant helpers that `draw.set` shares with `presenter.set`.
+# the participant helpers that `draw.set` shares with `presenter.set`, and the per-user rate limits
+# (drawing's live batches are counted where they arrive, in slides.live, as every message is).
 SLIDES_INTERFACE = (
     "classroom.models",
     "classroom.permissions",
@@ -34,6 +35,7 @@ SLIDES_INTERFACE = (
     "classroom.actions.presence",
     "classroom.actions.serialize",
     "classroom.actions.common",
+    "classroom.ratelimit",
 )
 
 
