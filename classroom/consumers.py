@@ -367,7 +367,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.settled_polls.add(event["poll"]["id"])
         elif event.get("type") == "participant.updated" and event["participant"]["id"] == str(self.user.pk):
             for hook in OWN_UPDATE_HOOKS:
-                await hook(self.room_id, self.user.pk, event["participant"])
+                try:
+                    await hook(self.room_id, self.user.pk, event["participant"])
+                except Exception:  # the database gone: the event still reaches the page
+                    logger.exception("a participant hook failed for %s in %s", self.user, self.room_id)
         await self._raw(event)
 
     async def _live_results(self, event: dict[str, Any]) -> None:

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 
 from classroom import ratelimit
+from slides import annotations
 from slides.models import Stroke
 from tests.room.conftest import DaphneCommunicator
 
@@ -415,3 +417,24 @@ async def test_a_batch_for_another_page_or_past_the_limit_is_invalid(enter, less
     await _start(socket, "where")
     assert (await socket.request("annotation.extend", page=2, key="where", points=[[0.5, 0.5]]))["code"] == "invalid"
     assert (await socket.request("annotation.extend", page=1, key="nokey", points=[[0.5, 0.5]]))["code"] == "not_found"
+
+
+@pytest.mark.embedded_only("the failure is made in this process")
+async def test_a_failed_store_when_the_pen_is_taken_leaves_the_socket_open(
+    enter, lesson, ready_deck, teacher, student, monkeypatch
+):
+    teacher_socket = await enter(teacher, lesson)
+    student_socket = await enter(student, lesson)
+    await _showing(teacher_socket, ready_deck)
+    await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
+    assert (await student_socket.expect("participant.updated"))["participant"]["draw"] is True
+    await _start(student_socket, "lost")
+
+    def database_gone(*args: Any) -> None:
+        raise OperationalError("the database is gone")
+
+    monkeypatch.setattr(annotations, "_store", database_gone)
+    await teacher_socket.request("draw.set", id=str(student.pk), draw=False)
+    # the page still hears that it lost the pen, and its socket goes on
+    assert (await student_socket.expect("participant.updated"))["participant"]["draw"] is False
+    assert (await student_socket.request("ping"))["type"] == "ok"
