@@ -82,6 +82,22 @@ def test_teacher_and_student_draw_and_a_late_joiner_sees_both(logged_in_page: Pa
     expect(teacher.locator(SERVER_STROKES)).to_have_count(2)
     expect(student.locator(SERVER_STROKES)).to_have_count(2)
 
+    # taking the pen back mid-stroke ends the student's stroke on their page too
+    box = student.locator("[data-annotations]").bounding_box()
+    assert box
+    student.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.8 * box["height"])
+    student.mouse.down()
+    student.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.85 * box["height"], steps=5)
+    expect(teacher.locator(SERVER_STROKES)).to_have_count(3)
+    row.locator('[data-act="pen"]').click()
+    expect(student.locator('[data-action="draw"]')).to_be_hidden()
+    ended = student.locator(SERVER_STROKES).last
+    drawn = ended.get_attribute("d")
+    student.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.95 * box["height"], steps=5)
+    student.mouse.up()
+    assert ended.get_attribute("d") == drawn
+    expect(teacher.locator(SERVER_STROKES)).to_have_count(3)
+
     # at 360 px the overlay lies over the page image, and the strokes scale with it
     student.wait_for_function("() => document.querySelector('img[data-slide-page]').naturalWidth > 0")
     _overlay_matches_image(student)
@@ -89,7 +105,7 @@ def test_teacher_and_student_draw_and_a_late_joiner_sees_both(logged_in_page: Pa
     late = logged_in_page("zoe.bernard")
     late.goto(teacher.url)
     expect(late.locator("img[data-slide-page]")).to_have_attribute("data-slide-page", "2")
-    expect(late.locator(SERVER_STROKES)).to_have_count(2)
+    expect(late.locator(SERVER_STROKES)).to_have_count(3)
     late.wait_for_function("() => document.querySelector('img[data-slide-page]').naturalWidth > 0")
     _overlay_matches_image(late)
 

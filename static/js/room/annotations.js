@@ -274,6 +274,8 @@ export function mountAnnotations(room) {
     boardAdd.hidden = !room.isPresenter || !(slides && slides.board);
     backgroundButton.hidden = !(slides && slides.board);
     if (on && !mayDraw()) setDrawing(false);
+    // the server ended the stroke being drawn when the right to draw went: send no more of it
+    if (current && !mayDraw()) endStroke();
     if (slides && slides.board && nav) nav.hidden = !room.isPresenter;
     const url = !slides || !panel ? "" : slides.board ? panel.dataset.boardUrl : slides.deck ? panel.dataset.annotatedUrl.replace("/decks/0/", `/decks/${slides.deck}/`) : "";
     download.hidden = !url;
@@ -328,14 +330,20 @@ export function mountAnnotations(room) {
     render(current);
     if (!timer) timer = setTimeout(() => flush(false), BATCH_MS);
   });
-  const lift = (event) => {
-    if (!current || event.pointerId !== current.pointer) return;
-    flush(true);
+  const endStroke = () => {
     current.final = true;
     const done = current;
     current = null;
+    clearTimeout(timer);
+    timer = null;
+    pending = [];
     // once the server's events for it have come back, it is an ordinary stroke
     setTimeout(() => mine.delete(done.key), 5000);
+  };
+  const lift = (event) => {
+    if (!current || event.pointerId !== current.pointer) return;
+    flush(true);
+    endStroke();
   };
   overlay.addEventListener("pointerup", lift);
   overlay.addEventListener("pointercancel", lift);
