@@ -111,7 +111,9 @@ def test_teacher_and_student_draw_and_a_late_joiner_sees_both(logged_in_page: Pa
 
     # a student takes the deck home with both strokes drawn on page 2
     link = student.locator('[data-link="annotated-pdf"]')
+    expect(link).to_be_visible()
     expect(link).to_have_text("Télécharger avec les dessins (PDF)")
+    expect(link).to_have_attribute("href", re.compile(r"/decks/\d+/annotated\.pdf$"))
     _serves_a_pdf(student, link.get_attribute("href") or "", pages=3, drawn_on=2)
 
 
@@ -150,5 +152,6 @@ def test_text_is_placed_by_keyboard_and_stays_text(logged_in_page: PageFactory) 
     english = logged_in_page("lea.martin", locale="en-GB")
     english.goto(teacher.url)
     link = english.locator('[data-link="annotated-pdf"]')
+    expect(link).to_be_visible()
     expect(link).to_have_text("Download with the drawings (PDF)")
-    assert (link.get_attribute("href") or "").endswith("/board.pdf")
+    expect(link).to_have_attribute("href", re.compile(r"/rooms/[0-9a-f-]{36}/board\.pdf$"))
