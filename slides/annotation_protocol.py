@@ -77,7 +77,8 @@ class AnnotationExtend(ClientMessage):
 
 
 class AnnotationUndo(ClientMessage):
-    """`id` (extension): a given stroke, one's own or (moderators) anyone's; else one's last on the page."""
+    """`id` (extension): a given stroke, one's own or (moderators) anyone's; else one's last on the page
+    (moderators: the page's last, whoever drew it)."""
 
     type: Literal["annotation.undo"]
     page: Page

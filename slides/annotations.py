@@ -313,8 +313,8 @@ def do_annotation_extend(actor: Actor, message: a.AnnotationExtend) -> None:
 
 @transaction.atomic
 def do_annotation_undo(actor: Actor, message: a.AnnotationUndo) -> None:
-    """Take back one's last stroke on the page (moderators: any stroke, by `id`); an undone eraser
-    brings back what it erased."""
+    """Take back one's last stroke on the page (moderators: the page's last stroke by anyone, or any
+    stroke by `id`); an undone eraser brings back what it erased."""
     _check_drawer(actor, message.type)
     shown = _shown(actor.room, message.page)
     strokes = Stroke.objects.select_for_update(of=("self",)).filter(
@@ -325,7 +325,8 @@ def do_annotation_undo(actor: Actor, message: a.AnnotationUndo) -> None:
         if stroke is not None:
             check_may_act_on_other(actor, stroke.author_id)
     else:
-        stroke = strokes.filter(author=actor.user).order_by("-pk").first()
+        # SPEC 8: drawers undo their own last stroke, moderators any (the page's last, whoever drew it)
+        stroke = (strokes if actor.moderator else strokes.filter(author=actor.user)).order_by("-pk").first()
     if stroke is None:
         raise Refused("not_found", _("There is no stroke to undo."))
     restored = list(stroke.erased.order_by("pk")) if stroke.tool == Stroke.Tool.ERASER else []

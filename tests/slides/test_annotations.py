@@ -218,10 +218,11 @@ async def test_undo_takes_back_ones_own_last_stroke(enter, lesson, ready_deck, t
     student_socket = await enter(student, lesson)
     await _showing(teacher_socket, ready_deck)
     await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
-    mine = (await teacher_socket.request("annotation.add", page=1, stroke=LINE))["id"]
-    theirs = (await student_socket.request("annotation.add", page=1, stroke=LINE))["id"]
-    assert (await teacher_socket.request("annotation.undo", page=1))["type"] == "ok"
-    assert (await student_socket.expect("annotation.removed")) == {
+    mine = (await student_socket.request("annotation.add", page=1, stroke=LINE))["id"]
+    theirs = (await teacher_socket.request("annotation.add", page=1, stroke=LINE))["id"]
+    # the student's undo skips the teacher's later stroke and takes back the student's own
+    assert (await student_socket.request("annotation.undo", page=1))["type"] == "ok"
+    assert (await teacher_socket.expect("annotation.removed")) == {
         "type": "annotation.removed",
         "deck": str(ready_deck.pk),
         "page": 1,
@@ -241,6 +242,24 @@ async def test_a_student_undoes_only_their_own_strokes_and_a_moderator_any(enter
     assert (await student_socket.request("annotation.undo", page=1, id=teachers))["code"] == "forbidden"
     assert (await teacher_socket.request("annotation.undo", page=1, id=students))["type"] == "ok"
     await student_socket.expect("annotation.removed", id=students)
+    assert (await student_socket.request("annotation.undo", page=1))["code"] == "not_found"
+
+
+async def test_a_moderators_undo_takes_back_the_pages_last_stroke_by_anyone(
+    enter, lesson, ready_deck, teacher, student
+):
+    teacher_socket = await enter(teacher, lesson)
+    student_socket = await enter(student, lesson)
+    await _showing(teacher_socket, ready_deck)
+    await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
+    teachers = (await teacher_socket.request("annotation.add", page=1, stroke=LINE))["id"]
+    students = (await student_socket.request("annotation.add", page=1, stroke=LINE))["id"]
+    # no `id`: the moderator takes back the student's stroke, the last one on the page
+    assert (await teacher_socket.request("annotation.undo", page=1))["type"] == "ok"
+    await student_socket.expect("annotation.removed", id=students)
+    ids = await sync_to_async(lambda: [str(pk) for pk in Stroke.objects.values_list("pk", flat=True)])()
+    assert ids == [teachers]
+    # a student without `id` still takes back only their own: none left
     assert (await student_socket.request("annotation.undo", page=1))["code"] == "not_found"
 
 
