@@ -427,7 +427,7 @@ class ParticipantObject(BaseModel):
     screen: bool
     muted_audio: bool
     muted_video: bool
-    # Extension: may draw on the page shown (moderators, presenters, and whom a moderator gave the pen).
+    # SPEC 8: may draw on the page shown (moderators, presenters, and whom a moderator gave the pen).
     draw: bool = False
 
 
