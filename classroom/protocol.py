@@ -551,7 +551,10 @@ class DeckObject(BaseModel):
 
 
 class StrokeObject(BaseModel):
-    """One annotation: coordinates are fractions of the page; `final` False while it is being drawn."""
+    """One annotation: coordinates are fractions of the page; `final` False while it is being drawn.
+
+    `key` and `final` are extensions (SPEC 8 has `id`, `by` and the stroke's own fields).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
