@@ -148,7 +148,6 @@ async def test_a_presenter_draws_and_moderators_are_shown_drawing(enter, lesson,
         {**LINE, "color": "#12345"},
         {**LINE, "width": 0.0005},
         {**LINE, "width": 0.2},
-        {**LINE, "text": "only text strokes have a text"},
         {**LINE, "tool": "text"},
         {**LINE, "tool": "text", "text": "x" * 501},
         {**LINE, "tool": "text", "text": "   "},
@@ -160,6 +159,17 @@ async def test_an_invalid_stroke_is_refused_and_not_kept(enter, lesson, ready_de
     await _showing(socket, ready_deck)
     assert (await socket.request("annotation.add", page=1, stroke=stroke))["code"] == "invalid"
     assert await sync_to_async(Stroke.objects.count)() == 0
+
+
+async def test_text_on_another_tool_is_accepted_and_dropped(enter, lesson, ready_deck, teacher, student):
+    teacher_socket = await enter(teacher, lesson)
+    student_socket = await enter(student, lesson)
+    await _showing(teacher_socket, ready_deck)
+    reply = await teacher_socket.request("annotation.add", page=1, stroke={**LINE, "text": "a note on a pen stroke"})
+    assert reply["type"] == "ok"
+    stroke = (await student_socket.expect("annotation.added"))["stroke"]
+    assert stroke["tool"] == "pen" and "text" not in stroke
+    assert await sync_to_async(lambda: Stroke.objects.get(pk=int(reply["id"])).text)() == ""
 
 
 async def test_a_stroke_grows_to_two_thousand_points_and_no_more(enter, lesson, ready_deck, teacher):
