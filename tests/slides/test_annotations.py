@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -183,6 +184,27 @@ async def test_a_stroke_grows_to_two_thousand_points_and_no_more(enter, lesson, 
     assert (await socket.request("annotation.extend", page=1, key="long", points=[], final=True))["type"] == "ok"
     stroke = await sync_to_async(Stroke.objects.get)(key="long")
     assert len(stroke.points) == 2000 and stroke.final
+
+
+async def test_a_full_stroke_as_the_page_sends_it_fits_in_one_frame(enter, lesson, ready_deck, teacher, student):
+    """2,000 points rounded to 4 decimals, as annotations.js sends them (`clamp`), fit under the 64 KiB frame."""
+    teacher_socket = await enter(teacher, lesson)
+    student_socket = await enter(student, lesson)
+    await _showing(teacher_socket, ready_deck)
+    # every coordinate has 4 decimals (the longest the page writes), none ending in 0
+
+    def coordinate(n: int) -> float:
+        digits = 1111 + n % 8800
+        return (digits + 1 if digits % 10 == 0 else digits) / 10000
+
+    points = [[coordinate(n * 37), coordinate(n * 53 + 7)] for n in range(2000)]
+    stroke = {**LINE, "points": points}
+    frame = json.dumps({"type": "annotation.add", "ref": 1, "page": 1, "stroke": stroke})
+    assert 30_000 < len(frame.encode()) < 64 * 1024
+    reply = await teacher_socket.request("annotation.add", page=1, stroke=stroke)
+    assert reply["type"] == "ok"
+    stroke = (await student_socket.expect("annotation.added"))["stroke"]
+    assert stroke["id"] == reply["id"] and stroke["points"] == points
 
 
 async def test_drawing_on_a_page_not_shown_is_a_conflict(enter, lesson, ready_deck, teacher):
