@@ -14,7 +14,7 @@ from uuid import UUID
 
 from channels.db import database_sync_to_async
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -35,6 +35,9 @@ from .protocol import SlidesPage
 logger = logging.getLogger(__name__)
 
 MAX_STROKES_PER_PAGE = 5000
+# Rows kept per page, erased strokes and erasers included (they stay so that undo brings them back):
+# repeated erasing cannot grow a page without bound; `annotation.clear` empties it.
+MAX_ROWS_PER_PAGE = 2 * MAX_STROKES_PER_PAGE
 MAX_BOARD_PAGES = 100
 
 # --- Who draws ---------------------------------------------------------------------------
@@ -156,10 +159,17 @@ def do_annotation_add(actor: Actor, message: a.AnnotationAdd) -> a.StrokeAdded:
     _check_drawer(actor, message.type)
     shown = _shown(actor.room, message.page)
     deck_id = _deck_id(shown)
-    if _visible(actor.room, deck_id, message.page).count() >= MAX_STROKES_PER_PAGE:
+    rows = Stroke.objects.filter(room=actor.room, deck=deck_id, page=message.page)
+    counts = rows.aggregate(
+        rows=Count("pk"),
+        visible=Count("pk", filter=Q(erased_by__isnull=True) & ~Q(tool=Stroke.Tool.ERASER, final=True)),
+    )
+    if counts["visible"] >= MAX_STROKES_PER_PAGE:
         raise Refused(
             "conflict", _("This page holds %(max)d strokes: undo or clear some first.") % {"max": MAX_STROKES_PER_PAGE}
         )
+    if counts["rows"] >= MAX_ROWS_PER_PAGE:
+        raise Refused("conflict", _("This page has been drawn on and erased too much: clear it first."))
     key = message.key or uuid.uuid4().hex[:16]
     if Stroke.objects.filter(room=actor.room, author=actor.user, key=key).exists():
         raise Refused("conflict", _("You already drew a stroke with this key."))

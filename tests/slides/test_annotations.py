@@ -235,6 +235,37 @@ async def test_a_page_holds_at_most_five_thousand_strokes(enter, lesson, ready_d
     assert await sync_to_async(Stroke.objects.count)() == 5000
 
 
+async def test_erased_strokes_count_towards_what_a_page_keeps(enter, lesson, ready_deck, teacher):
+    socket = await enter(teacher, lesson)
+    await _showing(socket, ready_deck)
+
+    def fill() -> None:
+        def row(key: str, tool: str = "pen", erased_by: Stroke | None = None) -> Stroke:
+            return Stroke(
+                room=lesson,
+                deck=ready_deck,
+                page=1,
+                author=teacher,
+                key=key,
+                tool=tool,
+                color="#000000",
+                width=0.004,
+                points=[[0.5, 0.5]],
+                erased_by=erased_by,
+            )
+
+        eraser = row("eraser", tool="eraser")
+        eraser.save()
+        Stroke.objects.bulk_create(row(f"e{n}", erased_by=eraser) for n in range(annotations.MAX_ROWS_PER_PAGE - 1))
+
+    await sync_to_async(fill)()
+    # nothing shows on the page, but it keeps as many rows as it may: no more until it is cleared
+    assert (await socket.request("annotation.add", page=1, stroke=LINE))["code"] == "conflict"
+    assert await sync_to_async(Stroke.objects.count)() == annotations.MAX_ROWS_PER_PAGE
+    assert (await socket.request("annotation.clear", page=1))["type"] == "ok"
+    assert (await socket.request("annotation.add", page=1, stroke=LINE))["type"] == "ok"
+
+
 @pytest.mark.embedded_only("the limit is lowered in this process; the servers keep theirs")
 async def test_drawing_is_rate_limited_per_user(enter, lesson, ready_deck, teacher, monkeypatch):
     monkeypatch.setitem(ratelimit.PER_USER, "annotation", (3, 10))
