@@ -246,9 +246,7 @@ export function mountAnnotations(room) {
   // Everyone in the room may take the pages home with their drawings (the deck's, or the whiteboard's).
   const panel = $("#slides-panel");
   const download = h("a", { class: "draw-download", download: "", dataset: { link: "annotated-pdf" }, hidden: true }, t("draw_download"));
-  Object.assign(download.style, { color: "#fff", alignSelf: "center", marginInlineStart: "auto" });
   const bar = h("div", { class: "draw-bar" }, drawing, boardAdd, backgroundButton, download);
-  Object.assign(bar.style, { display: "flex", flexWrap: "wrap", gap: ".3rem", padding: "0 .4rem" });
   const nav = $("#slide-nav");
   frame.after(bar, tools);
   // Presenters open the whiteboard from the deck picker (the More tab), where decks are chosen.

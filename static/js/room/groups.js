@@ -141,10 +141,22 @@ export function mountGroups(room) {
 
   // --- teachers: opening groups -----------------------------------------------------------------
 
+  // The toolbar's buttons are an icon from the page's sprite and a label, as in room.html.
+  const icon = (id) => {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+    use.setAttribute("href", `#${id}`);
+    svg.append(use);
+    return svg;
+  };
+
   const openButton = h(
     "button",
     { type: "button", id: "groups-open", "data-action": "groups", "aria-haspopup": "dialog", hidden: true, onclick: () => openDialog() },
-    t("groups"),
+    icon("i-groups"),
+    h("span", { class: "label" }, t("groups")),
   );
   const controls = $(".room-controls");
   const leave = controls ? controls.querySelector('[data-action="leave"]') : null;
