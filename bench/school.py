@@ -24,10 +24,10 @@ A step where other work took more than a quarter of a core, or where the generat
 woke up more than 20 ms late (p99), is marked "not judged": its verdict is the machine's or the
 generator's, not the server's.
 
-The load generator is --workers processes (default one per CPU) of bench/school_load.py: real
-room WebSockets with session cookies made straight from Django's SessionStore, real aiortc
-handshakes through the room's media.* signalling, the media benchmark's pre-made packets
-(bench/media/peers.py). Everything runs in scripts/netns-run's private network and PID namespace
+The load generator is --workers processes (default one per CPU, plus one for the recess) of
+bench/school_load.py: real room WebSockets with session cookies made straight from Django's
+SessionStore, real aiortc handshakes through the room's media.* signalling, the media
+benchmark's pre-made packets (bench/media/peers.py). Everything runs in scripts/netns-run's private network and PID namespace
 (ICE needs a non-loopback address; this script re-executes itself there), so every packet stays
 on 127.0.0.1 and 10.99.0.0/24 and whatever a run leaves behind dies with it.
 
