@@ -23,10 +23,7 @@ import asyncio
 import json
 import os
 import resource
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +32,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.room_fanout import Database, cpu_seconds, daphnes, percentile, start_lesson
+from bench.room_fanout import cpu_seconds, daphnes, percentile, school, start_lesson
 
 BATCH_S = 0.060
 
@@ -140,39 +137,13 @@ def main() -> None:
     parser.add_argument("--points-per-second", type=float, default=120.0)
     parser.add_argument("--setups", nargs="+", choices=["embedded", "redis"], default=["embedded"])
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tmp = Path(tempfile.mkdtemp(prefix="cv-bench-draw-"))
-    redis = None
-    try:
-        base_env = {
-            **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "LDAP_URI", "DATABASE_URL")},
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_SECRET_KEY": "bench-annotations",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "LDAP_URI": "",
-            "LOG_LEVEL": "WARNING",
-        }
-        database = Database(tmp)
-        database.prepare(max(args.students), base_env)
-        base_env["DATABASE_URL"] = database.url("room")
-        base_env["DIRECTORY_LDIF"] = str(tmp / "school.ldif")
-        os.environ.update({k: base_env[k] for k in ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
-                                                     "DATABASE_URL", "LDAP_URI", "DIRECTORY_LDIF")})  # fmt: skip
-        os.environ.pop("REDIS_URL", None)
-        import django
-
-        django.setup()
+    with school(max(args.students), database="sqlite", name="draw") as made:
         load = os.getloadavg()
         print(f"{os.cpu_count()} CPUs, load average {load[0]:.2f}; {args.seconds:g} s of drawing; times in ms")
         for setup in args.setups:
-            env = dict(base_env)
-            if setup == "redis":
-                from tests.services import start_redis
-
-                redis = redis or start_redis()
-                env["REDIS_URL"] = redis.url
+            env = made.env_for(setup)
             for n in args.students:
-                database.fresh()
+                made.database.fresh()
                 lesson = start_lesson(n)
                 with daphnes(2 if setup == "redis" else 1, env) as (ports, procs):
                     r = asyncio.run(
@@ -185,10 +156,6 @@ def main() -> None:
                     f"pen->screen p50 {r['pen_p50']:.1f} p99 {r['pen_p99']:.1f}; "
                     f"server CPU {r['server_cpu_per_s']:.2f} s/s (client {r['client_cpu_per_s']:.2f} s/s)"
                 )
-    finally:
-        if redis is not None:
-            redis.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,7 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +37,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.room_fanout import Database, Lesson, cpu_seconds, daphnes, percentile, start_lesson  # noqa: E402
+from bench.room_fanout import Lesson, cpu_seconds, daphnes, percentile, school, start_lesson  # noqa: E402
 
 OPEN_TIMEOUT = 30.0
 MOVE_TIMEOUT = 60.0
@@ -253,43 +250,12 @@ def main() -> None:
     if not 2 <= args.groups <= 20 or not args.groups <= args.students <= 500 or not 1 <= args.reps <= 50:
         parser.error("2-20 groups, at least as many students (at most 500), 1-50 cycles")
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tmp = Path(tempfile.mkdtemp(prefix="cv-bench-groups-"))
-    redis = postgres = None
-    try:
-        base_env = {
-            **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "LDAP_URI", "DATABASE_URL")},
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_SECRET_KEY": "bench-groups",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "LDAP_URI": "",
-            "LOG_LEVEL": "WARNING",
-        }
-        if args.database == "postgres":
-            from tests.services import start_postgres
-
-            postgres = start_postgres()
-        database = Database(tmp, postgres)
-        database.prepare(args.students, base_env)
-        base_env["DATABASE_URL"] = database.url("room")
-        base_env["DIRECTORY_LDIF"] = str(tmp / "school.ldif")
-        os.environ.update({k: base_env[k] for k in ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
-                                                     "DATABASE_URL", "LDAP_URI", "DIRECTORY_LDIF")})  # fmt: skip
-        os.environ.pop("REDIS_URL", None)
-        import django
-
-        django.setup()
+    with school(args.students, database=args.database, name="groups") as made:
         load = os.getloadavg()
         print(f"{os.cpu_count()} CPUs, {args.database}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         for setup in args.setups:
-            env = dict(base_env)
-            if setup == "redis":
-                from tests.services import start_redis
-
-                if redis is None:
-                    redis = start_redis()
-                env["REDIS_URL"] = redis.url
-            database.fresh()
+            env = made.env_for(setup)
+            made.database.fresh()
             lesson = start_lesson(args.students)
             with daphnes(2 if setup == "redis" else 1, env) as (ports, procs):
                 rows = asyncio.run(
@@ -298,15 +264,6 @@ def main() -> None:
             print_rows(setup, args.students, args.groups, rows)
         load = os.getloadavg()
         print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    finally:
-        if redis is not None:
-            redis.stop()
-        if postgres is not None:
-            from django.db import connections
-
-            connections.close_all()
-            postgres.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

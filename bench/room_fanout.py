@@ -190,6 +190,70 @@ class Database:
         shutil.copyfile(self.tmp / "template_school.sqlite3", target)
 
 
+@dataclass
+class School:
+    """The benchmarks' school: the servers' environment, its database, Redis once a setup asks."""
+
+    env: dict[str, str]
+    database: Database
+    redis: Any = None
+
+    def env_for(self, setup: str) -> dict[str, str]:
+        """The servers' environment for a setup: `redis` starts Redis (once) and sets REDIS_URL."""
+        env = dict(self.env)
+        if setup == "redis":
+            from tests.services import start_redis
+
+            if self.redis is None:
+                self.redis = start_redis()
+            env["REDIS_URL"] = self.redis.url
+        return env
+
+
+@contextmanager
+def school(students: int, *, database: str, name: str) -> Iterator[School]:
+    """A generated class of `students` in a template database (SQLite or a throwaway PostgreSQL),
+    this process's Django set up on it (it writes sessions and lessons; the servers read them), and
+    everything stopped and removed on the way out: Ctrl-C and kill unwind through it."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = Path(tempfile.mkdtemp(prefix=f"cv-bench-{name}-"))
+    postgres = None
+    made: School | None = None
+    try:
+        env = {
+            **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "LDAP_URI", "DATABASE_URL")},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SECRET_KEY": f"bench-{name}",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "LDAP_URI": "",
+            "LOG_LEVEL": "WARNING",
+        }
+        if database == "postgres":
+            from tests.services import start_postgres
+
+            postgres = start_postgres()
+        made = School(env, Database(tmp, postgres))
+        made.database.prepare(students, env)
+        env["DATABASE_URL"] = made.database.url("room")
+        env["DIRECTORY_LDIF"] = str(tmp / "school.ldif")
+        os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
+                                                "DATABASE_URL", "LDAP_URI", "DIRECTORY_LDIF")})  # fmt: skip
+        os.environ.pop("REDIS_URL", None)
+        import django
+
+        django.setup()
+        yield made
+    finally:
+        if made is not None and made.redis is not None:
+            made.redis.stop()
+        if postgres is not None:
+            from django.db import connections
+
+            connections.close_all()
+            postgres.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def start_lesson(students: int) -> Lesson:
     """Start the lesson as its first teacher and log in the teacher and `students` students."""
     from importlib import import_module
@@ -510,71 +574,27 @@ def main() -> None:
     if not all(1 <= n <= MAX_STUDENTS for n in sizes) or not 0 <= reps <= MAX_REPS:
         parser.error(f"1-{MAX_STUDENTS} students and 1-{MAX_REPS} reps")
 
-    # Ctrl-C and kill both unwind through the `finally` blocks that stop the servers.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tmp = Path(tempfile.mkdtemp(prefix="cv-bench-fanout-"))
-    redis = postgres = None
-    try:
-        base_env = {
-            **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "LDAP_URI", "DATABASE_URL")},
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_SECRET_KEY": "bench-room-fanout",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "LDAP_URI": "",
-            "LOG_LEVEL": "WARNING",
-        }
-        if args.database == "postgres":
-            from tests.services import start_postgres
-
-            postgres = start_postgres()
-        database = Database(tmp, postgres)
-        database.prepare(max(sizes), base_env)
-        base_env["DATABASE_URL"] = database.url("room")
-        base_env["DIRECTORY_LDIF"] = str(tmp / "school.ldif")
-        # This process only writes sessions and the lesson: the database settings are the servers'.
-        os.environ.update({k: base_env[k] for k in ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY",
-                                                     "DATABASE_URL", "LDAP_URI", "DIRECTORY_LDIF")})  # fmt: skip
-        os.environ.pop("REDIS_URL", None)
-        import django
-
-        django.setup()
-
+    with school(max(sizes), database=args.database, name="fanout") as made:
         load = os.getloadavg()
         print(f"{os.cpu_count()} CPUs, {args.database}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
               f"{reps} polls per run; times in ms unless said")  # fmt: skip
-        rows = []
         for setup in args.setups:
-            env = dict(base_env)
-            if setup == "redis":
-                from tests.services import start_redis
-
-                if redis is None:
-                    redis = start_redis()
-                env["REDIS_URL"] = redis.url
+            env = made.env_for(setup)
+            redis = made.redis if setup == "redis" else None
             for n in sizes:
-                database.fresh()
+                made.database.fresh()
                 lesson = start_lesson(n)
-                redis_cpu0 = cpu_seconds(redis.process.pid) if setup == "redis" and redis else 0.0
+                redis_cpu0 = cpu_seconds(redis.process.pid) if redis is not None else 0.0
                 with daphnes(2 if setup == "redis" else 1, env) as (ports, procs):
                     pids = [p.pid for p in procs]
                     result = asyncio.run(
                         asyncio.wait_for(measure(ports, lesson, pids, reps, args.storm, args.joins_only), 600)
                     )
-                if setup == "redis" and redis is not None:
+                if redis is not None:
                     result["redis_cpu_s"] = cpu_seconds(redis.process.pid) - redis_cpu0
-                rows.append((setup, n, result))
                 print_row(setup, n, result)
         load = os.getloadavg()
         print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    finally:
-        if redis is not None:
-            redis.stop()
-        if postgres is not None:
-            from django.db import connections
-
-            connections.close_all()
-            postgres.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def print_row(setup: str, n: int, r: dict[str, float]) -> None:
