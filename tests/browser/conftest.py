@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, Page
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_LDIF = ROOT / "tests" / "directory" / "test_school.ldif"
@@ -224,3 +224,15 @@ def show_tab(page: Page, tab: str) -> None:
     if not page.locator(f"#tab-{tab}").is_visible():
         page.click("#panel-toggle")  # a phone's bottom sheet, or a panel closed on a wide screen
     page.click(f"#tab-{tab}")
+
+
+def upload_deck(teacher: Page, folder: Path, title: str, pages: int) -> None:
+    """On the class page the teacher is on, upload a PDF deck of `pages` pages and wait until it is ready."""
+    from tests.slides.pdfs import deck_pdf
+
+    deck = folder / f"{title}.pdf"
+    deck.write_bytes(deck_pdf(pages))
+    form = teacher.locator('form[data-action="upload-slides"]')
+    form.locator("input[type=file]").set_input_files(str(deck))
+    form.locator("button[type=submit]").click()
+    expect(teacher.locator("[data-deck]", has_text=title)).to_have_attribute("data-status", "ready")

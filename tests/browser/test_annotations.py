@@ -11,9 +11,7 @@ import pypdfium2.raw as pdfium_c
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.slides.pdfs import deck_pdf
-
-from .conftest import PageFactory, show_tab
+from .conftest import PageFactory, show_tab, upload_deck
 
 pytestmark = pytest.mark.browser
 
@@ -45,12 +43,7 @@ def _overlay_matches_image(page: Page) -> None:
 def test_teacher_and_student_draw_and_a_late_joiner_sees_both(logged_in_page: PageFactory, tmp_path: Path) -> None:
     teacher = logged_in_page("marie.curie")
     teacher.goto("/classes/6a/")
-    deck = tmp_path / "Fractions.pdf"
-    deck.write_bytes(deck_pdf(3))
-    form = teacher.locator('form[data-action="upload-slides"]')
-    form.locator("input[type=file]").set_input_files(str(deck))
-    form.locator("button[type=submit]").click()
-    expect(teacher.locator("[data-deck]", has_text="Fractions")).to_have_attribute("data-status", "ready")
+    upload_deck(teacher, tmp_path, "Fractions", 3)
     teacher.click('form[data-action="start-lesson"] button[type=submit]')
     teacher.wait_for_url(ROOM_URL)
 

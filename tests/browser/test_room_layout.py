@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.slides.pdfs import deck_pdf
-
-from .conftest import PageFactory, show_tab
+from .conftest import PageFactory, show_tab, upload_deck
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +38,7 @@ def lesson_with_cameras_and_slides(
     """Marie Curie and Léa Martin in the 6A lesson, both cameras on, the teacher showing a deck."""
     teacher = logged_in_page("marie.curie", viewport=viewport)
     teacher.goto("/classes/6a/")
-    deck = tmp_path / f"{title}.pdf"
-    deck.write_bytes(deck_pdf(2))
-    form = teacher.locator('form[data-action="upload-slides"]')
-    form.locator("input[type=file]").set_input_files(str(deck))
-    form.locator("button[type=submit]").click()
-    expect(teacher.locator("[data-deck]", has_text=title)).to_have_attribute("data-status", "ready")
+    upload_deck(teacher, tmp_path, title, 2)
     teacher.click('form[data-action="start-lesson"] button[type=submit]')
     teacher.wait_for_url(ROOM_URL)
     expect(teacher.locator("#screen-room")).to_be_visible()

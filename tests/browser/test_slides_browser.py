@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.slides.pdfs import deck_pdf
 
-from .conftest import PageFactory, show_tab
+from .conftest import PageFactory, show_tab, upload_deck
 
 pytestmark = pytest.mark.browser
 
@@ -29,12 +29,7 @@ def _image_loaded(page: Page) -> bool:
 def test_student_sees_the_page_the_teacher_turned_to(logged_in_page: PageFactory, tmp_path: Path) -> None:
     teacher = logged_in_page("marie.curie")
     teacher.goto("/classes/6a/")
-    deck = tmp_path / "Les volcans.pdf"
-    deck.write_bytes(deck_pdf(3))
-    form = teacher.locator('form[data-action="upload-slides"]')
-    form.locator("input[type=file]").set_input_files(str(deck))
-    form.locator("button[type=submit]").click()
-    expect(teacher.locator("[data-deck]", has_text="Les volcans")).to_have_attribute("data-status", "ready")
+    upload_deck(teacher, tmp_path, "Les volcans", 3)
 
     teacher.click('form[data-action="start-lesson"] button[type=submit]')
     teacher.wait_for_url(ROOM_URL)
