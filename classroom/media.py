@@ -381,7 +381,8 @@ class EmbeddedBackend(MediaBackend):
             del owners[key]
         node = running_node()
         if node is not None:
-            await node.close_room(room_id)
+            # its members' pages move to another room (a breakout group closing) and resume there
+            await node.close_room(room_id, park=True)
 
     async def owner(self, room_id: str, user_id: str) -> str | None:
         return _local_owners().get((room_id, user_id))
@@ -552,6 +553,9 @@ async def handle_media_message(
     await media.before_join(room_id, user_id)
     # Take the media first, so that the node's media.joined and offer come here.
     previous = await media.take(room_id, user_id, channel)
+    if previous is not None and previous != channel:
+        # another socket holds the media here: this join takes it over with new connections
+        body.pop("resume", None)
     refused = await _handle(media, room_id, user_id, body)
     if refused is not None:
         await media.give_back(room_id, user_id, channel, previous)  # a refused join takes nothing over

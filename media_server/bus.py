@@ -356,7 +356,8 @@ class BusNode:
             elif isinstance(command, Relay):
                 await self.node.relay(room, command.peer, list(command.to_rooms), command.on)
             else:
-                await self.node.close_room(room)
+                # its members' pages move to another room (a breakout group closing) and resume there
+                await self.node.close_room(room, park=True)
         except MediaError as exc:
             reply = {"ok": False, "code": exc.code, "message": exc.message}
         except Exception:

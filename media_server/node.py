@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -58,6 +59,9 @@ SendCallback = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 SourcesCallback = Callable[[str, str, dict[str, bool]], Awaitable[None]]
 SpeakingCallback = Callable[[str, list[str]], Awaitable[None]]
 
+PARK_GRACE_S = 5.0
+"""How long a peer that left a room keeps its connections, for a media.join `resume` elsewhere."""
+
 FULL_COLLECTION_EVERY = 100
 """Young collections between two full ones (Python's default: 10)."""
 
@@ -94,6 +98,7 @@ class MediaNode:
         on_speaking: SpeakingCallback | None = None,
         tick: float = 0.2,
         adaptation: Adaptation | None = None,
+        park_grace: float = PARK_GRACE_S,
     ) -> None:
         self._send = send
         self._public_ip = public_ip
@@ -110,6 +115,11 @@ class MediaNode:
         # when a subscriber who asked for normal quality gets the low camera layer
         self.adaptation = adaptation if adaptation is not None else Adaptation()
         self._rooms: dict[str, Room] = {}
+        self.park_grace = park_grace
+        # resume token -> its peer, in a room or parked; parked: token -> (room it left, its expiry)
+        self._tokens: dict[str, Peer] = {}
+        self._parked: dict[str, tuple[str, asyncio.TimerHandle]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     # The application's calls
 
@@ -120,18 +130,21 @@ class MediaNode:
         except ValidationError as exc:
             raise MediaError("invalid", _first_error(exc)) from exc
         room = self._room(room_id)
+        if isinstance(parsed, Join) and parsed.resume is not None and await self._resume(room, peer_id, parsed):
+            await self._update(room)
+            return
         peer = room.peers.get(peer_id)
         if peer is None:
             peer = room.peers[peer_id] = Peer(peer_id)
         if isinstance(parsed, Leave):
-            await self.leave(room_id, peer_id)
+            await self.leave(room_id, peer_id, park=False)
             return
         async with peer.lock:
             if isinstance(parsed, Join):
                 peer.quality = parsed.quality
                 peer.camera_layers = None
                 servers = ice_servers(peer_id, self._turn_url, self._turn_secret, self._turn_ttl)
-                await self._emit(room_id, peer_id, Joined(ice_servers=servers))
+                await self._emit(room_id, peer_id, Joined(ice_servers=servers, resume=self._new_token(peer)))
                 await self._new_subscriber(room, peer, restart=False)
             elif isinstance(parsed, Offer):
                 publisher = peer.publisher
@@ -187,18 +200,22 @@ class MediaNode:
         self._apply_permissions(peer)
         await self._update(room)
 
-    async def leave(self, room_id: str, peer_id: str) -> None:
-        """Stop all media of a peer."""
+    async def leave(self, room_id: str, peer_id: str, *, park: bool = True) -> None:
+        """Take a peer out of a room: parked for a while if it can be resumed (`park`), else closed.
+
+        A parked peer forwards nothing and receives nothing; what it may publish is reset to
+        nothing. A media.join with its `resume` token moves it into a room within `park_grace`
+        seconds; after that its connections close.
+        """
         room = self._rooms.get(room_id)
         if room is None:
             return
         peer = room.peers.pop(peer_id, None)
         if peer is None:
             return
-        for other in self._rooms.values():
-            if other.guests.get(peer_id) is peer:
-                del other.guests[peer_id]
-        await _close_peer(peer)
+        self._unguest(peer)
+        if not (park and self._park(room, peer)):
+            await self._drop(peer)
         room.loudest = [p for p in room.loudest if p != peer_id]
         await self._update(room)
 
@@ -223,8 +240,12 @@ class MediaNode:
         """The rooms this node holds now."""
         return list(self._rooms)
 
-    async def close_room(self, room_id: str) -> None:
-        """Stop all media of a room."""
+    async def close_room(self, room_id: str, *, park: bool = False) -> None:
+        """Stop all media of a room; with `park`, its peers that can be resumed elsewhere are parked.
+
+        The application parks (a breakout group closing: its members' pages move into the lesson
+        and resume there); a node stopping or dropping its rooms closes everything.
+        """
         room = self._rooms.pop(room_id, None)
         if room is None:
             return
@@ -234,14 +255,20 @@ class MediaNode:
                 await room.task
         peers = list(room.peers.values())
         room.peers.clear()
-        await asyncio.gather(*(_close_peer(peer) for peer in peers))
+        for peer in peers:
+            self._unguest(peer)
+        closing = [peer for peer in peers if not (park and self._park(room, peer))]
+        await asyncio.gather(*(self._drop(peer) for peer in closing))
 
     async def close(self) -> None:
-        """Tell every browser to reconnect elsewhere and stop all rooms."""
+        """Tell every browser to reconnect elsewhere and stop all rooms (parked peers too)."""
         for room_id, room in list(self._rooms.items()):
             for peer_id in list(room.peers):
                 await self._emit(room_id, peer_id, Reconnect(reason="node_closing"))
             await self.close_room(room_id)
+        for token in list(self._parked):
+            self._expire(token)
+        await asyncio.gather(*list(self._closing), return_exceptions=True)
 
     def stats(self) -> dict[str, int]:
         """Return counters for /healthz and placement: rooms, peers, tracks, forwarded packets."""
@@ -252,6 +279,7 @@ class MediaNode:
         return {
             "rooms": len(self._rooms),
             "peers": len(peers),
+            "parked": len(self._parked),
             "publishers": len(publishers),
             "subscribers": len(subscribers),
             "tracks": sum(len(p.tracks) for p in publishers),
@@ -267,6 +295,97 @@ class MediaNode:
         room = self._rooms.get(room_id)
         peer = room.peers.get(peer_id) if room is not None else None
         return dict(peer.live) if peer is not None else {"audio": False, "video": False, "screen": False}
+
+    # Inside: moving a peer's connections between rooms
+
+    def _new_token(self, peer: Peer) -> str:
+        """Give a peer a new resume token (its previous one stops working)."""
+        if peer.resume is not None:
+            self._tokens.pop(peer.resume, None)
+        peer.resume = secrets.token_urlsafe(24)
+        self._tokens[peer.resume] = peer
+        return peer.resume
+
+    async def _drop(self, peer: Peer) -> None:
+        """Close a peer's connections for good."""
+        if peer.resume is not None:
+            self._tokens.pop(peer.resume, None)
+            peer.resume = None
+        await _close_peer(peer)
+
+    def _unguest(self, peer: Peer) -> None:
+        for other in self._rooms.values():
+            if other.guests.get(peer.id) is peer:
+                del other.guests[peer.id]
+
+    def _park(self, room: Room, peer: Peer) -> bool:
+        """Keep a peer that left `room` for a resume; False if it has nothing worth keeping."""
+        token = peer.resume
+        if token is None or not _resumable(peer) or self.park_grace <= 0:
+            return False
+        _isolate(peer)
+        handle = asyncio.get_running_loop().call_later(self.park_grace, self._expire, token)
+        self._parked[token] = (room.id, handle)
+        return True
+
+    def _expire(self, token: str) -> None:
+        """The grace of a parked peer is over: close its connections."""
+        parked = self._parked.pop(token, None)
+        peer = self._tokens.get(token)
+        if parked is None or peer is None:
+            return
+        parked[1].cancel()
+        task = asyncio.get_running_loop().create_task(self._drop(peer))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _resume(self, room: Room, peer_id: str, join: Join) -> bool:
+        """Move the peer of `join.resume` into `room` with its connections; False: join as usual.
+
+        Only a peer of the same user (peer id), parked or in a room of this node, whose subscribe
+        connection is up, moves. Its slots are emptied (the room's tick fills them and sends
+        media.sources); what it may publish is what this room says.
+        """
+        token = join.resume
+        moved = self._tokens.get(token) if token is not None else None
+        if token is None or moved is None or moved.id != peer_id or not _resumable(moved):
+            return False
+        parked = self._parked.pop(token, None)
+        if parked is not None:
+            left_id, handle = parked
+            handle.cancel()
+        else:
+            left = next((r for r in self._rooms.values() if r.peers.get(peer_id) is moved), None)
+            if left is None:
+                return False
+            left_id = left.id
+            del left.peers[peer_id]
+            left.loudest = [p for p in left.loudest if p != peer_id]
+            self._unguest(moved)
+        # from here the token is spent: a second resume with it joins as usual
+        self._tokens.pop(token, None)
+        moved.resume = None
+        existing = room.peers.get(peer_id)
+        permissions = existing.permissions if existing is not None else Permissions()
+        if existing is None and left_id == room.id:
+            permissions = moved.permissions  # back in the same room: nothing changed
+        _isolate(moved)
+        left_room = self._rooms.get(left_id)
+        if left_room is not None and left_room is not room:
+            # a tick of the room it left may be placing its tracks right now: wait for it, then undo that
+            async with left_room.lock:
+                _isolate(moved)
+        if existing is not None and existing is not moved:
+            await self._drop(existing)  # a peer that was only permissions holds no connection worth keeping
+        room.peers[peer_id] = moved
+        moved.permissions = permissions
+        self._apply_permissions(moved)
+        moved.quality = join.quality
+        servers = ice_servers(peer_id, self._turn_url, self._turn_secret, self._turn_ttl)
+        await self._emit(room.id, peer_id, Joined(ice_servers=servers, resume=self._new_token(moved), resumed=True))
+        if left_room is not None and left_room is not room:
+            await self._update(left_room)
+        return True
 
     # Inside
 
@@ -324,7 +443,9 @@ class MediaNode:
         observed = {peer.id: peer.subscriber for peer in peers}
         for peer in peers:
             peer.last_spoke = choice.last_spoke[peer.id]
-            await self._report_live(room, peer, dict(choice.live[peer.id]))
+            # a peer that moved to another room meanwhile (MediaNode._resume) is that room's now
+            if room.peers.get(peer.id) is peer:
+                await self._report_live(room, peer, dict(choice.live[peer.id]))
         if choice.speaking != room.speaking:
             room.speaking = choice.speaking
             if self._on_speaking is not None:
@@ -336,6 +457,8 @@ class MediaNode:
             viewed = choice.viewers.get(viewer.id)
             subscriber = viewer.subscriber
             if viewed is None or subscriber is None or subscriber is not observed[viewer.id]:
+                continue
+            if room.peers.get(viewer.id) is not viewer:
                 continue
             camera = self._camera_layer(viewer, subscriber, viewed, now)
             cameras.append((viewed, camera))
@@ -355,7 +478,8 @@ class MediaNode:
             await self._tell_quality(room, viewer, camera)
         watched = watched_layers(state, cameras)
         for peer in peers:
-            await self._ask_camera_layers(room, peer, watched.get(peer.id, set()), now)
+            if room.peers.get(peer.id) is peer:
+                await self._ask_camera_layers(room, peer, watched.get(peer.id, set()), now)
 
     async def _ask_camera_layers(self, room: Room, peer: Peer, watched: set[str], now: float) -> None:
         """Tell a publishing page which camera layers to send (the normal one only while watched)."""
@@ -404,6 +528,26 @@ class MediaNode:
         peer.live = live
         if self._on_sources is not None:
             await self._on_sources(room.id, peer.id, dict(live))
+
+
+def _resumable(peer: Peer) -> bool:
+    """Whether a peer's connections are worth moving: its subscribe connection is negotiated."""
+    return peer.subscriber is not None and peer.subscriber.negotiated
+
+
+def _isolate(peer: Peer) -> None:
+    """Forward nothing from or to a peer between rooms: refuse its sources, empty its slots."""
+    peer.permissions = Permissions()
+    if peer.publisher is not None:
+        for track in peer.publisher.tracks.values():
+            track.close()
+            track.allowed = False
+    if peer.subscriber is not None:
+        for slot in peer.subscriber.slots:
+            slot.detach()
+            slot.key = None
+        peer.subscriber.sent_sources = None
+    peer.live = {"audio": False, "video": False, "screen": False}
 
 
 def _place(slots: list[Slot], placed: list[tuple[Key, Track] | None]) -> None:

@@ -23,11 +23,21 @@ class Message(BaseModel):
 # Client -> server
 
 
+RESUME_MAX = 64
+
+
 class Join(Message):
-    """Start media for this peer: the server answers media.joined then media.offer."""
+    """Start media for this peer: the server answers media.joined then media.offer.
+
+    `resume` (an extension): the token of the previous media.joined of this page. If this node
+    still holds that connection pair of the same user (parked after a move between rooms, or
+    still in a room), it moves into this room as it is: media.joined with `resumed: true` and no
+    offer. Otherwise the join is an ordinary one (`resumed: false`, then media.offer).
+    """
 
     type: Literal["media.join"]
     quality: Quality = "normal"
+    resume: str | None = Field(default=None, min_length=1, max_length=RESUME_MAX)
 
 
 class PublishedTrack(Message):
@@ -109,10 +119,17 @@ class IceServer(Message):
 
 
 class Joined(Message):
-    """Media accepted: build RTCPeerConnections with these ICE servers."""
+    """Media accepted: build RTCPeerConnections with these ICE servers.
+
+    `resume` (an extension) is an unguessable token for this media peer, to send with the next
+    media.join (after a move to another room, a reconnected socket); `resumed` says whether this
+    join kept the page's connections (no media.offer follows) or not.
+    """
 
     type: Literal["media.joined"] = "media.joined"
     ice_servers: list[IceServer]
+    resume: str | None = None
+    resumed: bool = False
 
 
 class ServerOffer(Message):

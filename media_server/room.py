@@ -51,6 +51,8 @@ class Peer:
     # and since when nobody has received its normal layer
     camera_layers: dict[str, bool] | None = None
     unwatched_since: float | None = None
+    # the token that lets this peer's connections move to another room (media.join `resume`)
+    resume: str | None = None
 
     def state(self, now_ms: int) -> PeerState[Track]:
         """Return this peer as the policy tick sees it at now_ms."""

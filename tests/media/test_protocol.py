@@ -70,7 +70,12 @@ async def test_answer_without_offer_is_a_conflict() -> None:
 
 
 def test_server_messages_dump_to_their_documented_shape() -> None:
-    assert Joined(ice_servers=[]).model_dump() == {"type": "media.joined", "ice_servers": []}
+    assert Joined(ice_servers=[]).model_dump() == {
+        "type": "media.joined",
+        "ice_servers": [],
+        "resume": None,
+        "resumed": False,
+    }
     assert ServerOffer(sdp="v=0").model_dump() == {
         "type": "media.offer",
         "pc": "subscribe",
