@@ -504,10 +504,17 @@ class BusClient:
             await self._push(node_id, CloseRoom(room=room_id))
 
     async def relay(self, room_id: str, peer_id: str, to_rooms: list[str], on: bool) -> None:
-        """Let a peer's microphone be heard in other rooms placed on its room's node, or no longer."""
+        """Let a peer's microphone be heard in other rooms placed on its room's node, or no longer.
+
+        On, a room not placed yet (nobody of a group joined its media) is placed there first, so that
+        whoever joins it next hears the peer; rooms placed on another node are left out.
+        """
         node_id = await self.placement(room_id)
-        if node_id is not None:
-            await self._push(node_id, Relay(room=room_id, peer=peer_id, to_rooms=to_rooms, on=on))
+        if node_id is None:
+            return
+        if on:
+            to_rooms = [room for room in to_rooms if await self.place_near(room, room_id) == node_id]
+        await self._push(node_id, Relay(room=room_id, peer=peer_id, to_rooms=to_rooms, on=on))
 
     async def _push(self, node_id: str, command: Command) -> None:
         await self.redis.rpush(inbox_key(node_id), command.model_dump_json())

@@ -222,11 +222,14 @@ class MediaNode:
     async def relay(self, room_id: str, peer_id: str, to_rooms: list[str], on: bool) -> None:
         """Let a peer's microphone be heard in other rooms of this node too (on), or no longer.
 
-        Rooms that this node does not hold are left alone: a relay reaches the rooms placed here.
+        On, a room nobody joined yet is made here, so that whoever joins it next hears the peer
+        (the application sends only rooms placed on this node: `BusClient.relay`).
         """
         for target_id in to_rooms:
-            target = self._rooms.get(target_id)
-            if target is None or target_id == room_id:
+            if target_id == room_id:
+                continue
+            target = self._room(target_id) if on else self._rooms.get(target_id)
+            if target is None:
                 continue
             source = self._rooms.get(room_id)
             peer = source.peers.get(peer_id) if source is not None else None

@@ -12,6 +12,16 @@ from .test_media_browser import MEDIA_TIMEOUT, enter, start_lesson, turn_on, vid
 
 pytestmark = pytest.mark.browser
 
+# The page's RTCPeerConnections now, to compare with SAME_CONNECTIONS after moves between rooms.
+KEEP_CONNECTIONS = """() => {
+  window.__connectionsBefore = { ...window.classroomMedia.pcs, made: window.classroomMedia.connectionsMade };
+}"""
+SAME_CONNECTIONS = """() => {
+  const before = window.__connectionsBefore, media = window.classroomMedia, now = media.pcs;
+  return Boolean(now.subscribe) && now.subscribe === before.subscribe && now.publish === before.publish
+    && media.connectionsMade === before.made;
+}"""
+
 
 def lesson_without_groups(teacher: Page) -> str:
     """Start (or rejoin) 6A's lesson and close the groups an earlier test left open; return its URL."""
@@ -39,6 +49,9 @@ def test_groups_split_the_class_and_bring_it_back(logged_in_page: PageFactory) -
     zoe_id = enter(zoe, lesson_url)
     turn_on(zoe, "camera")
     wait_playing(lea, zoe_id)
+    wait_playing(zoe, lea_id)
+    for page in (teacher, lea, zoe):
+        page.evaluate(KEEP_CONNECTIONS)
 
     # the teacher opens two groups by hand from the dialog, by keyboard-usable selects
     teacher.click('[data-action="groups"]')
@@ -69,6 +82,9 @@ def test_groups_split_the_class_and_bring_it_back(logged_in_page: PageFactory) -
     lea_room = str(lea.evaluate("window.classroomRoom.config.roomId"))
     teacher.click(f'[data-group="{lea_room}"] [data-action="group-join"]')
     wait_playing(lea, teacher_id)
+    # the pages moved with the connections they had in the lesson: no new ones (media.join resume)
+    for page in (teacher, lea, zoe):
+        assert page.evaluate(SAME_CONNECTIONS)
 
     # closing brings everyone back into the lesson, where media plays again
     teacher.evaluate('() => window.classroomRoom.send({ type: "groups.close" })')
@@ -77,6 +93,9 @@ def test_groups_split_the_class_and_bring_it_back(logged_in_page: PageFactory) -
     assert lea.url == lesson_url and zoe.url == lesson_url
     wait_playing(lea, zoe_id)
     wait_playing(zoe, lea_id)
+    wait_playing(zoe, teacher_id)
+    for page in (teacher, lea, zoe):
+        assert page.evaluate(SAME_CONNECTIONS)
 
 
 def test_students_choose_their_group(logged_in_page: PageFactory) -> None:

@@ -71,3 +71,30 @@ async def test_a_relayed_microphone_reaches_the_other_rooms_while_on() -> None:
             await browser.close()
         for room_id in (LESSON, GROUP, OTHER):
             await node.close_room(room_id)
+
+
+@needs_netns
+@pytest.mark.asyncio
+async def test_a_group_with_no_media_yet_hears_the_relay_once_someone_joins() -> None:
+    """groups.speak before anyone of a group joined media there: whoever joins next hears the teacher."""
+    browsers: dict[tuple[str, str], RoomBrowser] = {}
+
+    async def send(room_id: str, peer_id: str, message: dict[str, Any]) -> None:
+        browsers[room_id, peer_id].deliver(message)
+
+    node = MediaNode(send, tick=0.1)
+    teacher = browsers[LESSON, "teacher"] = RoomBrowser(node, LESSON, "teacher")
+    lea = browsers[GROUP, "lea"] = RoomBrowser(node, GROUP, "lea")
+    try:
+        await node.set_permissions(LESSON, "teacher", audio=True, video=True, screen=True)
+        await teacher.publish({("microphone", "normal"): ToneTrack()})
+        await node.relay(LESSON, "teacher", [GROUP], True)
+        await lea.join()
+        await lea.wait_frames("teacher", "microphone", count=10)
+        await node.relay(LESSON, "teacher", [GROUP], False)
+        assert "teacher" not in node._rooms[GROUP].guests
+    finally:
+        for browser in browsers.values():
+            await browser.close()
+        for room_id in (LESSON, GROUP):
+            await node.close_room(room_id)

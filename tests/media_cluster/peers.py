@@ -88,6 +88,19 @@ class MediaClient:
         if self.local is not None:
             await self._publish(self.local())
 
+    async def move(self, socket: Socket) -> dict[str, Any]:
+        """The page went on in another room on `socket` (a breakout group, and back): it keeps both
+        connections and sends media.join with the last media.joined's `resume`; return the new
+        media.joined (`resumed` says whether the connections moved)."""
+        token = next(event["resume"] for event in reversed(self.events) if event["type"] == "media.joined")
+        self._pump.cancel()
+        self.socket = socket
+        self.sources = {}
+        self._pump = asyncio.ensure_future(self._read_socket())
+        mark = len(self.events)
+        await self.request("media.join", quality="normal", resume=token)
+        return await self.next("media.joined", since=mark)
+
     async def _publish(self, tracks: Tracks) -> None:
         if self.publications:
             await self.request("media.restart", pc="publish")

@@ -102,6 +102,16 @@ async def test_node_skips_a_command_it_cannot_read_and_runs_each_command(served)
     await client.relay(ROOM, "1", ["group-1"], False)
     await until(lambda: "1" not in guests)
     await client.close_room("group-1")
+    # a group nobody joined the media of yet is placed on the node and hears the relay; one placed
+    # on another node is left out
+    await client.redis.hset(bus.ROOMS, "group-elsewhere", "another-node")
+    await client.relay(ROOM, "1", ["group-2", "group-elsewhere"], True)
+    await until(lambda: "group-2" in node.node.room_ids() and "1" in node.node._rooms["group-2"].guests)
+    assert await client.placement("group-2") == node.id
+    assert "group-elsewhere" not in node.node.room_ids()
+    await client.relay(ROOM, "1", ["group-2"], False)
+    await client.close_room("group-2")
+    await client.redis.hdel(bus.ROOMS, "group-elsewhere")
 
     await client.leave(ROOM, "1")
     await until(lambda: "1" not in peers)

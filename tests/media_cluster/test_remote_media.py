@@ -114,3 +114,48 @@ async def test_after_kill_9_of_its_node_media_flows_again_through_the_surviving_
     assert video[:FRAMES] == [(WIDTH, HEIGHT)] * FRAMES
     await lea.decoded(str(teacher.pk), "microphone", 20)
     assert await forwarded_packets(cluster, survivor) > 0
+
+
+async def test_pages_move_into_their_groups_and_back_with_the_same_connections(  # type: ignore[no-untyped-def]
+    cluster, start_node, media_client, enter, lesson, teacher, student, student2
+):
+    """A breakout group goes on its lesson's node, where the pages' connections move with them (resume)."""
+    start_node("node-a")
+    start_node("node-b")
+    marie = await media_client(teacher, lesson, camera_and_microphone)
+    lea = await media_client(student, lesson, camera_and_microphone)
+    zoe = await media_client(student2, lesson, camera_and_microphone)
+    for client in (marie, lea, zoe):
+        await client.start()
+    await lea.decoded(str(student2.pk), "camera", FRAMES)
+    node = placement(cluster, str(lesson.pk))
+
+    marks = {client: len(client.events) for client in (lea, zoe)}
+    opened = await marie.request("groups.open", groups=[[str(student.pk)], [str(student2.pk)]])
+    red, blue = (group["room"] for group in opened["groups"])
+    for client, user, room in ((lea, student, red), (zoe, student2, blue)):
+        assigned = await client.next("group.assigned", since=marks[client])
+        assert assigned["group"]["room"] == room
+        await client.socket.leave()  # the page's socket goes to the group (static/js/room/client.js moveTo)
+        assert (await client.move(await enter(user, room)))["resumed"] is True
+    assert placement(cluster, red) == placement(cluster, blue) == node
+    # the teacher drops into Léa's group: both see each other on the connections made in the lesson
+    await marie.socket.leave()
+    assert (await marie.move(await enter(teacher, red)))["resumed"] is True
+    await lea.decoded(str(teacher.pk), "camera", FRAMES)
+    await marie.decoded(str(student.pk), "camera", FRAMES)
+    assert lea.mid_of(str(student2.pk), "camera") is None
+
+    # closing brings everyone back into the lesson, where media resumes
+    marks = {client: len(client.events) for client in (marie, lea, zoe)}
+    await marie.request("groups.close")
+    for client, user in ((marie, teacher), (lea, student), (zoe, student2)):
+        if client is not marie:
+            await client.next("group.closed", since=marks[client])
+        await client.socket.leave()
+        assert (await client.move(await enter(user, lesson)))["resumed"] is True
+    await lea.decoded(str(student2.pk), "camera", FRAMES)
+    await zoe.decoded(str(student.pk), "camera", FRAMES)
+    await zoe.decoded(str(teacher.pk), "microphone", 20)
+    for client in (marie, lea, zoe):
+        assert len(client.subscriptions) == 1 and len(client.publications) == 1

@@ -12,6 +12,8 @@ from classroom.actions.lessons import do_start_lesson
 from classroom.models import Attendance, GroupMember, Participant, Room, RoomLogEntry, SchoolClass
 from classroom.tasks import end_expired_rooms
 from tests.conftest import login
+from tests.media.conftest import needs_netns
+from tests.media_cluster.peers import MediaClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -496,3 +498,39 @@ async def test_the_teachers_microphone_is_heard_in_every_group_while_held(enter,
     assert (await teacher_socket.request("groups.speak", on=False))["type"] == "ok"
     for group in (red, blue):
         assert str(teacher.pk) not in node._rooms[group["room"]].guests
+
+
+@needs_netns
+@pytest.mark.embedded_only(
+    "reads this process's forwarder; tests/media_cluster/test_remote_media.py moves media through node processes"
+)
+async def test_a_students_media_moves_into_the_group_and_back_with_its_connections(
+    enter, lesson, teacher, student, student2
+):
+    teacher_socket = await enter(teacher, lesson)
+    lea = MediaClient(await enter(student, lesson))
+    try:
+        await lea.start()
+        await lea.next("media.sources", since=0)
+        node = media.running_node()
+        assert node is not None
+        peer = node._rooms[str(lesson.pk)].peers[str(student.pk)]
+        red, _blue = (await open_two(teacher_socket, student, student2))["groups"]
+        await lea.next("group.assigned", since=0)
+        await lea.socket.leave()
+        joined = await lea.move(await enter(student, red["room"]))
+        assert joined["resumed"] is True
+        assert node._rooms[red["room"]].peers[str(student.pk)] is peer
+        assert str(student.pk) not in node._rooms[str(lesson.pk)].peers
+        # what the group lets her publish, from the database as on any entry
+        assert peer.permissions.audio and peer.permissions.video
+        mark = len(lea.events)
+        assert (await teacher_socket.request("groups.close"))["type"] == "ok"
+        await lea.next("group.closed", since=mark)
+        await lea.socket.leave()
+        assert (await lea.move(await enter(student, lesson)))["resumed"] is True
+        assert node._rooms[str(lesson.pk)].peers[str(student.pk)] is peer
+        assert [event["type"] for event in lea.events].count("media.offer") == 1
+        assert len(lea.subscriptions) == 1
+    finally:
+        await lea.close()

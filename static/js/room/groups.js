@@ -1,7 +1,8 @@
 // Breakout groups (docs/protocol.md, "Breakout groups").
 //
 // Students: `group.assigned` moves this page into the group's room (the socket goes to the other
-// room, media follows with the same camera and microphone: media.js starts again on `state`),
+// room, media follows with the same connections: media.js joins again on `state` with its resume
+// token, and starts again from nothing only if the forwarder cannot move them),
 // `group.closed` brings it back into the lesson; no reload. A "call the teacher" button in a group.
 // Teachers: a "Groups" dialog (how many, random / students choose / by hand, names, minutes, the
 // previous lesson's groups), then the overview: one `[data-group]` card per group with its

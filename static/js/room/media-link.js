@@ -48,6 +48,7 @@ export class Link {
     this.engine = engine;
     this.name = name;
     this.pc = new RTCPeerConnection({ iceServers: engine.iceServers, bundlePolicy: "max-bundle" });
+    engine.connectionsMade += 1;
     this.signalled = false;
     this.queue = [];
     this.timers = new Set();

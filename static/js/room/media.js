@@ -15,6 +15,11 @@
 // One socket of a user owns the user's media in a room: the last to send media.join. Another tab
 // (or device) that joins takes it over; this page then gets `media.moved`, stops everything and
 // offers "Use media here", which joins again and takes it back.
+//
+// Moving to another room (a breakout group and back) or a socket reconnecting keeps both
+// connections: media.join carries the `resume` token of the last media.joined, and the forwarder
+// moves this page's connections into the new room (`resumed: true`, no new offer; docs/media.md,
+// "Moving between rooms"). If it cannot (`resumed: false`), the page starts again from nothing.
 
 import { room } from "./main.js";
 import { $, h } from "./dom.js";
@@ -71,6 +76,9 @@ class MediaEngine {
     this.placed = new Map(); // mid -> { peer, source, element }
     this.blockedAudio = new Set();
     this.lastRestart = { publish: 0, subscribe: 0 };
+    this.resumeToken = null; // from the last media.joined: lets the next media.join keep the connections
+    this.resuming = false; // a media.join with `resume` is waiting for its media.joined
+    this.connectionsMade = 0; // RTCPeerConnections made by this page (tests, benchmarks)
   }
 
   /** For tests and the console: the live RTCPeerConnections. */
@@ -80,15 +88,40 @@ class MediaEngine {
 
   // --- the session --------------------------------------------------------------------------
 
-  /** Enter media for this admission (again after a reconnection): new connections, same local tracks. */
+  /** Enter media for this admission (again after a reconnection, or in another room): the same
+   * connections if the forwarder can move them here, else new ones; the same local tracks. */
   start() {
-    this.stopConnections();
+    const resume = this.resumable();
+    if (resume) {
+      // what the room left showed goes; the new room's media.sources fills the stage again
+      this.slots = [];
+      this.render();
+      // the old room's speakers: nobody speaks here until the new room says
+      this.room.stage.setSpeaking([], this.room.stage.serverSpeaking ? "server" : "local");
+    } else {
+      this.stopConnections();
+    }
+    this.resumeToken = null; // one use
+    this.resuming = Boolean(resume);
     this.active = true;
     this.joined = deferred();
-    this.room.send({ type: "media.join", quality: this.quality }).catch((error) => {
+    const join = { type: "media.join", quality: this.quality };
+    if (resume) join.resume = resume;
+    this.room.send(join).catch((error) => {
       console.warn("media.join refused", error);
+      if (this.resuming) {
+        this.resuming = false;
+        this.stopConnections();
+      }
     });
-    if (this.hasLocal()) this.ensurePublisher().catch((error) => console.warn("republish failed", error));
+    if (!resume && this.hasLocal()) this.ensurePublisher().catch((error) => console.warn("republish failed", error));
+  }
+
+  /** The token to keep the connections with: both up (or no publish connection), else null. */
+  resumable() {
+    if (!this.resumeToken || !this.subscribe || !this.subscribe.connected) return null;
+    if (this.publish && (!this.publish.link.connected || this.publish.link.pc.signalingState !== "stable")) return null;
+    return this.resumeToken;
   }
 
   /** Another tab or device sent media.join: stop here, say so, and offer to take the media back. */
@@ -136,6 +169,7 @@ class MediaEngine {
   }
 
   stopConnections() {
+    this.resumeToken = null; // nothing left to resume
     // a new subscribe connection starts on the chosen quality
     this.showLowered(false);
     if (this.subscribe) this.subscribe.close();
@@ -158,7 +192,13 @@ class MediaEngine {
       if (server.credential) entry.credential = server.credential;
       return entry;
     });
+    // the forwarder could not move the connections here: new ones, as on a first join (its offer follows)
+    const fallBack = this.resuming && !message.resumed;
+    this.resuming = false;
+    if (fallBack) this.stopConnections();
+    this.resumeToken = typeof message.resume === "string" ? message.resume : null;
     if (this.joined) this.joined.resolve();
+    if (fallBack && this.hasLocal()) this.ensurePublisher().catch((error) => console.warn("republish failed", error));
   }
 
   /** Rebuild one connection after ICE failed, stayed disconnected or never came up. */
@@ -514,6 +554,8 @@ function mountMedia(room) {
   room.on("media.quality", (m) => engine.onEffectiveQuality(m));
   room.on("media.camera_layers", (m) => engine.onCameraLayers(m));
   room.on("media.reconnect", () => {
+    // the forwarder went or dropped this page: nothing there to resume
+    engine.resumeToken = null;
     if (engine.active) engine.start();
   });
   room.on("media.moved", () => engine.onMoved());
