@@ -338,10 +338,11 @@ class Client:
 
 
 class Bench:
-    def __init__(self, ports: list[int], lesson: Lesson, pids: list[int]) -> None:
+    def __init__(self, ports: list[int], lesson: Lesson, pids: list[int], profile: Path | None = None) -> None:
         self.ports = ports
         self.lesson = lesson
         self.pids = pids
+        self.profile = profile
         self.students: list[Client] = []
         self.teacher: Client | None = None
         self.ref = 0
@@ -501,6 +502,7 @@ class Bench:
         teacher = self.teacher
         n = len(self.students)
         await asyncio.sleep(0.5)
+        spies = self.spy("votes")
         cpu0, client0 = self.server_cpu(), time.process_time()
         start = time.perf_counter()
 
@@ -512,6 +514,7 @@ class Bench:
         await teacher.wait(lambda: teacher.results[1] >= n, VOTE_TIMEOUT)
         counted = teacher.results[0] - start
         cpu_counted, client_counted = self.server_cpu() - cpu0, time.process_time() - client0
+        self.unspy(spies)
         for student, ref in zip(self.students, refs, strict=True):
             await student.wait(lambda s=student, r=ref: r in s.oks or bool(s.errors), VOTE_TIMEOUT)
         refused = [e for s in self.students for e in s.errors]
@@ -525,6 +528,43 @@ class Bench:
             "client_cpu_s": client_counted,
         }
 
+    def spy(self, what: str) -> list[subprocess.Popen[bytes]]:
+        """With --profile: sample every daphne with py-spy (collapsed stacks, one file per process)."""
+        if self.profile is None:
+            return []
+        self.profile.mkdir(parents=True, exist_ok=True)
+        spy = str(Path(sys.executable).parent / "py-spy")
+        spies = [
+            subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "--rate",
+                    "1000",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "--threads",
+                    "-p",
+                    str(pid),
+                    "-o",
+                    str(self.profile / f"{what}-daphne{i}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            for i, pid in enumerate(self.pids)
+        ]
+        time.sleep(0.5)  # py-spy attaches
+        return spies
+
+    @staticmethod
+    def unspy(spies: list[subprocess.Popen[bytes]]) -> None:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=30)
+
     async def close(self) -> None:
         clients = [c for c in [self.teacher, *self.students] if c is not None]
         await asyncio.gather(*(asyncio.wait_for(c.ws.close(), 5) for c in clients), return_exceptions=True)
@@ -534,9 +574,15 @@ class Bench:
 
 
 async def measure(
-    ports: list[int], lesson: Lesson, pids: list[int], reps: int, storm_s: float, joins_only: bool = False
+    ports: list[int],
+    lesson: Lesson,
+    pids: list[int],
+    reps: int,
+    storm_s: float,
+    joins_only: bool = False,
+    profile: Path | None = None,
 ) -> dict[str, float]:
-    bench = Bench(ports, lesson, pids)
+    bench = Bench(ports, lesson, pids, profile)
     try:
         client0, cpu0 = time.process_time(), bench.server_cpu()
         result = await bench.join(storm_s)
@@ -568,6 +614,12 @@ def main() -> None:
         help="sqlite (a file in WAL mode) or postgres (a throwaway cluster, as in production)",
     )
     parser.add_argument("--setups", nargs="+", choices=["embedded", "redis"], default=["embedded", "redis"])
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample each daphne with py-spy during the votes into this folder (collapsed stacks; "
+        "py-spy's sampling costs the servers CPU: read the times of such a run as the profile's)",
+    )
     args = parser.parse_args()
     sizes = args.students or ([40] if args.quick else [40, 200])
     reps = args.reps if args.reps is not None else (8 if args.quick else 20)
@@ -588,7 +640,9 @@ def main() -> None:
                 with daphnes(2 if setup == "redis" else 1, env) as (ports, procs):
                     pids = [p.pid for p in procs]
                     result = asyncio.run(
-                        asyncio.wait_for(measure(ports, lesson, pids, reps, args.storm, args.joins_only), 600)
+                        asyncio.wait_for(
+                            measure(ports, lesson, pids, reps, args.storm, args.joins_only, args.profile), 600
+                        )
                     )
                 if redis is not None:
                     result["redis_cpu_s"] = cpu_seconds(redis.process.pid) - redis_cpu0

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import protocol as p
+from ..ballots import live_vote
 from ..permissions import Actor, check_may_send
 from . import chat, hands, lifecycle, moderation, polls, presence, reports, timer
 from .common import Handler
@@ -58,8 +59,10 @@ def add_handlers(handlers: dict[str, Handler]) -> None:
 # Handlers that answer on the event loop, with no database turn, before HANDLERS' (drawing's point
 # batches, slides.annotations): one returns None when the message is not its to answer here, and
 # the message goes on to its handler in HANDLERS. Their actor is the socket's own (admission, no read).
+# A vote is one: it waits for its batch (`classroom.ballots`), whose transaction checks the voter's
+# standing again; a socket outside the room (no `room`) still goes to `polls.do_poll_vote`.
 LiveHandler = Callable[[Actor, Any], Awaitable[p.Ok | None]]
-LIVE_HANDLERS: dict[str, LiveHandler] = {}
+LIVE_HANDLERS: dict[str, LiveHandler] = {"poll.vote": live_vote}
 # Called with (room id, user id) when a socket's own `participant.updated` reaches it, and when it closes.
 SocketHook = Callable[[str, int, dict[str, Any]], Awaitable[None]]
 OWN_UPDATE_HOOKS: list[SocketHook] = []

@@ -82,6 +82,18 @@ async def test_reconnect_restores_presenter_right(enter, lesson, teacher, studen
     assert again.seen[-1]["you"]["presenter"] is True
 
 
+async def test_a_demoted_presenter_is_refused_on_the_next_message(enter, lesson, teacher, student):
+    """Every message reads its sender's standing: no socket keeps a right the teacher took back."""
+    teacher_socket = await enter(teacher, lesson)
+    socket = await enter(student, lesson)
+    assert (await teacher_socket.request("presenter.set", id=str(student.pk), presenter=True))["type"] == "ok"
+    # a presenter may hide the slides (none shown here: past the permission table, a conflict)
+    assert (await socket.request("slides.hide"))["code"] == "conflict"
+    assert (await teacher_socket.request("presenter.set", id=str(student.pk), presenter=False))["type"] == "ok"
+    # sent at once, whether or not the socket has read the `participant.updated` that says so
+    assert (await socket.request("slides.hide"))["code"] == "forbidden"
+
+
 async def test_student_cannot_set_presenter(enter, lesson, student, student2):
     socket = await enter(student, lesson)
     await enter(student2, lesson)

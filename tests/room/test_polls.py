@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import Role, User
-from classroom.models import Room
+from classroom.models import Participant, PollVote, Room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,10 +159,10 @@ VOTERS = 50
 
 
 @sync_to_async
-def _voters(room: Room) -> list[User]:
-    """VOTERS more students of the room's class."""
+def _voters(room: Room, count: int = VOTERS) -> list[User]:
+    """`count` more students of the room's class."""
     users = [
-        User.objects.create(username=f"votant{i}", role=Role.STUDENT, display_name=f"Votant {i}") for i in range(VOTERS)
+        User.objects.create(username=f"votant{i}", role=Role.STUDENT, display_name=f"Votant {i}") for i in range(count)
     ]
     room.school_class.students.add(*users)  # type: ignore[union-attr]
     return users
@@ -230,3 +230,96 @@ async def test_live_results_never_follow_the_final_ones(enter, lesson, teacher, 
     sent = _live_results(teacher_socket)
     assert sent[-1]["status"] == "closed"
     assert sent[-1]["voters"] == VOTERS
+
+
+# --- votes written in batches (classroom/ballots.py) ----------------------------------------------
+
+
+async def _replies(socket, refs: set[int]) -> dict[int, dict]:
+    """Read a socket until it has the `ok` or `error` of each of these refs."""
+    replies: dict[int, dict] = {}
+    while refs - replies.keys():
+        event = await socket.receive()
+        if event["type"] in ("ok", "error") and event.get("ref") in refs:
+            replies[event["ref"]] = event
+    return replies
+
+
+@sync_to_async
+def _stored_votes(poll_id: str) -> dict[int, list[int]]:
+    return dict(PollVote.objects.filter(poll_id=int(poll_id)).values_list("user_id", "choices"))
+
+
+async def test_200_votes_at_once_are_all_counted_and_each_second_vote_refused(enter, lesson, teacher):
+    teacher_socket = await enter(teacher, lesson)
+    poll = await _poll(teacher_socket)
+    users = await _voters(lesson, 200)
+    sockets = []
+    for start in range(0, len(users), 5):  # a few at a time: each waits for its `state` within the timeout
+        sockets += await asyncio.gather(*(enter(user, lesson) for user in users[start : start + 5]))
+    # Each voter sends two votes without waiting: the first is counted, the second refused.
+    for i, socket in enumerate(sockets):
+        await socket.send({"type": "poll.vote", "ref": 1, "poll": poll["id"], "choices": [i % 2]})
+        await socket.send({"type": "poll.vote", "ref": 2, "poll": poll["id"], "choices": [(i + 1) % 2]})
+    replies = await asyncio.gather(*(_replies(socket, {1, 2}) for socket in sockets))
+    for i, reply in enumerate(replies):
+        assert reply[1] == {"type": "ok", "ref": 1, "poll": poll["id"], "choices": [i % 2]}, reply
+        assert reply[2]["type"] == "error" and reply[2]["code"] == "conflict", reply
+        assert reply[2]["message"] == "You have already voted."
+    assert await _stored_votes(poll["id"]) == {user.pk: [i % 2] for i, user in enumerate(users)}
+    # The teacher's live results converge on every vote.
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (_live_results(teacher_socket) and _live_results(teacher_socket)[-1]["voters"] == 200):
+        assert asyncio.get_running_loop().time() < deadline, _live_results(teacher_socket)[-1:]
+        await teacher_socket.expect("poll.results", timeout=2)
+    last = _live_results(teacher_socket)[-1]
+    assert last["counts"] == [100, 100]
+    assert {vote["id"]: vote["choices"] for vote in last["votes"]} == {
+        str(user.pk): [i % 2] for i, user in enumerate(users)
+    }
+
+
+async def test_two_tabs_voting_at_once_count_once(enter, lesson, teacher, student):
+    teacher_socket = await enter(teacher, lesson)
+    poll = await _poll(teacher_socket)
+    tabs = [await enter(student, lesson), await enter(student, lesson)]
+    replies = await asyncio.gather(
+        *(tab.request("poll.vote", poll=poll["id"], choices=[i]) for i, tab in enumerate(tabs))
+    )
+    assert sorted(reply["type"] for reply in replies) == ["error", "ok"], replies
+    ok = next(reply for reply in replies if reply["type"] == "ok")
+    error = next(reply for reply in replies if reply["type"] == "error")
+    assert (error["code"], error["message"]) == ("conflict", "You have already voted.")
+    assert await _stored_votes(poll["id"]) == {student.pk: ok["choices"]}
+
+
+async def test_a_close_during_a_burst_counts_exactly_the_votes_it_accepted(enter, lesson, teacher):
+    teacher_socket = await enter(teacher, lesson)
+    poll = await _poll(teacher_socket)
+    sockets = [await enter(user, lesson) for user in await _voters(lesson)]
+    vote = [socket.request("poll.vote", poll=poll["id"], choices=[0]) for socket in sockets]
+    first = [asyncio.create_task(request) for request in vote[: VOTERS // 2]]
+    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    closing = asyncio.create_task(teacher_socket.request("poll.close", poll=poll["id"]))
+    replies = [*await asyncio.gather(*first), *await asyncio.gather(*vote[VOTERS // 2 :])]
+    assert (await closing)["type"] == "ok"
+    accepted = [reply for reply in replies if reply["type"] == "ok"]
+    refused = [reply for reply in replies if reply["type"] == "error"]
+    assert accepted, "the first vote was answered before the close was sent"
+    assert all((r["code"], r["message"]) == ("conflict", "This poll is closed.") for r in refused), refused
+    # Whatever the batches, the closed results and the stored votes are the accepted ones.
+    assert len(await _stored_votes(poll["id"])) == len(accepted)
+    await _drain(teacher_socket)
+    closed = [results for results in _live_results(teacher_socket) if results["status"] == "closed"]
+    assert [results["voters"] for results in closed] == [len(accepted)]
+
+
+async def test_a_student_no_longer_admitted_has_the_next_vote_refused(enter, lesson, teacher, student):
+    """The socket still takes itself for admitted (no event told it); the batch reads the standing."""
+    teacher_socket = await enter(teacher, lesson)
+    socket = await enter(student, lesson)
+    poll = await _poll(teacher_socket)
+    await sync_to_async(Participant.objects.filter(room=lesson, user=student).update)(status=Participant.Status.WAITING)
+    reply = await socket.request("poll.vote", poll=poll["id"], choices=[0])
+    assert (reply["type"], reply["code"]) == ("error", "forbidden")
+    assert await _stored_votes(poll["id"]) == {}
