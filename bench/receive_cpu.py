@@ -9,19 +9,31 @@ socket, a real _Feedback (aiortc's statistics, NACK generator and REMB estimator
 N subscriber slots sending through real SRTP sessions and sockets. Each round sends a frame's
 packets to the socket and hands the first to the socket callback, as asyncio would; the callback
 reads the rest. Prints CPU per incoming packet for each path, alternately, and the medians.
+
+--sockets N measures the event loop's part instead (the discussion's case: microphones from many
+publishers, one packet per read): N publisher sockets on a real asyncio loop, each a microphone
+track with --subscribers slots, fed by a sender process that paces --rate packets per second
+round robin over the sockets (one datagram each, every millisecond). Alternately: asyncio's
+reader per socket calling the C Receiver ("reader per socket", before) and the loop's one
+ReceiveSet ("receive set"). CPU is this process's (the sender's is its own), over --seconds.
+With BENCH_CALLGRIND=1 under `valgrind --tool=callgrind --instr-atstart=no`, the script turns
+instrumentation on for each measured window only (instruction counts, load-independent).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import resource
 import socket
 import statistics
 import struct
+import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -145,6 +157,183 @@ class Path_:
             sock.close()
 
 
+OPUS_PT = 111
+
+
+def opus_packets(ssrc: int, count: int) -> list[bytes]:
+    """Return a microphone's packets: Opus, 20 ms each, a silent RFC 6464 level (id 1)."""
+    out = []
+    for seq in range(count):
+        ext = struct.pack("!HH", 0xBEDE, 1) + bytes([1 << 4, 0x80 | 60, 0, 0])
+        header = struct.pack("!BBHII", 0x90, OPUS_PT, seq & 0xFFFF, 960 * seq, ssrc)
+        out.append(header + ext + bytes(80))
+    return out
+
+
+def pace(targets: list[tuple[str, int]], streams: list[list[bytes]], rate: int, start: Any, done: Any) -> None:
+    """Send one datagram per socket in turn, rate per second in 1 ms ticks (the sender process)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((SINK, 0))
+    per_tick = max(1, rate // 1000)
+    start.wait()
+    k = 0
+    total = sum(len(stream) for stream in streams)
+    next_tick = time.monotonic()
+    while k < total:
+        for _ in range(per_tick):
+            i = k % len(targets)
+            sock.sendto(streams[i][k // len(targets)], targets[i])
+            k += 1
+            if k == total:
+                break
+        next_tick += 0.001
+        delay = next_tick - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    done.set()
+
+
+class Aioice(asyncio.DatagramProtocol):
+    """Where STUN, DTLS and RTCP would go: aioice's protocol (none are sent here)."""
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        pass
+
+
+class Microphone:
+    """One publisher socket with a microphone track and its slots, hooked as publisher.py does."""
+
+    def __init__(self, index: int, subscribers: int, sink: Any) -> None:
+        key = os.urandom(44)
+        self.ssrc = 0x10000 + index
+        self.tx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE))
+        self.dtls = SimpleNamespace(
+            _rx_srtp=Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=PROFILE))
+        )
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((SINK, 0))
+        self.sock.setblocking(False)
+        self.track = NativeTrack(
+            f"p{index}", "microphone", "normal", "audio", {OPUS_PT: "audio/opus"}, audio_level_id=1
+        )
+        self.track.allowed = True
+        self.subscribers = subscribers
+        self.sink = sink
+        self.slots: list[Any] = []
+        self.transports: list[Any] = []
+        self.receiver = _fastpath.Receiver(
+            route=self.route,
+            bind=lambda: seam.rx_target(self.dtls),  # type: ignore[arg-type]
+            remb=lambda *group: None,
+            ntp_offset_ms=0,
+            abs_send_time_id=0,
+        )
+
+    def route(self, data: bytes, arrival_ms: int) -> None:
+        self.receiver.add_stream(self.ssrc, self.track, SimpleNamespace(nack=None), 48000, False, False, 1)
+
+    async def open(self, loop: asyncio.AbstractEventLoop, receive_set: Any | None) -> None:
+        for i in range(self.subscribers):
+            transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=(SINK, 0))
+            self.transports.append(transport)
+            slot = NativeSlot("audio", 0x6000 + i, Output(fake_dtls(transport, self.sink, "aes256gcm")))  # type: ignore[arg-type]
+            slot.payload_types = {"audio/opus": 109}
+            slot.attach(self.track)
+            self.slots.append(slot)
+        protocol = Aioice()
+        transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=self.sock)
+        self.transports.append(transport)
+        fallback = protocol.datagram_received
+        if receive_set is not None and seam.stop_reading(loop, self.sock):
+            receive_set.add(self.sock, self.receiver, fallback)
+        else:
+            protocol.datagram_received = partial(self.receiver.receive, self.sock.fileno(), fallback)  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        for transport in self.transports:
+            transport.close()
+
+
+def callgrind(on: bool) -> None:
+    if os.environ.get("BENCH_CALLGRIND") == "1":
+        subprocess.run(
+            ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], check=True, capture_output=True
+        )
+
+
+async def loop_window(use_set: bool, args: argparse.Namespace) -> tuple[float, int, Any]:
+    """Run one window; return CPU seconds, packets received and the set (or None)."""
+    loop = asyncio.get_running_loop()
+    receive_set = None
+    if use_set:
+        receive_set = _fastpath.ReceiveSet()
+        loop.add_reader(receive_set.fileno(), receive_set.drain)
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind((SINK, 0))
+    mics = [Microphone(i, args.subscribers, sink.getsockname()) for i in range(args.sockets)]
+    for mic in mics:
+        await mic.open(loop, receive_set)
+    per_socket = int(args.rate * args.seconds) // args.sockets
+    streams = [[mic.tx.protect(p) for p in opus_packets(mic.ssrc, per_socket + 50)] for mic in mics]
+    warm = [stream[:50] for stream in streams]
+    measured = [stream[50:] for stream in streams]
+    targets = [mic.sock.getsockname() for mic in mics]
+    ctx = multiprocessing.get_context("fork")
+    cpu = 0.0
+    for phase, batch in (("warm", warm), ("measure", measured)):
+        start, done = ctx.Event(), ctx.Event()
+        sender = ctx.Process(target=pace, args=(targets, batch, args.rate, start, done))
+        sender.start()
+        await asyncio.sleep(0.2)
+        expected = sum(mic.track.packets for mic in mics) + sum(len(stream) for stream in batch)
+        if phase == "measure":
+            callgrind(True)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        start.set()
+        while not done.is_set() or sum(mic.track.packets for mic in mics) < expected:
+            await asyncio.sleep(0.05)
+            if done.is_set() and sum(mic.track.packets for mic in mics) < expected:
+                await asyncio.sleep(0.2)  # the last datagrams, or some lost: stop anyway
+                break
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        if phase == "measure":
+            callgrind(False)
+            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        sender.join()
+    received = sum(mic.track.packets for mic in mics) - 50 * len(mics)
+    for mic in mics:
+        mic.close()
+    if receive_set is not None:
+        loop.remove_reader(receive_set.fileno())
+        receive_set.close()
+    sink.close()
+    await asyncio.sleep(0.1)
+    return cpu, received, receive_set
+
+
+async def sockets_main(args: argparse.Namespace) -> None:
+    names = {"both": ["reader per socket", "receive set"], "socket": ["reader per socket"], "set": ["receive set"]}
+    results: dict[str, list[float]] = {name: [] for name in names[args.only]}
+    for _ in range(args.rounds):
+        line = []
+        for name in results:
+            cpu, received, receive_set = await loop_window(name == "receive set", args)
+            results[name].append(cpu * 1e6 / max(received, 1))
+            extra = ""
+            if receive_set is not None:
+                extra = f", {receive_set.datagrams / max(receive_set.drains, 1):.2f} datagrams per wake-up"
+            line.append(f"{name} {results[name][-1]:6.2f} µs ({received} packets{extra})")
+        print("  " + "; ".join(line), flush=True)
+    if len(results) == 1:
+        return
+    before, after = (statistics.median(v) for v in results.values())
+    print(
+        f"event loop + receive, {args.sockets} publisher sockets, {args.rate} pkt/s one per read, "
+        f"{args.subscribers} slots each, medians of {args.rounds}: reader per socket {before:.2f} µs, "
+        f"receive set {after:.2f} µs per incoming packet ({before / after:.2f}x)"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=4)
@@ -152,9 +341,16 @@ async def main() -> None:
     parser.add_argument("--per-frame", type=int, default=2)
     parser.add_argument("--size", type=int, default=800)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sockets", type=int, default=0, help="the event loop mode: this many publisher sockets")
+    parser.add_argument("--rate", type=int, default=3000, help="--sockets: packets per second, all sockets")
+    parser.add_argument("--seconds", type=float, default=5.0, help="--sockets: the measured window")
+    parser.add_argument("--only", choices=["both", "socket", "set"], default="both", help="--sockets: one path only")
     args = parser.parse_args()
     if _fastpath is None:
         sys.exit("media_server/_fastpath.c is not built")
+    if args.sockets:
+        await sockets_main(args)
+        return
     loop = asyncio.get_running_loop()
     results: dict[str, list[float]] = {"python": [], "c": []}
     for _ in range(args.rounds):

@@ -1292,6 +1292,47 @@ static int on_datagram(Receiver *r, PyObject *fallback, unsigned char *p, int n,
     return result == NULL ? -1 : 0;
 }
 
+/* Read what is queued on fd with one recvmmsg and handle each datagram. Returns -1 with an
+ * exception; *got (when given) is what the read returned: -1 with errno, else the datagrams. */
+static int read_queued(Receiver *r, PyObject *fallback, int fd, HeldSet *h, int *got)
+{
+    struct mmsghdr msgs[DRAIN];
+    struct iovec iov[DRAIN];
+    struct sockaddr_storage names[DRAIN];
+    memset(msgs, 0, sizeof(msgs));
+    for (int i = 0; i < DRAIN; i++) {
+        iov[i].iov_base = drain_buffers[i];
+        iov[i].iov_len = RECV_SIZE;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &names[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(names[i]);
+    }
+    /* errors (nothing queued, closing, an ICMP error) are the caller's: asyncio's reader or the set */
+    int n = recvmmsg(fd, msgs, DRAIN, MSG_DONTWAIT, NULL);
+    if (got != NULL)
+        *got = n;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = on_datagram(r, fallback, drain_buffers[i], (int)msgs[i].msg_len, NULL, &names[i], h);
+    return rc;
+}
+
+/* After a read: the estimator's group, then what is held goes out. rc < 0: an exception is set,
+ * kept while the held packets are released. Returns rc, or -1 when this raised. */
+static int end_read(Receiver *r, HeldSet *h, int rc)
+{
+    if (rc == 0 && r->group_count && flush_group(r) < 0)
+        rc = -1;
+    if (rc == 0)
+        return flush_held(h);
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    flush_held(h);
+    PyErr_Restore(type, value, traceback);
+    return rc;
+}
+
 PyDoc_STRVAR(Receiver_receive_doc,
              "receive(fd, fallback, data, addr)\n--\n\n"
              "Handle a datagram read from the socket fd, and those already queued behind it; what\n"
@@ -1320,37 +1361,11 @@ static PyObject *Receiver_receive(Receiver *r, PyObject *const *args, Py_ssize_t
         rc = result == NULL ? -1 : 0;
         Py_XDECREF(result);
     }
-    if (rc == 0 && fd >= 0) {
+    if (rc == 0 && fd >= 0)
         /* a video frame comes as a burst of datagrams: read those already queued in one call
          * rather than going round the event loop (a poll and a callback) for each */
-        struct mmsghdr msgs[DRAIN];
-        struct iovec iov[DRAIN];
-        struct sockaddr_storage names[DRAIN];
-        memset(msgs, 0, sizeof(msgs));
-        for (int i = 0; i < DRAIN; i++) {
-            iov[i].iov_base = drain_buffers[i];
-            iov[i].iov_len = RECV_SIZE;
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-            msgs[i].msg_hdr.msg_name = &names[i];
-            msgs[i].msg_hdr.msg_namelen = sizeof(names[i]);
-        }
-        /* errors (nothing queued, closing, an ICMP error) are left to asyncio's reader */
-        int got = recvmmsg(fd, msgs, DRAIN, MSG_DONTWAIT, NULL);
-        for (int i = 0; i < got && rc == 0; i++)
-            rc = on_datagram(r, fallback, drain_buffers[i], (int)msgs[i].msg_len, NULL, &names[i], &h);
-    }
-    if (rc == 0 && r->group_count && flush_group(r) < 0)
-        rc = -1;
-    if (rc == 0)
-        rc = flush_held(&h);
-    else {
-        /* an exception is set: release what is held without sending it */
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
-        flush_held(&h);
-        PyErr_Restore(type, value, traceback);
-    }
+        rc = read_queued(r, fallback, fd, &h, NULL);
+    rc = end_read(r, &h, rc);
     Py_DECREF(r);
     if (rc < 0)
         return NULL;
@@ -1501,6 +1516,324 @@ static PyTypeObject ReceiverType = {
     .tp_methods = Receiver_methods,
 };
 
+/* ---------------------------------------------------------------------------------------------
+ * One epoll set for every publisher socket of an event loop (ReceiveSet).
+ *
+ * With a reader per socket, asyncio wakes, builds a handle, runs _read_ready (recvfrom, a bytes
+ * object and an address tuple) and the Receiver for each socket that has a datagram: several µs of
+ * Python per incoming packet when packets come one per read (microphones, low-rate cameras). The
+ * set's epoll descriptor is the loop's only reader for them instead: one Python call (drain) per
+ * loop iteration reads every ready socket with recvmmsg and hands each datagram to the socket's
+ * Receiver, in C. asyncio's own reader of each socket is removed (seam.stop_reading); its
+ * transport still sends, and closes the socket.
+ *
+ * Entries are indexed by descriptor. The set keeps each socket object and asks it for its
+ * descriptor before reading (a socket closed meanwhile says -1, and its number may already be
+ * another socket's); the epoll registration itself goes away with the socket.
+ * ------------------------------------------------------------------------------------------- */
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define SET_EVENTS 64 /* ready sockets taken per epoll_wait */
+#define SET_ROUNDS 4  /* recvmmsg calls per socket per drain: 64 datagrams, then the others' turn */
+
+typedef struct {
+    PyObject *sock;     /* the socket object: NULL for a free entry */
+    Receiver *receiver; /* owned */
+    PyObject *fallback; /* aioice's datagram_received */
+    uint32_t generation;
+} SetEntry;
+
+typedef struct {
+    PyObject_HEAD
+    int epfd;
+    SetEntry *entries;
+    int capacity;
+    int size;
+    uint32_t generation;
+    long long drains;    /* drain() calls */
+    long long reads;     /* recvmmsg calls */
+    long long datagrams; /* datagrams read */
+} ReceiveSet;
+
+static void clear_entry(SetEntry *e)
+{
+    Py_CLEAR(e->sock);
+    Py_CLEAR(e->receiver);
+    Py_CLEAR(e->fallback);
+}
+
+/* The socket's descriptor now (-1 closed), or -2 with an exception. */
+static int current_fd(PyObject *sock)
+{
+    int fd = PyObject_AsFileDescriptor(sock);
+    if (fd >= 0)
+        return fd;
+    if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+        /* "file descriptor cannot be a negative integer": a closed socket */
+        PyErr_Clear();
+        return -1;
+    }
+    return -2;
+}
+
+static PyObject *ReceiveSet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (!PyArg_ParseTuple(args, ":ReceiveSet"))
+        return NULL;
+    ReceiveSet *s = (ReceiveSet *)type->tp_alloc(type, 0);
+    if (s == NULL)
+        return NULL;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) {
+        Py_DECREF(s);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return (PyObject *)s;
+}
+
+static int ReceiveSet_traverse(ReceiveSet *s, visitproc visit, void *arg)
+{
+    for (int i = 0; i < s->capacity; i++) {
+        Py_VISIT(s->entries[i].sock);
+        Py_VISIT(s->entries[i].receiver);
+        Py_VISIT(s->entries[i].fallback);
+    }
+    return 0;
+}
+
+static int ReceiveSet_clear(ReceiveSet *s)
+{
+    for (int i = 0; i < s->capacity; i++)
+        clear_entry(&s->entries[i]);
+    s->size = 0;
+    return 0;
+}
+
+static void ReceiveSet_dealloc(ReceiveSet *s)
+{
+    PyObject_GC_UnTrack(s);
+    ReceiveSet_clear(s);
+    PyMem_Free(s->entries);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyObject *ReceiveSet_fileno(ReceiveSet *s, PyObject *unused)
+{
+    if (s->epfd < 0) {
+        PyErr_SetString(PyExc_ValueError, "the set is closed");
+        return NULL;
+    }
+    return PyLong_FromLong(s->epfd);
+}
+
+PyDoc_STRVAR(ReceiveSet_add_doc, "add(sock, receiver, fallback)\n--\n\n"
+                                 "Read sock in drain() from now on: SRTP to receiver, anything else to\n"
+                                 "fallback(data, addr). The socket must not be read by anyone else.");
+
+static PyObject *ReceiveSet_add(ReceiveSet *s, PyObject *args)
+{
+    PyObject *sock, *receiver, *fallback;
+    if (!PyArg_ParseTuple(args, "OO!O", &sock, &ReceiverType, &receiver, &fallback))
+        return NULL;
+    if (s->epfd < 0) {
+        PyErr_SetString(PyExc_ValueError, "the set is closed");
+        return NULL;
+    }
+    int fd = PyObject_AsFileDescriptor(sock);
+    if (fd < 0)
+        return NULL;
+    if (fd >= s->capacity) {
+        int capacity = s->capacity ? s->capacity : 64;
+        while (capacity <= fd)
+            capacity *= 2;
+        SetEntry *entries = PyMem_Realloc(s->entries, (size_t)capacity * sizeof(SetEntry));
+        if (entries == NULL)
+            return PyErr_NoMemory();
+        memset(entries + s->capacity, 0, (size_t)(capacity - s->capacity) * sizeof(SetEntry));
+        s->entries = entries;
+        s->capacity = capacity;
+    }
+    SetEntry *e = &s->entries[fd];
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    uint32_t generation = ++s->generation;
+    ev.data.u64 = (uint64_t)generation << 32 | (uint32_t)fd;
+    /* a stale entry (its socket closed without remove) left no registration: ADD works; the
+     * same socket added again is still registered: MOD */
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
+        (errno != EEXIST || epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) < 0))
+        return PyErr_SetFromErrno(PyExc_OSError);
+    if (e->sock == NULL)
+        s->size++;
+    clear_entry(e);
+    Py_INCREF(sock);
+    e->sock = sock;
+    Py_INCREF(receiver);
+    e->receiver = (Receiver *)receiver;
+    Py_INCREF(fallback);
+    e->fallback = fallback;
+    e->generation = generation;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(ReceiveSet_remove_doc, "remove(fd, sock)\n--\n\n"
+                                    "Stop reading sock, which had descriptor fd when added (it may be closed\n"
+                                    "now). Another socket since added under fd stays. Returns whether it was there.");
+
+static PyObject *ReceiveSet_remove(ReceiveSet *s, PyObject *args)
+{
+    int fd;
+    PyObject *sock;
+    if (!PyArg_ParseTuple(args, "iO", &fd, &sock))
+        return NULL;
+    if (fd < 0 || fd >= s->capacity || s->entries[fd].sock != sock)
+        Py_RETURN_FALSE;
+    /* closed already: the registration went with it (EBADF, or ENOENT when the number is reused) */
+    if (current_fd(sock) == fd)
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+    PyErr_Clear();
+    clear_entry(&s->entries[fd]);
+    s->size--;
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(ReceiveSet_drain_doc, "drain()\n--\n\n"
+                                   "Read every ready socket of the set (the loop calls this when the set's\n"
+                                   "descriptor is readable). Raises the first exception a callback raised,\n"
+                                   "after the other sockets were read.");
+
+static PyObject *ReceiveSet_drain(ReceiveSet *s, PyObject *unused)
+{
+    if (s->epfd < 0)
+        Py_RETURN_NONE;
+    struct epoll_event events[SET_EVENTS];
+    int ready = epoll_wait(s->epfd, events, SET_EVENTS, 0);
+    if (ready < 0) {
+        if (errno == EINTR)
+            Py_RETURN_NONE;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    s->drains++;
+    PyObject *type = NULL, *value = NULL, *traceback = NULL; /* the first exception */
+    Py_INCREF(s);
+    for (int k = 0; k < ready; k++) {
+        int fd = (int)(uint32_t)events[k].data.u64;
+        uint32_t generation = (uint32_t)(events[k].data.u64 >> 32);
+        if (fd >= s->capacity || s->entries[fd].sock == NULL || s->entries[fd].generation != generation)
+            continue; /* removed, or replaced, by a callback earlier in this drain */
+        SetEntry *e = &s->entries[fd];
+        PyObject *sock = e->sock, *fallback = e->fallback;
+        Receiver *r = e->receiver;
+        Py_INCREF(sock);
+        Py_INCREF(fallback);
+        Py_INCREF(r);
+        for (int round = 0; round < SET_ROUNDS; round++) {
+            /* callbacks run Python, which may close the socket (its number then taken by another
+             * one) or remove it from the set: check both before each read */
+            int now = current_fd(sock);
+            if (now == -2) {
+                PyErr_Clear();
+                break;
+            }
+            if (fd >= s->capacity || s->entries[fd].sock != sock || s->entries[fd].generation != generation)
+                break;
+            if (now != fd) {
+                clear_entry(&s->entries[fd]);
+                s->size--;
+                break;
+            }
+            HeldSet h;
+            h.count = 0;
+            int got = 0;
+            int rc = read_queued(r, fallback, fd, &h, &got);
+            s->reads++;
+            if (got > 0)
+                s->datagrams += got;
+            int error = got < 0 ? errno : 0;
+            rc = end_read(r, &h, rc);
+            if (rc < 0) {
+                if (type == NULL)
+                    PyErr_Fetch(&type, &value, &traceback);
+                else
+                    PyErr_WriteUnraisable((PyObject *)s);
+                break;
+            }
+            if (got < 0 && (error == EBADF || error == ENOTSOCK) && fd < s->capacity &&
+                s->entries[fd].sock == sock) {
+                clear_entry(&s->entries[fd]);
+                s->size--;
+            }
+            /* an ICMP error is consumed by the read that reports it; the next drain reads on */
+            if (got < DRAIN)
+                break;
+        }
+        Py_DECREF(sock);
+        Py_DECREF(fallback);
+        Py_DECREF(r);
+    }
+    Py_DECREF(s);
+    if (type != NULL) {
+        PyErr_Restore(type, value, traceback);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *ReceiveSet_close(ReceiveSet *s, PyObject *unused)
+{
+    ReceiveSet_clear(s);
+    if (s->epfd >= 0) {
+        close(s->epfd);
+        s->epfd = -1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *ReceiveSet_len(ReceiveSet *s, void *closure)
+{
+    return PyLong_FromLong(s->size);
+}
+
+static PyMemberDef ReceiveSet_members[] = {
+    {"drains", T_LONGLONG, offsetof(ReceiveSet, drains), READONLY, "drain() calls that found the set readable."},
+    {"reads", T_LONGLONG, offsetof(ReceiveSet, reads), READONLY, "recvmmsg calls."},
+    {"datagrams", T_LONGLONG, offsetof(ReceiveSet, datagrams), READONLY, "Datagrams read."},
+    {NULL},
+};
+
+static PyGetSetDef ReceiveSet_getset[] = {
+    {"size", (getter)ReceiveSet_len, NULL, "Sockets in the set.", NULL},
+    {NULL},
+};
+
+static PyMethodDef ReceiveSet_methods[] = {
+    {"fileno", (PyCFunction)ReceiveSet_fileno, METH_NOARGS, "The epoll descriptor: readable when a socket is."},
+    {"add", (PyCFunction)ReceiveSet_add, METH_VARARGS, ReceiveSet_add_doc},
+    {"remove", (PyCFunction)ReceiveSet_remove, METH_VARARGS, ReceiveSet_remove_doc},
+    {"drain", (PyCFunction)ReceiveSet_drain, METH_NOARGS, ReceiveSet_drain_doc},
+    {"close", (PyCFunction)ReceiveSet_close, METH_NOARGS, "Forget every socket and close the epoll descriptor."},
+    {NULL},
+};
+
+static PyTypeObject ReceiveSetType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "media_server._fastpath.ReceiveSet",
+    .tp_doc = PyDoc_STR("ReceiveSet(): one epoll set reading every publisher socket of an event loop."),
+    .tp_basicsize = sizeof(ReceiveSet),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = ReceiveSet_new,
+    .tp_dealloc = (destructor)ReceiveSet_dealloc,
+    .tp_traverse = (traverseproc)ReceiveSet_traverse,
+    .tp_clear = (inquiry)ReceiveSet_clear,
+    .tp_members = ReceiveSet_members,
+    .tp_getset = ReceiveSet_getset,
+    .tp_methods = ReceiveSet_methods,
+};
+
 static int receive_init(PyObject *m)
 {
     if (PyType_Ready(&ReceiverType) < 0)
@@ -1519,6 +1852,13 @@ static int receive_init(PyObject *m)
     Py_INCREF(&ReceiverType);
     if (PyModule_AddObject(m, "Receiver", (PyObject *)&ReceiverType) < 0) {
         Py_DECREF(&ReceiverType);
+        return -1;
+    }
+    if (PyType_Ready(&ReceiveSetType) < 0)
+        return -1;
+    Py_INCREF(&ReceiveSetType);
+    if (PyModule_AddObject(m, "ReceiveSet", (PyObject *)&ReceiveSetType) < 0) {
+        Py_DECREF(&ReceiveSetType);
         return -1;
     }
     return 0;

@@ -4,12 +4,16 @@ aiortc does ICE, DTLS-SRTP, SDP and the receive-side feedback (receiver reports,
 to the publisher, from aiortc's own objects fed here). The hook takes every RTP packet in the
 socket callback, before aiortc's jitter buffer and decoder, and hands it to its Track: in C
 (_fastpath.Receiver, which calls back here only for what is not per packet) when the extension
-is built, else in Python (_receive_srtp).
+is built, else in Python (_receive_srtp). With the C path, one epoll set per event loop
+(_fastpath.ReceiveSet) reads every publisher socket, in place of asyncio's reader per socket.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import struct
+import weakref
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -19,7 +23,7 @@ from typing import Any
 from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
 
 from . import seam
-from .forwarding import NATIVE_RECEIVE, READ_SIZE, Track, bursts
+from .forwarding import NATIVE_RECEIVE, READ_SIZE, RECEIVE_SET, Track, bursts
 from .forwarding.native import _fastpath
 from .ice import RemoteCandidates, announce_public_ip
 from .peerconnection import NTP_UNIX_OFFSET_MS, add_candidate, new_peer_connection
@@ -38,6 +42,21 @@ DRAIN = 16
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
 RATE_WINDOW_S = 2.0
 """Incoming bitrates are measured over this long: a few frames, a keyframe smoothed out."""
+
+
+_RECEIVE_SETS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def receive_set() -> Any | None:
+    """Return the running loop's epoll set of publisher sockets, registered as one reader; None if unused."""
+    if not RECEIVE_SET:
+        return None
+    loop = asyncio.get_running_loop()
+    found = _RECEIVE_SETS.get(loop)
+    if found is None:
+        found = _RECEIVE_SETS[loop] = _fastpath.ReceiveSet()
+        loop.add_reader(found.fileno(), found.drain)
+    return found
 
 
 class _PacketView:
@@ -217,6 +236,9 @@ class Publisher:
         self._native: dict[_Feedback, Any] = {}
         self._view = _PacketView()
         self._hooked: set[int] = set()
+        # the sockets the loop's receive set reads for this publisher: (descriptor, socket)
+        self._read_by_set: list[tuple[int, socket.socket]] = []
+        self._receive_set: Any | None = None
         self._mid_ext_id = 0
         self._abs_send_time_id = 0
         # the publisher's video streams share a send clock (abs-send-time) and a bandwidth
@@ -298,8 +320,15 @@ class Publisher:
         # and skips aiortc's receive chain for SRTP on the sockets gathered for it
         if NATIVE_RECEIVE:
             native = self._native_receiver(dtls)
+            readers = receive_set()
             for protocol in seam.ice_protocols(dtls):
                 raw = seam.raw_socket(getattr(protocol, "transport", None))
+                if raw is not None and readers is not None and seam.stop_reading(asyncio.get_running_loop(), raw):
+                    # read with every other publisher socket: one wake-up drains them all in C
+                    readers.add(raw, native, protocol.datagram_received)
+                    self._read_by_set.append((raw.fileno(), raw))
+                    self._receive_set = readers
+                    continue
                 fd = raw.fileno() if raw is not None else -1
                 handler = partial(native.receive, fd, protocol.datagram_received)
                 seam.replace_datagram_handler(protocol, handler)
@@ -393,4 +422,8 @@ class Publisher:
         for track in self.tracks.values():
             track.close()
         self.tracks.clear()
+        if self._receive_set is not None:
+            for fd, raw in self._read_by_set:
+                self._receive_set.remove(fd, raw)
+            self._read_by_set.clear()
         await self.pc.close()

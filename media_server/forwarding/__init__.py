@@ -6,7 +6,7 @@ subscriber's SRTP session and hands it to the UDP socket (output.py). No decoder
 RTP object. The loop over a track's slots runs in C when the extension is built (native.py).
 """
 
-from .native import NATIVE, NATIVE_RECEIVE, _fastpath, segmented_sends
+from .native import NATIVE, NATIVE_RECEIVE, RECEIVE_SET, _fastpath, segmented_sends
 from .output import MAX_PLAIN, READ_SIZE, Output, Sink
 from .slot import Kind, PySlot, Slot
 from .track import Bursts, PyTrack, Track, bursts
@@ -20,6 +20,7 @@ __all__ = [
     "NATIVE",
     "NATIVE_RECEIVE",
     "READ_SIZE",
+    "RECEIVE_SET",
     "Bursts",
     "Kind",
     "NativeSlot",

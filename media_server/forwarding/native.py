@@ -26,6 +26,9 @@ NATIVE = _fastpath is not None and os.environ.get("MEDIA_FORWARDER_C", "1") != "
 NATIVE_RECEIVE = NATIVE and os.environ.get("MEDIA_RECEIVER_C", "1") != "0"
 """Whether publishers' packets are received in C too (_fastpath.Receiver), not by publisher.py's Python."""
 
+RECEIVE_SET = NATIVE_RECEIVE and os.environ.get("MEDIA_RECEIVE_SET", "1") != "0"
+"""Whether one epoll set (_fastpath.ReceiveSet) reads every publisher socket of a loop, not asyncio per socket."""
+
 if _fastpath is not None:
     # the C module calls libsrtp on the sessions' srtp_t: it binds to pylibsrtp's copy, checked
     seam.bind_fastpath(_fastpath)

@@ -53,6 +53,7 @@ from .rtc import (
     set_codecs,
     share_certificate,
     share_equal_lists,
+    stop_reading,
     unpack_remb_fci,
 )
 from .srtp import (
@@ -129,6 +130,7 @@ __all__ = [
     "share_equal_lists",
     "srtp_address",
     "srtp_protect",
+    "stop_reading",
     "tx_session",
     "unpack_remb_fci",
     "versions",

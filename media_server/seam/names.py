@@ -105,6 +105,13 @@ HOOKS: tuple[Hook, ...] = (
         "libsrtp's functions (srtp_protect/unprotect) and the library C binds both to",
     ),
     Hook("asyncio.trsock:TransportSocket", "_sock", "attribute", "the socket itself: sendto and reads without asyncio"),
+    Hook(
+        "asyncio.selector_events:BaseSelectorEventLoop",
+        "_remove_reader",
+        "method",
+        "a publisher socket is read by the C receive set, not by its transport",
+        ("self", "fd"),
+    ),
     # internal modules' names the hooks work with
     Hook("aiortc.rtcrtpreceiver", "NackGenerator", "class", "fed by the hook (max_seq, missing, add)"),
     Hook(

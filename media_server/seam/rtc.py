@@ -235,6 +235,17 @@ def raw_socket(transport: Any) -> socket.socket | None:
     return raw if isinstance(raw, socket.socket) else None
 
 
+def stop_reading(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bool:
+    """Take a transport's socket off the loop's readers (the caller reads it); False under another loop.
+
+    The transport still sends on the socket and closes it; it only no longer reads.
+    """
+    if not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+        return False
+    loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+    return True
+
+
 # --- what a connection keeps that the forwarder never uses (docs/media.md, "Memory per subscriber")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -228,13 +229,165 @@ def test_video_packets_reach_the_estimator_once_per_group(alice: Publisher) -> N
     ]
 
 
+# --- the loop's receive set: one epoll set reading every publisher socket
+
+
+def read_set() -> Any:
+    return forwarding.native._fastpath.ReceiveSet()
+
+
+def send_and_wait(receive_set: Any, sender: Publisher, datagrams: list[bytes]) -> None:
+    """Send these to the publisher's socket and wait until the set says a socket is readable."""
+    for data in datagrams:
+        sender.browser.sendto(data, sender.ice.getsockname())
+    time.sleep(0.05)
+    assert select.select([receive_set.fileno()], [], [], 1.0)[0]
+
+
+def test_the_set_reads_every_ready_socket_in_one_drain() -> None:
+    (alice_track, alice_out), (bob_track, bob_out) = camera(forwarding.NativeTrack), camera(forwarding.NativeTrack)
+    alice, bob = Publisher({0x1111: alice_track}), Publisher({0x1111: bob_track})
+    receive_set = read_set()
+    try:
+        for sender in (alice, bob):
+            receive_set.add(sender.ice, sender.native, sender.aioice)
+        send_and_wait(receive_set, alice, [alice.protect(p) for p in stream()])
+        send_and_wait(receive_set, bob, [bob.protect(p) for p in stream()])
+        receive_set.drain()
+    finally:
+        alice.close()
+        bob.close()
+    reference, reference_out = camera(forwarding.PyTrack)
+    for packet in stream():
+        reference.on_rtp(packet, 0)
+    assert alice_out.packets == bob_out.packets == reference_out.packets
+    assert (receive_set.drains, receive_set.datagrams) == (1, 2 * len(stream()))
+    # the gap (6 lost, 7 after 5) went to each stream's NACK generator, the in-order packets did not
+    assert alice.feedback.asked == bob.feedback.asked == [(7, 5)]
+
+
+class Generator(Feedback):
+    """Keeps the newest sequence number, as aiortc's NackGenerator does, and reports nothing missing."""
+
+    def nack(self, seq: int, max_seq: int) -> tuple[int, bool]:
+        self.asked.append((seq, max_seq))
+        return (seq if max_seq < 0 or 0 < (seq - max_seq) & 0xFFFF < 0x8000 else max_seq), False
+
+
+def test_the_set_hands_lost_and_reordered_packets_to_the_nack_generator(alice: Publisher) -> None:
+    alice.feedback = Generator()
+    receive_set = read_set()
+    receive_set.add(alice.ice, alice.native, alice.aioice)
+    packets = [rtp(1, 0, VP8_KEY), rtp(2, 3000), rtp(4, 6000), rtp(3, 6000), rtp(5, 9000), rtp(7, 9000)]
+    send_and_wait(receive_set, alice, [alice.protect(p) for p in packets])
+    receive_set.drain()
+    # 4 opens a gap and 3 comes late: the generator hears of both; 5 follows 4 in order; 7 opens a gap
+    assert alice.feedback.asked == [(4, 2), (3, 4), (7, 5)]
+    assert alice.native.packets == alice.tracks[0x1111].packets == len(packets)
+
+
+def test_the_set_passes_what_is_not_srtp_to_the_fallback_with_the_senders_address(alice: Publisher) -> None:
+    receive_set = read_set()
+    receive_set.add(alice.ice, alice.native, alice.aioice)
+    stun = b"\x00\x01\x00\x00" + bytes(16)
+    send_and_wait(receive_set, alice, [alice.protect(rtp(1, 0, VP8_KEY)), stun, alice.protect(rtp(2, 0))])
+    receive_set.drain()
+    assert alice.to_aioice == [(stun, alice.browser.getsockname())]
+    assert alice.native.packets == 2
+
+
+def test_a_socket_closed_while_draining_is_not_read_under_its_reused_number() -> None:
+    (alice_track, _), (bob_track, bob_out) = camera(forwarding.NativeTrack), camera(forwarding.NativeTrack)
+    alice, bob = Publisher({0x1111: alice_track}), Publisher({0x1111: bob_track})
+    receive_set = read_set()
+    bob_fd = bob.ice.fileno()
+    newcomer: list[socket.socket] = []
+
+    def close_bob(data: bytes, addr: Any) -> None:
+        # aioice's handler, hearing alice's STUN, closes bob's socket; a new one takes its number
+        bob.ice.close()
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind(("127.0.0.1", 0))
+        other.setblocking(False)
+        bob.browser.sendto(b"someone else's", other.getsockname())
+        newcomer.append(other)
+
+    try:
+        receive_set.add(alice.ice, alice.native, close_bob)
+        receive_set.add(bob.ice, bob.native, bob.aioice)
+        send_and_wait(receive_set, alice, [b"\x00\x01\x00\x00" + bytes(16)])
+        send_and_wait(receive_set, bob, [bob.protect(p) for p in stream()])
+        receive_set.drain()
+        assert newcomer and newcomer[0].fileno() == bob_fd
+        assert newcomer[0].recv(100) == b"someone else's"
+        assert bob_out.packets == [] and bob.to_aioice == []
+        assert receive_set.size == 1
+    finally:
+        alice.close()
+        bob.browser.close()
+        for other in newcomer:
+            other.close()
+
+
+def test_remove_leaves_another_socket_added_under_the_same_number() -> None:
+    (alice_track, _), (bob_track, bob_out) = camera(forwarding.NativeTrack), camera(forwarding.NativeTrack)
+    alice, bob = Publisher({0x1111: alice_track}), Publisher({0x1111: bob_track})
+    receive_set = read_set()
+    try:
+        alice_sock, alice_fd = alice.ice, alice.ice.fileno()
+        receive_set.add(alice_sock, alice.native, alice.aioice)
+        alice_sock.close()  # closed without remove (the connection went away first)
+        bob.ice.close()
+        bob.ice = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        bob.ice.bind(("127.0.0.1", 0))
+        assert bob.ice.fileno() == alice_fd
+        receive_set.add(bob.ice, bob.native, bob.aioice)
+        assert receive_set.remove(alice_fd, alice_sock) is False
+        assert receive_set.size == 1
+        send_and_wait(receive_set, bob, [bob.protect(p) for p in stream()])
+        receive_set.drain()
+        assert len(bob_out.packets) == len(stream())
+        assert receive_set.remove(alice_fd, bob.ice) is True
+        assert receive_set.size == 0
+        bob.browser.sendto(bob.protect(rtp(9, 0)), bob.ice.getsockname())
+        time.sleep(0.05)
+        assert not select.select([receive_set.fileno()], [], [], 0.05)[0]
+    finally:
+        alice.browser.close()
+        bob.close()
+
+
+def test_an_exception_in_one_socket_leaves_the_others_read_and_is_raised() -> None:
+    (alice_track, _), (bob_track, bob_out) = camera(forwarding.NativeTrack), camera(forwarding.NativeTrack)
+    alice, bob = Publisher({0x1111: alice_track}), Publisher({0x1111: bob_track})
+    receive_set = read_set()
+
+    def broken(data: bytes, addr: Any) -> None:
+        raise RuntimeError("aioice failed")
+
+    try:
+        receive_set.add(alice.ice, alice.native, broken)
+        receive_set.add(bob.ice, bob.native, bob.aioice)
+        send_and_wait(receive_set, alice, [b"\x00\x01\x00\x00" + bytes(16)])
+        send_and_wait(receive_set, bob, [bob.protect(p) for p in stream()])
+        with pytest.raises(RuntimeError, match="aioice failed"):
+            receive_set.drain()
+        assert len(bob_out.packets) == len(stream())
+    finally:
+        alice.close()
+        bob.close()
+
+
 @needs_netns
 @pytest.mark.asyncio
-@pytest.mark.parametrize("native", [True, False], ids=["c", "python"])
+@pytest.mark.parametrize(
+    ("native", "one_set"), [(True, True), (True, False), (False, False)], ids=["c-set", "c-reader", "python"]
+)
 async def test_real_peers_through_either_receive_path(
-    classroom: Classroom, native: bool, monkeypatch: pytest.MonkeyPatch
+    classroom: Classroom, native: bool, one_set: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(publisher, "NATIVE_RECEIVE", native)
+    monkeypatch.setattr(publisher, "RECEIVE_SET", one_set)
     alice, bob = classroom.browser("alice"), classroom.browser("bob")
     await classroom.allow("alice")
     await alice.publish({("camera", "normal"): PatternTrack(320, 180)})
@@ -251,3 +404,12 @@ async def test_real_peers_through_either_receive_path(
     # aiortc's receiver reports read these statistics, whichever path counted
     counted = [feedback.stats.packets_received for feedback in published._feedback.values()]
     assert counted and all(n > 10 for n in counted)
+    receive_set = publisher._RECEIVE_SETS.get(asyncio.get_running_loop())
+    if one_set:
+        # asyncio no longer reads the publisher's socket: the set does
+        assert receive_set is not None and receive_set.size >= 1
+        assert receive_set.datagrams > 10
+        await classroom.node.leave(ROOM, "alice")
+        assert receive_set.size == 0
+    else:
+        assert receive_set is None or receive_set.size == 0
