@@ -6,7 +6,10 @@ page sends `groups.open` (--groups random groups, default 2), later `groups.clos
 student's page it prints the time from the message to
   in group   the page shows its group (`#group-banner`, the address is the group room's);
   playing    every group mate's video plays there (frames decoded, time advancing);
-and after `groups.close` the same back in the lesson (every other student's video playing).
+and after `groups.close` the same back in the lesson (every other student's video playing), and
+how many RTCPeerConnections the pages made during the cycle (0 when every move kept its
+connections: media.join `resume`; "n/a" for a page that does not count them). --console prints
+the pages' console warnings and errors of each cycle.
 One daphne process on SQLite (the embedded default, media forwarder in process), sessions straight
 from Django's SessionStore as bench/room_fanout.py does.
 
@@ -74,7 +77,15 @@ async def watch(page: Any, since: float, arrived: Any, timeout: float = STEP_TIM
     raise TimeoutError(f"a page did not get there in {timeout:.0f} s (in: {entered})")
 
 
-async def measure(url: str, lesson: str, teacher: str, students: list[str], groups: int, reps: int) -> None:
+async def connections_made(pages: list[Any]) -> int | None:
+    """The RTCPeerConnections the pages made so far (static/js/room/media.js counts them), or None."""
+    counts = [await page.evaluate("() => window.classroomMedia.connectionsMade ?? null") for page in pages]
+    return None if None in counts else sum(counts)
+
+
+async def measure(
+    url: str, lesson: str, teacher: str, students: list[str], groups: int, reps: int, console: bool = False
+) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -84,10 +95,16 @@ async def measure(url: str, lesson: str, teacher: str, students: list[str], grou
             args=[*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={url}"],
         )
 
+        said: list[str] = []
+
         async def open_page(session: str) -> Any:
             context = await browser.new_context(base_url=url, locale="fr-FR", viewport={"width": 1000, "height": 700})
             await context.add_cookies([{"name": "sessionid", "value": session, "url": url}])
             page = await context.new_page()
+            if console:
+                page.on(
+                    "console", lambda m: said.append(f"{m.type}: {m.text}") if m.type in ("warning", "error") else None
+                )
             await page.goto(f"/rooms/{lesson}/")
             await page.wait_for_function("() => window.classroomRoom && window.classroomRoom.state.you", timeout=30_000)
             return page
@@ -106,6 +123,8 @@ async def measure(url: str, lesson: str, teacher: str, students: list[str], grou
         )
         for rep in range(1, reps + 1):
             await asyncio.sleep(2.0)
+            made = await connections_made(pages)
+            said.clear()
             sent = time.perf_counter()
             await teacher_page.evaluate(
                 f'() => window.classroomRoom.send({{ type: "groups.open", count: {groups}, mode: "random" }})'
@@ -128,6 +147,11 @@ async def measure(url: str, lesson: str, teacher: str, students: list[str], grou
                     f"last {max(playing) * 1000:5.0f} ms",
                     flush=True,
                 )
+            after = await connections_made(pages)
+            new = "n/a" if made is None or after is None else str(after - made)
+            print(f"  cycle {rep}: RTCPeerConnections made by the students' pages: {new}", flush=True)
+            for line in said:
+                print(f"    console {line}", flush=True)
         await browser.close()
 
 
@@ -136,6 +160,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=4)
     parser.add_argument("--groups", type=int, default=2)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--console", action="store_true", help="print the pages' console warnings and errors")
     args = parser.parse_args()
     if not 2 <= args.groups <= 20 or not 2 * args.groups <= args.students <= 40 or not 1 <= args.reps <= 20:
         parser.error("2-20 groups of at least 2 students (at most 40 students), 1-20 cycles")
@@ -172,7 +197,9 @@ def main() -> None:
         )
         with daphnes(1, env) as (ports, _procs):
             url = f"http://127.0.0.1:{ports[0]}"
-            asyncio.run(measure(url, lesson.room, lesson.teacher, lesson.students, args.groups, args.reps))
+            asyncio.run(
+                measure(url, lesson.room, lesson.teacher, lesson.students, args.groups, args.reps, args.console)
+            )
         load = os.getloadavg()
         print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     finally:
