@@ -5,8 +5,8 @@ A `poll.vote` from an admitted socket passes the permission table with the socke
 of a quiet poll is written at once; while votes keep coming, a poll's batch leaves at most every
 `VOTE_BATCH_SECONDS` (or as soon as `VOTE_BATCH_MAX` wait), in one transaction
 (`polls.record_votes`: the voters' standing checked again where it is kept, the poll locked, one
-INSERT ... ON CONFLICT for the batch, one nudge to the moderators). Each socket's `ok` or `error`
-is sent once its batch is committed, as it was after its own transaction.
+INSERT ... ON CONFLICT for the batch), then one nudge to the moderators from the loop. Each
+socket's `ok` or `error` is sent once its batch is committed, as it was after its own transaction.
 
 Every vote used to be its own database turn: a thread hop each way, the actor read, the poll locked,
 the ballot checked and written, `BEGIN`/`COMMIT` and the moderators' nudge through the channel
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from . import events, ratelimit
 from . import protocol as p
-from . import ratelimit
-from .actions.polls import Ballot, record_votes
+from .actions.polls import VOTED, Ballot, record_votes
 from .permissions import Actor, Refused, check_may_send
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,19 @@ class BallotBox:
                 if not future.done():
                     future.set_exception(exc)
             return
+        written = [
+            [ballot.user_id, ballot.name, ballot.choices]
+            for (ballot, _future), outcome in zip(batch, outcomes, strict=True)
+            if isinstance(outcome, p.VoteRecorded)
+        ]
+        if written:
+            # Committed: one nudge for the batch, with its votes (`classroom.live_results` adds them
+            # to those it read), from the loop itself.
+            nudge = {"type": events.CONTROL, "action": VOTED, "poll": box.poll_id, "votes": written}
+            try:
+                await events.group_send(events.moderators_group(box.room_id), nudge)
+            except Exception:  # the votes are stored: their replies still go out
+                logger.exception("could not tell the moderators of poll %s", box.poll_id)
         for (_ballot, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():  # its socket may have closed meanwhile
                 future.set_result(outcome)
@@ -129,4 +142,5 @@ assert "poll.vote" not in ratelimit.PER_USER and "poll.vote" not in ratelimit.CO
 async def live_vote(actor: Actor, message: p.PollVote) -> p.VoteRecorded:
     """`poll.vote` from an admitted socket (`dispatch.LIVE_HANDLERS`): batched, replied once written."""
     check_may_send(actor, message.type)
-    return await ballot_box.vote(str(actor.room.pk), message.poll, Ballot(actor.user.pk, list(message.choices)))
+    ballot = Ballot(actor.user.pk, list(message.choices), actor.user.name)
+    return await ballot_box.vote(str(actor.room.pk), message.poll, ballot)

@@ -351,7 +351,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         if message["type"] == events.CONTROL and message["action"] == polls.VOTED:
             if self.moderator and not self.closing:
-                live_results.voted(message["poll"], self._live_results)
+                live_results.voted(message["poll"], self._live_results, message.get("votes"))
             return
         await super().dispatch(message)
 

@@ -40,10 +40,21 @@ def _results_to_moderators(poll: Poll) -> None:
 
 def moderator_results(poll_id: str) -> dict[str, Any] | None:
     """The `poll.results` event that moderators see for this poll now, or None if it is gone."""
+    read = read_votes(poll_id)
+    return None if read is None else live_results_event(*read)
+
+
+def read_votes(poll_id: str) -> tuple[Poll, list[serialize.VoteRow]] | None:
+    """The poll and its votes (named where moderators may see names), or None if it is gone."""
     poll = Poll.objects.filter(pk=int(poll_id)).first()
     if poll is None:
         return None
-    return p.dump(p.PollResults(poll=serialize.poll_object(poll, results=True, named=True)))
+    return poll, serialize.poll_votes([poll], named=not poll.anonymous)[poll.pk]
+
+
+def live_results_event(poll: Poll, votes: list[serialize.VoteRow]) -> dict[str, Any]:
+    """The moderators' `poll.results` event for these votes of the poll."""
+    return p.dump(p.PollResults(poll=serialize.poll_object(poll, results=True, named=True, votes=votes)))
 
 
 @transaction.atomic
@@ -104,6 +115,7 @@ class Ballot:
 
     user_id: int
     choices: list[int]
+    name: str = ""  # the voter's, for the moderators' live results (`classroom.live_results`)
 
 
 @transaction.atomic
@@ -118,6 +130,7 @@ def record_votes(room_id: str, poll_id: str, ballots: Sequence[Ballot]) -> list[
     another process, or the same user earlier in this batch). The poll is locked as
     `do_poll_close` locks it: a vote is counted before the close or refused after it. Queries:
     the voters' standing, the poll, one INSERT ... ON CONFLICT DO NOTHING for the whole batch.
+    The caller, on the event loop, nudges the moderators (`VOTED`) once this has committed.
     """
     admitted = set(
         Participant.objects.filter(
@@ -153,9 +166,6 @@ def record_votes(room_id: str, poll_id: str, ballots: Sequence[Ballot]) -> list[
     if poll is None or not rows:
         return outcomes
     written = _insert_votes(poll.pk, rows)
-    if written:
-        # One nudge for the batch (`classroom.live_results`).
-        events.send_control_on_commit(events.moderators_group(poll.room_id), VOTED, poll=str(poll.pk))
     return [
         _voted_already() if isinstance(outcome, p.VoteRecorded) and ballot.user_id not in written else outcome
         for ballot, outcome in zip(ballots, outcomes, strict=True)
