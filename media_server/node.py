@@ -368,22 +368,23 @@ class MediaNode:
         # from here the token is spent: a second resume with it joins as usual
         self._tokens.pop(token, None)
         moved.resume = None
-        existing = room.peers.get(peer_id)
-        permissions = existing.permissions if existing is not None else Permissions()
-        if existing is None and left_id == room.id:
-            permissions = moved.permissions  # back in the same room: nothing changed
+        # back in the room it was in (not parked meanwhile): what it may publish there is unchanged
+        kept = moved.permissions if parked is None and left_id == room.id else Permissions()
         _isolate(moved)
         left_room = self._rooms.get(left_id)
         if left_room is not None and left_room is not room:
             # a tick of the room it left may be placing its tracks right now: wait for it, then undo that
             async with left_room.lock:
                 _isolate(moved)
-        if existing is not None and existing is not moved:
-            await self._drop(existing)  # a peer that was only permissions holds no connection worth keeping
+        # what the application set for the user in this room before the join (no await from here
+        # to the peer's taking its place: a set_permissions meanwhile would be lost)
+        existing = room.peers.get(peer_id)
+        moved.permissions = existing.permissions if existing is not None else kept
         room.peers[peer_id] = moved
-        moved.permissions = permissions
         self._apply_permissions(moved)
         moved.quality = join.quality
+        if existing is not None and existing is not moved:
+            await self._drop(existing)  # a peer that was only permissions, or another connection pair
         servers = ice_servers(peer_id, self._turn_url, self._turn_secret, self._turn_ttl)
         await self._emit(room.id, peer_id, Joined(ice_servers=servers, resume=self._new_token(moved), resumed=True))
         if left_room is not None and left_room is not room:

@@ -165,6 +165,26 @@ async def test_resume_before_the_room_it_left_let_go(school: School) -> None:
 
 @needs_netns
 @pytest.mark.asyncio
+async def test_a_reconnected_socket_resumes_in_the_same_room(school: School) -> None:
+    """A socket blip: the page joins its room again with its token, before or after the room let it go."""
+    alice = await school.enter(LESSON, "alice")
+    bob = await school.enter(LESSON, "bob")
+    peer = school.peer(LESSON, "alice")
+    # still in the room: it stays there with what it may publish
+    assert (await alice.resume(LESSON))["resumed"] is True
+    assert school.peer(LESSON, "alice") is peer and peer.permissions.video
+    await bob.wait_frames("alice", "camera", count=5)
+    # let go (parked): back in the room with nothing allowed until the application says again
+    await school.node.leave(LESSON, "alice")
+    await school.allow(LESSON, "alice")  # the new socket's entry, before its join
+    assert (await alice.resume(LESSON))["resumed"] is True
+    assert school.peer(LESSON, "alice") is peer and peer.permissions.video
+    await bob.wait_frames("alice", "camera", count=5)
+    await alice.wait_frames("bob", "camera", count=5)
+
+
+@needs_netns
+@pytest.mark.asyncio
 async def test_a_token_moves_nobody_else_and_only_once(school: School) -> None:
     alice = await school.enter(LESSON, "alice")
     bob = await school.enter(LESSON, "bob", publish=False)
