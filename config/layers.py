@@ -1,10 +1,21 @@
-"""The embedded default's channel layer."""
+"""The channel layers: the embedded default's in-memory one, and Redis pub/sub for the production shape."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+import uuid
+from typing import Any
 
 from channels.layers import InMemoryChannelLayer as ChannelsInMemoryChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer as ChannelsRedisPubSubChannelLayer
+from channels_redis.pubsub import RedisPubSubLoopLayer
+from channels_redis.utils import _wrap_close
+
+from config.metrics import CHANNEL_FULL
+
+log = logging.getLogger(__name__)
 
 
 class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
@@ -25,3 +36,49 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
             return
         self._last_sweep = now
         super()._clean_expired()  # type: ignore[misc]  # private to channels, absent from its stubs
+
+
+class DroppingQueue(asyncio.Queue[Any]):
+    """A socket's queue of events that drops what it cannot hold, as a full channel does."""
+
+    def put_nowait(self, item: Any) -> None:
+        if self.full():
+            CHANNEL_FULL.inc()
+            log.warning("dropped a message for a socket not reading: its queue holds %d", self.maxsize)
+            return
+        super().put_nowait(item)
+
+
+class _PubSubLoopLayer(RedisPubSubLoopLayer):  # type: ignore[misc]  # channels-redis has no types
+    def __init__(self, *args: Any, capacity: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.capacity = capacity
+        self.client_prefix = uuid.uuid4().hex
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        # `specific.<process>!<socket>` as channels-redis's queue layer names them: the part before
+        # the `!` says which process holds a socket (classroom/heartbeat.py sweeps by it)
+        channel = f"{prefix}{self.client_prefix}!{uuid.uuid4().hex}"
+        await self._subscribe_to_channel(channel)
+        return channel
+
+    async def _subscribe_to_channel(self, channel: str) -> None:
+        self.channels[channel] = DroppingQueue(self.capacity)
+        await self._get_shard(channel).subscribe(channel)
+
+
+class RedisPubSubChannelLayer(ChannelsRedisPubSubChannelLayer):  # type: ignore[misc]
+    """channels-redis's pub/sub layer, each socket's queue bounded like the queue layer's channels."""
+
+    def __init__(self, *args: Any, capacity: int = 100, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._capacity = capacity
+
+    def _get_layer(self) -> Any:
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            layer = _PubSubLoopLayer(*self._args, capacity=self._capacity, channel_layer=self, **self._kwargs)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+        return layer

@@ -155,7 +155,7 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Redis: channel layer, Celery broker, media-node bus ---------------------
 REDIS_URL = envstr("REDIS_URL")
-# Longer than channels-redis's 5 s blocking read (RedisChannelLayer.brpop_timeout).
+# A read on the channel layer's connections gives up after this long (redis-py 8 cuts at 5 s).
 CHANNEL_LAYER_SOCKET_TIMEOUT = 15
 # redis-py's asyncio pool raises "Too many connections" past 100 commands in flight; a join storm
 # of 200 students on two processes went past it and sockets failed to open (bench/room_fanout.py).
@@ -164,10 +164,11 @@ CHANNEL_LAYER_MAX_CONNECTIONS = 1000
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 cuts every read after 5 s by default, and channels-redis's BZPOPMIN blocks
-            # for 5 s on an idle socket: without a longer timeout, quiet room sockets drop every few
-            # seconds. Set here, not as `?socket_timeout=` in REDIS_URL, which Celery cannot parse.
+            # Redis pub/sub: an event for a room is published once and each web process hands it to
+            # its own sockets; the queue layer (channels_redis.core) stored a copy per socket and
+            # each process took them back one by one, four round trips each (docs/architecture.md)
+            "BACKEND": "config.layers.RedisPubSubChannelLayer",
+            # Set here, not as `?socket_timeout=` in REDIS_URL, which Celery cannot parse.
             "CONFIG": {
                 "hosts": [
                     {
@@ -177,8 +178,8 @@ if REDIS_URL:
                         **retry_options(),
                     }
                 ],
+                # events waiting for one socket (one not reading): past this they are dropped
                 "capacity": 1000,
-                "expiry": 30,
             },
         }
     }

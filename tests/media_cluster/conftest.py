@@ -96,7 +96,7 @@ async def cluster(settings: Any, bus_url: str) -> AsyncIterator[str]:
     """Point the bridge and the channel layer at the bus's Redis, as REDIS_URL does."""
     settings.REDIS_URL = bus_url
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [bus_url]}}
+        "default": {"BACKEND": "config.layers.RedisPubSubChannelLayer", "CONFIG": {"hosts": [bus_url]}}
     }
     yield bus_url
     await media.close_bus()

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from channels_redis.core import RedisChannelLayer
 
+from config.layers import RedisPubSubChannelLayer
 from tests.services import RedisInstance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def _shell(env: dict[str, str], code: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-async def _decks_until_ready(layer: RedisChannelLayer, channel: str) -> list[dict[str, Any]]:
+async def _decks_until_ready(layer: RedisPubSubChannelLayer, channel: str) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     while not seen or seen[-1]["decks"][0]["status"] == "rendering":
         message = await asyncio.wait_for(layer.receive(channel), timeout=60)
@@ -113,13 +113,13 @@ def test_a_real_worker_renders_the_deck_and_reports_to_the_room(site, worker, re
     room_id = _shell(site, START_LESSON)
 
     async def scenario() -> tuple[str, list[dict[str, Any]]]:
-        layer = RedisChannelLayer(hosts=[redis_server.url])
+        layer = RedisPubSubChannelLayer(hosts=[redis_server.url])
         channel = await layer.new_channel()
         await layer.group_add(f"room-{room_id}", channel)
         deck_id = await asyncio.to_thread(_shell, site, UPLOAD.format(root=str(ROOT)))
         seen = await _decks_until_ready(layer, channel)
         await layer.group_discard(f"room-{room_id}", channel)
-        await layer.close_pools()
+        await layer.flush()
         return deck_id, seen
 
     deck_id, seen = asyncio.run(scenario())
