@@ -8,7 +8,8 @@ For each setup and class size it prints
   (a) poll.create sent by the teacher -> poll.opened received by each student: p50/p99 of the
       last student's latency and of every delivery, over --reps polls;
   (b) every student votes, spread over one second: CPU (utime+stime) of the daphne process(es)
-      until the teacher's live poll.results counts every vote, and how long that took.
+      until the teacher's live poll.results counts every vote, and how long that took; the CPU
+      per vote is over what the servers use idle (measured over 2 s just before, for as long).
 Client CPU is printed next to each number: the students run in this one asyncio process, and a
 client busy for most of the wall time would make the numbers its own.
 
@@ -54,6 +55,7 @@ CONNECT_TIMEOUT = 60.0
 DELIVERY_TIMEOUT = 15.0
 VOTE_TIMEOUT = 60.0
 POLL_RETRY_S = 2.5
+IDLE_S = 2.0  # the servers' idle CPU is measured over this before the votes
 JOIN_ATTEMPTS = 5
 
 
@@ -62,6 +64,30 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU of a process and all its descendants, the exited ones included (their waited-for time)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = sum(int(value) for value in fields[11:15]) / CLK_TCK  # utime stime cutime cstime
+    total = 0.0
+    for pid, cpu in times.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor == root:
+            total += cpu
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -338,16 +364,22 @@ class Client:
 
 
 class Bench:
-    def __init__(self, ports: list[int], lesson: Lesson, pids: list[int], profile: Path | None = None) -> None:
+    def __init__(
+        self, ports: list[int], lesson: Lesson, pids: list[int], profile: Path | None = None, database_pid: int = 0
+    ) -> None:
         self.ports = ports
         self.lesson = lesson
         self.pids = pids
         self.profile = profile
+        self.database_pid = database_pid  # PostgreSQL's postmaster (or its wrapper); 0 for SQLite
         self.students: list[Client] = []
         self.teacher: Client | None = None
         self.ref = 0
         self.expected: dict[str, asyncio.Event] = {}
         self.counts: dict[str, int] = {}
+
+    def database_cpu(self) -> float:
+        return tree_cpu_seconds(self.database_pid) if self.database_pid else 0.0
 
     def delivered(self, question: str) -> None:
         self.counts[question] = self.counts.get(question, 0) + 1
@@ -502,8 +534,13 @@ class Bench:
         teacher = self.teacher
         n = len(self.students)
         await asyncio.sleep(0.5)
+        # What the servers use with nobody voting (their sockets, the channel layer's reads), to
+        # set apart from what the votes cost.
+        idle0, idle_wall0 = self.server_cpu(), time.perf_counter()
+        await asyncio.sleep(IDLE_S)
+        idle_rate = (self.server_cpu() - idle0) / (time.perf_counter() - idle_wall0)
         spies = self.spy("votes")
-        cpu0, client0 = self.server_cpu(), time.process_time()
+        cpu0, client0, database0 = self.server_cpu(), time.process_time(), self.database_cpu()
         start = time.perf_counter()
 
         async def ballot(i: int, student: Client) -> int:
@@ -514,6 +551,7 @@ class Bench:
         await teacher.wait(lambda: teacher.results[1] >= n, VOTE_TIMEOUT)
         counted = teacher.results[0] - start
         cpu_counted, client_counted = self.server_cpu() - cpu0, time.process_time() - client0
+        database_counted = self.database_cpu() - database0
         self.unspy(spies)
         for student, ref in zip(self.students, refs, strict=True):
             await student.wait(lambda s=student, r=ref: r in s.oks or bool(s.errors), VOTE_TIMEOUT)
@@ -525,6 +563,8 @@ class Bench:
             "counted_s": counted,
             "all_ok_s": all_ok,
             "server_cpu_s": cpu_counted,
+            "server_idle_cpu_s": idle_rate * counted,
+            "database_cpu_s": database_counted,
             "client_cpu_s": client_counted,
         }
 
@@ -581,8 +621,9 @@ async def measure(
     storm_s: float,
     joins_only: bool = False,
     profile: Path | None = None,
+    database_pid: int = 0,
 ) -> dict[str, float]:
-    bench = Bench(ports, lesson, pids, profile)
+    bench = Bench(ports, lesson, pids, profile, database_pid)
     try:
         client0, cpu0 = time.process_time(), bench.server_cpu()
         result = await bench.join(storm_s)
@@ -635,13 +676,16 @@ def main() -> None:
             redis = made.redis if setup == "redis" else None
             for n in sizes:
                 made.database.fresh()
+                postgres = made.database.postgres
+                database_pid = postgres.process.pid if postgres is not None else 0
                 lesson = start_lesson(n)
                 redis_cpu0 = cpu_seconds(redis.process.pid) if redis is not None else 0.0
                 with daphnes(2 if setup == "redis" else 1, env) as (ports, procs):
                     pids = [p.pid for p in procs]
                     result = asyncio.run(
                         asyncio.wait_for(
-                            measure(ports, lesson, pids, reps, args.storm, args.joins_only, args.profile), 600
+                            measure(ports, lesson, pids, reps, args.storm, args.joins_only, args.profile, database_pid),
+                            600,
                         )
                     )
                 if redis is not None:
@@ -677,8 +721,11 @@ def print_row(setup: str, n: int, r: dict[str, float]) -> None:
             else ""
         )
         + f"  (b) {n} votes in 1 s: teacher sees all counted after {r['counted_s']:5.2f} s "
-        f"(last ok {r['all_ok_s']:5.2f} s) | server CPU {r['server_cpu_s']:5.2f} s | "
-        f"client CPU {r['client_cpu_s']:4.2f} s"
+        f"(last ok {r['all_ok_s']:5.2f} s) | server CPU {r['server_cpu_s']:5.2f} s, "
+        f"{(r['server_cpu_s'] - r['server_idle_cpu_s']) / n * 1000:4.2f} ms per vote over idle "
+        f"({r['server_idle_cpu_s']:4.2f} s idle over as long) | "
+        + (f"PostgreSQL CPU {r['database_cpu_s']:4.2f} s | " if r["database_cpu_s"] else "")
+        + f"client CPU {r['client_cpu_s']:4.2f} s"
         + (f"\n  redis-server CPU over the whole run {r['redis_cpu_s']:.2f} s" if "redis_cpu_s" in r else ""),
         flush=True,
     )
