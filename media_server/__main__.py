@@ -62,6 +62,7 @@ async def serve(args: argparse.Namespace) -> None:
         redis,
         node_id=args.node_id,
         address=args.public_ip,
+        pulse_url=args.redis,
         public_ip=args.public_ip,
         turn_url=args.turn_url,
         turn_secret=args.turn_secret,

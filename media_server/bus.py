@@ -2,8 +2,11 @@
 
 Keys (all under `cv:media:`):
 
-- `node:<id>` JSON `NodeInfo`, refreshed every second with a 3 s TTL: the node is alive while
-  it exists; `nodes` is the set of node ids to look at.
+- `node:<id>` JSON `NodeInfo`, refreshed every second with a 3 s TTL by a thread of the node
+  process (the pulse), which also says when the node's event loop last ran (`loop_at`): the node is
+  alive while the key exists and its loop ran within `NODE_STALL_S`; `nodes` is the set of node
+  ids to look at. A node busy with a storm of handshakes is slow, not gone: the pulse keeps it
+  alive while its loop catches up, and new rooms go to nodes whose loop is on time.
 - `node:<id>:inbox` a list of `Command`s the node pops in order (one list, so a peer's offer
   and candidates keep their order).
 - `rooms` a hash room -> node id: where each room's media lives, set with HSETNX.
@@ -28,6 +31,7 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,11 +39,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from redis import Redis as BlockingRedis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError, ResponseError
+from redis.exceptions import LockError, RedisError, ResponseError
 
 from .node import MediaNode
 from .protocol import MediaError, Reconnect
@@ -56,6 +61,8 @@ CONSUMER = "dispatcher"  # one name for whoever holds the lock, so a successor r
 
 HEARTBEAT_S = 1.0
 NODE_TTL_MS = 3000
+NODE_STALL_S = 20.0
+"""A node whose event loop has not run for this long, though its process beats, is declared lost."""
 REPLY_TIMEOUT_S = 5.0
 # redis-py 8 cuts every read after 5 s unless told otherwise, which would also cut a blocking read
 # of REPLY_TIMEOUT_S: the bus's connections wait a little longer than its longest blocking read.
@@ -108,6 +115,12 @@ class NodeInfo(TypedDict):
     pid: int
     started: float
     load: dict[str, float]
+    loop_at: float  # time.time() when the node's event loop last wrote this
+
+
+def stalled(info: NodeInfo, now: float, limit: float) -> bool:
+    """Whether a node's event loop last ran more than `limit` seconds before `now`."""
+    return now - info.get("loop_at", now) > limit
 
 
 class _Command(BaseModel):
@@ -187,8 +200,19 @@ def default_node_id() -> str:
 class BusNode:
     """A MediaNode driven over Redis: registers, takes commands, publishes its events."""
 
-    def __init__(self, redis: Redis, *, node_id: str | None = None, address: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        node_id: str | None = None,
+        address: str | None = None,
+        pulse_url: str | None = None,
+        **options: Any,
+    ) -> None:
+        """`pulse_url`: the Redis the pulse thread beats on (the node's own), or None to beat from the loop."""
         self.redis = redis
+        self._pulse_url = pulse_url
+        self._snapshot = ""
         self.id = node_id or default_node_id()
         self.address = address or socket.gethostname()
         self.node = MediaNode(self._send, on_sources=self._on_sources, on_speaking=self._on_speaking, **options)
@@ -211,6 +235,11 @@ class BusNode:
         logger.info("media node %s serving (%s)", self.id, self.address)
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         commands = asyncio.create_task(self._commands(stop))
+        pulse_stop = threading.Event()
+        pulse = None
+        if self._pulse_url is not None:
+            pulse = threading.Thread(target=self._pulse, args=(self._pulse_url, pulse_stop), name="pulse", daemon=True)
+            pulse.start()
         try:
             await stop.wait()
         finally:
@@ -219,7 +248,28 @@ class BusNode:
             for task in (commands, heartbeat):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            # the pulse stops before close() deletes the key, which it would otherwise write again
+            pulse_stop.set()
+            if pulse is not None:
+                await asyncio.to_thread(pulse.join, 5)
             await self.close()
+
+    def _pulse(self, url: str, stop: threading.Event) -> None:
+        """The node's heartbeat from a thread: the process is alive, whatever its event loop is doing.
+
+        It writes the loop's last snapshot (`loop_at` says when that was) every `HEARTBEAT_S`, so a
+        loop held up for a few seconds by a storm of DTLS handshakes does not get the node declared
+        lost, and its rooms moved, while it works; a process that died stops beating at once.
+        """
+        client = BlockingRedis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    client.set(node_key(self.id), self._snapshot, px=NODE_TTL_MS)
+                except RedisError as exc:  # Redis restarting: the next beat tries again
+                    logger.warning("media node %s: pulse failed: %s", self.id, exc)
+        finally:
+            client.close()
 
     async def _forget_previous_run(self) -> None:
         """Give up the rooms a previous process with this node id had, and tell their browsers.
@@ -283,10 +333,13 @@ class BusNode:
         rate = (forwarded - packets) / (now - then) if now > then else 0.0
         load: dict[str, float] = {name: float(value) for name, value in stats.items()}
         load["packets_per_s"] = round(max(rate, 0.0), 1)
-        return NodeInfo(id=self.id, address=self.address, pid=os.getpid(), started=self.started, load=load)
+        return NodeInfo(
+            id=self.id, address=self.address, pid=os.getpid(), started=self.started, load=load, loop_at=time.time()
+        )
 
     async def _beat(self) -> None:
-        await self.redis.set(node_key(self.id), json.dumps(self.info()), px=NODE_TTL_MS)
+        self._snapshot = json.dumps(self.info())
+        await self.redis.set(node_key(self.id), self._snapshot, px=NODE_TTL_MS)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -432,6 +485,9 @@ class BusClient:
         nodes = await self.live_nodes()
         if not nodes:
             raise MediaError("unavailable", "No media server is running.")
+        # a node whose loop is behind (busy with handshakes) takes no new room while another is on time
+        now = time.time()
+        nodes = [n for n in nodes if not stalled(n, now, NODE_TTL_MS / 1000)] or nodes
         placed: dict[str, int] = {}
         for node in (await self.redis.hgetall(ROOMS)).values():
             placed[_text(node)] = placed.get(_text(node), 0) + 1
@@ -528,11 +584,16 @@ class BusClient:
         candidates = sorted(registered | set(placed.values()))
         if not candidates:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for node_id in candidates:
-                pipe.exists(node_key(node_id))
-            alive = await pipe.execute()
-        dead = {node_id for node_id, exists in zip(candidates, alive, strict=True) if not exists}
+        beats = await self.redis.mget([node_key(node_id) for node_id in candidates])
+        now = time.time()
+        dead = set()
+        for node_id, beat in zip(candidates, beats, strict=True):
+            if beat is None:
+                dead.add(node_id)
+            elif stalled(json.loads(beat), now, NODE_STALL_S):
+                logger.warning("media node %s: its event loop has not run for %.0f s", node_id, NODE_STALL_S)
+                dead.add(node_id)
+                await self.redis.delete(node_key(node_id))
         lost: list[tuple[str, list[str]]] = []
         for node_id in dead & registered:
             logger.warning("media node %s stopped answering", node_id)
