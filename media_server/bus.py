@@ -507,11 +507,16 @@ class BusClient:
         return await self.place(room_id)
 
     async def place_near(self, room_id: str, near: str) -> str | None:
-        """Place a room on the live node of another (a breakout group by its lesson); None if it has none.
+        """Place a room on the live node of another (a breakout group by its lesson); None if none is live.
 
-        A room already placed stays where it is. Rooms of one node can hear each other (`MediaNode.relay`).
+        A room already placed stays where it is. Rooms of one node can hear each other (`MediaNode.relay`),
+        and a page moving between them keeps its connections (`media.join` with `resume`). `near` not
+        placed yet (a lesson whose media nobody joined) is placed first, as its first join would.
         """
         node = await self.placement(near)
+        if node is None:
+            with contextlib.suppress(MediaError):  # no live node: each room is placed on its first join
+                node = await self.place(near)
         if node is None or not await self.redis.exists(node_key(node)):
             return None
         if await self.redis.hsetnx(ROOMS, room_id, node):
