@@ -16,8 +16,9 @@ track with --subscribers slots, fed by a sender process that paces --rate packet
 round robin over the sockets (one datagram each, every millisecond). Alternately: asyncio's
 reader per socket calling the C Receiver ("reader per socket", before) and the loop's one
 ReceiveSet ("receive set"). CPU is this process's (the sender's is its own), over --seconds.
-With BENCH_CALLGRIND=1 under `valgrind --tool=callgrind --instr-atstart=no`, the script turns
-instrumentation on for each measured window only (instruction counts, load-independent).
+Under `valgrind --tool=callgrind`, two runs of one path with different --seconds and the same
+--prepare differ by their windows only: the difference in instructions over the difference in
+packets is that path's user-space instructions per incoming packet, whatever the machine's load.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import resource
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import time
 from functools import partial
@@ -254,15 +254,8 @@ class Microphone:
             transport.close()
 
 
-def callgrind(on: bool) -> None:
-    if os.environ.get("BENCH_CALLGRIND") == "1":
-        subprocess.run(
-            ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], check=True, capture_output=True
-        )
-
-
-async def loop_window(use_set: bool, args: argparse.Namespace) -> tuple[float, int, Any]:
-    """Run one window; return CPU seconds, packets received and the set (or None)."""
+async def loop_window(use_set: bool, args: argparse.Namespace) -> tuple[float, int, int]:
+    """Run one window; return CPU seconds, packets received and the set's wake-ups (warm-up included)."""
     loop = asyncio.get_running_loop()
     receive_set = None
     if use_set:
@@ -274,7 +267,9 @@ async def loop_window(use_set: bool, args: argparse.Namespace) -> tuple[float, i
     for mic in mics:
         await mic.open(loop, receive_set)
     per_socket = int(args.rate * args.seconds) // args.sockets
-    streams = [[mic.tx.protect(p) for p in opus_packets(mic.ssrc, per_socket + 50)] for mic in mics]
+    # protected up front, as many as --prepare asks: instruction counts of two windows differ by the window only
+    prepared = max(per_socket, int(args.rate * (args.prepare or 0)) // args.sockets)
+    streams = [[mic.tx.protect(p) for p in opus_packets(mic.ssrc, prepared + 50)][: per_socket + 50] for mic in mics]
     warm = [stream[:50] for stream in streams]
     measured = [stream[50:] for stream in streams]
     targets = [mic.sock.getsockname() for mic in mics]
@@ -286,8 +281,6 @@ async def loop_window(use_set: bool, args: argparse.Namespace) -> tuple[float, i
         sender.start()
         await asyncio.sleep(0.2)
         expected = sum(mic.track.packets for mic in mics) + sum(len(stream) for stream in batch)
-        if phase == "measure":
-            callgrind(True)
         before = resource.getrusage(resource.RUSAGE_SELF)
         start.set()
         while not done.is_set() or sum(mic.track.packets for mic in mics) < expected:
@@ -297,18 +290,19 @@ async def loop_window(use_set: bool, args: argparse.Namespace) -> tuple[float, i
                 break
         after = resource.getrusage(resource.RUSAGE_SELF)
         if phase == "measure":
-            callgrind(False)
             cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         sender.join()
     received = sum(mic.track.packets for mic in mics) - 50 * len(mics)
     for mic in mics:
         mic.close()
+    wakeups = 0
     if receive_set is not None:
+        wakeups = receive_set.drains
         loop.remove_reader(receive_set.fileno())
         receive_set.close()
     sink.close()
     await asyncio.sleep(0.1)
-    return cpu, received, receive_set
+    return cpu, received, wakeups
 
 
 async def sockets_main(args: argparse.Namespace) -> None:
@@ -317,11 +311,11 @@ async def sockets_main(args: argparse.Namespace) -> None:
     for _ in range(args.rounds):
         line = []
         for name in results:
-            cpu, received, receive_set = await loop_window(name == "receive set", args)
+            cpu, received, wakeups = await loop_window(name == "receive set", args)
             results[name].append(cpu * 1e6 / max(received, 1))
             extra = ""
-            if receive_set is not None:
-                extra = f", {receive_set.datagrams / max(receive_set.drains, 1):.2f} datagrams per wake-up"
+            if wakeups:
+                extra = f", {(received + 50 * args.sockets) / wakeups:.2f} datagrams per wake-up"
             line.append(f"{name} {results[name][-1]:6.2f} µs ({received} packets{extra})")
         print("  " + "; ".join(line), flush=True)
     if len(results) == 1:
@@ -344,6 +338,7 @@ async def main() -> None:
     parser.add_argument("--sockets", type=int, default=0, help="the event loop mode: this many publisher sockets")
     parser.add_argument("--rate", type=int, default=3000, help="--sockets: packets per second, all sockets")
     parser.add_argument("--seconds", type=float, default=5.0, help="--sockets: the measured window")
+    parser.add_argument("--prepare", type=float, help="--sockets: protect this many seconds of packets up front")
     parser.add_argument("--only", choices=["both", "socket", "set"], default="both", help="--sockets: one path only")
     args = parser.parse_args()
     if _fastpath is None:
