@@ -248,7 +248,7 @@ LOGIN_DEVICE_COOKIE_DAYS = envint("LOGIN_DEVICE_COOKIE_DAYS", 365)
 POLL_RESULTS_SECONDS = float(envstr("POLL_RESULTS_SECONDS", "0.25"))
 # While votes keep coming, a poll's votes in one process are written together at most this often
 # (classroom/ballots.py); a lone vote is written at once.
-VOTE_BATCH_SECONDS = float(envstr("VOTE_BATCH_SECONDS", "0.05"))
+VOTE_BATCH_SECONDS = float(envstr("VOTE_BATCH_SECONDS", "0.1"))
 # Presence events (joined, left, updated) sent within this of the room's last one leave together
 # (classroom/events.py Fanout); 0 sends each at once.
 ROOM_PRESENCE_BATCH_SECONDS = float(envstr("ROOM_PRESENCE_BATCH_SECONDS", "0.25"))
