@@ -9,7 +9,8 @@ For each setup and class size it prints
       last student's latency and of every delivery, over --reps polls;
   (b) every student votes, spread over one second: CPU (utime+stime) of the daphne process(es)
       until the teacher's live poll.results counts every vote, and how long that took; the CPU
-      per vote is over what the servers use idle (measured over 2 s just before, for as long).
+      per vote is over what the servers use idle (measured over 2 s just before, for as long),
+      next to what a ping costs (every student pings, spread over one second, just before).
 Client CPU is printed next to each number: the students run in this one asyncio process, and a
 client busy for most of the wall time would make the numbers its own.
 
@@ -539,6 +540,20 @@ class Bench:
         idle0, idle_wall0 = self.server_cpu(), time.perf_counter()
         await asyncio.sleep(IDLE_S)
         idle_rate = (self.server_cpu() - idle0) / (time.perf_counter() - idle_wall0)
+        # The floor: every student pings, spread over one second (a message answered on the loop
+        # with no database turn: what any message costs to receive, parse and answer).
+        ping_cpu0 = self.server_cpu()
+        ping_start = time.perf_counter()
+
+        async def ping(i: int, student: Client) -> None:
+            await asyncio.sleep(max(0.0, ping_start + i / n - time.perf_counter()))
+            ref = await self.send(student, {"type": "ping"})
+            await student.wait(lambda: ref in student.oks, VOTE_TIMEOUT)
+
+        await asyncio.gather(*(ping(i, s) for i, s in enumerate(self.students)))
+        ping_wall = time.perf_counter() - ping_start
+        ping_cpu = self.server_cpu() - ping_cpu0 - idle_rate * ping_wall
+        await asyncio.sleep(0.5)
         spies = self.spy("votes")
         cpu0, client0, database0 = self.server_cpu(), time.process_time(), self.database_cpu()
         start = time.perf_counter()
@@ -565,6 +580,7 @@ class Bench:
             "server_cpu_s": cpu_counted,
             "server_idle_cpu_s": idle_rate * counted,
             "database_cpu_s": database_counted,
+            "ping_cpu_ms": ping_cpu / n * 1000,
             "client_cpu_s": client_counted,
         }
 
@@ -725,7 +741,8 @@ def print_row(setup: str, n: int, r: dict[str, float]) -> None:
         f"{(r['server_cpu_s'] - r['server_idle_cpu_s']) / n * 1000:4.2f} ms per vote over idle "
         f"({r['server_idle_cpu_s']:4.2f} s idle over as long) | "
         + (f"PostgreSQL CPU {r['database_cpu_s']:4.2f} s | " if r["database_cpu_s"] else "")
-        + f"client CPU {r['client_cpu_s']:4.2f} s"
+        + f"client CPU {r['client_cpu_s']:4.2f} s\n"
+        f"      ({n} pings in 1 s, the floor of any message: {r['ping_cpu_ms']:4.2f} ms of server CPU per ping over idle)"
         + (f"\n  redis-server CPU over the whole run {r['redis_cpu_s']:.2f} s" if "redis_cpu_s" in r else ""),
         flush=True,
     )
