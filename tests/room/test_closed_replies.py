@@ -75,3 +75,23 @@ def test_state_decks_are_deck_objects():
         p.DeckObject(id="1", title="t", pages=1, status="ready", progress=1, error=None, extra=1)
     assert p.State.model_fields["decks"].annotation == list[p.DeckObject]
     assert p.State.model_fields["slides"].annotation == p.SlidesObject | None
+
+
+async def test_an_event_for_a_socket_its_client_just_closed_is_no_failure():
+    """daphne refuses a send after the client's close: no exception ends the socket (its disconnect follows)."""
+    from autobahn.exception import Disconnected
+
+    from classroom.consumers import RoomConsumer
+
+    consumer = RoomConsumer()
+    sent: list[object] = []
+
+    async def closed(**message: object) -> None:
+        sent.append(message)
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    consumer.send = closed  # type: ignore[method-assign]
+    await consumer.room_event({"type": "room.event", "event": {"type": "chat.message", "id": "1"}})
+    assert consumer.closing and len(sent) == 1
+    await consumer.room_event({"type": "room.event", "event": {"type": "chat.message", "id": "2"}})
+    assert len(sent) == 1  # a closing socket is not sent to again
