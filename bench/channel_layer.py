@@ -28,7 +28,6 @@ import asyncio
 import multiprocessing
 import os
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -132,7 +131,9 @@ def step(kind: str, url: str, redis_pid: int, rooms: list[int], rate: float, sec
     for proc in procs:
         proc.join(10)
     delays = sorted(d for result in results for d in result[0])
-    expected = sum(size for room, size in enumerate(rooms) for _ in range(sent // len(rooms) + (room < sent % len(rooms))))
+    expected = sum(
+        size for room, size in enumerate(rooms) for _ in range(sent // len(rooms) + (room < sent % len(rooms)))
+    )
     cpu = sum(result[1] for result in results)
     per_thousand = 1000 / max(1, len(delays))
     return {
