@@ -409,7 +409,7 @@ async def test_real_peers_through_either_receive_path(
         # asyncio no longer reads the publisher's socket: the set does
         assert receive_set is not None and receive_set.size >= 1
         assert receive_set.datagrams > 10
-        await classroom.node.leave(ROOM, "alice")
+        await classroom.node.leave(ROOM, "alice", park=False)  # for good: its connections close
         assert receive_set.size == 0
     else:
         assert receive_set is None or receive_set.size == 0
