@@ -35,15 +35,20 @@ class RoomBrowser(Browser):
         await self.node.handle(self.room_id, self.id, message)
 
 
-@needs_netns
-@pytest.mark.asyncio
-async def test_a_relayed_microphone_reaches_the_other_rooms_while_on() -> None:
+def routed_node() -> tuple[MediaNode, dict[tuple[str, str], RoomBrowser]]:
+    """A node whose messages reach the browser of their (room, peer), and that table of browsers."""
     browsers: dict[tuple[str, str], RoomBrowser] = {}
 
     async def send(room_id: str, peer_id: str, message: dict[str, Any]) -> None:
         browsers[room_id, peer_id].deliver(message)
 
-    node = MediaNode(send, tick=0.1)
+    return MediaNode(send, tick=0.1), browsers
+
+
+@needs_netns
+@pytest.mark.asyncio
+async def test_a_relayed_microphone_reaches_the_other_rooms_while_on() -> None:
+    node, browsers = routed_node()
     teacher = browsers[LESSON, "teacher"] = RoomBrowser(node, LESSON, "teacher")
     lea = browsers[GROUP, "lea"] = RoomBrowser(node, GROUP, "lea")
     zoe = browsers[OTHER, "zoe"] = RoomBrowser(node, OTHER, "zoe")
@@ -77,12 +82,7 @@ async def test_a_relayed_microphone_reaches_the_other_rooms_while_on() -> None:
 @pytest.mark.asyncio
 async def test_a_group_with_no_media_yet_hears_the_relay_once_someone_joins() -> None:
     """groups.speak before anyone of a group joined media there: whoever joins next hears the teacher."""
-    browsers: dict[tuple[str, str], RoomBrowser] = {}
-
-    async def send(room_id: str, peer_id: str, message: dict[str, Any]) -> None:
-        browsers[room_id, peer_id].deliver(message)
-
-    node = MediaNode(send, tick=0.1)
+    node, browsers = routed_node()
     teacher = browsers[LESSON, "teacher"] = RoomBrowser(node, LESSON, "teacher")
     lea = browsers[GROUP, "lea"] = RoomBrowser(node, GROUP, "lea")
     try:

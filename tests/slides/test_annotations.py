@@ -276,11 +276,17 @@ async def test_drawing_is_rate_limited_per_user(enter, lesson, ready_deck, teach
     assert await sync_to_async(Stroke.objects.count)() == 3
 
 
-async def test_undo_takes_back_ones_own_last_stroke(enter, lesson, ready_deck, teacher, student):
+async def _drawing_together(enter, lesson, deck, teacher, student):
+    """The teacher shows the deck and lets the student draw; both sockets."""
     teacher_socket = await enter(teacher, lesson)
     student_socket = await enter(student, lesson)
-    await _showing(teacher_socket, ready_deck)
+    await _showing(teacher_socket, deck)
     await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
+    return teacher_socket, student_socket
+
+
+async def test_undo_takes_back_ones_own_last_stroke(enter, lesson, ready_deck, teacher, student):
+    teacher_socket, student_socket = await _drawing_together(enter, lesson, ready_deck, teacher, student)
     mine = (await student_socket.request("annotation.add", page=1, stroke=LINE))["id"]
     theirs = (await teacher_socket.request("annotation.add", page=1, stroke=LINE))["id"]
     # the student's undo skips the teacher's later stroke and takes back the student's own
@@ -296,10 +302,7 @@ async def test_undo_takes_back_ones_own_last_stroke(enter, lesson, ready_deck, t
 
 
 async def test_a_student_undoes_only_their_own_strokes_and_a_moderator_any(enter, lesson, ready_deck, teacher, student):
-    teacher_socket = await enter(teacher, lesson)
-    student_socket = await enter(student, lesson)
-    await _showing(teacher_socket, ready_deck)
-    await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
+    teacher_socket, student_socket = await _drawing_together(enter, lesson, ready_deck, teacher, student)
     teachers = (await teacher_socket.request("annotation.add", page=1, stroke=LINE))["id"]
     students = (await student_socket.request("annotation.add", page=1, stroke=LINE))["id"]
     assert (await student_socket.request("annotation.undo", page=1, id=teachers))["code"] == "forbidden"
@@ -311,10 +314,7 @@ async def test_a_student_undoes_only_their_own_strokes_and_a_moderator_any(enter
 async def test_a_moderators_undo_takes_back_the_pages_last_stroke_by_anyone(
     enter, lesson, ready_deck, teacher, student
 ):
-    teacher_socket = await enter(teacher, lesson)
-    student_socket = await enter(student, lesson)
-    await _showing(teacher_socket, ready_deck)
-    await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
+    teacher_socket, student_socket = await _drawing_together(enter, lesson, ready_deck, teacher, student)
     teachers = (await teacher_socket.request("annotation.add", page=1, stroke=LINE))["id"]
     students = (await student_socket.request("annotation.add", page=1, stroke=LINE))["id"]
     # no `id`: the moderator takes back the student's stroke, the last one on the page
@@ -428,10 +428,7 @@ async def test_a_stroke_being_drawn_is_written_once_when_the_pen_lifts(enter, le
 
 
 async def test_taking_the_pen_ends_the_stroke_being_drawn(enter, lesson, ready_deck, teacher, student):
-    teacher_socket = await enter(teacher, lesson)
-    student_socket = await enter(student, lesson)
-    await _showing(teacher_socket, ready_deck)
-    await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
+    teacher_socket, student_socket = await _drawing_together(enter, lesson, ready_deck, teacher, student)
     await _start(student_socket, "taken")
     await student_socket.request("annotation.extend", page=1, key="taken", points=[[0.3, 0.3]])
     await teacher_socket.request("draw.set", id=str(student.pk), draw=False)
@@ -505,10 +502,7 @@ async def test_a_batch_for_another_page_or_past_the_limit_is_invalid(enter, less
 async def test_a_failed_store_when_the_pen_is_taken_leaves_the_socket_open(
     enter, lesson, ready_deck, teacher, student, monkeypatch
 ):
-    teacher_socket = await enter(teacher, lesson)
-    student_socket = await enter(student, lesson)
-    await _showing(teacher_socket, ready_deck)
-    await teacher_socket.request("draw.set", id=str(student.pk), draw=True)
+    teacher_socket, student_socket = await _drawing_together(enter, lesson, ready_deck, teacher, student)
     assert (await student_socket.expect("participant.updated"))["participant"]["draw"] is True
     await _start(student_socket, "lost")
 
