@@ -66,6 +66,10 @@ async def _check_channel_layer() -> str:
             name = await layer.new_channel()
             await layer.send(name, {"type": "healthz"})
             await layer.receive(name)
+            # the pub/sub layer keeps a channel subscribed until told: one per check would pile up
+            discard = getattr(layer, "discard_channel", None)
+            if discard is not None:
+                await discard(name)
     except Exception as exc:
         return f"down: {exc.__class__.__name__}"
     return "ok"

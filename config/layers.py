@@ -55,6 +55,11 @@ class _PubSubLoopLayer(RedisPubSubLoopLayer):  # type: ignore[misc]  # channels-
         self.capacity = capacity
         self.client_prefix = uuid.uuid4().hex
 
+    async def discard_channel(self, channel: str) -> None:
+        """Forget a channel of this process (channels-redis forgets one only when a receive on it is cancelled)."""
+        if self.channels.pop(channel, None) is not None:
+            await self._get_shard(channel).unsubscribe(channel)
+
     async def new_channel(self, prefix: str = "specific.") -> str:
         # `specific.<process>!<socket>` as channels-redis's queue layer names them: the part before
         # the `!` says which process holds a socket (classroom/heartbeat.py sweeps by it)

@@ -25,7 +25,7 @@ def test_healthz_reports_each_component(db) -> None:  # type: ignore[no-untyped-
 
 def test_healthz_is_503_when_the_channel_layer_is_down(db, settings) -> None:  # type: ignore[no-untyped-def]
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
+        "default": {"BACKEND": "config.layers.RedisPubSubChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
     }
     from channels.layers import channel_layers
 
@@ -37,6 +37,34 @@ def test_healthz_is_503_when_the_channel_layer_is_down(db, settings) -> None:  #
     assert response.status_code == 503
     body = json.loads(response.content)
     assert body["status"] == "down" and body["channel_layer"].startswith("down")
+
+
+def test_healthz_checks_leave_no_channel_subscribed(settings, redis_server) -> None:  # type: ignore[no-untyped-def]
+    """Each check makes a channel on the pub/sub layer; it must not stay subscribed (a monitor calls often)."""
+    from channels.layers import channel_layers
+
+    from classroom.monitoring import _check_channel_layer
+
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "config.layers.RedisPubSubChannelLayer", "CONFIG": {"hosts": [redis_server.url]}}
+    }
+    channel_layers.backends.clear()
+
+    async def checks() -> tuple[list[str], int]:
+        results = [await _check_channel_layer() for _ in range(5)]
+        layer = channel_layers["default"]
+        left = len(layer._get_layer().channels)
+        await layer.flush()
+        return results, left
+
+    try:
+        results, left = asyncio.run(checks())
+    finally:
+        channel_layers.backends.clear()
+    assert results == ["ok"] * 5
+    assert left == 0
+    subscribed = redis.Redis.from_url(redis_server.url).pubsub_channels("specific.*")
+    assert subscribed == []
 
 
 @pytest.fixture
