@@ -187,6 +187,18 @@ def test_shortcuts_are_listed_and_off_while_typing(logged_in_page: PageFactory) 
     student.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
+    # The dialog's "close" comes a task after it closed: focus moved meanwhile (Escape, then C at
+    # once) stays where it went instead of jumping back to the opener (a flaky C before).
+    student.keyboard.press("?")
+    expect(dialog).to_be_visible()
+    microphone = student.locator('[data-action="microphone"]')
+    student.evaluate("""() => {
+        document.querySelector("#shortcuts-dialog").close();
+        document.querySelector('[data-action="microphone"]').focus();
+    }""")
+    student.evaluate("() => new Promise((done) => setTimeout(done, 50))")
+    expect(microphone).to_be_focused()
+
     student.evaluate("document.activeElement.blur()")
     student.keyboard.press("c")
     expect(student.locator("#chat-input")).to_be_focused()

@@ -7,7 +7,11 @@ export function openDialog(dialog, opener = document.activeElement) {
   dialog.addEventListener(
     "close",
     () => {
-      if (opener && document.contains(opener)) opener.focus();
+      // "close" comes a task after the dialog closed: a key pressed meanwhile (Escape then C)
+      // may have moved the focus already, and it stays where the user put it.
+      const focus = document.activeElement;
+      const lost = !focus || focus === document.body || dialog.contains(focus);
+      if (lost && opener && document.contains(opener)) opener.focus();
     },
     { once: true },
   );
