@@ -426,11 +426,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if moderator:
             groups.append(events.moderators_group(self.room_id))
         await self._join(*groups)
-        self.room = await database_sync_to_async(Room.objects.get)(pk=self.room_id)
-        state = await database_sync_to_async(presence.build_state)(self.room_id, self.user, moderator)
+        self.room, state = await database_sync_to_async(self._room_and_state)(moderator)
         timers.notice(self.room_id, state["room"]["closes_at"])
         await self._raw(state)
         await self._enter_groups(state)
+
+    def _room_and_state(self, moderator: bool) -> tuple[Room, dict[str, Any]]:
+        """The room and this socket's `state`, in one database turn (a turn waits behind others')."""
+        room = Room.objects.select_related("school_class").get(pk=self.room_id)
+        return room, presence.state_in(room, self.user, moderator)
 
     async def _enter_groups(self, state: dict[str, Any]) -> None:
         """Breakout groups: follow their timer; a student with a group goes there, moderators watch them."""

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
+from redis import Redis
+from redis.commands.core import Script
+
+from config.redis_clients import retry_options
 
 
 @dataclass
@@ -111,8 +115,9 @@ COUNTED_AS = {
 def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
     """Count one message of this type for the user in the room; False once over the limit.
 
-    A fixed window per (room, user, type) in the cache: `add` starts it, `incr` counts atomically
-    (also on Redis, across processes).
+    A fixed window per (room, user, type): on Redis one script counts and starts the window's
+    expiry in one round trip (the cache's `add` then `incr` took three, on every message);
+    without Redis, this process's cache.
     """
     message_type = COUNTED_AS.get(message_type, message_type)
     limit = PER_USER.get(message_type)
@@ -121,6 +126,9 @@ def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
     count, seconds = limit
     digest = hashlib.sha256(f"{room_id}:{user_id}:{message_type}".encode()).hexdigest()[:32]
     key = f"room-rate:{digest}"
+    if settings.REDIS_URL:
+        # the cache's key (its prefix and version): clearing the cache clears the windows too
+        return int(_window_script(settings.REDIS_URL)(keys=[cache.make_key(key)], args=[seconds])) <= count
     if cache.add(key, 1, seconds):
         return True
     try:
@@ -129,3 +137,20 @@ def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
         cache.set(key, 1, seconds)
         return True
     return int(taken) <= count
+
+
+# The count in the window, the window's expiry set by its first message (atomic in Redis).
+WINDOW_SCRIPT = """
+local taken = redis.call('INCR', KEYS[1])
+if taken == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return taken
+"""
+_scripts: dict[str, Script] = {}
+
+
+def _window_script(url: str) -> Script:
+    script = _scripts.get(url)
+    if script is None:
+        client = Redis.from_url(url, **retry_options(asynchronous=False))
+        script = _scripts[url] = client.register_script(WINDOW_SCRIPT)
+    return script

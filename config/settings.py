@@ -138,6 +138,9 @@ DATABASES = {
 }
 # A kept connection is checked before reuse: after PostgreSQL restarts, the next request reconnects.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # the same backend, whose check looks at the connection instead of a round trip (config/postgresql)
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the ASGI server and the eager tasks share the file.
     DATABASES["default"]["OPTIONS"] = {

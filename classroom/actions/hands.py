@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.utils import timezone
 
 from .. import protocol as p
-from ..permissions import Actor, check_may_act_on_other, check_may_send
-from .common import broadcast_hands, broadcast_participant, target
+from ..models import Participant
+from ..permissions import Actor, Refused, check_may_act_on_other, check_may_send
+from .common import broadcast_hands, broadcast_participant
 
 
 def check_hand(actor: Actor, message: p.HandRaise | p.HandLower) -> int:
@@ -18,14 +18,18 @@ def check_hand(actor: Actor, message: p.HandRaise | p.HandLower) -> int:
     return user_id
 
 
-@transaction.atomic
 def do_set_hand(actor: Actor, message: p.HandRaise | p.HandLower) -> None:
     user_id = check_hand(actor, message)
-    participant = target(actor.room, str(user_id))
     raised = isinstance(message, p.HandRaise)
-    if raised == (participant.hand_raised_at is not None):
-        return
-    participant.hand_raised_at = timezone.now() if raised else None
-    participant.save(update_fields=["hand_raised_at", "updated_at"])
+    now = timezone.now()
+    # One conditional UPDATE instead of a transaction with a locked read (BEGIN, SELECT … FOR
+    # UPDATE, UPDATE, COMMIT): of two tabs raising at once, one changes the row and tells the room.
+    present = Participant.objects.filter(room=actor.room, user_id=user_id, status=Participant.Status.ADMITTED)
+    if not present.filter(hand_raised_at__isnull=raised).update(hand_raised_at=now if raised else None, updated_at=now):
+        if user_id != actor.user.pk and not present.exists():
+            raise Refused("not_found", "No such participant here.")
+        return  # already so
     broadcast_hands(actor.room)
-    broadcast_participant(actor.room, participant, p.ParticipantUpdated)
+    participant = present.select_related("user").first()
+    if participant is not None:  # not gone meanwhile
+        broadcast_participant(actor.room, participant, p.ParticipantUpdated)

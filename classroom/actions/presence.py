@@ -189,7 +189,11 @@ def do_disconnect(room_id: str, user: User, at: datetime | None = None, channel:
 
 def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
     """The `state` event for this user: everything a freshly (re)connected client needs."""
-    room = Room.objects.select_related("school_class").get(pk=room_id)
+    return state_in(Room.objects.select_related("school_class").get(pk=room_id), user, moderator)
+
+
+def state_in(room: Room, user: User, moderator: bool) -> dict[str, Any]:
+    """`build_state` for a room already read (with its class)."""
     me = Participant.objects.select_related("user").get(room=room, user=user)
     present = serialize.present_participants(room)
     chat = (

@@ -1,0 +1,48 @@
+"""The round trips of the most frequent messages: every one waits for PostgreSQL, and under load
+each costs milliseconds (docs/protocol.md, "Round trips per message")."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from classroom import protocol as p
+from classroom.actions import presence
+from classroom.actions.common import load_actor
+from classroom.actions.dispatch import HANDLERS
+from classroom.models import ChatMessage, Participant, Room
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(room: Room, user: User, raw: dict[str, object]) -> list[str]:
+    """Run a message as the socket's database turn does; return its SQL."""
+    message = p.parse_client_message(raw)
+    with CaptureQueriesContext(connection) as queries:
+        HANDLERS[message.type](load_actor(str(room.pk), user, False), message)
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def test_a_public_chat_message_is_one_insert_without_a_transaction(lesson, teacher, student):
+    for user in (teacher, student):
+        presence.do_connect(str(lesson.pk), user)
+    sql = _run(lesson, student, {"type": "chat.send", "text": "bonjour"})
+    assert len(sql) == 2 and sql[1].startswith("INSERT"), sql  # the actor, then the message
+    assert ChatMessage.objects.get(room=lesson).text == "bonjour"
+
+
+def test_a_hand_is_one_conditional_update_and_raising_it_again_changes_nothing(lesson, teacher, student):
+    for user in (teacher, student):
+        presence.do_connect(str(lesson.pk), user)
+    raised = _run(lesson, student, {"type": "hand.raise"})
+    assert not any(query.startswith(("BEGIN", "SAVEPOINT")) or "FOR UPDATE" in query for query in raised), raised
+    assert sum(query.startswith("UPDATE") for query in raised) == 1
+    first = Participant.objects.get(room=lesson, user=student).hand_raised_at
+    assert first is not None
+    again = _run(lesson, student, {"type": "hand.raise"})  # a second tab, or a double press
+    assert len(again) == 2, again  # the actor and an UPDATE that matched no row: no event
+    assert Participant.objects.get(room=lesson, user=student).hand_raised_at == first
+    _run(lesson, student, {"type": "hand.lower"})
+    assert Participant.objects.get(room=lesson, user=student).hand_raised_at is None
