@@ -1,10 +1,10 @@
-"""Room socket limits: raw frames per user (in-process, before parsing) and messages per user (cache).
+"""Room socket limits: raw frames per user (in-process, before parsing) and messages per user (Redis).
 
 Frames are counted before `json.loads`, in this process, with no I/O: a flooder's frames cost a
 subtraction each and never reach the parser, the database thread or other users. The messages
-that cost others attention (chat, reports, hands, polls) are counted per user and room in the
-cache (Redis with `REDIS_URL`), so opening more tabs or reaching another server process gives
-no more of them.
+that cost others attention (chat, reports, hands, polls) are counted per user and room on Redis
+(with `REDIS_URL`; else in this process's cache), so opening more tabs or reaching another
+server process gives no more of them.
 """
 
 from __future__ import annotations
@@ -124,8 +124,7 @@ def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
     if limit is None:
         return True
     count, seconds = limit
-    digest = hashlib.sha256(f"{room_id}:{user_id}:{message_type}".encode()).hexdigest()[:32]
-    key = f"room-rate:{digest}"
+    key = f"room-rate:{window_digest(room_id, user_id, message_type)}"
     if settings.REDIS_URL:
         # the cache's key (its prefix and version): clearing the cache clears the windows too
         return int(_window_script(settings.REDIS_URL)(keys=[cache.make_key(key)], args=[seconds])) <= count
@@ -139,10 +138,16 @@ def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
     return int(taken) <= count
 
 
-# The count in the window, the window's expiry set by its first message (atomic in Redis).
+def window_digest(room_id: str, user_id: int | str, counted_as: str) -> str:
+    return hashlib.sha256(f"{room_id}:{user_id}:{counted_as}".encode()).hexdigest()[:32]
+
+
+# The count in the window, the window's expiry set by its first message (atomic in Redis); a key
+# left without one (the cache's add+incr could leave one when the window ended between the two)
+# gets one, or its user would be refused for good.
 WINDOW_SCRIPT = """
 local taken = redis.call('INCR', KEYS[1])
-if taken == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if taken == 1 or redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return taken
 """
 _scripts: dict[str, Script] = {}

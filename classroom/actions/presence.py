@@ -187,13 +187,9 @@ def do_disconnect(room_id: str, user: User, at: datetime | None = None, channel:
     return Leaving()
 
 
-def build_state(room_id: str, user: User, moderator: bool) -> dict[str, Any]:
-    """The `state` event for this user: everything a freshly (re)connected client needs."""
-    return state_in(Room.objects.select_related("school_class").get(pk=room_id), user, moderator)
-
-
 def state_in(room: Room, user: User, moderator: bool) -> dict[str, Any]:
-    """`build_state` for a room already read (with its class)."""
+    """The `state` event for this user in a room read with its class: everything a freshly
+    (re)connected client needs (the socket reads the room and this in one database turn)."""
     me = Participant.objects.select_related("user").get(room=room, user=user)
     present = serialize.present_participants(room)
     chat = (

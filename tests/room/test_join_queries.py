@@ -31,7 +31,7 @@ def _join_queries(room: Room, user: User, moderator: bool = False) -> int:
     """Queries to open a socket and build its `state`."""
     with CaptureQueriesContext(connection) as queries:
         assert presence.do_connect(str(room.pk), user).outcome == "admitted"
-        presence.build_state(str(room.pk), user, moderator)
+        presence.state_in(Room.objects.select_related("school_class").get(pk=room.pk), user, moderator)
     return len(queries.captured_queries)
 
 

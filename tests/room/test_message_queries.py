@@ -13,6 +13,7 @@ from classroom.actions import presence
 from classroom.actions.common import load_actor
 from classroom.actions.dispatch import HANDLERS
 from classroom.models import ChatMessage, Participant, Room
+from classroom.permissions import Refused
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +47,11 @@ def test_a_hand_is_one_conditional_update_and_raising_it_again_changes_nothing(l
     assert Participant.objects.get(room=lesson, user=student).hand_raised_at == first
     _run(lesson, student, {"type": "hand.lower"})
     assert Participant.objects.get(room=lesson, user=student).hand_raised_at is None
+
+
+def test_a_moderator_lowering_the_hand_of_someone_not_in_the_room_is_not_found(lesson, teacher, student):
+    presence.do_connect(str(lesson.pk), teacher)
+    message = p.parse_client_message({"type": "hand.lower", "id": str(student.pk)})
+    with pytest.raises(Refused) as refused:
+        HANDLERS["hand.lower"](load_actor(str(lesson.pk), teacher, True), message)
+    assert refused.value.code == "not_found"
