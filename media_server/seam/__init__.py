@@ -27,6 +27,7 @@ from .rtc import (
     add_to_nack_generator,
     codecs,
     current_ms,
+    daemon_decoder_threads,
     drop_descriptions,
     drop_receive_estimators,
     get_capabilities,
@@ -72,6 +73,8 @@ from .srtp import (
 from .srtp import address as srtp_address
 from .versions import EXPECTED, UnsupportedVersions
 
+daemon_decoder_threads()  # before any receiver starts: a process with media still open can exit
+
 __all__ = [
     "EXPECTED",
     "RTCP_PSFB_APP",
@@ -95,6 +98,7 @@ __all__ = [
     "bind_fastpath",
     "codecs",
     "current_ms",
+    "daemon_decoder_threads",
     "drop_descriptions",
     "drop_receive_estimators",
     "get_capabilities",

@@ -42,6 +42,8 @@ SESSION = "pylibsrtp:Session"
 STATS = "aiortc.rtcrtpreceiver:StreamStatistics"
 
 HOOKS: tuple[Hook, ...] = (
+    # a process exits with media open: the receivers' idle decoder threads made daemons
+    Hook("aiortc.rtcrtpreceiver", "threading", "module", "decoder threads made daemons (rtc.daemon_decoder_threads)"),
     # a publisher's receivers: RTCP feedback from aiortc's objects, fed by the hook
     Hook(
         RECEIVER, "_RTCRtpReceiver__remote_streams", "attribute", "receiver reports cover the streams the hook counts"

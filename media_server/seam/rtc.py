@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import Callable, Coroutine
 from time import monotonic
+from types import ModuleType
 from typing import Any
 
 from aioice.ice import CandidatePair, StunProtocol
@@ -19,6 +21,7 @@ from aiortc import (
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
+    rtcrtpreceiver,
     sdp,
 )
 from aiortc.clock import current_ms
@@ -62,6 +65,7 @@ __all__ = [
     "add_to_nack_generator",
     "codecs",
     "current_ms",
+    "daemon_decoder_threads",
     "drop_descriptions",
     "drop_receive_estimators",
     "get_capabilities",
@@ -377,3 +381,23 @@ def share_certificate(pc: RTCPeerConnection, certificate: SharedCertificate) -> 
     Before any transceiver, which is when aiortc makes the DTLS transport that takes it.
     """
     pc._RTCPeerConnection__certificates = [certificate]  # type: ignore[attr-defined]
+
+
+class _DaemonThread(threading.Thread):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "daemon": True})
+
+
+def daemon_decoder_threads() -> None:
+    """Make the decoder thread each started receiver runs a daemon, so that a process can exit.
+
+    aiortc starts one per receiving transceiver, waiting on a queue for frames to decode; the
+    forwarder takes the packets before it and never decodes, so they wait for ever. Python joins
+    every thread that is not a daemon before it exits: a web process stopped (SIGTERM) while
+    browsers still had media on its embedded forwarder (or a peer parked for a resume) never
+    exited, and a media node's exit depended on every connection having been closed first.
+    """
+    module = ModuleType("threading")  # what aiortc's receiver module sees as `threading`
+    module.__dict__.update(threading.__dict__)
+    module.Thread = _DaemonThread  # type: ignore[attr-defined]
+    rtcrtpreceiver.threading = module  # type: ignore[attr-defined]
