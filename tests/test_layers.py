@@ -13,8 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("media_server", "accounts", "classroom", "slides", "config")
-# config's leaves: counters and the proxy helpers, which import none of our apps; every app may use them.
-SHARED = ("config.metrics", "config.proxy")
+# config's leaves: counters, the proxy helpers and the Redis clients' retry policy, which import none
+# of our apps; every app may use them.
+SHARED = ("config.metrics", "config.proxy", "config.redis_clients")
 ALLOWED: dict[str, set[str]] = {
     "media_server": set(),
     "accounts": set(),
