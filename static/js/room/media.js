@@ -20,6 +20,11 @@
 // connections: media.join carries the `resume` token of the last media.joined, and the forwarder
 // moves this page's connections into the new room (`resumed: true`, no new offer; docs/media.md,
 // "Moving between rooms"). If it cannot (`resumed: false`), the page starts again from nothing.
+//
+// A media.join refused as `unavailable` (no media node registered: the first second after Redis
+// restarted, a node stopped and its room not yet moved) is sent again, after 1, 2, 4 then every
+// 8 s, for as long as this page is in the room: a page that came in then gets its media without a
+// reload.
 
 import { room } from "./main.js";
 import { $, h } from "./dom.js";
@@ -35,6 +40,7 @@ const QUALITIES = ["normal", "low", "audio"];
 // level (0-1, linear) their sender counts as speaking for the active-speaker ring.
 const SPEAKING_LEVEL = 0.02;
 const SPEAKER_POLL_MS = 400;
+const JOIN_RETRY_MS = [1000, 2000, 4000, 8000];
 const CAMERA = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 }, facingMode: "user" };
 const CAMERA_LOW = { width: 160, height: 90, frameRate: 15 };
 const MICROPHONE = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
@@ -79,6 +85,8 @@ class MediaEngine {
     this.resumeToken = null; // from the last media.joined: lets the next media.join keep the connections
     this.resuming = false; // a media.join with `resume` is waiting for its media.joined
     this.connectionsMade = 0; // RTCPeerConnections made by this page (tests, benchmarks)
+    this.joinRefusals = 0; // media.join refused as unavailable in a row: the next retry's wait
+    this.joinRetry = null; // the timer of that retry
   }
 
   /** For tests and the console: the live RTCPeerConnections. */
@@ -104,16 +112,30 @@ class MediaEngine {
     this.resumeToken = null; // one use
     this.resuming = Boolean(resume);
     this.active = true;
-    this.joined = deferred();
+    clearTimeout(this.joinRetry);
+    const joined = (this.joined = deferred());
     const join = { type: "media.join", quality: this.quality };
     if (resume) join.resume = resume;
-    this.room.send(join).catch((error) => {
-      console.warn("media.join refused", error);
-      if (this.resuming) {
-        this.resuming = false;
-        this.stopConnections();
-      }
-    });
+    this.room.send(join).then(
+      () => {
+        this.joinRefusals = 0;
+      },
+      (error) => {
+        console.warn("media.join refused", error);
+        if (this.resuming) {
+          this.resuming = false;
+          this.stopConnections();
+        }
+        // no media node now: ask again later, unless this page left or joined again meanwhile
+        if (error && error.code === "unavailable" && this.active && this.joined === joined) {
+          const wait = JOIN_RETRY_MS[Math.min(this.joinRefusals, JOIN_RETRY_MS.length - 1)];
+          this.joinRefusals += 1;
+          this.joinRetry = setTimeout(() => {
+            if (this.active && this.joined === joined) this.start();
+          }, wait);
+        }
+      },
+    );
     if (!resume && this.hasLocal()) this.ensurePublisher().catch((error) => console.warn("republish failed", error));
   }
 
@@ -159,6 +181,7 @@ class MediaEngine {
   /** Leave media (waiting room, room over): stop capturing and drop both connections. */
   stop() {
     this.active = false;
+    clearTimeout(this.joinRetry);
     this.stopConnections();
     for (const source of ["camera", "microphone", "screen"]) {
       if (this.local[source]) {
