@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.models import User
 from config.metrics import ERROR_REPLIES, FRAMES_DROPPED, SOCKET_FAILURES
@@ -104,7 +105,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             events.account_group(user.pk),
         )
         listen = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("listen") == ["1"]
-        entry = await database_sync_to_async(presence.do_connect)(self.room_id, user, self.channel_name, listen)
+        entry = await events.database_turn(presence.do_connect, self.room_id, user, self.channel_name, listen)
         self.listening = entry.listening
         if entry.outcome == "closed":
             await self._close(entry.close_code)
@@ -166,7 +167,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.counted = False
         timers.socket_closed()
-        leaving = await database_sync_to_async(presence.do_disconnect)(self.room_id, self.user, at, self.channel_name)
+        leaving = await events.database_turn(presence.do_disconnect, self.room_id, self.user, at, self.channel_name)
         if leaving.check_at is not None:
             timers.recess_check(self.room_id, leaving.check_at)
         if leaving.waiting_changed:
@@ -248,8 +249,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if handler is None:
             await self._invalid(ref, f"{message.type} is not available on this server")
             return
+        # Per user, not per socket: more tabs or another server process give no more messages.
+        # A moderator lowering hands (theirs to manage) is not counted. Counted here, on the loop:
+        # a message over its limit never takes the database thread.
+        counted = not (self.moderator and message.type == "hand.lower")
         try:
-            outcome = await database_sync_to_async(self._run)(handler, message)
+            allowed = not counted or await ratelimit.user_allows(self.room_id, self.user.pk, message.type)
+        except RedisError:
+            # Redis is down: no fault of this socket's, which stays open (docs/reliability.md)
+            logger.warning(
+                "could not count %s from %s in %s: Redis is unavailable", message.type, self.user, self.room_id
+            )
+            await self._error(ref, "unavailable", "The server could not do this just now; try again.")
+            return
+        if not allowed:
+            await self._error(ref, "rate_limited", "Too many messages; slow down.")
+            return
+        try:
+            outcome = await events.database_turn(self._run, handler, message)
         except Exception as exc:
             SOCKET_FAILURES.inc()
             logger.exception("%s from %s in %s failed", message.type, self.user, self.room_id)
@@ -264,12 +281,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._send((outcome or p.Ok()).model_copy(update={"ref": ref}))
 
     def _run(self, handler: Any, message: p.ClientMessage) -> p.Ok | Refused | None:
-        # Per user, not per socket: more tabs or another server process give no more messages.
-        # A moderator lowering hands (theirs to manage) is not counted.
-        if not (self.moderator and message.type == "hand.lower") and not ratelimit.user_allows(
-            self.room_id, self.user.pk, message.type
-        ):
-            return Refused("rate_limited", "Too many messages; slow down.")
         actor = load_actor(self.room_id, self.user, self.moderator)
         try:
             result: p.Ok | None = handler(actor, message)

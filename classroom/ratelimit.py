@@ -4,19 +4,22 @@ Frames are counted before `json.loads`, in this process, with no I/O: a flooder'
 subtraction each and never reach the parser, the database thread or other users. The messages
 that cost others attention (chat, reports, hands, polls) are counted per user and room on Redis
 (with `REDIS_URL`; else in this process's cache), so opening more tabs or reaching another
-server process gives no more of them.
+server process gives no more of them. Both are counted on the event loop, before the message's
+database turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from redis import Redis
-from redis.commands.core import Script
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from config.redis_clients import retry_options
 
@@ -112,12 +115,14 @@ COUNTED_AS = {
 }
 
 
-def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
+async def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
     """Count one message of this type for the user in the room; False once over the limit.
 
     A fixed window per (room, user, type): on Redis one script counts and starts the window's
-    expiry in one round trip (the cache's `add` then `incr` took three, on every message);
-    without Redis, this process's cache.
+    expiry in one round trip (the cache's `add` then `incr` took three, on every message), from
+    the event loop: a message is counted before its database turn, so one over its limit never
+    takes the process's database thread, and none waits there for Redis. Without Redis, this
+    process's in-memory cache (no I/O).
     """
     message_type = COUNTED_AS.get(message_type, message_type)
     limit = PER_USER.get(message_type)
@@ -127,7 +132,8 @@ def user_allows(room_id: str, user_id: int | str, message_type: str) -> bool:
     key = f"room-rate:{window_digest(room_id, user_id, message_type)}"
     if settings.REDIS_URL:
         # the cache's key (its prefix and version): clearing the cache clears the windows too
-        return int(_window_script(settings.REDIS_URL)(keys=[cache.make_key(key)], args=[seconds])) <= count
+        script = _window_script(settings.REDIS_URL)
+        return int(await script(keys=[cache.make_key(key)], args=[seconds])) <= count
     if cache.add(key, 1, seconds):
         return True
     try:
@@ -150,12 +156,14 @@ local taken = redis.call('INCR', KEYS[1])
 if taken == 1 or redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return taken
 """
-_scripts: dict[str, Script] = {}
+# One client per event loop (an asyncio connection belongs to the loop that made it): daphne has one.
+_scripts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
 
 
-def _window_script(url: str) -> Script:
-    script = _scripts.get(url)
+def _window_script(url: str) -> AsyncScript:
+    scripts = _scripts.setdefault(asyncio.get_running_loop(), {})
+    script = scripts.get(url)
     if script is None:
-        client = Redis.from_url(url, **retry_options(asynchronous=False))
-        script = _scripts[url] = client.register_script(WINDOW_SCRIPT)
+        client = Redis.from_url(url, **retry_options())
+        script = scripts[url] = client.register_script(WINDOW_SCRIPT)
     return script

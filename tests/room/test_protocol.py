@@ -7,6 +7,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
+from classroom import events
 from classroom.models import ChatMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,6 +58,22 @@ async def test_chat_flood_is_rate_limited(enter, lesson, student):
     reply = await socket.request("chat.send", text="one more")
     assert reply["code"] == "rate_limited"
     assert await sync_to_async(ChatMessage.objects.count)() == 5
+
+
+@pytest.mark.embedded_only("the database turns are counted in this process; the servers run their own")
+async def test_a_message_over_its_limit_never_takes_the_database_thread(enter, lesson, student, monkeypatch):
+    socket = await enter(student, lesson)
+    turns = []
+    database_turn = events.database_turn
+
+    async def counted(function, *args):
+        turns.append(function.__name__)
+        return await database_turn(function, *args)
+
+    monkeypatch.setattr(events, "database_turn", counted)
+    replies = [await socket.request("chat.send", text=f"spam {n}") for n in range(8)]
+    assert [reply.get("code", reply["type"]) for reply in replies] == ["ok"] * 5 + ["rate_limited"] * 3
+    assert turns == ["_run"] * 5  # the three over the limit were refused on the loop
 
 
 async def test_rate_limit_is_per_socket(enter, lesson, student, student2):
