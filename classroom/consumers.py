@@ -105,7 +105,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             events.account_group(user.pk),
         )
         listen = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("listen") == ["1"]
-        entry = await events.database_turn(presence.do_connect, self.room_id, user, self.channel_name, listen)
+        entry = await database_sync_to_async(presence.do_connect)(self.room_id, user, self.channel_name, listen)
         self.listening = entry.listening
         if entry.outcome == "closed":
             await self._close(entry.close_code)
@@ -167,7 +167,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.counted = False
         timers.socket_closed()
-        leaving = await events.database_turn(presence.do_disconnect, self.room_id, self.user, at, self.channel_name)
+        leaving = await database_sync_to_async(presence.do_disconnect)(self.room_id, self.user, at, self.channel_name)
         if leaving.check_at is not None:
             timers.recess_check(self.room_id, leaving.check_at)
         if leaving.waiting_changed:
@@ -266,7 +266,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._error(ref, "rate_limited", "Too many messages; slow down.")
             return
         try:
-            outcome = await events.database_turn(self._run, handler, message)
+            outcome = await database_sync_to_async(self._run)(handler, message)
         except Exception as exc:
             SOCKET_FAILURES.inc()
             logger.exception("%s from %s in %s failed", message.type, self.user, self.room_id)

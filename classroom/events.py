@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -97,6 +95,10 @@ async def send_text(group: str, event: Event) -> None:
     of no stored change.
     """
     await group_send(group, {"type": TEXT, "text": json.dumps(dump(event), ensure_ascii=False)})
+
+
+def _group_send(group: str, message: dict[str, Any]) -> None:
+    async_to_sync(group_send)(group, message)
 
 
 # Presence events: in a join storm each arrival goes to everyone present, which made seating a
@@ -189,57 +191,10 @@ def serve(loop: asyncio.AbstractEventLoop) -> None:
         _fanout = Fanout(loop, settings.ROOM_PRESENCE_BATCH_SECONDS)
 
 
-# What a database turn sends (events, controls, media calls), made on the loop after the turn.
-Send = Callable[[], Awaitable[Any]]
-_turn = threading.local()
-
-
-async def database_turn(function: Callable[..., Any], *args: Any) -> Any:
-    """Run `function(*args)` in the database thread; what it sends on commit leaves after, from the loop.
-
-    The process has one database thread (Channels' `database_sync_to_async`). An action that sent
-    its events from there kept the thread while the loop made each PUBLISH to Redis, a round trip
-    that every other message of the process waited behind (8 ms at four lessons, docs/protocol.md,
-    "Round trips per message"). Here the turn only collects them; the loop makes them, in the
-    order they were committed, before the caller answers the socket: an event still reaches the
-    channel layer before the action's reply, and a control (close the sockets) still follows the
-    event before it. What a turn committed is sent even if the turn then failed.
-    """
-    sends: list[Send] = []
-    loop = asyncio.get_running_loop()
-
-    def turn() -> Any:
-        _turn.sends, _turn.loop = sends, loop
-        try:
-            return function(*args)
-        finally:
-            _turn.sends = _turn.loop = None
-
-    try:
-        return await database_sync_to_async(turn)()
-    finally:
-        for send in sends:
-            try:
-                await send()
-            except Exception:
-                log.exception("a send after a database turn failed")
-
-
-def _collected(send: Send) -> bool:
-    """Keep a send for the loop if this thread is in a `database_turn`; False: make it now."""
-    sends: list[Send] | None = getattr(_turn, "sends", None)
-    if sends is None:
-        return False
-    sends.append(send)
-    return True
-
-
 def _send_event(group: str, event: dict[str, Any]) -> None:
     fanout = _fanout
     if fanout is None or not fanout.loop.is_running() or settings.ROOM_PRESENCE_BATCH_SECONDS <= 0:
-        _send_after(group_send, group, {"type": EVENT, "event": event})
-        return
-    if getattr(_turn, "loop", None) is fanout.loop and _collected(lambda: fanout.submit(group, event)):
+        _group_send(group, {"type": EVENT, "event": event})
         return
     try:
         running = asyncio.get_running_loop()
@@ -269,15 +224,9 @@ def send_event_on_commit(group: str, event: Event) -> None:
 def send_control_on_commit(group: str, action: str, **data: Any) -> None:
     """Tell the consumers of a group to change their own state (join groups, close...)."""
     message = {"type": CONTROL, "action": action, **data}
-    transaction.on_commit(lambda: _send_after(group_send, group, message), robust=True)
+    transaction.on_commit(lambda: _group_send(group, message), robust=True)
 
 
 def call_on_commit(function: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
     """Run an async function of the media bridge once the transaction commits (logged if it fails)."""
-    transaction.on_commit(lambda: _send_after(function, *args, **kwargs), robust=True)
-
-
-def _send_after(function: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
-    """After a commit: kept for the loop in a `database_turn`, else made now (and waited for)."""
-    if not _collected(lambda: function(*args, **kwargs)):
-        async_to_sync(function)(*args, **kwargs)
+    transaction.on_commit(lambda: async_to_sync(function)(*args, **kwargs), robust=True)

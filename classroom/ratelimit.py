@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-import weakref
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -156,14 +155,15 @@ local taken = redis.call('INCR', KEYS[1])
 if taken == 1 or redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return taken
 """
-# One client per event loop (an asyncio connection belongs to the loop that made it): daphne has one.
-_scripts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
+# The client of this process's event loop (an asyncio connection belongs to the loop that made it):
+# daphne has one loop; a new loop (tests make one each) replaces the client, and the old goes.
+_script: tuple[asyncio.AbstractEventLoop, str, AsyncScript] | None = None
 
 
 def _window_script(url: str) -> AsyncScript:
-    scripts = _scripts.setdefault(asyncio.get_running_loop(), {})
-    script = scripts.get(url)
-    if script is None:
+    global _script
+    loop = asyncio.get_running_loop()
+    if _script is None or _script[0] is not loop or _script[1] != url:
         client = Redis.from_url(url, **retry_options())
-        script = scripts[url] = client.register_script(WINDOW_SCRIPT)
-    return script
+        _script = (loop, url, client.register_script(WINDOW_SCRIPT))
+    return _script[2]

@@ -6,8 +6,9 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
-from classroom import events
+from classroom import consumers
 from classroom.models import ChatMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,13 +65,12 @@ async def test_chat_flood_is_rate_limited(enter, lesson, student):
 async def test_a_message_over_its_limit_never_takes_the_database_thread(enter, lesson, student, monkeypatch):
     socket = await enter(student, lesson)
     turns = []
-    database_turn = events.database_turn
 
-    async def counted(function, *args):
+    def counted(function):
         turns.append(function.__name__)
-        return await database_turn(function, *args)
+        return database_sync_to_async(function)
 
-    monkeypatch.setattr(events, "database_turn", counted)
+    monkeypatch.setattr(consumers, "database_sync_to_async", counted)
     replies = [await socket.request("chat.send", text=f"spam {n}") for n in range(8)]
     assert [reply.get("code", reply["type"]) for reply in replies] == ["ok"] * 5 + ["rate_limited"] * 3
     assert turns == ["_run"] * 5  # the three over the limit were refused on the loop

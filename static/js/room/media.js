@@ -182,6 +182,7 @@ class MediaEngine {
   stop() {
     this.active = false;
     clearTimeout(this.joinRetry);
+    this.joinRefusals = 0; // the next admission starts its retries from 1 s
     this.stopConnections();
     for (const source of ["camera", "microphone", "screen"]) {
       if (this.local[source]) {
