@@ -11,10 +11,11 @@ import redis
 
 from media_server import bus
 from tests.browser.conftest import login
-from tests.browser.test_media_browser import enter, frames_stop, start_lesson, turn_on, wait_playing
+from tests.browser.test_media_browser import enter, frames_stop, wait_playing
 from tests.production.conftest import PageFactory
 from tests.production.stack import MEDIA_NODES, Stack
 
+from .lesson import lesson_on_camera
 from .parts import redis_of
 
 pytestmark = pytest.mark.browser
@@ -24,11 +25,7 @@ TEACHER, STUDENT = "marie.curie", "lea.martin"
 
 
 def test_the_rooms_of_a_killed_media_node_move_to_the_other(stack: Stack, new_page: PageFactory) -> None:
-    teacher = new_page()
-    login(teacher, TEACHER)
-    url = start_lesson(teacher, "6a")
-    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
-    turn_on(teacher, "camera")
+    _teacher, url, teacher_id = lesson_on_camera(new_page, TEACHER)
     student = new_page()
     login(student, STUDENT)
     enter(student, url)
@@ -57,11 +54,7 @@ def test_a_page_that_joins_while_no_media_node_is_registered_gets_its_media_when
 ) -> None:
     """The first second after Redis restarts, no node has beaten yet: a media.join then meets
     `unavailable`, and the page asks again until one answers (it used to give up until reloaded)."""
-    teacher = new_page()
-    login(teacher, TEACHER)
-    url = start_lesson(teacher, "6a")
-    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
-    turn_on(teacher, "camera")
+    _teacher, url, teacher_id = lesson_on_camera(new_page, TEACHER)
     student = new_page()
     login(student, STUDENT)
     refused: list[str] = []

@@ -10,11 +10,12 @@ from websockets.exceptions import ConnectionClosed
 
 from classroom.closecodes import CloseCode
 from tests.browser.conftest import login
-from tests.browser.test_media_browser import enter, start_lesson, turn_on, wait_playing
+from tests.browser.test_media_browser import enter, wait_playing
 from tests.production.conftest import PageFactory
 from tests.production.stack import Stack
 
 from .clients import Person
+from .lesson import lesson_on_camera
 from .parts import redis_of, restart_redis
 
 pytestmark = pytest.mark.browser
@@ -40,11 +41,7 @@ def until(what: str, done: object, timeout: float = BOUND_S) -> float:
 
 
 def test_a_lesson_recovers_signalling_and_media_after_redis_restarts(stack: Stack, new_page: PageFactory) -> None:
-    teacher = new_page()
-    login(teacher, TEACHER)
-    url = start_lesson(teacher, "6a")
-    teacher_id = str(teacher.evaluate("window.classroomRoom.youId"))
-    turn_on(teacher, "camera")
+    teacher, url, teacher_id = lesson_on_camera(new_page, TEACHER)
     student = new_page()
     login(student, STUDENT)
     enter(student, url)
