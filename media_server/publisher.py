@@ -408,10 +408,12 @@ class Publisher:
                 feedback.load(native)
             feedback.bitrate.sample(feedback.bytes, now)
 
-    def bitrate(self, track: Track) -> float:
-        """Return a track's incoming bitrate in bits per second, 0 if unknown."""
-        feedback = self._feedback.get(track)
-        return feedback.bitrate.bps if feedback is not None else 0.0
+    def bitrates(self, into: dict[Track, float]) -> None:
+        """Put the incoming bitrate of each of its tracks into a mapping (the tick's, once per room)."""
+        feedbacks = self._feedback
+        for track in self.tracks.values():
+            feedback = feedbacks.get(track)
+            into[track] = feedback.bitrate.bps if feedback is not None else 0.0
 
     async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
         """Add a browser's trickled ICE candidate, if the node may send it checks."""

@@ -59,18 +59,20 @@ class Peer:
         tracks: dict[tuple[str, str], Track] = {}
         level: int | None = None
         if self.publisher is not None:
+            allows = self.permissions.allows
             for track in self.publisher.tracks.values():
-                if now_ms - track.last_rx_ms < LIVE_MS and self.permissions.allows(track.source):
+                if now_ms - track.last_rx_ms < LIVE_MS and allows(track.source):
                     tracks[track.source, track.layer] = track
                     if track.source == "microphone":
                         level = track.level
         subscriber = self.subscriber
         viewing: Viewing[Track] | None = None
         if subscriber is not None and subscriber.ready:
+            slots = subscriber.slots
             viewing = Viewing(
                 tuple([slot.key for slot in subscriber.audio_slots]),
                 tuple([slot.key for slot in subscriber.video_slots]),
-                tuple([slot.track for slot in subscriber.slots]),
+                tuple([slot.track for slot in slots]),
             )
         return PeerState(
             self.id, tracks, level, self.last_spoke, self.permissions.always_forward, self.quality, viewing
@@ -99,12 +101,10 @@ class Room:
                 heard = guest_state(guest.state(now_ms))
                 if heard is not None:
                     peers[guest.id] = heard
-        bitrates = {
-            track: peer.publisher.bitrate(track)
-            for peer in [*self.peers.values(), *self.guests.values()]
-            if peer.publisher is not None
-            for track in peer.publisher.tracks.values()
-        }
+        bitrates: dict[Track, float] = {}
+        for peer in (*self.peers.values(), *self.guests.values()):
+            if peer.publisher is not None:
+                peer.publisher.bitrates(bitrates)
         return RoomState(peers, tuple(self.loudest), bitrates)
 
 

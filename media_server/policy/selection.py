@@ -55,13 +55,32 @@ def select_video(
     Screens and always-forwarded cameras come first; then the last_n cameras whose owners spoke
     most recently; peers who never spoke fill the rest in the order given.
     """
-    chosen: list[tuple[str, str]] = [(peer, "screen") for peer in screens if peer != viewer]
+    pinned, ranked = rank_cameras(cameras, always, last_spoke)
+    return videos_for(viewer, screens, pinned, ranked, last_n)
+
+
+def rank_cameras(
+    cameras: Sequence[str], always: Iterable[str], last_spoke: Mapping[str, float]
+) -> tuple[list[str], list[str]]:
+    """Return the always-forwarded cameras and the others, most recent speaker first.
+
+    Once per tick for the whole room; videos_for() then takes each viewer's share. Peers who
+    never spoke keep the order given (the sort is stable).
+    """
     always_set = set(always)
-    chosen += [(peer, "camera") for peer in cameras if peer in always_set and peer != viewer]
-    others = [peer for peer in cameras if peer not in always_set and peer != viewer]
-    order = {peer: i for i, peer in enumerate(others)}
-    others.sort(key=lambda peer: (-last_spoke.get(peer, 0.0), order[peer]))
-    chosen += [(peer, "camera") for peer in others[:last_n]]
+    pinned = [peer for peer in cameras if peer in always_set]
+    ranked = [peer for peer in cameras if peer not in always_set]
+    ranked.sort(key=lambda peer: -last_spoke.get(peer, 0.0))
+    return pinned, ranked
+
+
+def videos_for(
+    viewer: str, screens: Sequence[str], pinned: Sequence[str], ranked: Sequence[str], last_n: int
+) -> list[tuple[str, str]]:
+    """Return one viewer's videos from rank_cameras(): never its own."""
+    chosen: list[tuple[str, str]] = [(peer, "screen") for peer in screens if peer != viewer]
+    chosen += [(peer, "camera") for peer in pinned if peer != viewer]
+    chosen += [(peer, "camera") for peer in [peer for peer in ranked if peer != viewer][:last_n]]
     return chosen
 
 

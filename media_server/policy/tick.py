@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 from ..protocol import Layer, Quality
-from .selection import SPEAKING_LEVEL, assign_slots, select_loudest, select_video, speaking_ids
+from .selection import SPEAKING_LEVEL, assign_slots, rank_cameras, select_loudest, speaking_ids, videos_for
 
 T = TypeVar("T", bound=Hashable)
 
@@ -132,11 +132,25 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
         live[peer.id] = {"audio": peer.level is not None, "video": camera, "screen": screen}
     loud = tuple(select_loudest(levels, state.loudest, loudest + 1))
     always = [peer.id for peer in state.peers.values() if peer.always_forward]
-    # viewers who publish nothing the policies rank see the same sources, and most keep the
-    # same slots from tick to tick: one choice per distinct case (a lecture: one in all)
-    involved = set(loud) | set(cameras) | set(screens) | set(always)
+    pinned, ranked = rank_cameras(cameras, always, last_spoke)
+    # A viewer's own sources are the only thing that makes its choice its own: one that is none of
+    # the loud speakers, screens, always-forwarded or last-N cameras sees the same sources as any
+    # other such viewer, and most keep the same slots from tick to tick: one choice per distinct
+    # case (a lecture: one in all; a discussion of 40: about last N + a few)
+    involved = set(loud) | set(screens) | set(pinned) | set(ranked[:last_n] if last_n >= 0 else ranked)
     cases: dict[tuple[object, ...], tuple[tuple[Key | None, ...], tuple[Key | None, ...], float, float, float]] = {}
     viewers: dict[str, ViewerChoice] = {}
+    # what a source costs on a layer, once per tick
+    costs: dict[tuple[Key, Layer], float] = {}
+
+    def cost(key: Key | None, layer: Layer) -> float:
+        if key is None:
+            return 0.0
+        found = costs.get((key, layer))
+        if found is None:
+            found = costs[key, layer] = state.rate(state.find(key, layer))
+        return found
+
     # most viewers' slots forward the same tracks as others': what they cost, once each
     sending: dict[tuple[T | None, ...], float] = {}
     for viewer in state.peers.values():
@@ -148,16 +162,16 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
             speakers: list[Key] = [(p, "microphone") for p in loud if p != viewer.id]
             videos: list[Key] = []
             if viewer.quality != "audio":
-                videos = select_video(viewer.id, cameras, screens, always, last_spoke, last_n)
-            audio = tuple(assign_slots(list(viewing.audio), speakers[:loudest]))
-            video = tuple(assign_slots(list(viewing.video), videos))
+                videos = videos_for(viewer.id, screens, pinned, ranked, last_n)
+            audio = tuple(assign_slots(viewing.audio, speakers[:loudest]))
+            video = tuple(assign_slots(viewing.video, videos))
             # what a case's sources cost on each camera layer, and the sound alone
-            sound = sum(state.rate(state.find(key, "normal")) for key in audio if key is not None)
+            sound = sum([cost(key, "normal") for key in audio])
             cases[case] = (
                 audio,
                 video,
-                sound + sum(state.rate(state.find(key, "normal")) for key in video if key is not None),
-                sound + sum(state.rate(state.find(key, "low")) for key in video if key is not None),
+                sound + sum([cost(key, "normal") for key in video]),
+                sound + sum([cost(key, "low") for key in video]),
                 sound,
             )
         audio, video, need_normal, need_low, need_audio = cases[case]

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from media_server.policy import PeerState, RoomState, Viewing, choose, place
+import random
+
+from media_server.policy import (
+    Choice,
+    PeerState,
+    RoomState,
+    ViewerChoice,
+    Viewing,
+    assign_slots,
+    choose,
+    place,
+    select_video,
+)
 from media_server.policy.tick import (
     SUSPEND_AFTER_S,
     camera_layers,
@@ -11,6 +23,7 @@ from media_server.policy.tick import (
     video_layer,
     watched_layers,
 )
+from media_server.protocol import Layer
 
 SPEAKING, SILENT = 10, 127
 EMPTY: Viewing[str] = Viewing((None, None, None), (None, None, None, None))
@@ -133,3 +146,64 @@ def test_what_a_viewer_gets_is_told_against_what_it_chose() -> None:
     assert effective_quality("normal", "off") == "audio"
     assert effective_quality("low", "low") == "low"
     assert effective_quality("normal", "normal") == "normal"
+
+
+def test_viewers_sharing_a_case_get_what_each_would_get_alone() -> None:
+    """choose() computes one choice per distinct case; each viewer's must be its own, worked out alone."""
+    rnd = random.Random(19)
+    for _ in range(400):
+        state = random_room(rnd)
+        loudest, last_n = rnd.randint(1, 4), rnd.randint(0, 7)
+        choice = choose(state, 100.0, loudest=loudest, last_n=last_n)
+        assert choice.viewers, "every room has viewers"
+        for viewer_id, got in choice.viewers.items():
+            assert got == alone(state, choice, viewer_id, loudest=loudest, last_n=last_n)
+
+
+def random_room(rnd: random.Random) -> RoomState[str]:
+    """A room of 2-14 peers: random tracks, levels, past speakers, flags, and slots already in use."""
+    names = [f"p{i}" for i in range(rnd.randint(2, 14))]
+    keys = [(name, source) for name in names for source in ("microphone", "camera", "screen")]
+    peers: dict[str, PeerState[str]] = {}
+    bitrates: dict[str, float] = {}
+    for name in names:
+        tracks: dict[tuple[str, str], str] = {}
+        for source, layer in (("microphone", "normal"), ("camera", "normal"), ("camera", "low"), ("screen", "normal")):
+            if rnd.random() < 0.6:
+                tracks[source, layer] = track = f"{name}/{source}/{layer}"
+                bitrates[track] = float(rnd.choice([0, 40_000, 150_000, 600_000]))
+        level = rnd.choice([SPEAKING, 45, 60, SILENT]) if ("microphone", "normal") in tracks else None
+
+        def slots(count: int) -> tuple[tuple[str, str] | None, ...]:
+            used = rnd.sample(keys, min(count, len(keys)))
+            return tuple(key if rnd.random() < 0.5 else None for key in used) + (None,) * (count - len(used))
+
+        forwarding = tuple(rnd.choice([None, *bitrates]) for _ in range(3))
+        viewing = Viewing(slots(3), slots(9), forwarding) if rnd.random() < 0.9 else None
+        peers[name] = PeerState(
+            name, tracks, level, rnd.choice([0.0, 0.0, 50.0, 90.0, 99.9]), rnd.random() < 0.1,
+            rnd.choice(["normal", "normal", "low", "audio"]), viewing,
+        )  # fmt: skip
+    return RoomState(peers, tuple(rnd.sample(names, rnd.randint(0, 2))), bitrates)
+
+
+def alone(state: RoomState[str], choice: Choice, viewer_id: str, *, loudest: int, last_n: int) -> ViewerChoice:
+    """One viewer's choice from the selection rules themselves, sharing nothing with another viewer."""
+    viewer = state.peers[viewer_id]
+    assert viewer.viewing is not None
+    speakers = [(peer, "microphone") for peer in choice.loudest if peer != viewer_id][:loudest]
+    videos: list[tuple[str, str]] = []
+    if viewer.quality != "audio":
+        cameras = [peer for peer, live in choice.live.items() if live["video"]]
+        screens = [peer for peer, live in choice.live.items() if live["screen"]]
+        always = [peer.id for peer in state.peers.values() if peer.always_forward]
+        videos = select_video(viewer_id, cameras, screens, always, choice.last_spoke, last_n)
+    audio = tuple(assign_slots(list(viewer.viewing.audio), speakers))
+    video = tuple(assign_slots(list(viewer.viewing.video), videos))
+
+    def cost(keys: tuple[tuple[str, str] | None, ...], layer: Layer) -> float:
+        return sum(state.rate(state.find(key, layer)) for key in keys if key is not None)
+
+    sound = cost(audio, "normal")
+    sent = sum(state.rate(track) for track in viewer.viewing.forwarding)
+    return ViewerChoice(audio, video, sound + cost(video, "normal"), sound + cost(video, "low"), sound, sent)

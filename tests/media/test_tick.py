@@ -7,6 +7,7 @@ choice (its own microphone or camera back, a speaker's exclusion applied to ever
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,7 +44,12 @@ def publisher(peer: str, level: int | None, camera: bool) -> Any:
         tracks["mic"].level = level
     if camera:
         tracks["cam"] = live_track(peer, "camera")
-    return SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
+    return SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrates=rates(tracks, lambda track: 0.0))
+
+
+def rates(tracks: dict[str, Any], bps: Callable[[Any], float]) -> Callable[[dict[Any, float]], None]:
+    """A fake publisher's Publisher.bitrates: each of its tracks at bps(track)."""
+    return lambda into: into.update({track: bps(track) for track in tracks.values()})
 
 
 def subscriber() -> Any:
@@ -125,7 +131,7 @@ async def test_viewers_sharing_a_choice_still_get_the_camera_layer_their_own_lin
     teacher.publisher = SimpleNamespace(
         tracks=tracks,
         measure=lambda now: None,
-        bitrate=lambda track: 1_000_000.0 if track.layer == "normal" else 100_000.0,
+        bitrates=rates(tracks, lambda track: 1_000_000.0 if track.layer == "normal" else 100_000.0),
     )
     room.peers["teacher"] = teacher
     for name, estimate in (("weak", 300_000.0), ("strong", 5_000_000.0), ("unknown", None)):
@@ -160,16 +166,18 @@ async def test_a_link_too_weak_for_the_low_cameras_gets_the_sound_only_and_is_to
     room = Room("r")
     teacher = Peer("teacher", permissions=Permissions(audio=True, video=True, screen=True, always_forward=True))
     tracks = {}
-    rates = {}
+    bps_of = {}
     for name, (source, layer, bps) in {
         "mic": ("microphone", "normal", 40_000.0),
         "cam": ("camera", "normal", 1_000_000.0),
         "cam-low": ("camera", "low", 100_000.0),
     }.items():
         tracks[name] = live_track("teacher", source, layer)
-        rates[id(tracks[name])] = bps
+        bps_of[id(tracks[name])] = bps
     tracks["mic"].level = 10  # speaking
-    teacher.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda t: rates[id(t)])
+    teacher.publisher = SimpleNamespace(
+        tracks=tracks, measure=lambda now: None, bitrates=rates(tracks, lambda t: bps_of[id(t)])
+    )
     room.peers["teacher"] = teacher
     estimates = {"phone": 50_000.0, "computer": 5_000_000.0}
     for name in estimates:
@@ -226,7 +234,9 @@ async def test_a_camera_nobody_watches_sends_only_its_low_layer_until_someone_do
         tracks = {layer: live_track(name, "camera", layer) for layer in ("normal", "low")}
         tracks["mic"] = live_track(name, "microphone")
         tracks["mic"].level = 10 if name == "teacher" else 127
-        peer.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
+        peer.publisher = SimpleNamespace(
+            tracks=tracks, measure=lambda now: None, bitrates=rates(tracks, lambda track: 0.0)
+        )
         room.peers[name] = peer
     for name in ("ben", "chloe"):
         viewer = Peer(name, permissions=Permissions(audio=True, video=True, screen=True))
@@ -270,7 +280,9 @@ async def test_the_normal_layer_is_kept_for_a_while_before_it_is_suspended() -> 
     room = Room("r")
     teacher = Peer("teacher", permissions=Permissions(audio=True, video=True, screen=True, always_forward=True))
     tracks = {layer: live_track("teacher", "camera", layer) for layer in ("normal", "low")}
-    teacher.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrate=lambda track: 0.0)
+    teacher.publisher = SimpleNamespace(
+        tracks=tracks, measure=lambda now: None, bitrates=rates(tracks, lambda track: 0.0)
+    )
     room.peers["teacher"] = teacher
     await node._update_locked(room)
     await node._update_locked(room)
