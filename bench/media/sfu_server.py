@@ -236,6 +236,7 @@ async def main() -> None:
         for _ in range(int(args.lifetime / 2)):
             await asyncio.sleep(2)
             profiler.dump_stats(f"{profile}.{'echo' if args.echo else 'node'}.{os.getpid()}")
+            profiler.enable()  # dump_stats() stops the profiler
 
 
 if __name__ == "__main__":
