@@ -12,8 +12,8 @@ Prints, per room, the median over --repeat runs of the µs per tick, and how man
 its viewers got (a viewer whose own sources are not chosen shares the others' case, computed once).
 
 The tick on a real node also reads the room (Room.state, Publisher.measure) and applies the
-choice to the slots; on this machine that roughly doubles or triples these figures, and cold
-caches (a tick every 200 ms between the forwarder's packets) add more: see docs/benchmarks.md.
+choice to the slots, on caches the forwarder's packets emptied since the room's last tick 200 ms
+before: timed in place on this machine it cost 4 to 6 times these figures (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def room(size: int, cameras: int, speakers: int, *, layers: tuple[str, ...] = ("
             for layer in layers:
                 tracks["camera", layer] = f"{name}/camera/{layer}"
                 bitrates[f"{name}/camera/{layer}"] = 600_000.0 if layer == "normal" else 150_000.0
-        viewing = Viewing((None,) * AUDIO_SLOTS, (None,) * VIDEO_SLOTS)
+        viewing: Viewing[str] = Viewing((None,) * AUDIO_SLOTS, (None,) * VIDEO_SLOTS)
         level = SPEAKING if i < speakers else SILENT
         # the first speakers spoke most recently; ten others spoke earlier in the lesson
         last_spoke = 0.0 if i >= speakers + 10 else 100.0 - i

@@ -398,7 +398,9 @@ static PyObject *Sender_add(Sender *self, PyObject *args) {
         .fd = fd, .srtp = (void *)(uintptr_t)srtp, .ssrc = ssrc, .stream = stream, .pt = (uint8_t)pt, .rate = rate};
     struct sockaddr_in *a4 = (struct sockaddr_in *)&out.addr;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&out.addr;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+    if (host[0] == '\0') {
+        out.addrlen = 0; /* a connected socket: sent without an address */
+    } else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons(port);
         out.addrlen = sizeof *a4;
@@ -505,6 +507,89 @@ static void send_out(Sender *self, Out *out, long long count) {
     }
 }
 
+/* Send one frame of a publisher's stream: a packet per payload, the marker bit on the last, each
+ * with a fresh header (b0, the peer's payload type, the next sequence number, ts, its SSRC), the
+ * header extension bytes ext, the payload (a VP8 payload's picture ID set to picture_id when it is
+ * 0 or more) and the bench stamp with the send time; protected and sent with sendmmsg(). Returns
+ * how many were sent with a stamp in [t0, t1). */
+static PyObject *Sender_frame(Sender *self, PyObject *args) {
+    Py_ssize_t index;
+    int b0, picture_id;
+    unsigned int ts;
+    Py_buffer ext;
+    PyObject *payloads;
+    long long t0, t1;
+    if (!PyArg_ParseTuple(args, "niIy*O!iLL", &index, &b0, &ts, &ext, &PyList_Type, &payloads, &picture_id, &t0, &t1))
+        return NULL;
+    if (index < 0 || index >= self->nouts) {
+        PyBuffer_Release(&ext);
+        PyErr_SetString(PyExc_IndexError, "no such peer");
+        return NULL;
+    }
+    Out *out = &self->outs[index];
+    Py_ssize_t count = PyList_GET_SIZE(payloads);
+    long long in_window = 0;
+    Py_ssize_t done = 0;
+    while (done < count) {
+        int k = 0;
+        int64_t t = 0;
+        while (k < GSO_SEGMENTS && done < count) {
+            PyObject *item = PyList_GET_ITEM(payloads, done);
+            int last = done == count - 1;
+            done++;
+            char *data;
+            Py_ssize_t size;
+            if (PyBytes_AsStringAndSize(item, &data, &size) < 0) {
+                PyBuffer_Release(&ext);
+                return NULL;
+            }
+            int len = 12 + (int)ext.len + (int)size + STAMP_SIZE;
+            if (len + SRTP_TRAILER > BUF) {
+                self->failed++;
+                continue;
+            }
+            unsigned char *p = self->buf + (size_t)k * BUF;
+            out->seq++;
+            p[0] = (unsigned char)b0;
+            p[1] = (unsigned char)(out->pt | (last ? 0x80 : 0));
+            p[2] = out->seq >> 8;
+            p[3] = out->seq & 0xFF;
+            put32(p + 4, ts);
+            put32(p + 8, out->ssrc);
+            memcpy(p + 12, ext.buf, (size_t)ext.len);
+            unsigned char *body = p + 12 + ext.len;
+            memcpy(body, data, (size_t)size);
+            if (picture_id >= 0 && size >= 4) {
+                body[2] = (unsigned char)(0x80 | ((picture_id >> 8) & 0x7F));
+                body[3] = (unsigned char)(picture_id & 0xFF);
+            }
+            unsigned char *s = body + size;
+            t = now_ns();
+            put32(s, MAGIC);
+            put32(s + 4, out->stream);
+            put32(s + 8, out->seq);
+            put64(s + 12, (uint64_t)t);
+            if (self->protect(out->srtp, p, &len) != 0) {
+                self->failed++;
+                continue;
+            }
+            self->iov[k].iov_base = p;
+            self->iov[k].iov_len = (size_t)len;
+            self->msgs[k].msg_hdr.msg_name = out->addrlen ? &out->addr : NULL;
+            self->msgs[k].msg_hdr.msg_namelen = out->addrlen;
+            k++;
+        }
+        if (k == 0) continue;
+        int n = sendmmsg(out->fd, self->msgs, k, MSG_DONTWAIT);
+        if (n < 0) n = 0;
+        self->failed += k - n;
+        self->sent += n;
+        if (t0 <= t && t < t1) in_window += n;
+    }
+    PyBuffer_Release(&ext);
+    return PyLong_FromLongLong(in_window);
+}
+
 /* Send every peer what its rate makes due after elapsed seconds; never more than 60 ms' worth. */
 static PyObject *Sender_tick(Sender *self, PyObject *arg) {
     double elapsed = PyFloat_AsDouble(arg);
@@ -534,6 +619,8 @@ static PyMethodDef Sender_methods[] = {
      "Add a peer: (fd, srtp_t address, host, port, ssrc, pt, stream id, pkt/s); return its index."},
     {"set_window", (PyCFunction)Sender_set_window, METH_VARARGS, "Set the window of send times, in ns."},
     {"tick", (PyCFunction)Sender_tick, METH_O, "Send what is due after this many seconds of sending."},
+    {"frame", (PyCFunction)Sender_frame, METH_VARARGS,
+     "Send a frame: (peer, b0, ts, ext, payloads, picture_id or -1, t0, t1); return how many were sent in the window."},
     {"stats", (PyCFunction)Sender_stats, METH_NOARGS, "Return the sender's counters."},
     {NULL},
 };

@@ -7,6 +7,10 @@ straight from the socket, decrypts it with the DTLS-SRTP session and counts its 
 buffer, no depacketizer, no decoder. With the bench's C extension (`_genfast.c`, built by
 setup.py) one NativeReader per process drains every subscriber socket with recvmmsg and does
 that in C; without it (or with BENCH_GENERATOR_C=0) asyncio reads each datagram for Python.
+A RawPublisher's frames go out through the extension too once DTLS-SRTP is up: each frame's
+packets are built (header, extensions, VP8 picture ID, stamp), protected with the connection's
+own libsrtp session and sent with one sendmmsg() on its ICE socket (`native_sender()`; with
+BENCH_GENERATOR_SEND_C=0 each packet goes through Output.send from Python, as before).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ POLL_S = float(os.environ.get("BENCH_POLL_MS", "1")) / 1000
 RECEIVE_BUFFER = 1 << 20
 NATIVE = _genfast is not None and os.environ.get("BENCH_GENERATOR_C", "1") != "0"
 """Whether subscribers are read in C (and the echo sends from C): the path that ran is reported."""
+NATIVE_SEND = NATIVE and os.environ.get("BENCH_GENERATOR_SEND_C", "1") != "0"
+"""Whether publishers' frames are built, protected and sent in C (RawPublisher; 0: in Python)."""
 
 
 def libsrtp_function(name: str) -> int:
@@ -189,6 +195,9 @@ class RawPublisher:
         self.window = window
         self._transceivers = []
         self._tasks: list[asyncio.Task[None]] = []
+        # stream id -> its peer in native_sender(), once DTLS-SRTP is up; empty: Python sends
+        self._native: dict[int, int] = {}
+        self._keepalive: Any = None
         for s in streams:
             kind = s.profile.kind
             transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")  # type: ignore[arg-type]
@@ -217,6 +226,14 @@ class RawPublisher:
         dtls = self._transceivers[0].sender.transport
         self._hook_feedback(dtls)
         self.output = Output(dtls)
+        target = self.output.native_target() if NATIVE_SEND else None
+        if isinstance(target, tuple):
+            # each frame built, protected and sent in C, one sendmmsg (the same socket, session, address)
+            self._keepalive, srtp, fd, address, _pairs, _pair = target
+            host, port = address if address is not None else ("", 0)
+            sender = native_sender()
+            for s in self.streams:
+                self._native[s.stream_id] = sender.add(fd, srtp, host, port, s.ssrc, s.pt, s.stream_id, 0.0)
 
     def _hook_feedback(self, dtls: RTCDtlsTransport) -> None:
         by_ssrc = {s.ssrc: s for s in self.streams}
@@ -271,14 +288,26 @@ class RawPublisher:
                     s.want_keyframe = False
                     s.last_keyframe = now
                     payloads = vp8_frame(s.profile, s.picture_id, keyframe=True)
+                    self._send(s, payloads)
+                elif s.stream_id in self._native:
+                    self._send(s, delta, s.picture_id)
                 else:
-                    payloads = [_with_picture_id(p, s.picture_id) for p in delta]
+                    self._send(s, [_with_picture_id(p, s.picture_id) for p in delta])
                 s.picture_id += 1
-                self._send(s, payloads)
             s.timestamp = (s.timestamp + ts_step) & 0xFFFFFFFF
 
-    def _send(self, s: Stream, payloads: list[bytes]) -> None:
+    def _send(self, s: Stream, payloads: list[bytes], picture_id: int = -1) -> None:
+        """Send a frame; picture_id, when 0 or more, is written into each VP8 payload on the way."""
         window = self.window
+        index = self._native.get(s.stream_id)
+        if index is not None:
+            b0 = 0x90 if s.ext else 0x80
+            sent = native_sender().frame(index, b0, s.timestamp, s.ext, payloads, picture_id, window.t0, window.t1)
+            if sent:
+                window.sent[s.stream_id] = window.sent.get(s.stream_id, 0) + sent
+            return
+        if picture_id >= 0:
+            payloads = [_with_picture_id(p, picture_id) for p in payloads]
         b0 = 0x90 if s.ext else 0x80
         last = len(payloads) - 1
         for i, payload in enumerate(payloads):
@@ -294,6 +323,17 @@ class RawPublisher:
         for task in self._tasks:
             task.cancel()
         await self.pc.close()
+
+
+_sender: Any = None
+
+
+def native_sender() -> Any:
+    """The process's one C sender of publishers' frames (_genfast.Sender)."""
+    global _sender
+    if _sender is None:
+        _sender = _genfast.Sender(libsrtp_function("srtp_protect"))
+    return _sender
 
 
 def _with_picture_id(payload: bytes, picture_id: int) -> bytes:

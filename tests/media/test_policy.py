@@ -41,6 +41,13 @@ def test_a_viewer_never_gets_its_own_video() -> None:
     assert chosen == [("b", "camera")]
 
 
+def test_a_recent_speaker_leaves_its_place_in_the_last_n_to_the_next_one() -> None:
+    # b spoke last: the others' last 2 are b and c; b's own are c and a (not only c)
+    spoke = {"a": 1.0, "b": 5.0, "c": 3.0}
+    assert select_video("d", ["a", "b", "c", "d"], [], [], spoke, 2) == [("b", "camera"), ("c", "camera")]
+    assert select_video("b", ["a", "b", "c", "d"], [], [], spoke, 2) == [("c", "camera"), ("a", "camera")]
+
+
 def test_slots_keep_their_sources_and_fill_free_ones() -> None:
     assert assign_slots(["x", None, "y"], ["y", "z"]) == ["z", None, "y"]
 

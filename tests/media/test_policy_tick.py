@@ -13,7 +13,6 @@ from media_server.policy import (
     assign_slots,
     choose,
     place,
-    select_video,
 )
 from media_server.policy.tick import (
     SUSPEND_AFTER_S,
@@ -149,21 +148,43 @@ def test_what_a_viewer_gets_is_told_against_what_it_chose() -> None:
 
 
 def test_viewers_sharing_a_case_get_what_each_would_get_alone() -> None:
-    """choose() computes one choice per distinct case; each viewer's must be its own, worked out alone."""
+    """choose() computes one choice per distinct case; each viewer's must be its own, worked out alone.
+
+    The rooms' slot layouts come from a small pool, so that many viewers share one (as in a room
+    where most slots hold the same speakers): a case shared where it must not be gives some
+    viewer another's choice.
+    """
     rnd = random.Random(19)
-    for _ in range(400):
+    shared = 0
+    for _ in range(600):
         state = random_room(rnd)
-        loudest, last_n = rnd.randint(1, 4), rnd.randint(0, 7)
+        loudest, last_n = rnd.randint(0, 4), rnd.randint(-3, 7)
         choice = choose(state, 100.0, loudest=loudest, last_n=last_n)
         assert choice.viewers, "every room has viewers"
         for viewer_id, got in choice.viewers.items():
-            assert got == alone(state, choice, viewer_id, loudest=loudest, last_n=last_n)
+            assert got == alone(state, choice, viewer_id, loudest=loudest, last_n=last_n), (viewer_id, last_n)
+        layouts = [
+            (peer.quality == "audio", peer.viewing.audio, peer.viewing.video)
+            for peer in state.peers.values()
+            if peer.viewing
+        ]
+        shared += len(layouts) - len(set(layouts))
+    assert shared > 1000, "the rooms give viewers the same slots, or nothing is shared"
 
 
 def random_room(rnd: random.Random) -> RoomState[str]:
-    """A room of 2-14 peers: random tracks, levels, past speakers, flags, and slots already in use."""
+    """A room of 2-14 peers: random tracks, levels, past speakers (ties too), flags, and slots in use.
+
+    Each peer's slots are one of three layouts of the room (two random ones and all empty).
+    """
     names = [f"p{i}" for i in range(rnd.randint(2, 14))]
     keys = [(name, source) for name in names for source in ("microphone", "camera", "screen")]
+
+    def slots(count: int) -> tuple[tuple[str, str] | None, ...]:
+        used = rnd.sample(keys, min(count, len(keys)))
+        return tuple(key if rnd.random() < 0.5 else None for key in used) + (None,) * (count - len(used))
+
+    layouts = [Viewing(slots(3), slots(9)), Viewing(slots(3), slots(9)), Viewing((None,) * 3, (None,) * 9)]
     peers: dict[str, PeerState[str]] = {}
     bitrates: dict[str, float] = {}
     for name in names:
@@ -173,31 +194,37 @@ def random_room(rnd: random.Random) -> RoomState[str]:
                 tracks[source, layer] = track = f"{name}/{source}/{layer}"
                 bitrates[track] = float(rnd.choice([0, 40_000, 150_000, 600_000]))
         level = rnd.choice([SPEAKING, 45, 60, SILENT]) if ("microphone", "normal") in tracks else None
-
-        def slots(count: int) -> tuple[tuple[str, str] | None, ...]:
-            used = rnd.sample(keys, min(count, len(keys)))
-            return tuple(key if rnd.random() < 0.5 else None for key in used) + (None,) * (count - len(used))
-
+        layout = rnd.choice(layouts)
         forwarding = tuple(rnd.choice([None, *bitrates]) for _ in range(3))
-        viewing = Viewing(slots(3), slots(9), forwarding) if rnd.random() < 0.9 else None
+        viewing = Viewing(layout.audio, layout.video, forwarding) if rnd.random() < 0.9 or name == "p0" else None
         peers[name] = PeerState(
-            name, tracks, level, rnd.choice([0.0, 0.0, 50.0, 90.0, 99.9]), rnd.random() < 0.1,
+            name, tracks, level, rnd.choice([0.0, 0.0, 50.0, 90.0, 90.0, 99.9]), rnd.random() < 0.1,
             rnd.choice(["normal", "normal", "low", "audio"]), viewing,
         )  # fmt: skip
     return RoomState(peers, tuple(rnd.sample(names, rnd.randint(0, 2))), bitrates)
 
 
 def alone(state: RoomState[str], choice: Choice, viewer_id: str, *, loudest: int, last_n: int) -> ViewerChoice:
-    """One viewer's choice from the selection rules themselves, sharing nothing with another viewer."""
+    """One viewer's choice from the rules written out (docs/media.md, "Scale policies"), sharing nothing.
+
+    Audio: the loud speakers but the viewer, at most `loudest`. Video: every screen but the
+    viewer's, the always-forwarded cameras but the viewer's, then the other cameras, most recent
+    speaker first (never spoke: in the room's order), at most last_n. Slots keep what they hold.
+    """
     viewer = state.peers[viewer_id]
     assert viewer.viewing is not None
     speakers = [(peer, "microphone") for peer in choice.loudest if peer != viewer_id][:loudest]
     videos: list[tuple[str, str]] = []
     if viewer.quality != "audio":
-        cameras = [peer for peer, live in choice.live.items() if live["video"]]
-        screens = [peer for peer, live in choice.live.items() if live["screen"]]
-        always = [peer.id for peer in state.peers.values() if peer.always_forward]
-        videos = select_video(viewer_id, cameras, screens, always, choice.last_spoke, last_n)
+        order = list(state.peers)
+        cameras = [peer for peer in order if choice.live[peer]["video"] and peer != viewer_id]
+        always = [peer for peer in cameras if state.peers[peer].always_forward]
+        others = sorted(
+            (peer for peer in cameras if not state.peers[peer].always_forward),
+            key=lambda peer: (-choice.last_spoke[peer], order.index(peer)),
+        )
+        videos = [(peer, "screen") for peer in order if choice.live[peer]["screen"] and peer != viewer_id]
+        videos += [(peer, "camera") for peer in always] + [(peer, "camera") for peer in others[:last_n]]
     audio = tuple(assign_slots(list(viewer.viewing.audio), speakers))
     video = tuple(assign_slots(list(viewer.viewing.video), videos))
 
