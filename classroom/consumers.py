@@ -283,7 +283,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _run(self, handler: Any, message: p.ClientMessage) -> p.Ok | Refused | None:
         actor = load_actor(self.room_id, self.user, self.moderator)
         try:
-            result: p.Ok | None = handler(actor, message)
+            # the action's events leave together when it ends: one message per group, in order
+            with events.together():
+                result: p.Ok | None = handler(actor, message)
         except Refused as refused:
             return refused
         return result

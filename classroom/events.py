@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -126,15 +128,27 @@ class Fanout:
         self.locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def submit(self, group: str, event: dict[str, Any]) -> None:
-        room = room_of(group)
-        batched = event.get("type") in BATCHED
-        if batched and room in self.busy:
-            self.pending.setdefault(room, []).append((group, event))
+        await self.submit_many([(group, event)])
+
+    async def submit_many(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send events in order; those of one room that follow each other leave together."""
+        start = 0
+        while start < len(batch):
+            room = room_of(batch[start][0])
+            end = start + 1
+            while end < len(batch) and room_of(batch[end][0]) == room:
+                end += 1
+            await self._submit_room(room, batch[start:end])
+            start = end
+
+    async def _submit_room(self, room: str, items: list[tuple[str, dict[str, Any]]]) -> None:
+        batched = [event.get("type") in BATCHED for _, event in items]
+        if all(batched) and room in self.busy:
+            self.pending.setdefault(room, []).extend(items)
             return
         async with self._lock(room):
-            await self._send(self.pending.pop(room, []))
-            await self._send([(group, event)])
-        if batched and room not in self.busy:
+            await self._send(self.pending.pop(room, []) + items)
+        if any(batched) and room not in self.busy:
             self.busy.add(room)
             self.loop.create_task(self._drain(room))
 
@@ -156,19 +170,12 @@ class Fanout:
 
     async def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         """Send in order, one channel-layer message per run of events to the same group."""
-        start = 0
-        while start < len(batch):
-            group = batch[start][0]
-            end = start + 1
-            while end < len(batch) and batch[end][0] == group:
-                end += 1
-            run = [event for _, event in batch[start:end]]
+        for group, run in _runs(batch):
             message = {"type": EVENT, "event": run[0]} if len(run) == 1 else {"type": EVENTS, "events": run}
             try:
                 await group_send(group, message)
             except Exception:
                 log.exception("could not send %d events to %s", len(run), group)
-            start = end
 
 
 def room_of(group: str) -> str:
@@ -191,21 +198,83 @@ def serve(loop: asyncio.AbstractEventLoop) -> None:
         _fanout = Fanout(loop, settings.ROOM_PRESENCE_BATCH_SECONDS)
 
 
+# The events of the database turn running in this thread, while `together()` collects them.
+_turn = threading.local()
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """Send the events this block sends on commit when it ends, one channel-layer message per group.
+
+    For one action's database turn: a raised hand's `hands` and `participant.updated` are one
+    `PUBLISH`, not two (issue 19: each round trip is wake-ups of processes waiting for a CPU).
+    The order is kept: a control or a media call sent on commit meanwhile first sends the events
+    collected before it. They go when the block ends, whatever it raises: what they tell is
+    committed. Nested blocks send with the outermost.
+    """
+    if getattr(_turn, "events", None) is not None:
+        yield
+        return
+    _turn.events = []
+    try:
+        yield
+    finally:
+        _flush_turn()
+        _turn.events = None
+
+
+def _flush_turn() -> None:
+    """Send what together() collected so far (a control or a media call is about to go after it).
+
+    A failure is logged, never raised: the changes are committed (as `on_commit(robust=True)`).
+    """
+    collected: list[tuple[str, dict[str, Any]]] | None = getattr(_turn, "events", None)
+    if not collected:
+        return
+    batch = collected[:]
+    collected.clear()
+    try:
+        _send_events(batch)
+    except Exception:
+        log.exception("could not send %d events", len(batch))
+
+
 def _send_event(group: str, event: dict[str, Any]) -> None:
+    collected: list[tuple[str, dict[str, Any]]] | None = getattr(_turn, "events", None)
+    if collected is not None:
+        collected.append((group, event))
+        return
+    _send_events([(group, event)])
+
+
+def _send_events(batch: list[tuple[str, dict[str, Any]]]) -> None:
     fanout = _fanout
     if fanout is None or not fanout.loop.is_running() or settings.ROOM_PRESENCE_BATCH_SECONDS <= 0:
-        _group_send(group, {"type": EVENT, "event": event})
+        for group, run in _runs(batch):
+            _group_send(group, {"type": EVENT, "event": run[0]} if len(run) == 1 else {"type": EVENTS, "events": run})
         return
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is fanout.loop:  # never from the loop's own thread (no database there), but never block it
-        fanout.loop.create_task(fanout.submit(group, event))
+        fanout.loop.create_task(fanout.submit_many(batch))
         return
-    # Wait until the event is sent or queued: when it goes at once, as before, it reaches the
+    # Wait until the events are sent or queued: when they go at once, as before, they reach the
     # channel layer before the action's reply does.
-    asyncio.run_coroutine_threadsafe(fanout.submit(group, event), fanout.loop).result(timeout=SUBMIT_TIMEOUT_S)
+    asyncio.run_coroutine_threadsafe(fanout.submit_many(batch), fanout.loop).result(timeout=SUBMIT_TIMEOUT_S)
+
+
+def _runs(batch: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The events of a batch in order, one list per run of events to the same group."""
+    start = 0
+    while start < len(batch):
+        group = batch[start][0]
+        end = start + 1
+        while end < len(batch) and batch[end][0] == group:
+            end += 1
+        yield group, [event for _, event in batch[start:end]]
+        start = end
 
 
 SUBMIT_TIMEOUT_S = 15.0
@@ -224,9 +293,19 @@ def send_event_on_commit(group: str, event: Event) -> None:
 def send_control_on_commit(group: str, action: str, **data: Any) -> None:
     """Tell the consumers of a group to change their own state (join groups, close...)."""
     message = {"type": CONTROL, "action": action, **data}
-    transaction.on_commit(lambda: _group_send(group, message), robust=True)
+
+    def send() -> None:
+        _flush_turn()  # the events committed before it go first
+        _group_send(group, message)
+
+    transaction.on_commit(send, robust=True)
 
 
 def call_on_commit(function: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
     """Run an async function of the media bridge once the transaction commits (logged if it fails)."""
-    transaction.on_commit(lambda: async_to_sync(function)(*args, **kwargs), robust=True)
+
+    def call() -> None:
+        _flush_turn()  # the events committed before it go first
+        async_to_sync(function)(*args, **kwargs)
+
+    transaction.on_commit(call, robust=True)

@@ -75,8 +75,10 @@ def broadcast_participant(room: Room, participant: Participant, event: type[p.Ev
     notify_overview(room)
 
 
-def broadcast_hands(room: Room) -> None:
-    events.send_event_on_commit(events.room_group(room.pk), p.Hands(queue=serialize.hands_queue(room)))
+def broadcast_hands(room: Room, queue: list[str] | None = None) -> None:
+    """The raised hands to the whole room: `queue` when the caller read it, else read here."""
+    queue = serialize.hands_queue(room) if queue is None else queue
+    events.send_event_on_commit(events.room_group(room.pk), p.Hands(queue=queue))
     notify_overview(room)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import protocol as p
 from ..models import Participant
 from ..permissions import Actor, Refused, check_may_act_on_other, check_may_send
 from .common import broadcast_hands, broadcast_participant
+from .serialize import hands_of
 
 
 def check_hand(actor: Actor, message: p.HandRaise | p.HandLower) -> int:
@@ -29,7 +31,16 @@ def do_set_hand(actor: Actor, message: p.HandRaise | p.HandLower) -> None:
         if user_id != actor.user.pk and not present.exists():
             raise Refused("not_found", "No such participant here.")
         return  # already so
-    broadcast_hands(actor.room)
-    participant = present.select_related("user").first()
+    # the queue and the participant in one query: the raised hands present, and this one's row
+    rows = list(
+        Participant.objects.filter(
+            Q(connections__gt=0, listening=False, hand_raised_at__isnull=False) | Q(user_id=user_id),
+            room=actor.room,
+            status=Participant.Status.ADMITTED,
+        ).select_related("user")
+    )
+    queue = hands_of(row for row in rows if row.connections > 0 and not row.listening)
+    broadcast_hands(actor.room, queue)
+    participant = next((row for row in rows if row.user_id == user_id), None)
     if participant is not None:  # not gone meanwhile
         broadcast_participant(actor.room, participant, p.ParticipantUpdated)

@@ -103,3 +103,47 @@ async def test_a_failed_send_is_logged_and_the_room_goes_on(
     await fanout.submit(events.room_group(ROOM), joined("a"))
     assert log == [{"type": events.EVENT, "event": joined("a")}]
     assert "could not send 1 events" in caplog.text
+
+
+async def test_one_actions_events_leave_as_one_message_per_group_in_order(sent: list[Any]) -> None:
+    fanout = events.Fanout(asyncio.get_running_loop(), WINDOW)
+    room, moderators = events.room_group(ROOM), events.moderators_group(ROOM)
+    other_room = events.room_group(uuid.uuid4())
+    await fanout.submit_many([(room, chat("1")), (room, joined("a")), (moderators, chat("2")), (other_room, chat("3"))])
+    assert [(group, message["type"]) for group, message in sent] == [
+        (room, events.EVENTS),
+        (moderators, events.EVENT),
+        (other_room, events.EVENT),
+    ]
+    assert [message.get("events", [message.get("event")]) for _, message in sent] == [
+        [chat("1"), joined("a")],
+        [chat("2")],
+        [chat("3")],
+    ]
+    # the presence event among them opened the window: a join right after waits for it
+    await fanout.submit(room, joined("b"))
+    assert len(sent) == 3
+    await asyncio.sleep(WINDOW * 3)
+    assert frames(sent)[-1] == "-:participant.joined:b"
+
+
+class ActionFailed(Exception):
+    pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turns_events_wait_for_its_end_but_never_overtake_a_control(monkeypatch: pytest.MonkeyPatch) -> None:
+    """events.together(): events collected, a control (or media call) sends those before it first."""
+    log: list[tuple[str, str]] = []
+    monkeypatch.setattr(events, "_fanout", None)
+    monkeypatch.setattr(events, "_group_send", lambda group, message: log.append((group, message["type"])))
+    room = events.room_group(ROOM)
+    with pytest.raises(ActionFailed), events.together():  # autocommit: on_commit runs at once
+        events._send_event(room, chat("1"))
+        events._send_event(room, chat("2"))
+        assert log == []  # not yet
+        events.send_control_on_commit(room, "leave")
+        events._send_event(room, chat("3"))
+        raise ActionFailed("after its changes were committed")
+    # the two events as one message, the control after them, then the last event: sent all the same
+    assert log == [(room, events.EVENTS), (room, events.CONTROL), (room, events.EVENT)]

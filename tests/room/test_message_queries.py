@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
+from classroom import events
 from classroom import protocol as p
 from classroom.actions import presence
 from classroom.actions.common import load_actor
@@ -39,7 +40,9 @@ def test_a_hand_is_one_conditional_update_and_raising_it_again_changes_nothing(l
         presence.do_connect(str(lesson.pk), user)
     raised = _run(lesson, student, {"type": "hand.raise"})
     assert not any(query.startswith(("BEGIN", "SAVEPOINT")) or "FOR UPDATE" in query for query in raised), raised
-    assert sum(query.startswith("UPDATE") for query in raised) == 1
+    # the actor, the UPDATE, then the queue and the participant for the events in one SELECT
+    assert raised[1].startswith("UPDATE") and raised[2].startswith("SELECT"), raised
+    assert len(raised) == 5, raised  # and the participant's standing: a moderator? may they draw?
     first = Participant.objects.get(room=lesson, user=student).hand_raised_at
     assert first is not None
     again = _run(lesson, student, {"type": "hand.raise"})  # a second tab, or a double press
@@ -55,3 +58,22 @@ def test_a_moderator_lowering_the_hand_of_someone_not_in_the_room_is_not_found(l
     with pytest.raises(Refused) as refused:
         HANDLERS["hand.lower"](load_actor(str(lesson.pk), teacher, True), message)
     assert refused.value.code == "not_found"
+
+
+def test_a_hand_tells_the_room_in_one_channel_layer_message(
+    lesson, teacher, student, student2, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The queue and the participant's new state leave together, in this order (`events.together`)."""
+    for user in (teacher, student, student2):
+        presence.do_connect(str(lesson.pk), user)
+    _run(lesson, student2, {"type": "hand.raise"})
+    sent: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(events, "_group_send", lambda group, message: sent.append((group, message)))
+    # as the socket's database turn runs it (the test's transaction runs what waits for a commit)
+    with events.together(), django_capture_on_commit_callbacks(execute=True):
+        _run(lesson, student, {"type": "hand.raise"})
+    assert [(group, message["type"]) for group, message in sent] == [(events.room_group(lesson.pk), events.EVENTS)]
+    hands, updated = sent[0][1]["events"]  # type: ignore[misc]
+    assert hands == {"type": "hands", "queue": [str(student2.pk), str(student.pk)]}
+    assert updated["type"] == "participant.updated" and updated["participant"]["id"] == str(student.pk)
+    assert updated["participant"]["hand"] is True
