@@ -219,8 +219,12 @@ def together() -> Iterator[None]:
     try:
         yield
     finally:
-        _flush_turn()
-        _turn.events = None
+        try:
+            _flush_turn()
+        finally:
+            # whatever the flush raised (a cancelled turn's CancelledError too): the next turn
+            # of this thread must not find a collection open and keep its events
+            _turn.events = None
 
 
 def _flush_turn() -> None:
@@ -251,7 +255,11 @@ def _send_events(batch: list[tuple[str, dict[str, Any]]]) -> None:
     fanout = _fanout
     if fanout is None or not fanout.loop.is_running() or settings.ROOM_PRESENCE_BATCH_SECONDS <= 0:
         for group, run in _runs(batch):
-            _group_send(group, {"type": EVENT, "event": run[0]} if len(run) == 1 else {"type": EVENTS, "events": run})
+            message = {"type": EVENT, "event": run[0]} if len(run) == 1 else {"type": EVENTS, "events": run}
+            try:
+                _group_send(group, message)
+            except Exception:  # as each on_commit(robust=True) was: the other groups still get theirs
+                log.exception("could not send %d events to %s", len(run), group)
         return
     try:
         running = asyncio.get_running_loop()
@@ -290,12 +298,17 @@ def send_event_on_commit(group: str, event: Event) -> None:
     transaction.on_commit(lambda: _send_event(group, data), robust=True)
 
 
-def send_control_on_commit(group: str, action: str, **data: Any) -> None:
-    """Tell the consumers of a group to change their own state (join groups, close...)."""
+def send_control_on_commit(group: str, action: str, *, ordered: bool = True, **data: Any) -> None:
+    """Tell the consumers of a group to change their own state (join groups, close...).
+
+    `ordered`: the events collected by together() before it go first (False for a control that
+    only asks its consumers to read something again, such as the groups' overview).
+    """
     message = {"type": CONTROL, "action": action, **data}
 
     def send() -> None:
-        _flush_turn()  # the events committed before it go first
+        if ordered:
+            _flush_turn()  # the events committed before it go first
         _group_send(group, message)
 
     transaction.on_commit(send, robust=True)

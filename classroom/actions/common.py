@@ -63,7 +63,8 @@ OVERVIEW = "overview"
 def notify_overview(room: Room) -> None:
     """A group's people, hands or media changed: its lesson's moderators get a new `groups.overview`."""
     if room.kind == Room.Kind.GROUP and room.parent_id is not None:
-        events.send_control_on_commit(events.moderators_group(room.parent_id), OVERVIEW)
+        # it only makes them read the overview again: no need to send the turn's events first
+        events.send_control_on_commit(events.moderators_group(room.parent_id), OVERVIEW, ordered=False)
 
 
 def broadcast_participant(room: Room, participant: Participant, event: type[p.Event]) -> None:

@@ -147,3 +147,41 @@ def test_a_turns_events_wait_for_its_end_but_never_overtake_a_control(monkeypatc
         raise ActionFailed("after its changes were committed")
     # the two events as one message, the control after them, then the last event: sent all the same
     assert log == [(room, events.EVENTS), (room, events.CONTROL), (room, events.EVENT)]
+    assert events._turn.events is None  # the thread's next turn collects afresh
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_cancelled_while_sending_leaves_no_collection_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CancelledError in the flush (daphne cancelling a closed socket's turn) must not keep later events."""
+    log: list[str] = []
+
+    def cancelled(group: str, message: dict[str, Any]) -> None:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(events, "_fanout", None)
+    monkeypatch.setattr(events, "_group_send", cancelled)
+    with pytest.raises(asyncio.CancelledError), events.together():
+        events._send_event(events.room_group(ROOM), chat("1"))
+    assert events._turn.events is None
+    monkeypatch.setattr(events, "_group_send", lambda group, message: log.append(message["event"]["type"]))
+    events._send_event(events.room_group(ROOM), joined("a"))  # another turn's, outside together()
+    assert log == ["participant.joined"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_group_that_cannot_be_sent_to_does_not_cost_the_others_their_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried: list[str] = []
+
+    def send(group: str, message: dict[str, Any]) -> None:
+        tried.append(group)
+        if group == events.room_group(ROOM):
+            raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(events, "_fanout", None)
+    monkeypatch.setattr(events, "_group_send", send)
+    with events.together():
+        events._send_event(events.room_group(ROOM), chat("1"))
+        events._send_event(events.moderators_group(ROOM), chat("2"))
+    assert tried == [events.room_group(ROOM), events.moderators_group(ROOM)]

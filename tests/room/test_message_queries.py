@@ -3,6 +3,8 @@ each costs milliseconds (docs/protocol.md, "Round trips per message")."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,6 +15,7 @@ from classroom import protocol as p
 from classroom.actions import presence
 from classroom.actions.common import load_actor
 from classroom.actions.dispatch import HANDLERS
+from classroom.consumers import RoomConsumer
 from classroom.models import ChatMessage, Participant, Room
 from classroom.permissions import Refused
 
@@ -60,18 +63,18 @@ def test_a_moderator_lowering_the_hand_of_someone_not_in_the_room_is_not_found(l
     assert refused.value.code == "not_found"
 
 
-def test_a_hand_tells_the_room_in_one_channel_layer_message(
-    lesson, teacher, student, student2, monkeypatch, django_capture_on_commit_callbacks
-):
+@pytest.mark.django_db(transaction=True)  # autocommit: the events leave as the socket's turn ends
+def test_a_hand_tells_the_room_in_one_channel_layer_message(lesson, teacher, student, student2, monkeypatch):
     """The queue and the participant's new state leave together, in this order (`events.together`)."""
     for user in (teacher, student, student2):
         presence.do_connect(str(lesson.pk), user)
     _run(lesson, student2, {"type": "hand.raise"})
     sent: list[tuple[str, dict[str, object]]] = []
     monkeypatch.setattr(events, "_group_send", lambda group, message: sent.append((group, message)))
-    # as the socket's database turn runs it (the test's transaction runs what waits for a commit)
-    with events.together(), django_capture_on_commit_callbacks(execute=True):
-        _run(lesson, student, {"type": "hand.raise"})
+    # the socket's own database turn
+    socket = SimpleNamespace(room_id=str(lesson.pk), user=student, moderator=False)
+    message = p.parse_client_message({"type": "hand.raise"})
+    assert RoomConsumer._run(socket, HANDLERS["hand.raise"], message) is None  # type: ignore[arg-type]
     assert [(group, message["type"]) for group, message in sent] == [(events.room_group(lesson.pk), events.EVENTS)]
     hands, updated = sent[0][1]["events"]  # type: ignore[misc]
     assert hands == {"type": "hands", "queue": [str(student2.pk), str(student.pk)]}
