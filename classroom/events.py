@@ -171,9 +171,8 @@ class Fanout:
     async def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         """Send in order, one channel-layer message per run of events to the same group."""
         for group, run in _runs(batch):
-            message = {"type": EVENT, "event": run[0]} if len(run) == 1 else {"type": EVENTS, "events": run}
             try:
-                await group_send(group, message)
+                await group_send(group, _message(run))
             except Exception:
                 log.exception("could not send %d events to %s", len(run), group)
 
@@ -255,9 +254,8 @@ def _send_events(batch: list[tuple[str, dict[str, Any]]]) -> None:
     fanout = _fanout
     if fanout is None or not fanout.loop.is_running() or settings.ROOM_PRESENCE_BATCH_SECONDS <= 0:
         for group, run in _runs(batch):
-            message = {"type": EVENT, "event": run[0]} if len(run) == 1 else {"type": EVENTS, "events": run}
             try:
-                _group_send(group, message)
+                _group_send(group, _message(run))
             except Exception:  # as each on_commit(robust=True) was: the other groups still get theirs
                 log.exception("could not send %d events to %s", len(run), group)
         return
@@ -271,6 +269,11 @@ def _send_events(batch: list[tuple[str, dict[str, Any]]]) -> None:
     # Wait until the events are sent or queued: when they go at once, as before, they reach the
     # channel layer before the action's reply does.
     asyncio.run_coroutine_threadsafe(fanout.submit_many(batch), fanout.loop).result(timeout=SUBMIT_TIMEOUT_S)
+
+
+def _message(run: list[dict[str, Any]]) -> dict[str, Any]:
+    """The channel-layer message of a run of events to one group: one event, or a batch."""
+    return {"type": EVENT, "event": run[0]} if len(run) == 1 else {"type": EVENTS, "events": run}
 
 
 def _runs(batch: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:

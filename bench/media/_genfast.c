@@ -431,6 +431,14 @@ static PyObject *Sender_set_window(Sender *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* The bench stamp (packets.STAMP): magic, stream, sequence number, send time in ns. */
+static void put_stamp(unsigned char *s, uint32_t stream, uint32_t seq, int64_t t) {
+    put32(s, MAGIC);
+    put32(s + 4, stream);
+    put32(s + 8, seq);
+    put64(s + 12, (uint64_t)t);
+}
+
 /* Send k protected datagrams of size bytes each, laid end to end in self->buf; return how many went. */
 static int send_batch(Sender *self, Out *out, int k, int size) {
     if (self->gso && k > 1) {
@@ -483,12 +491,8 @@ static void send_out(Sender *self, Out *out, long long count) {
             put32(p + 4, out->ts);
             put32(p + 8, out->ssrc);
             /* the body's bytes are whatever the buffer held: only the stamp is read */
-            unsigned char *s = p + 12 + BODY;
             t = now_ns();
-            put32(s, MAGIC);
-            put32(s + 4, out->stream);
-            put32(s + 8, out->seq);
-            put64(s + 12, (uint64_t)t);
+            put_stamp(p + 12 + BODY, out->stream, out->seq, t);
             int len = 12 + BODY + STAMP_SIZE;
             if (self->protect(out->srtp, p, &len) != 0 || (size && len != size)) {
                 self->failed++;
@@ -563,12 +567,8 @@ static PyObject *Sender_frame(Sender *self, PyObject *args) {
                 body[2] = (unsigned char)(0x80 | ((picture_id >> 8) & 0x7F));
                 body[3] = (unsigned char)(picture_id & 0xFF);
             }
-            unsigned char *s = body + size;
             t = now_ns();
-            put32(s, MAGIC);
-            put32(s + 4, out->stream);
-            put32(s + 8, out->seq);
-            put64(s + 12, (uint64_t)t);
+            put_stamp(body + size, out->stream, out->seq, t);
             if (self->protect(out->srtp, p, &len) != 0) {
                 self->failed++;
                 continue;
