@@ -33,6 +33,7 @@ on 127.0.0.1 and 10.99.0.0/24 and whatever a run leaves behind dies with it.
 
     .venv/bin/python bench/school.py                       # the climb, about 2 minutes a step
     .venv/bin/python bench/school.py --classes 1 --spread 5 --window 8     # a quick look
+    .venv/bin/python bench/school.py --server-cpus 0 --generator-cpus 1   # the server on one core
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,35 @@ def tree_cpu(pid: int) -> float:
         total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
         todo += children.get(p, [])
     return total / CLK_TCK
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Run a process, its threads and its descendants on these CPUs (what they start later inherits it)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                os.sched_setaffinity(int(task), cpus)
+        except OSError:  # gone meanwhile
+            pass
+        todo += children.get(p, [])
+
+
+def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    """A Popen preexec_fn that runs the child on these CPUs (None: wherever the scheduler likes)."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def cpu_set(text: str) -> set[int] | None:
+    """'0' or '0,1' as a set of CPUs; '' as None."""
+    return {int(x) for x in text.split(",") if x.strip()} or None
 
 
 def machine_busy() -> float:
@@ -278,12 +309,14 @@ class Servers:
 
     named: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: list[int] = field(default_factory=list)
+    cpus: set[int] | None = None
+    """The CPUs the servers run on (--server-cpus); None: any."""
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         LOGS.mkdir(exist_ok=True)
         proc = subprocess.Popen(
             argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(LOGS / f"{name}.log", "wb"),
+            stderr=open(LOGS / f"{name}.log", "wb"), preexec_fn=pinned(self.cpus),
         )  # fmt: skip
         self.named[name] = proc
         return proc
@@ -300,11 +333,11 @@ class Servers:
                 proc.wait()
 
 
-def start_servers(env: dict[str, str], redis_url: str, tmp: Path, celery: bool) -> Servers:
+def start_servers(env: dict[str, str], redis_url: str, tmp: Path, celery: bool, cpus: set[int] | None) -> Servers:
     from bench.room_fanout import free_port
     from media_server import bus
 
-    servers = Servers()
+    servers = Servers(cpus=cpus)
     venv = Path(sys.executable).parent
     servers.ports = [free_port(), free_port()]
     for i, port in enumerate(servers.ports):
@@ -361,7 +394,12 @@ def run_step(args: argparse.Namespace, n: int, school: School, env: dict[str, st
         client.flushall()
     rooms = school.morning(n, args.students, args.cameras, args.recess)
     load_before = [round(x, 2) for x in os.getloadavg()]
-    servers = start_servers(env, redis.url, school.tmp, not args.no_celery)
+    server_cpus, generator_cpus = cpu_set(args.server_cpus), cpu_set(args.generator_cpus)
+    if server_cpus is not None:
+        # PostgreSQL and Redis outlive the steps: their backends and threads to come inherit it
+        pin_tree(school.postgres.process.pid, server_cpus)
+        pin_tree(redis.process.pid, server_cpus)
+    servers = start_servers(env, redis.url, school.tmp, not args.no_celery, server_cpus)
     workers: list[subprocess.Popen[str]] = []
     replies: list[dict[str, Any]] = []
     try:
@@ -375,6 +413,7 @@ def run_step(args: argparse.Namespace, n: int, school: School, env: dict[str, st
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=open(LOGS / f"generator-{i}.log", "w"),
+                    preexec_fn=pinned(generator_cpus),
                 )  # fmt: skip
             )
         for w in workers:
@@ -464,6 +503,7 @@ def run_step(args: argparse.Namespace, n: int, school: School, env: dict[str, st
         "rooms": rooms_out,
         "suffering": [r["name"] for r in rooms_out if r["fails"]],
         "not_judged": not_judged(parts, replies),
+        "server_cpus": args.server_cpus,
     }
 
 
@@ -534,8 +574,12 @@ def saturation(step: dict[str, Any]) -> str:
     cpu = step["window_cpu_pct"]
     machine = sum(cpu.values())
     capacity = 100 * (os.cpu_count() or 1)
+    server_cpus = cpu_set(step.get("server_cpus", ""))
+    server = machine - cpu["other"] - cpu.get("generator", 0)
     if pct >= 90:
         where = f"{name} saturated its one core ({pct:.0f} %)"
+    elif server_cpus is not None and server >= 90 * len(server_cpus):
+        where = f"the server's {len(server_cpus)} CPU(s) ({server:.0f} % of {100 * len(server_cpus)} %)"
     elif machine >= 0.9 * capacity and cpu["other"] >= 25:
         where = f"the machine's CPUs, {cpu['other']:.0f} % of them taken by other work"
     elif machine >= 0.9 * capacity:
@@ -625,6 +669,10 @@ def main() -> None:
     )
     parser.add_argument("--no-celery", action="store_true", help="without the Celery worker and beat")
     parser.add_argument("--no-stop", action="store_true", help="run every step even after one suffers")
+    parser.add_argument(
+        "--server-cpus", default="", help="CPUs for every server process, e.g. 0 (default: all share every CPU)"
+    )
+    parser.add_argument("--generator-cpus", default="", help="CPUs for the load generator, e.g. 1")
     parser.add_argument("--json", default=str(RESULTS), help="where to write the results ('' for nowhere)")
     args = parser.parse_args()
     climb = sorted({int(x) for x in args.classes.split(",") if x.strip()})
@@ -667,7 +715,9 @@ def main() -> None:
         print(
             f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; climb {climb}; "
             f"{args.students} students a class ({args.cameras} cameras), recess of {args.recess}; lessons start "
-            f"over {args.spread:.0f} s, students over {args.join:.0f} s; media window {args.window:.0f} s",
+            f"over {args.spread:.0f} s, students over {args.join:.0f} s; media window {args.window:.0f} s"
+            + (f"; server on CPUs {args.server_cpus}" if args.server_cpus else "")
+            + (f", generator on CPUs {args.generator_cpus}" if args.generator_cpus else ""),
             flush=True,
         )
         steps = []
