@@ -589,8 +589,9 @@ def saturation(step: dict[str, Any]) -> str:
     return (
         ", ".join(f"{fail} in {count} room(s)" for fail, count in counts.items())
         + f"; {where}; the machine at {machine:.0f} % of {capacity} % over the window "
-        f"(server {machine - cpu['other'] - cpu.get('generator', 0):.0f} %, generator {cpu.get('generator', 0):.0f} %, "
-        f"other work {cpu['other']:.0f} %)"
+        f"(server {server:.0f} %"
+        + (f" of its {100 * len(server_cpus)} % on CPUs {step['server_cpus']}" if server_cpus is not None else "")
+        + f", generator {cpu.get('generator', 0):.0f} %, other work {cpu['other']:.0f} %)"
     )
 
 
