@@ -44,6 +44,7 @@ from .protocol import (
     ServerMessage,
     ServerOffer,
     SetQuality,
+    SetTiles,
     SlotSource,
     Sources,
     ValidationError,
@@ -61,6 +62,9 @@ SpeakingCallback = Callable[[str, list[str]], Awaitable[None]]
 
 PARK_GRACE_S = 5.0
 """How long a peer that left a room keeps its connections, for a media.join `resume` elsewhere."""
+
+NOBODY: frozenset[str] = frozenset()
+"""No peer shown small (the audio slots')."""
 
 FULL_COLLECTION_EVERY = 100
 """Young collections between two full ones (Python's default: 10)."""
@@ -172,6 +176,8 @@ class MediaNode:
                 await pc.add_candidate(parsed.candidate, parsed.sdp_mid, parsed.sdp_mline_index)
             elif isinstance(parsed, SetQuality):
                 peer.quality = parsed.quality
+            elif isinstance(parsed, SetTiles):
+                peer.small = frozenset(parsed.small)
             elif isinstance(parsed, Restart):
                 if parsed.pc == "publish":
                     if peer.publisher is not None:
@@ -456,7 +462,7 @@ class MediaNode:
                 await self._on_speaking(room.id, list(choice.speaking))
         cameras: list[tuple[ViewerChoice, Camera]] = []
         # viewers sharing a choice and a camera layer share the tracks too
-        placed: dict[tuple[tuple[Key | None, ...], Layer], list[tuple[Key, Track] | None]] = {}
+        placed: dict[tuple[tuple[Key | None, ...], Layer, frozenset[str]], list[tuple[Key, Track] | None]] = {}
         for viewer in peers:
             viewed = choice.viewers.get(viewer.id)
             subscriber = viewer.subscriber
@@ -466,14 +472,14 @@ class MediaNode:
                 continue
             camera = self._camera_layer(viewer, subscriber, viewed, now)
             cameras.append((viewed, camera))
-            sides: tuple[tuple[list[Slot], tuple[Key | None, ...], Layer], ...] = (
-                (subscriber.audio_slots, viewed.audio, "normal"),
-                (subscriber.video_slots, video_keys(viewed, camera), video_layer(camera)),
+            sides: tuple[tuple[list[Slot], tuple[Key | None, ...], Layer, frozenset[str]], ...] = (
+                (subscriber.audio_slots, viewed.audio, "normal", NOBODY),
+                (subscriber.video_slots, video_keys(viewed, camera), video_layer(camera), viewed.small),
             )
-            for slots, sources, layer in sides:
-                tracks = placed.get((sources, layer))
+            for slots, sources, layer, small in sides:
+                tracks = placed.get((sources, layer, small))
                 if tracks is None:
-                    tracks = placed[sources, layer] = place(state, sources, layer)
+                    tracks = placed[sources, layer, small] = place(state, sources, layer, small)
                 _place(slots, tracks)
             keys = [slot.key for slot in subscriber.slots]
             if keys != subscriber.sent_sources:

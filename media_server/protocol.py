@@ -82,6 +82,21 @@ class SetQuality(Message):
     quality: Quality
 
 
+TILES_MAX = 64
+
+
+class SetTiles(Message):
+    """Which cameras this page shows small (its filmstrip's thumbnails), by peer (as in media.sources).
+
+    The forwarder sends those on their low layer (160x90), whatever this peer's quality allows;
+    the others as before. The list replaces the last one; an empty list puts every camera back.
+    A camera that every page shows small stops its normal layer after a while (media.camera_layers).
+    """
+
+    type: Literal["media.tiles"]
+    small: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=TILES_MAX)
+
+
 class Restart(Message):
     """Throw away one connection and negotiate a new one (aiortc has no ICE restart)."""
 
@@ -96,7 +111,7 @@ class Leave(Message):
 
 
 ClientMessage = Annotated[
-    Join | Offer | Answer | Candidate | SetQuality | Restart | Leave,
+    Join | Offer | Answer | Candidate | SetQuality | SetTiles | Restart | Leave,
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -228,6 +243,7 @@ __all__ = [
     "ServerMessage",
     "ServerOffer",
     "SetQuality",
+    "SetTiles",
     "SlotSource",
     "Sources",
     "ValidationError",

@@ -53,6 +53,8 @@ class Peer:
     unwatched_since: float | None = None
     # the token that lets this peer's connections move to another room (media.join `resume`)
     resume: str | None = None
+    # the peers whose camera its page shows small (media.tiles): their low layer is enough
+    small: frozenset[str] = frozenset()
 
     def state(self, now_ms: int) -> PeerState[Track]:
         """Return this peer as the policy tick sees it at now_ms."""
@@ -75,7 +77,7 @@ class Peer:
                 tuple([slot.track for slot in slots]),
             )
         return PeerState(
-            self.id, tracks, level, self.last_spoke, self.permissions.always_forward, self.quality, viewing
+            self.id, tracks, level, self.last_spoke, self.permissions.always_forward, self.quality, viewing, self.small
         )
 
 

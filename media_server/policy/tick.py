@@ -50,6 +50,8 @@ class PeerState(Generic[T]):
     always_forward: bool = False
     quality: Quality = "normal"
     viewing: Viewing[T] | None = None
+    small: frozenset[str] = frozenset()
+    """The peers whose camera its page shows small (`media.tiles`): it gets them on their low layer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class ViewerChoice:
     """The sound alone."""
     sent_bps: float
     """What its slots forward now."""
+    small: frozenset[str] = frozenset()
+    """The peers whose camera goes on its low layer whatever the viewer's camera layer (PeerState.small)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,14 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
         viewing = viewer.viewing
         if viewing is None:
             continue
-        case = (viewer.id if viewer.id in involved else None, viewer.quality == "audio", viewing.audio, viewing.video)
+        small = viewer.small
+        case = (
+            viewer.id if viewer.id in involved else None,
+            viewer.quality == "audio",
+            viewing.audio,
+            viewing.video,
+            small,
+        )
         if case not in cases:
             speakers: list[Key] = [(p, "microphone") for p in loud if p != viewer.id]
             videos: list[Key] = []
@@ -170,7 +181,7 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
             cases[case] = (
                 audio,
                 video,
-                sound + sum([cost(key, "normal") for key in video]),
+                sound + sum([cost(key, tile_layer(key, "normal", small)) for key in video]),
                 sound + sum([cost(key, "low") for key in video]),
                 sound,
             )
@@ -178,17 +189,34 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
         sent = sending.get(viewing.forwarding)
         if sent is None:
             sent = sending[viewing.forwarding] = sum(state.rate(track) for track in viewing.forwarding)
-        viewers[viewer.id] = ViewerChoice(audio, video, need_normal, need_low, need_audio, sent)
+        viewers[viewer.id] = ViewerChoice(audio, video, need_normal, need_low, need_audio, sent, small)
     return Choice(loud, last_spoke, live, viewers, speaking_ids(last_spoke, now))
 
 
-def place(state: RoomState[T], keys: Sequence[Key | None], layer: Layer) -> list[tuple[Key, T] | None]:
-    """Return the (source, track) each slot carries, on the given camera layer; None: nothing."""
+def place(
+    state: RoomState[T], keys: Sequence[Key | None], layer: Layer, small: frozenset[str] = frozenset()
+) -> list[tuple[Key, T] | None]:
+    """Return the (source, track) each slot carries, on the given camera layer; None: nothing.
+
+    The cameras of the `small` peers go on their low layer (tile_layer).
+    """
     placed: list[tuple[Key, T] | None] = []
     for key in keys:
-        track = state.find(key, layer) if key is not None else None
+        track = state.find(key, tile_layer(key, layer, small)) if key is not None else None
         placed.append((key, track) if key is not None and track is not None else None)
     return placed
+
+
+def tile_layer(key: Key | None, layer: Layer, small: frozenset[str]) -> Layer:
+    """Return the layer a source goes on for a viewer: a camera its page shows small on the low one.
+
+    A thumbnail (the filmstrip's tiles are about 140x100 CSS pixels) shows no more of the 640x360
+    layer than of the 160x90 one, which costs a fifth of the bits and a third of the packets.
+    Screens are never lowered: their text needs every pixel.
+    """
+    if key is not None and key[1] == "camera" and key[0] in small:
+        return "low"
+    return layer
 
 
 def video_keys(choice: ViewerChoice, camera: Camera) -> tuple[Key | None, ...]:
@@ -204,14 +232,15 @@ def video_layer(camera: Camera) -> Layer:
 def watched_layers(state: RoomState[T], viewers: Iterable[tuple[ViewerChoice, Camera]]) -> dict[str, set[str]]:
     """Return, per publisher, the camera layers its viewers get or asked for."""
     watched: dict[str, set[str]] = {}
-    for video, camera in {(choice.video, camera) for choice, camera in viewers}:
+    for video, camera, small in {(choice.video, camera, choice.small) for choice, camera in viewers}:
         if camera == "off":
             continue
         for key in video:
             if key is not None and key[1] == "camera":
+                layer = tile_layer(key, camera, small)
                 layers = watched.setdefault(key[0], set())
-                layers.add(camera)
-                found = state.find_layer(key, camera)
+                layers.add(layer)
+                found = state.find_layer(key, layer)
                 if found is not None:
                     layers.add(found[0])
     return watched

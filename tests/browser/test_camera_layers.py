@@ -1,9 +1,12 @@
-"""The teacher's page stops encoding its normal camera layer while nobody receives it.
+"""Camera layers in real Chromium pages through the real app.
 
-Real Chromium pages through the real app: when the only student picks low quality, the
-forwarder's tick sends `media.camera_layers` to the teacher's page after SUSPEND_AFTER_S, and the
-page deactivates the 640x360 encoding (its outbound bytes stop); the student picking normal
-quality again brings it back.
+The teacher's page stops encoding its normal camera layer while nobody receives it: when the
+only student picks low quality, the forwarder's tick sends `media.camera_layers` to the teacher's
+page after SUSPEND_AFTER_S, and the page deactivates the 640x360 encoding (its outbound bytes
+stop); the student picking normal quality again brings it back.
+
+A camera a page shows as a thumbnail (the filmstrip) comes on its 160x90 layer (`media.tiles`);
+on the stage, on its 640x360 one.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from .conftest import PageFactory, show_tab
-from .test_media_browser import enter, lesson_with_camera, wait_playing
+from .test_media_browser import enter, lesson_with_camera, turn_on, wait_playing
 
 pytestmark = pytest.mark.browser
 
@@ -87,3 +90,35 @@ def test_the_normal_layer_stops_while_nobody_receives_it_and_comes_back_when_a_s
             break
         student.wait_for_timeout(500)
     assert playing["width"] > 160 and playing["width"] * 9 == playing["height"] * 16
+
+
+def wait_width(page: Page, participant: str, small: bool, timeout_ms: int = 20_000) -> dict[str, Any]:
+    """Wait until a participant's camera plays here at the low layer's width (160) or above it."""
+    playing: dict[str, Any] = {}
+    for _ in range(timeout_ms // 500):
+        playing = wait_playing(page, participant)
+        if (playing["width"] <= 160) == small:
+            return playing
+        page.wait_for_timeout(500)
+    raise AssertionError(f"{participant}'s camera is not {'small' if small else 'large'}: {playing}")
+
+
+def test_a_thumbnail_gets_the_small_layer_and_the_stage_the_normal_one(logged_in_page: PageFactory) -> None:
+    teacher, url, teacher_id = lesson_with_camera(logged_in_page)
+    zoe = logged_in_page("zoe.bernard")
+    zoe_id = enter(zoe, url)
+    turn_on(zoe, "camera")
+    lea = logged_in_page("lea.martin")
+    enter(lea, url)
+    # Léa's stage features the teacher; Zoé's camera is a thumbnail in the filmstrip
+    wait_width(lea, teacher_id, small=False)
+    wait_width(lea, zoe_id, small=True)
+    expect(lea.locator(f'#stage-main video[data-participant="{teacher_id}"]')).to_have_count(1)
+    expect(lea.locator(f'#stage-thumbs video[data-participant="{zoe_id}"]')).to_have_count(1)
+    # the teacher still gets Zoé's normal layer: her own stage features her only student camera
+    wait_width(teacher, zoe_id, small=False)
+
+    # Léa pins Zoé: Zoé on the stage at 640x360, the teacher in the filmstrip at 160x90
+    lea.locator(f'[data-tile="{zoe_id}:camera"] .tile-pin').click()
+    wait_width(lea, zoe_id, small=False)
+    wait_width(lea, teacher_id, small=True)

@@ -104,6 +104,30 @@ async def test_low_quality_subscriber_gets_the_small_layer(classroom: Classroom)
             frame = await track.recv()
 
 
+async def test_a_camera_shown_small_gets_its_low_layer_and_back_when_shown_large(classroom: Classroom) -> None:
+    """media.tiles: the cameras a page lists as thumbnails come on their low layer, the others as before."""
+    alice, bob = classroom.browser("alice"), classroom.browser("bob")
+    await classroom.allow("alice")
+    await alice.publish({("camera", "normal"): PatternTrack(320, 180), ("camera", "low"): PatternTrack(160, 90)})
+    await bob.join()
+    mid = await bob.wait_frames("alice", "camera", count=3)
+    assert bob.subscribe_pc is not None
+    track = next(t.receiver.track for t in bob.subscribe_pc.getTransceivers() if t.mid == mid)
+    sizes = []
+
+    async def wait_size(size: tuple[int, int]) -> None:
+        async with asyncio.timeout(5):
+            while not sizes or sizes[-1] != size:
+                frame = await track.recv()
+                sizes.append((frame.width, frame.height))
+
+    await wait_size((320, 180))
+    await bob.send({"type": "media.tiles", "small": ["alice"]})
+    await wait_size((160, 90))
+    await bob.send({"type": "media.tiles", "small": []})
+    await wait_size((320, 180))
+
+
 async def test_speaking_microphone_is_forwarded(classroom: Classroom) -> None:
     alice, bob = classroom.browser("alice"), classroom.browser("bob")
     await classroom.allow("alice")

@@ -13,6 +13,7 @@ from media_server.policy import (
     assign_slots,
     choose,
     place,
+    tile_layer,
 )
 from media_server.policy.tick import (
     SUSPEND_AFTER_S,
@@ -140,6 +141,38 @@ def test_a_camera_nobody_watches_stops_its_normal_layer_after_a_while() -> None:
     assert camera_layers({"normal"}, set(), None, 0.0) is None
 
 
+def test_a_camera_shown_small_goes_on_its_low_layer_costs_it_and_is_watched_on_it() -> None:
+    """media.tiles: the viewer's thumbnails on their low layer, its large tiles and screens as chosen."""
+    small = frozenset({"ben"})
+    state = room(
+        publisher("ana", None, "normal", "low"),
+        publisher("ben", None, "normal", "low"),
+        PeerState("dan", {}, viewing=EMPTY, small=small),
+        publisher("eve"),
+        bitrates={
+            f"{p}/camera/{layer}": rate for p in ("ana", "ben") for layer, rate in (("normal", 600.0), ("low", 120.0))
+        },
+    )
+    dan, eve = (choose(state, 0.0, loudest=3, last_n=6).viewers[name] for name in ("dan", "eve"))
+    assert dan.small == small and eve.small == frozenset()
+    assert (dan.need_normal, dan.need_low) == (720.0, 240.0)  # ana normal, ben low; both low
+    assert (eve.need_normal, eve.need_low) == (1200.0, 240.0)
+    keys = [("ana", "camera"), ("ben", "camera"), ("ben", "screen"), None]
+    ben_screen = state.peers["ben"].tracks
+    assert ("screen", "normal") not in ben_screen  # (ben publishes no screen: its slot is empty)
+    assert place(state, keys, "normal", small) == [
+        (("ana", "camera"), "ana/camera/normal"),
+        (("ben", "camera"), "ben/camera/low"),
+        None,
+        None,
+    ]
+    assert place(state, keys, "low", small)[0] == (("ana", "camera"), "ana/camera/low")
+    assert tile_layer(("ben", "screen"), "normal", small) == "normal"  # screens are never lowered
+    # every viewer shows ben small: only ben's low layer is watched, so its normal one stops after a while
+    assert watched_layers(state, [(dan, "normal")]) == {"ana": {"normal"}, "ben": {"low"}}
+    assert watched_layers(state, [(dan, "normal"), (eve, "normal")]) == {"ana": {"normal"}, "ben": {"normal", "low"}}
+
+
 def test_what_a_viewer_gets_is_told_against_what_it_chose() -> None:
     assert effective_quality("normal", "low") == "low"
     assert effective_quality("normal", "off") == "audio"
@@ -195,11 +228,12 @@ def random_room(rnd: random.Random) -> RoomState[str]:
                 bitrates[track] = float(rnd.choice([0, 40_000, 150_000, 600_000]))
         level = rnd.choice([SPEAKING, 45, 60, SILENT]) if ("microphone", "normal") in tracks else None
         layout = rnd.choice(layouts)
+        small = frozenset(rnd.sample(names, rnd.randint(0, 2))) if rnd.random() < 0.3 else frozenset()
         forwarding = tuple(rnd.choice([None, *bitrates]) for _ in range(3))
         viewing = Viewing(layout.audio, layout.video, forwarding) if rnd.random() < 0.9 or name == "p0" else None
         peers[name] = PeerState(
             name, tracks, level, rnd.choice([0.0, 0.0, 50.0, 90.0, 90.0, 99.9]), rnd.random() < 0.1,
-            rnd.choice(["normal", "normal", "low", "audio"]), viewing,
+            rnd.choice(["normal", "normal", "low", "audio"]), viewing, small,
         )  # fmt: skip
     return RoomState(peers, tuple(rnd.sample(names, rnd.randint(0, 2))), bitrates)
 
@@ -229,8 +263,15 @@ def alone(state: RoomState[str], choice: Choice, viewer_id: str, *, loudest: int
     video = tuple(assign_slots(list(viewer.viewing.video), videos))
 
     def cost(keys: tuple[tuple[str, str] | None, ...], layer: Layer) -> float:
-        return sum(state.rate(state.find(key, layer)) for key in keys if key is not None)
+        # a camera the viewer shows small costs its low layer (media.tiles)
+        return sum(
+            state.rate(state.find(key, "low" if key[1] == "camera" and key[0] in viewer.small else layer))
+            for key in keys
+            if key is not None
+        )
 
     sound = cost(audio, "normal")
     sent = sum(state.rate(track) for track in viewer.viewing.forwarding)
-    return ViewerChoice(audio, video, sound + cost(video, "normal"), sound + cost(video, "low"), sound, sent)
+    return ViewerChoice(
+        audio, video, sound + cost(video, "normal"), sound + cost(video, "low"), sound, sent, viewer.small
+    )

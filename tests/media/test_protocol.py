@@ -26,6 +26,8 @@ from media_server.protocol import Joined, Reconnect, ServerAnswer, ServerOffer, 
         {"type": "media.quality", "quality": "audio"},
         {"type": "media.restart", "pc": "subscribe"},
         {"type": "media.leave"},
+        {"type": "media.tiles", "small": ["12", "57"]},
+        {"type": "media.tiles", "small": []},
     ],
 )
 def test_valid_client_messages_parse(message: dict[str, Any]) -> None:
@@ -44,6 +46,12 @@ def test_valid_client_messages_parse(message: dict[str, Any]) -> None:
         {"type": "media.offer", "pc": "subscribe", "sdp": "v=0", "tracks": []},
         {"type": "media.offer", "pc": "publish", "sdp": "v=0", "tracks": [{"mid": "0", "source": "webcam"}]},
         {"type": "media.answer", "pc": "subscribe", "sdp": ""},
+        {"type": "media.tiles"},
+        {"type": "media.tiles", "small": "12"},
+        {"type": "media.tiles", "small": [12]},
+        {"type": "media.tiles", "small": [""]},
+        {"type": "media.tiles", "small": ["x" * 65]},
+        {"type": "media.tiles", "small": [str(n) for n in range(65)]},
     ],
 )
 @pytest.mark.asyncio

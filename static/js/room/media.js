@@ -36,6 +36,7 @@ const QUALITY_KEY = "classroom.media.quality";
 /** The notice for what a weak connection gets: low cameras, or sound only. */
 const loweredKey = (effective) => (effective === "audio" ? "media_quality_paused" : "media_quality_lowered");
 const QUALITIES = ["normal", "low", "audio"];
+const SMALL_DELAY_MS = 300;
 // The forwarder sends the room's loudest microphones (its RFC 6464 levels); above this received
 // level (0-1, linear) their sender counts as speaking for the active-speaker ring.
 const SPEAKING_LEVEL = 0.02;
@@ -87,6 +88,10 @@ class MediaEngine {
     this.connectionsMade = 0; // RTCPeerConnections made by this page (tests, benchmarks)
     this.joinRefusals = 0; // media.join refused as unavailable in a row: the next retry's wait
     this.joinRetry = null; // the timer of that retry
+    this.small = []; // whose camera the stage shows as a thumbnail (media.tiles)
+    this.smallSent = null; // the list the forwarder has, as JSON (null: none sent since media.joined)
+    this.inMedia = false; // media.joined came for the last media.join
+    this.smallTimer = null;
   }
 
   /** For tests and the console: the live RTCPeerConnections. */
@@ -112,6 +117,7 @@ class MediaEngine {
     this.resumeToken = null; // one use
     this.resuming = Boolean(resume);
     this.active = true;
+    this.inMedia = false;
     clearTimeout(this.joinRetry);
     const joined = (this.joined = deferred());
     const join = { type: "media.join", quality: this.quality };
@@ -181,7 +187,9 @@ class MediaEngine {
   /** Leave media (waiting room, room over): stop capturing and drop both connections. */
   stop() {
     this.active = false;
+    this.inMedia = false;
     clearTimeout(this.joinRetry);
+    clearTimeout(this.smallTimer);
     this.joinRefusals = 0; // the next admission starts its retries from 1 s
     this.stopConnections();
     for (const source of ["camera", "microphone", "screen"]) {
@@ -222,6 +230,10 @@ class MediaEngine {
     if (fallBack) this.stopConnections();
     this.resumeToken = typeof message.resume === "string" ? message.resume : null;
     if (this.joined) this.joined.resolve();
+    // a new media peer on the forwarder knows no thumbnails yet
+    this.inMedia = true;
+    this.smallSent = null;
+    this.sendSmall();
     if (fallBack && this.hasLocal()) this.ensurePublisher().catch((error) => console.warn("republish failed", error));
   }
 
@@ -391,6 +403,24 @@ class MediaEngine {
       // not remembered: the choice still applies to this page
     }
     if (this.active) this.room.send({ type: "media.quality", quality }).catch((error) => this.room.showError(error));
+  }
+
+  /** The stage's thumbnails changed: the forwarder sends those cameras on their low layer. */
+  setSmall(ids) {
+    this.small = ids;
+    clearTimeout(this.smallTimer);
+    // a layout settling (tiles arriving one by one) sends one message, not one per tile
+    this.smallTimer = setTimeout(() => this.sendSmall(), SMALL_DELAY_MS);
+  }
+
+  sendSmall() {
+    const json = JSON.stringify(this.small);
+    if (!this.active || !this.inMedia || json === this.smallSent) return;
+    this.smallSent = json;
+    this.room.send({ type: "media.tiles", small: this.small }).catch((error) => {
+      this.smallSent = null; // told again with the next change
+      console.warn("media.tiles", error);
+    });
   }
 
   // --- publishing -------------------------------------------------------------------------
@@ -606,6 +636,7 @@ function mountMedia(room) {
   }, SPEAKER_POLL_MS);
 
   room.registerMedia({ setSource: (kind, on) => engine.setSource(kind, on) });
+  room.stage.onSmall = (ids) => engine.setSmall(ids);
   // the state may have come before this module ran
   if (room.screen.name === "room") engine.start();
   return engine;

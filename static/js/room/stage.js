@@ -23,6 +23,7 @@ export class Stage {
     this.fullscreen = $("#stage-fullscreen");
     this.gridButton = $("#layout-grid");
     this.tiles = new Map();
+    this.onSmall = null; // told the participants whose camera sits in the filmstrip (media.tiles)
     this.pinned = null;
     this.speaking = new Set();
     this.lastSpeaker = null;
@@ -163,6 +164,18 @@ export class Stage {
     this.fullscreen.hidden = stage !== "video" && stage !== "slides";
     this.thumbs.hidden = this.thumbs.children.length === 0;
     this.self.hidden = this.self.children.length === 0;
+    if (this.onSmall) this.onSmall(this.smallCameras(stage));
+  }
+
+  /** Whose camera this page shows as a thumbnail (the filmstrip, not the grid): its low layer is enough. */
+  smallCameras(stage) {
+    if (stage === "grid") return [];
+    const small = [];
+    for (const tile of this.thumbs.children) {
+      const id = tile.dataset.tile ? tile.dataset.tile.split(":")[0] : "";
+      if (tile.dataset.source === "camera" && id && id !== String(this.room.youId)) small.push(id);
+    }
+    return small.sort();
   }
 }
 
