@@ -429,7 +429,16 @@ def run_step(args: argparse.Namespace, n: int, school: School, env: dict[str, st
         t1 = t0 + args.window
         end = t1 + 3.0
         specs = [
-            {**asdict(r), "start": starts[r.name], "join_s": args.join, "t0": t0, "t1": t1, "end": end, "index": i}
+            {
+                **asdict(r),
+                "start": starts[r.name],
+                "join_s": args.join,
+                "t0": t0,
+                "t1": t1,
+                "end": end,
+                "index": i,
+                "tiles": not args.no_tiles,
+            }
             for i, r in enumerate(rooms)
         ]
         # the recess (41 publishers) in a process of its own when there are several, the lessons dealt
@@ -674,6 +683,9 @@ def main() -> None:
         "--server-cpus", default="", help="CPUs for every server process, e.g. 0 (default: all share every CPU)"
     )
     parser.add_argument("--generator-cpus", default="", help="CPUs for the load generator, e.g. 1")
+    parser.add_argument(
+        "--no-tiles", action="store_true", help="pages do not say which cameras they show small (before media.tiles)"
+    )
     parser.add_argument("--json", default=str(RESULTS), help="where to write the results ('' for nowhere)")
     args = parser.parse_args()
     climb = sorted({int(x) for x in args.classes.split(",") if x.strip()})

@@ -39,8 +39,9 @@ from .media.packets import MIC, SILENT, Profile
 from .media.peers import CountingSubscriber, RawPublisher, Stream, Window
 
 # What the room page publishes (static/js/room/media.js): a 640x360 camera at up to 600 kbit/s
-# (24 fps asked), and Opus at 40 kbit/s.
+# (24 fps asked) with its 160x90 layer at 120 kbit/s (15 fps), and Opus at 40 kbit/s.
 CAMERA = Profile("video", 24, 600_000)
+CAMERA_LOW = Profile("video", 15, 120_000)
 MICROPHONE = Profile("audio", MIC.fps, 40_000)
 SPEAKING = 30
 CONNECT_S = 30.0
@@ -85,6 +86,8 @@ class RoomSpec:
     members: list[MemberSpec]
     deck: str | None = None
     index: int = 0
+    tiles: bool = True
+    """Whether the pages say which cameras they show as thumbnails (media.tiles), as the room page does."""
 
     @classmethod
     def read(cls, raw: dict[str, Any]) -> RoomSpec:
@@ -207,6 +210,12 @@ class Member:
                     # the hands already up are not news to this participant
                     self.hands = set(json.loads(raw)["hands"])
                     self.admitted.set()
+                elif raw.startswith('{"type": "media.camera_layers"'):
+                    # as the page's encoders: a camera layer nobody receives stops, and comes back
+                    event = json.loads(raw)
+                    for stream in self.streams:
+                        if stream.source == "camera":
+                            stream.paused = not event[stream.layer]
                 elif raw.startswith('{"type": "media.'):
                     event = json.loads(raw)
                     self.media.setdefault(event["type"], asyncio.Queue()).put_nowait(event)
@@ -251,13 +260,15 @@ class Member:
         if self.streams:
             self.publisher = RawPublisher(self.streams, window)
             sdp = await self.publisher.offer()
-            tracks = [{"mid": s.mid, "source": s.source, "layer": "normal"} for s in self.streams]
+            tracks = [{"mid": s.mid, "source": s.source, "layer": s.layer} for s in self.streams]
             await self.request({"type": "media.offer", "pc": "publish", "sdp": sdp, "tracks": tracks})
             reply = await self.media_event("media.answer")
             await self.publisher.accept(reply["sdp"], CONNECT_S)
             loop = asyncio.get_running_loop()
             self.publisher.start(loop.time() + (self.play.spec.end - now()))
         await self.subscriber.connected(CONNECT_S)
+        if self.play.spec.tiles:
+            await self.request({"type": "media.tiles", "small": self.play.small_for(self)})
         return now() - began
 
     async def close(self) -> None:
@@ -305,6 +316,22 @@ class RoomPlay:
                 m.streams.append(Stream(next(sid), "microphone", MICROPHONE, m.spec.level))
             if m.spec.camera:
                 m.streams.append(Stream(next(sid), "camera", CAMERA, SILENT))
+                m.streams.append(Stream(next(sid), "camera", CAMERA_LOW, SILENT, layer="low"))
+
+    def small_for(self, member: Member) -> list[str]:
+        """The cameras a participant's page shows as thumbnails (static/js/room/stage.js).
+
+        A lesson shows its deck on the stage: every camera is in the filmstrip. A recess
+        supervisor's page is a grid: none. A recess student's page features a speaker (the first
+        that speaks, here) and shows the other cameras small.
+        """
+        others = [m for m in [self.host, *self.members] if m is not member and m.spec.camera]
+        if self.spec.kind == "lesson":
+            return [m.spec.id for m in others]
+        if member.host:
+            return []
+        featured = next((m for m in others if m.spec.level < SILENT), None)
+        return [m.spec.id for m in others if m is not featured]
 
     def port(self, i: int) -> int:
         return self.ports[i % len(self.ports)]
@@ -458,7 +485,15 @@ class RoomPlay:
             mics = [
                 s for o in everyone if o is not m for s in o.streams if s.source == "microphone" and s.level < SILENT
             ]
-            cams = [s for o in everyone if o is not m for s in o.streams if s.source == "camera"]
+            # each other camera on the layer this page asks for it: small (media.tiles) or not
+            small = set(self.small_for(m)) if self.spec.tiles else set()
+            cams = [
+                s
+                for o in everyone
+                if o is not m
+                for s in o.streams
+                if s.source == "camera" and s.layer == ("low" if o.spec.id in small else "normal")
+            ]
             mics = sorted(mics, key=lambda s: s.level)[:LOUDEST]
             out.append((m, [s.stream_id for s in mics + cams], len(mics) + min(len(cams), LAST_N)))
         return out

@@ -147,6 +147,7 @@ class MediaNode:
             if isinstance(parsed, Join):
                 peer.quality = parsed.quality
                 peer.camera_layers = None
+                peer.small = NOBODY  # the page says again which cameras it shows small
                 servers = ice_servers(peer_id, self._turn_url, self._turn_secret, self._turn_ttl)
                 await self._emit(room_id, peer_id, Joined(ice_servers=servers, resume=self._new_token(peer)))
                 await self._new_subscriber(room, peer, restart=False)
@@ -177,7 +178,10 @@ class MediaNode:
             elif isinstance(parsed, SetQuality):
                 peer.quality = parsed.quality
             elif isinstance(parsed, SetTiles):
+                # the next tick (within 200 ms) applies it: a speaker change re-lays every page
+                # of the room at once, and each media.tiles would otherwise cost a whole tick
                 peer.small = frozenset(parsed.small)
+                return
             elif isinstance(parsed, Restart):
                 if parsed.pc == "publish":
                     if peer.publisher is not None:
@@ -389,6 +393,7 @@ class MediaNode:
         room.peers[peer_id] = moved
         self._apply_permissions(moved)
         moved.quality = join.quality
+        moved.small = NOBODY  # the old room's thumbnails: the page says this room's after media.joined
         if existing is not None and existing is not moved:
             await self._drop(existing)  # a peer that was only permissions, or another connection pair
         servers = ice_servers(peer_id, self._turn_url, self._turn_secret, self._turn_ttl)

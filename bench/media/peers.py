@@ -184,6 +184,10 @@ class Stream:
     picture_id: int = 0
     want_keyframe: bool = True
     last_keyframe: float = 0.0
+    layer: str = "normal"
+    """The camera layer it is (media.offer's `tracks`)."""
+    paused: bool = False
+    """Not sent for now (media.camera_layers turned its layer off, as a page's encoder)."""
 
 
 class RawPublisher:
@@ -280,7 +284,9 @@ class RawPublisher:
                 # far behind (a stalled loop): do not burst, start the schedule again
                 start, k = now, 0
             k += 1
-            if s.profile.kind == "audio":
+            if s.paused:
+                s.want_keyframe = True  # an encoder turned back on starts with a keyframe
+            elif s.profile.kind == "audio":
                 self._send(s, [opus])
             else:
                 keyframe = s.want_keyframe or now - s.last_keyframe > KEYFRAME_EVERY_S

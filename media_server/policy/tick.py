@@ -23,6 +23,8 @@ Key = tuple[str, str]
 Camera = Literal["normal", "low", "off"]
 """A subscriber's cameras: a layer, or off (its link is too weak for video: sound only)."""
 
+NOBODY: frozenset[str] = frozenset()
+
 SUSPEND_AFTER_S = 5.0
 """A normal camera layer that nobody received for this long is no longer sent by its page."""
 
@@ -137,6 +139,7 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
     loud = tuple(select_loudest(levels, state.loudest, loudest + 1))
     always = [peer.id for peer in state.peers.values() if peer.always_forward]
     pinned, ranked = rank_cameras(cameras, always, last_spoke)
+    live_cameras = frozenset(cameras)
     # A viewer's own sources are the only thing that makes its choice its own: one that is none of
     # the loud speakers, screens, always-forwarded or last-N cameras sees the same sources as any
     # other such viewer, and most keep the same slots from tick to tick: one choice per distinct
@@ -161,7 +164,9 @@ def choose(state: RoomState[T], now: float, *, loudest: int, last_n: int) -> Cho
         viewing = viewer.viewing
         if viewing is None:
             continue
-        small = viewer.small
+        # only the live cameras it could get count (a page's list may name anyone): viewers
+        # that show the same cameras small share a case
+        small = viewer.small & live_cameras if viewer.small and viewer.quality != "audio" else NOBODY
         case = (
             viewer.id if viewer.id in involved else None,
             viewer.quality == "audio",

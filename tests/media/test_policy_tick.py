@@ -197,7 +197,7 @@ def test_viewers_sharing_a_case_get_what_each_would_get_alone() -> None:
         for viewer_id, got in choice.viewers.items():
             assert got == alone(state, choice, viewer_id, loudest=loudest, last_n=last_n), (viewer_id, last_n)
         layouts = [
-            (peer.quality == "audio", peer.viewing.audio, peer.viewing.video)
+            (peer.quality == "audio", peer.viewing.audio, peer.viewing.video, peer.small)
             for peer in state.peers.values()
             if peer.viewing
         ]
@@ -262,16 +262,16 @@ def alone(state: RoomState[str], choice: Choice, viewer_id: str, *, loudest: int
     audio = tuple(assign_slots(list(viewer.viewing.audio), speakers))
     video = tuple(assign_slots(list(viewer.viewing.video), videos))
 
+    # the live cameras the viewer's page shows small (media.tiles): each costs its low layer
+    small = frozenset(p for p in viewer.small if choice.live[p]["video"]) if viewer.quality != "audio" else frozenset()
+
     def cost(keys: tuple[tuple[str, str] | None, ...], layer: Layer) -> float:
-        # a camera the viewer shows small costs its low layer (media.tiles)
         return sum(
-            state.rate(state.find(key, "low" if key[1] == "camera" and key[0] in viewer.small else layer))
+            state.rate(state.find(key, "low" if key[1] == "camera" and key[0] in small else layer))
             for key in keys
             if key is not None
         )
 
     sound = cost(audio, "normal")
     sent = sum(state.rate(track) for track in viewer.viewing.forwarding)
-    return ViewerChoice(
-        audio, video, sound + cost(video, "normal"), sound + cost(video, "low"), sound, sent, viewer.small
-    )
+    return ViewerChoice(audio, video, sound + cost(video, "normal"), sound + cost(video, "low"), sound, sent, small)

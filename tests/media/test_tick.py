@@ -288,3 +288,48 @@ async def test_the_normal_layer_is_kept_for_a_while_before_it_is_suspended() -> 
     await node._update_locked(room)
     # nobody is there, but within SUSPEND_AFTER_S of the first tick both layers are still asked for
     assert [(m["normal"], m["low"]) for m in sent] == [(True, True)]
+
+
+async def test_viewers_alike_but_for_their_thumbnails_get_each_their_own_camera_layers() -> None:
+    """media.tiles: the node's shared placements keep one viewer's thumbnails off another's slots."""
+
+    async def send(room: str, peer: str, message: dict[str, Any]) -> None:
+        pass
+
+    node = MediaNode(send)
+    room = node._rooms["r"] = Room("r")
+    everything = Permissions(audio=True, video=True, screen=True)
+    for name in ("ana", "ben"):
+        peer = Peer(name, permissions=everything)
+        tracks = {f"cam-{layer}": live_track(name, "camera", layer) for layer in ("normal", "low")}
+        tracks["mic"] = live_track(name, "microphone")
+        tracks["mic"].level = 10  # speaking
+        peer.publisher = SimpleNamespace(tracks=tracks, measure=lambda now: None, bitrates=rates(tracks, lambda t: 0.0))
+        room.peers[name] = peer
+    for name in ("chloe", "dan"):
+        room.peers[name] = Peer(name, permissions=everything)
+        room.peers[name].subscriber = subscriber()
+    room.peers["dan"].small = frozenset({"ben"})
+
+    def layers(name: str) -> dict[str, str]:
+        subscriber = room.peers[name].subscriber
+        assert subscriber is not None
+        out = {}
+        for slot in subscriber.video_slots:
+            track = slot.pending or slot.track
+            if slot.key is not None and track is not None:
+                out[slot.key[0]] = track.layer
+        return out
+
+    await node._update_locked(room)
+    assert layers("chloe") == {"ana": "normal", "ben": "normal"}
+    assert layers("dan") == {"ana": "normal", "ben": "low"}
+    assert given(room.peers["dan"])[0] == given(room.peers["chloe"])[0] == {"ana", "ben"}  # sound as before
+
+    # a new list is kept at once and applied by the next tick, not by a tick of its own
+    await node.handle("r", "dan", {"type": "media.tiles", "small": ["ana"]})
+    assert room.peers["dan"].small == {"ana"}
+    assert layers("dan") == {"ana": "normal", "ben": "low"}
+    await node._update_locked(room)
+    assert layers("dan") == {"ana": "low", "ben": "normal"}
+    assert layers("chloe") == {"ana": "normal", "ben": "normal"}

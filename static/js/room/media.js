@@ -37,6 +37,7 @@ const QUALITY_KEY = "classroom.media.quality";
 const loweredKey = (effective) => (effective === "audio" ? "media_quality_paused" : "media_quality_lowered");
 const QUALITIES = ["normal", "low", "audio"];
 const SMALL_DELAY_MS = 300;
+const SMALL_RETRY_MS = 2000;
 // The forwarder sends the room's loudest microphones (its RFC 6464 levels); above this received
 // level (0-1, linear) their sender counts as speaking for the active-speaker ring.
 const SPEAKING_LEVEL = 0.02;
@@ -405,21 +406,29 @@ class MediaEngine {
     if (this.active) this.room.send({ type: "media.quality", quality }).catch((error) => this.room.showError(error));
   }
 
-  /** The stage's thumbnails changed: the forwarder sends those cameras on their low layer. */
+  /** The stage laid its tiles out: the forwarder sends the thumbnails' cameras on their low layer. */
   setSmall(ids) {
+    if (JSON.stringify(ids) === JSON.stringify(this.small)) return; // a redraw that moved no camera
+    const grown = this.small.some((id) => !ids.includes(id));
     this.small = ids;
     clearTimeout(this.smallTimer);
-    // a layout settling (tiles arriving one by one) sends one message, not one per tile
-    this.smallTimer = setTimeout(() => this.sendSmall(), SMALL_DELAY_MS);
+    // A camera that grew (pinned, or the new speaker on the stage) is told at once: it plays
+    // upscaled from 160x90 until then. One that shrank only saves bits: a layout settling (tiles
+    // arriving one by one) sends one message for it, not one per tile.
+    if (grown) this.sendSmall();
+    else this.smallTimer = setTimeout(() => this.sendSmall(), SMALL_DELAY_MS);
   }
 
   sendSmall() {
+    clearTimeout(this.smallTimer);
     const json = JSON.stringify(this.small);
     if (!this.active || !this.inMedia || json === this.smallSent) return;
     this.smallSent = json;
     this.room.send({ type: "media.tiles", small: this.small }).catch((error) => {
-      this.smallSent = null; // told again with the next change
       console.warn("media.tiles", error);
+      // not applied (the socket dropped it, or is reconnecting): tell the forwarder again later
+      if (this.smallSent === json) this.smallSent = null;
+      this.smallTimer = setTimeout(() => this.sendSmall(), SMALL_RETRY_MS);
     });
   }
 
