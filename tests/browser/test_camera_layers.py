@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import PageFactory, show_tab
-from .test_media_browser import enter, lesson_with_camera, turn_on, wait_playing
+from .test_media_browser import enter, lesson_with_camera, on_stage, turn_on, wait_playing
 
 pytestmark = pytest.mark.browser
 
@@ -68,6 +68,7 @@ def test_the_normal_layer_stops_while_nobody_receives_it_and_comes_back_when_a_s
     teacher, url, teacher_id = lesson_with_camera(logged_in_page)
     student = logged_in_page("lea.martin")
     enter(student, url)
+    on_stage(student, teacher_id)  # a thumbnail would not need the normal layer
     normal = wait_playing(student, teacher_id)
     assert normal["width"] > 160
     wait_layer(teacher, "normal", flowing=True)
@@ -110,7 +111,8 @@ def test_a_thumbnail_gets_the_small_layer_and_the_stage_the_normal_one(logged_in
     turn_on(zoe, "camera")
     lea = logged_in_page("lea.martin")
     enter(lea, url)
-    # Léa's stage features the teacher; Zoé's camera is a thumbnail in the filmstrip
+    # Léa's stage has the teacher (featured, or pinned if the room shows a deck); Zoé is a thumbnail
+    on_stage(lea, teacher_id)
     wait_width(lea, teacher_id, small=False)
     wait_width(lea, zoe_id, small=True)
     expect(lea.locator(f'#stage-main video[data-participant="{teacher_id}"]')).to_have_count(1)

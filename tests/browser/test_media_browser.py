@@ -59,6 +59,19 @@ def video_of(page: Page, participant: str, source: str = "camera") -> Any:
     return page.locator(f'video[data-participant="{participant}"][data-source="{source}"]')
 
 
+def on_stage(page: Page, participant: str, source: str = "camera") -> None:
+    """Have a participant's video on this page's main stage: pinned there if the deck or another has it.
+
+    A video in the filmstrip comes on its small layer (media.tiles): a test of the normal layer
+    needs it on the stage, whatever the room shows (a room of an earlier test may show its deck).
+    """
+    expect(video_of(page, participant, source)).to_have_count(1, timeout=MEDIA_TIMEOUT)
+    stage = page.locator(f'#stage-main video[data-participant="{participant}"][data-source="{source}"]')
+    if stage.count() == 0:
+        page.locator(f'[data-tile="{participant}:{source}"] .tile-pin').click()
+    expect(stage).to_have_count(1)
+
+
 def probe(page: Page, participant: str, source: str) -> dict[str, Any] | None:
     """What a person would see of a participant's video here, and what the decoder says about it."""
     result: dict[str, Any] | None = page.evaluate(

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import PageFactory
-from .test_media_browser import enter, lesson_with_camera, probe, wait_playing
+from .test_media_browser import enter, lesson_with_camera, on_stage, probe, wait_playing
 
 pytestmark = pytest.mark.browser
 
@@ -138,6 +138,7 @@ def test_weak_link_shows_a_notice_until_the_connection_is_better(
     expect(quality).to_have_value("normal")
     notice = student.locator("#media-quality-note")
     expect(notice).to_be_hidden()
+    on_stage(student, teacher_id)  # a thumbnail would come on the low layer whatever the link
     normal = wait_playing(student, teacher_id)
     assert normal["width"] > LOW_WIDTH
     record_announcements(student)
