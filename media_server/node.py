@@ -15,6 +15,7 @@ from . import seam
 from .forwarding import Slot, Track, segmented_sends
 from .ice import ice_servers
 from .policy import (
+    NOBODY,
     Adaptation,
     Camera,
     Key,
@@ -62,9 +63,6 @@ SpeakingCallback = Callable[[str, list[str]], Awaitable[None]]
 
 PARK_GRACE_S = 5.0
 """How long a peer that left a room keeps its connections, for a media.join `resume` elsewhere."""
-
-NOBODY: frozenset[str] = frozenset()
-"""No peer shown small (the audio slots')."""
 
 FULL_COLLECTION_EVERY = 100
 """Young collections between two full ones (Python's default: 10)."""

@@ -7,6 +7,7 @@ what the tick returns (docs/media.md, "Scale policies" and "Weak connections").
 from .adaptation import Adaptation, BandwidthEstimator, LayerChoice, RetransmissionBudget
 from .selection import SPEAKING_HOLD_S, SPEAKING_LEVEL, assign_slots, select_loudest, select_video, speaking_ids
 from .tick import (
+    NOBODY,
     Camera,
     Choice,
     Key,
@@ -25,6 +26,7 @@ from .tick import (
 )
 
 __all__ = [
+    "NOBODY",
     "SPEAKING_HOLD_S",
     "SPEAKING_LEVEL",
     "Adaptation",

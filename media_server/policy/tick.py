@@ -24,6 +24,7 @@ Camera = Literal["normal", "low", "off"]
 """A subscriber's cameras: a layer, or off (its link is too weak for video: sound only)."""
 
 NOBODY: frozenset[str] = frozenset()
+"""No peer shown small: a viewer with no thumbnails, or the audio slots."""
 
 SUSPEND_AFTER_S = 5.0
 """A normal camera layer that nobody received for this long is no longer sent by its page."""
