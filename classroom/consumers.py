@@ -348,7 +348,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         if message["type"] == events.TEXT:
             if not self.closing:
-                await self.send(text_data=message["text"])
+                await self._text(message["text"])
             return
         if message["type"] == events.EVENTS:
             for event in message["events"]:
@@ -485,8 +485,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._raw(p.dump(event))
 
     async def _raw(self, data: dict[str, Any]) -> None:
+        await self._text(json.dumps(data, ensure_ascii=False))
+
+    async def _text(self, text: str) -> None:
         try:
-            await self.send(text_data=json.dumps(data, ensure_ascii=False))
+            await self.send(text_data=text)
         except Disconnected:
             # The client closed after this event arrived and before its send (daphne's protocol,
             # autobahn's, refuses it): no failure of the socket's, and its websocket.disconnect

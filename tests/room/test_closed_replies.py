@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from classroom import events
 from classroom import protocol as p
 
 
@@ -95,3 +96,11 @@ async def test_an_event_for_a_socket_its_client_just_closed_is_no_failure():
     assert consumer.closing and len(sent) == 1
     await consumer.room_event({"type": "room.event", "event": {"type": "chat.message", "id": "2"}})
     assert len(sent) == 1  # a closing socket is not sent to again
+
+    # the same for the text a room relays as it is (annotations' points, events.send_text)
+    consumer = RoomConsumer()
+    consumer.send = closed  # type: ignore[method-assign]
+    await consumer.dispatch({"type": events.TEXT, "text": '{"type": "annotation.points"}'})
+    assert consumer.closing and len(sent) == 2
+    await consumer.dispatch({"type": events.TEXT, "text": '{"type": "annotation.points"}'})
+    assert len(sent) == 2
