@@ -100,43 +100,38 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def tree_cpu(pid: int) -> float:
-    """utime+stime of a process, its reaped children (cutime+cstime) and its live descendants."""
+def _tree(pid: int) -> dict[int, list[str]]:
+    """The /proc stat fields of a process and of each of its live descendants, by pid."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat(int(entry))
-            if fields is not None:
-                stats[int(entry)] = fields
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    total = 0
+        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+            stats[int(entry)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    tree: dict[int, list[str]] = {}
     todo = [pid]
     while todo:
         p = todo.pop()
-        fields = stats.get(p)
-        if fields is None:
-            continue
-        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-        todo += children.get(p, [])
+        if p in stats:
+            tree[p] = stats[p]
+            todo += children.get(p, [])
+    return tree
+
+
+def tree_cpu(pid: int) -> float:
+    """utime+stime of a process, its reaped children (cutime+cstime) and its live descendants."""
+    total = sum(int(f[11]) + int(f[12]) + int(f[13]) + int(f[14]) for f in _tree(pid).values())
     return total / CLK_TCK
 
 
 def pin_tree(pid: int, cpus: set[int]) -> None:
     """Run a process, its threads and its descendants on these CPUs (what they start later inherits it)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    todo = [pid]
-    while todo:
-        p = todo.pop()
+    for p in _tree(pid):
         try:
             for task in os.listdir(f"/proc/{p}/task"):
                 os.sched_setaffinity(int(task), cpus)
         except OSError:  # gone meanwhile
             pass
-        todo += children.get(p, [])
 
 
 def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
