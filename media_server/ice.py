@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -181,6 +182,12 @@ class OwnAddresses:
         return address in self._broadcasts
 
 
+@functools.cache
+def own_addresses(public_ip: str | None) -> OwnAddresses:
+    """The process's one OwnAddresses for a public IP: read once a minute, not once per connection."""
+    return OwnAddresses(public_ip)
+
+
 def ephemeral_ports() -> tuple[int, int]:
     """The range the kernel picks unbound sockets' ports from: where no service listens."""
     try:
@@ -232,7 +239,7 @@ class RemoteCandidates:
 
     def __init__(self, public_ip: str | None, limit: int = MAX_REMOTE_CANDIDATES) -> None:
         self.limit = limit
-        self._own = OwnAddresses(public_ip)
+        self._own = own_addresses(public_ip)
         self._ephemeral = ephemeral_ports()
         self._seen: set[tuple[int, str, str, int]] = set()
 

@@ -173,6 +173,10 @@ class MediaNode:
                 if pc is None:
                     raise MediaError("conflict", f"no {parsed.pc} connection")
                 await pc.add_candidate(parsed.candidate, parsed.sdp_mid, parsed.sdp_mline_index)
+                # a candidate changes nothing the policy reads: the connection it completes is
+                # placed by the next tick, as one completed by ICE alone is (a page trickles
+                # several per connection, and a tick of a room of 30 costs a millisecond or two)
+                return
             elif isinstance(parsed, SetQuality):
                 peer.quality = parsed.quality
             elif isinstance(parsed, SetTiles):

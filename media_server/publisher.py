@@ -249,7 +249,8 @@ class Publisher:
         declared = {track.mid: track for track in offer.tracks}
         try:
             sdp = self.remote_candidates.filter_sdp(offer.sdp)
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            with seam.without_receive_estimators():  # the publisher's one estimator answers for its video
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:  # aiortc raises many kinds on a bad SDP: all are the browser's fault
             raise MediaError("invalid", f"unusable SDP offer: {exc}") from exc
         for transceiver in self.pc.getTransceivers():
@@ -259,7 +260,6 @@ class Publisher:
             if mid is None or mid in self.tracks or mid not in declared:
                 continue
             self._add_track(transceiver, declared[mid])
-        seam.drop_receive_estimators(self.pc)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         for dtls in _dtls_transports(self.pc):

@@ -95,18 +95,18 @@ class Subscriber:
 
     async def offer(self) -> str:
         """Create the slots and return the SDP offer."""
-        for kind, count in self._counts:
-            preferences = _codec_preferences(kind)
-            for _ in range(count):
-                # no track: the senders never start (_idle_senders), the forwarder sends
-                transceiver = self.pc.addTransceiver(kind, direction="sendonly")
-                transceiver.setCodecPreferences(preferences)
-                slot = Slot(kind, seam.sender_ssrc(transceiver.sender))
-                self.slots.append(slot)
-                (self.audio_slots if kind == "audio" else self.video_slots).append(slot)
-                self._transceivers.append(transceiver)
-                self._by_ssrc[slot.ssrc] = slot
-        seam.drop_receive_estimators(self.pc)
+        with seam.without_receive_estimators():
+            for kind, count in self._counts:
+                preferences = _codec_preferences(kind)
+                for _ in range(count):
+                    # no track: the senders never start (_idle_senders), the forwarder sends
+                    transceiver = self.pc.addTransceiver(kind, direction="sendonly")
+                    transceiver.setCodecPreferences(preferences)
+                    slot = Slot(kind, seam.sender_ssrc(transceiver.sender))
+                    self.slots.append(slot)
+                    (self.audio_slots if kind == "audio" else self.video_slots).append(slot)
+                    self._transceivers.append(transceiver)
+                    self._by_ssrc[slot.ssrc] = slot
         seam.idle_receivers(self.pc)
         seam.idle_senders(self.pc)
         await self.pc.setLocalDescription(await self.pc.createOffer())

@@ -25,11 +25,13 @@ from .rtc import (
     StreamStatistics,
     StunProtocol,
     add_to_nack_generator,
+    build_receivers_without_estimators,
+    cache_host_addresses,
     codecs,
+    copy_codecs_cheaply,
     current_ms,
     daemon_decoder_threads,
     drop_descriptions,
-    drop_receive_estimators,
     get_capabilities,
     header_extensions,
     ice_protocols,
@@ -56,6 +58,7 @@ from .rtc import (
     share_equal_lists,
     stop_reading,
     unpack_remb_fci,
+    without_receive_estimators,
 )
 from .srtp import (
     SESSION_BUFFER,
@@ -74,6 +77,9 @@ from .srtp import address as srtp_address
 from .versions import EXPECTED, UnsupportedVersions
 
 daemon_decoder_threads()  # before any receiver starts: a process with media still open can exit
+build_receivers_without_estimators()  # receivers built within without_receive_estimators get none
+copy_codecs_cheaply()  # negotiation copies codecs by their fields
+cache_host_addresses()  # ICE gathering reads the interfaces once per few seconds, not per connection
 
 __all__ = [
     "EXPECTED",
@@ -95,12 +101,14 @@ __all__ = [
     "StunProtocol",
     "UnsupportedVersions",
     "add_to_nack_generator",
+    "build_receivers_without_estimators",
+    "cache_host_addresses",
     "bind_fastpath",
     "codecs",
+    "copy_codecs_cheaply",
     "current_ms",
     "daemon_decoder_threads",
     "drop_descriptions",
-    "drop_receive_estimators",
     "get_capabilities",
     "header_extensions",
     "ice_protocols",
@@ -138,4 +146,5 @@ __all__ = [
     "tx_session",
     "unpack_remb_fci",
     "versions",
+    "without_receive_estimators",
 ]

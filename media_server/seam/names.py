@@ -44,6 +44,27 @@ STATS = "aiortc.rtcrtpreceiver:StreamStatistics"
 HOOKS: tuple[Hook, ...] = (
     # a process exits with media open: the receivers' idle decoder threads made daemons
     Hook("aiortc.rtcrtpreceiver", "threading", "module", "decoder threads made daemons (rtc.daemon_decoder_threads)"),
+    # the setup of a connection (a join storm): what aiortc builds or reads again for each one
+    Hook(
+        "aiortc.rtcrtpreceiver",
+        "RemoteBitrateEstimator",
+        "function",
+        "what a receiver builds its REMB estimator with: none for the forwarder's (without_receive_estimators)",
+        (),
+    ),
+    Hook(
+        "aiortc.rtcpeerconnection",
+        "copy",
+        "module",
+        "codec negotiation's copies, made by fields (rtc.copy_codecs_cheaply)",
+    ),
+    Hook(
+        "aioice.ice",
+        "get_host_addresses",
+        "function",
+        "ICE gathering's read of the interfaces, cached a few seconds (cache_host_addresses)",
+        ("use_ipv4", "use_ipv6"),
+    ),
     # a publisher's receivers: RTCP feedback from aiortc's objects, fed by the hook
     Hook(
         RECEIVER, "_RTCRtpReceiver__remote_streams", "attribute", "receiver reports cover the streams the hook counts"
@@ -54,9 +75,6 @@ HOOKS: tuple[Hook, ...] = (
     Hook(RECEIVER, "_send_rtcp_nack", "method", "asks the publisher for lost packets", ("self", "media_ssrc", "lost")),
     Hook(RECEIVER, "_send_rtcp_pli", "method", "asks the publisher for a keyframe", ("self", "media_ssrc")),
     # receivers and senders of the subscribe connection, idled (memory per subscriber)
-    Hook(
-        RECEIVER, "_RTCRtpReceiver__remote_bitrate_estimator", "attribute", "freed: one shared estimator per publisher"
-    ),
     Hook(RECEIVER, "_RTCRtpReceiver__jitter_buffer", "attribute", "freed: sendonly slots receive nothing"),
     Hook(RECEIVER, "_RTCRtpReceiver__decoder_queue", "attribute", "freed: no decoder on a sendonly slot"),
     Hook(RECEIVER, "_RTCRtpReceiver__decoder_error", "attribute", "freed: no decoder thread on a sendonly slot"),

@@ -6,21 +6,29 @@ Each private name used here is listed, with why, in media_server/seam/names.py.
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import socket
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from time import monotonic
 from types import ModuleType
 from typing import Any
 
+import aioice.ice
 from aioice.ice import CandidatePair, StunProtocol
 from aiortc import (
     RTCCertificate,
+    RTCDtlsFingerprint,
     RTCDtlsTransport,
     RTCPeerConnection,
+    RTCRtpCodecParameters,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
+    rtcpeerconnection,
     rtcrtpreceiver,
     sdp,
 )
@@ -63,11 +71,12 @@ __all__ = [
     "StreamStatistics",
     "StunProtocol",
     "add_to_nack_generator",
+    "cache_host_addresses",
     "codecs",
+    "copy_codecs_cheaply",
     "current_ms",
     "daemon_decoder_threads",
     "drop_descriptions",
-    "drop_receive_estimators",
     "get_capabilities",
     "header_extensions",
     "ice_protocols",
@@ -76,6 +85,7 @@ __all__ = [
     "is_rtx",
     "load_statistics",
     "nack_generator",
+    "build_receivers_without_estimators",
     "nominated_pairs",
     "raw_socket",
     "replace_datagram_handler",
@@ -93,6 +103,7 @@ __all__ = [
     "share_certificate",
     "share_equal_lists",
     "unpack_remb_fci",
+    "without_receive_estimators",
 ]
 
 
@@ -336,15 +347,42 @@ def _first_equal(seen: list[list[Any]], value: list[Any]) -> list[Any]:
     return value
 
 
-def drop_receive_estimators(pc: RTCPeerConnection) -> None:
-    """Free aiortc's per-receiver REMB estimators, which the hooks never feed.
+_WITHOUT_ESTIMATORS: ContextVar[bool] = ContextVar("without_receive_estimators", default=False)
 
-    Each holds 1000 one-millisecond buckets (about 60 KB of Python objects): nine per subscriber
-    connection, where the receivers receive nothing, and one per published video track, for which
-    the publisher's shared estimator answers instead.
+
+def _receiver_estimator() -> RemoteBitrateEstimator | None:
+    return None if _WITHOUT_ESTIMATORS.get() else RemoteBitrateEstimator()
+
+
+def build_receivers_without_estimators() -> None:
+    """Have aiortc's receivers ask _receiver_estimator for their REMB estimator (once, at import).
+
+    Outside `without_receive_estimators` they get aiortc's own, as before (the tests' and the
+    benchmark's aiortc clients share the process with an embedded forwarder).
     """
-    for transceiver in pc.getTransceivers():
-        transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+    current = rtcrtpreceiver.RemoteBitrateEstimator  # type: ignore[attr-defined]
+    if current is _receiver_estimator:
+        return
+    if current is not RemoteBitrateEstimator:
+        raise RuntimeError("aiortc's receivers no longer build aiortc.rate.RemoteBitrateEstimator")
+    rtcrtpreceiver.RemoteBitrateEstimator = _receiver_estimator  # type: ignore[attr-defined,assignment]
+
+
+@contextmanager
+def without_receive_estimators() -> Iterator[None]:
+    """Within (this task only), aiortc's video receivers are built with no REMB estimator.
+
+    The hooks never feed one: a subscriber connection's nine receivers receive nothing, and a
+    publisher's video is estimated by the publisher's one shared estimator. Each would hold 1000
+    one-millisecond buckets (about 60 KB of Python objects) and cost 0.6 ms of CPU to build,
+    about a quarter of a subscribe connection's setup. aiortc skips the estimate when a
+    receiver has none.
+    """
+    token = _WITHOUT_ESTIMATORS.set(True)
+    try:
+        yield
+    finally:
+        _WITHOUT_ESTIMATORS.reset(token)
 
 
 class SharedCertificate(RTCCertificate):
@@ -362,6 +400,17 @@ class SharedCertificate(RTCCertificate):
         super().__init__(*args, **kwargs)
         self.created = monotonic()
         self._contexts: dict[tuple[int, ...], SSL.Context] = {}
+        self._fingerprints: list[RTCDtlsFingerprint] | None = None
+
+    def getFingerprints(self) -> list[RTCDtlsFingerprint]:
+        """Return the certificate's fingerprints, worked out once (aiortc hashes it on every call).
+
+        A connection asks four times and more while it is negotiated (each media section of
+        its SDP names them): three SHA digests of the certificate each time.
+        """
+        if self._fingerprints is None:
+            self._fingerprints = super().getFingerprints()
+        return list(self._fingerprints)
 
     def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
         key = tuple(p.libsrtp_profile for p in srtp_profiles)
@@ -381,6 +430,62 @@ def share_certificate(pc: RTCPeerConnection, certificate: SharedCertificate) -> 
     Before any transceiver, which is when aiortc makes the DTLS transport that takes it.
     """
     pc._RTCPeerConnection__certificates = [certificate]  # type: ignore[attr-defined]
+
+
+HOST_ADDRESSES_TTL_S = 5.0
+"""How long the interfaces' addresses read for one connection's ICE gathering serve the next ones."""
+
+
+def cache_host_addresses() -> None:
+    """Have ICE gathering read the interfaces' addresses at most once per HOST_ADDRESSES_TTL_S.
+
+    aioice enumerates every interface (ifaddr: a netlink dump, then each address parsed) for each
+    connection it gathers for: a join storm of a hundred students read them two hundred times in
+    a few seconds. A server's addresses do not change between two joins; a change is seen within
+    seconds. Once, at import, for the whole process.
+    """
+    original = aioice.ice.get_host_addresses
+    if getattr(original, "cached", False):
+        return
+    read: dict[tuple[bool, bool], tuple[float, list[str]]] = {}
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        key = (use_ipv4, use_ipv6)
+        now = monotonic()
+        found = read.get(key)
+        if found is None or now - found[0] >= HOST_ADDRESSES_TTL_S:
+            found = read[key] = (now, original(use_ipv4, use_ipv6))
+        return list(found[1])
+
+    get_host_addresses.cached = True  # type: ignore[attr-defined]
+    aioice.ice.get_host_addresses = get_host_addresses
+
+
+def _copy_codec(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    if type(value) is RTCRtpCodecParameters:
+        # its feedback entries and parameter values are never changed in place: the lists and
+        # the dict are what a copy must not share
+        return dataclasses.replace(value, rtcpFeedback=list(value.rtcpFeedback), parameters=dict(value.parameters))
+    return copy.deepcopy(value, memo)
+
+
+def copy_codecs_cheaply() -> None:
+    """Have aiortc's codec negotiation copy each codec by its fields, not with copy.deepcopy.
+
+    find_common_codecs deep-copies every codec the two sides share, for every media section:
+    a fifth of a subscribe connection's setup (twelve sections) went to deepcopy's generic walk
+    of those dataclasses. Once, at import; only that module's `copy` is replaced.
+    """
+    current = rtcpeerconnection.copy  # type: ignore[attr-defined]
+    if getattr(current, "cheap_codecs", False):
+        return
+    if current is not copy:
+        raise RuntimeError("aiortc's rtcpeerconnection no longer copies codecs with the copy module")
+    module = ModuleType("copy")  # what aiortc's rtcpeerconnection sees as `copy`
+    module.__dict__.update(copy.__dict__)
+    module.deepcopy = _copy_codec  # type: ignore[attr-defined]
+    module.cheap_codecs = True  # type: ignore[attr-defined]
+    rtcpeerconnection.copy = module  # type: ignore[attr-defined]
 
 
 class _DaemonThread(threading.Thread):
