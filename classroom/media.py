@@ -52,7 +52,7 @@ from redis.asyncio import Redis
 
 from media_server.bus import PREFIX, BusClient, Event, EventHandler, LostHandler, connect
 from media_server.node import MediaNode, tune_collector
-from media_server.protocol import MediaError, Reconnect
+from media_server.protocol import CLIENT_TYPES, MediaError, Reconnect
 
 from . import events
 from . import protocol as p
@@ -544,6 +544,9 @@ async def handle_media_message(
     """
     media = backend()
     body = {key: value for key, value in message.items() if key != "ref"}
+    if body.get("type") not in CLIENT_TYPES:
+        # whoever owns the media: an unknown type is the page's mistake, not another tab's media
+        return "invalid", f"unknown message type {str(body.get('type'))[:50]!r}"
     if channel is None:
         return await _handle(media, room_id, user_id, body)
     if body.get("type") != "media.join":

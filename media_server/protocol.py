@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -115,6 +115,12 @@ ClientMessage = Annotated[
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+CLIENT_TYPES: frozenset[str] = frozenset(
+    kind
+    for message in get_args(get_args(ClientMessage)[0])
+    for kind in get_args(message.model_fields["type"].annotation)
+)
+"""The media.* types a browser may send."""
 
 
 def parse_client_message(data: dict[str, Any]) -> ClientMessage:

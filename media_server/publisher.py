@@ -11,6 +11,7 @@ is built, else in Python (_receive_srtp). With the C path, one epoll set per eve
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import struct
 import weakref
@@ -34,6 +35,7 @@ from .seam import NackGenerator, RemoteBitrateEstimator, StreamStatistics, StunP
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 SSRC = struct.Struct("!I")
+MID_LINE = re.compile(r"^a=mid:([^\s]+)", re.MULTILINE)
 SEQ_TS = struct.Struct("!HI")
 MAX_DATAGRAM = seam.SESSION_BUFFER
 """The largest SRTP packet unprotected in the socket callback (pylibsrtp's session buffer)."""
@@ -247,6 +249,12 @@ class Publisher:
     async def negotiate(self, offer: Offer) -> str:
         """Apply the browser's offer and return the SDP answer."""
         declared = {track.mid: track for track in offer.tracks}
+        offered = set(MID_LINE.findall(offer.sdp))
+        missing = sorted(set(declared) - offered)
+        if not offered or missing:
+            # before anything is applied: the connection stays as it was
+            what = f"no media section for mid {', '.join(missing)}" if missing else "no media section"
+            raise MediaError("invalid", f"unusable SDP offer: {what}")
         try:
             sdp = self.remote_candidates.filter_sdp(offer.sdp)
             with seam.without_receive_estimators():  # the publisher's one estimator answers for its video

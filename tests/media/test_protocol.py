@@ -134,3 +134,25 @@ async def test_an_unusable_publish_offer_is_invalid_and_leaves_no_connection() -
     assert error.value.code == "invalid"
     assert node.stats()["publishers"] == 0
     await node.close_room("r")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("sdp", "says"),
+    [
+        ("v=0\r\nthis is not sdp\r\n", "no media section"),
+        ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\n", "mid 0"),
+    ],
+)
+async def test_an_offer_without_the_declared_tracks_media_sections_is_invalid(sdp: str, says: str) -> None:
+    async def send(room: str, peer: str, msg: dict[str, Any]) -> None:
+        pass
+
+    node = MediaNode(send)
+    tracks = [{"mid": "0", "source": "camera", "layer": "normal"}]
+    offer = {"type": "media.offer", "pc": "publish", "sdp": sdp, "tracks": tracks}
+    with pytest.raises(MediaError) as error:
+        await node.handle("r", "p", offer)
+    assert error.value.code == "invalid" and says in error.value.message
+    assert node.stats()["publishers"] == 0
+    await node.close_room("r")

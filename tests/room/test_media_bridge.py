@@ -143,6 +143,16 @@ async def test_a_socket_that_never_joined_media_is_refused(enter, lesson, teache
     assert (await socket.request("media.restart", pc="subscribe"))["code"] == "conflict"
 
 
+async def test_an_unknown_media_type_is_invalid_whoever_owns_the_media(enter, lesson, teacher):  # type: ignore[no-untyped-def]
+    socket = await enter(teacher, lesson)
+    # before this socket joined the media (so not its owner), and after
+    refused = await socket.request("media.foo")
+    assert refused["code"] == "invalid" and "media.foo" in refused["message"], refused
+    await socket.send({"type": "media.join", "quality": "low", "ref": 1})
+    assert (await socket.expect("ok"))["ref"] == 1
+    assert (await socket.request("media.foo"))["code"] == "invalid"
+
+
 async def test_a_refused_join_takes_nothing_over(enter, lesson, teacher):  # type: ignore[no-untyped-def]
     first, second = await two_tabs(enter, lesson, teacher)
     assert (await second.request("media.join", quality="ultra"))["code"] == "invalid"
