@@ -82,6 +82,19 @@ def tune_collector() -> None:
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
+SETTING_UP = (Join, Offer, Answer, Candidate, SetTiles)
+"""Messages after which the node runs no policy tick of its own: the next periodic one serves.
+
+What the tick reads changes only once a connection is up (a subscriber is `ready` after its DTLS
+handshake, a track is live once its packets arrive), which no message marks and the periodic tick
+(every 200 ms) sees; a join, an offer, an answer or a candidate only sets a connection up. In a
+join storm each would cost a tick of the whole room (a millisecond or two in a room of 30) that
+changes nothing. `media.tiles` waits for it too: a speaker change re-lays every page of the room at
+once. A resume moves a connection that is up, and a leave, a quality, a restart or permissions
+change what is forwarded: those tick at once.
+"""
+
+
 class MediaNode:
     """An in-process selective forwarding unit hosting any number of rooms."""
 
@@ -173,17 +186,10 @@ class MediaNode:
                 if pc is None:
                     raise MediaError("conflict", f"no {parsed.pc} connection")
                 await pc.add_candidate(parsed.candidate, parsed.sdp_mid, parsed.sdp_mline_index)
-                # a candidate changes nothing the policy reads: the connection it completes is
-                # placed by the next tick, as one completed by ICE alone is (a page trickles
-                # several per connection, and a tick of a room of 30 costs a millisecond or two)
-                return
             elif isinstance(parsed, SetQuality):
                 peer.quality = parsed.quality
             elif isinstance(parsed, SetTiles):
-                # the next tick (within 200 ms) applies it: a speaker change re-lays every page
-                # of the room at once, and each media.tiles would otherwise cost a whole tick
                 peer.small = frozenset(parsed.small)
-                return
             elif isinstance(parsed, Restart):
                 if parsed.pc == "publish":
                     if peer.publisher is not None:
@@ -191,7 +197,8 @@ class MediaNode:
                         await publisher.close()
                 else:
                     await self._new_subscriber(room, peer, restart=True)
-        await self._update(room)
+        if not isinstance(parsed, SETTING_UP):
+            await self._update(room)
 
     async def set_permissions(
         self,

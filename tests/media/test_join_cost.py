@@ -3,7 +3,7 @@
 `bench/join_cpu.py` measures the node's CPU per publish and subscribe connection; these tests
 hold each saving in place: no REMB estimator built for the forwarder's receivers (and still one
 for an aiortc client's in the same process), the shared certificate hashed once, the interfaces
-read once per few seconds for ICE gathering, and no policy tick for a trickled candidate.
+read once per few seconds for ICE gathering, and no policy tick for a join or a trickled candidate.
 """
 
 from __future__ import annotations
@@ -74,8 +74,11 @@ def test_ice_gathering_reads_the_interfaces_once_per_few_seconds(monkeypatch: py
 
 
 @needs_netns
-async def test_a_trickled_candidate_runs_no_policy_tick(classroom: Classroom, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_messages_that_set_a_connection_up_run_no_policy_tick(
+    classroom: Classroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bob = classroom.browser("bob")
+    classroom.browser("carol")  # takes what the node sends carol below
     await bob.join()
     node = classroom.node
     ticks = []
@@ -97,6 +100,9 @@ async def test_a_trickled_candidate_runs_no_policy_tick(classroom: Classroom, mo
         "sdp_mline_index": 0,
     }
     await node.handle(ROOM, "bob", candidate)
+    assert ticks == []
+    # nor does a join: the new subscriber is not up before its answer and handshake
+    await node.handle(ROOM, "carol", {"type": "media.join", "quality": "normal"})
     assert ticks == []
     await node.handle(ROOM, "bob", {"type": "media.quality", "quality": "low"})
     assert ticks == [ROOM]
