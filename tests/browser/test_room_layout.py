@@ -203,3 +203,157 @@ def test_shortcuts_are_listed_and_off_while_typing(logged_in_page: PageFactory) 
     student.keyboard.press("c")
     expect(student.locator("#chat-input")).to_be_focused()
     end_lesson(teacher)
+
+
+def lesson_for_two(logged_in_page: PageFactory, viewport: dict[str, int], locale: str = "fr-FR") -> tuple[Page, Page]:
+    """Marie Curie and Léa Martin in the 6A lesson, nothing turned on."""
+    teacher = logged_in_page("marie.curie", viewport=viewport, locale=locale)
+    teacher.goto("/classes/6a/")
+    teacher.click('form[data-action="start-lesson"] button[type=submit]')
+    teacher.wait_for_url(ROOM_URL)
+    expect(teacher.locator("#screen-room")).to_be_visible()
+    student = logged_in_page("lea.martin", viewport=viewport, locale=locale)
+    student.goto(teacher.url)
+    expect(student.locator("#screen-room")).to_be_visible()
+    return teacher, student
+
+
+def send_chat(page: Page, text: str) -> None:
+    page.fill("#chat-input", text)
+    page.press("#chat-input", "Enter")
+    expect(page.locator("#chat-input")).to_have_value("")
+
+
+def expect_chat_at_newest(page: Page, text: str) -> None:
+    """The chat log is scrolled to its end (within a pixel: sizes are fractional) and shows this message."""
+    page.wait_for_function(
+        "() => { const l = document.querySelector('#chat-log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 1; }"
+    )
+    expect(page.locator("#chat-log li").last).to_contain_text(text)
+    expect(page.locator("#chat-log li").last).to_be_in_viewport(ratio=0.95)
+
+
+def scroll_chat_to_top(page: Page) -> None:
+    """Scroll the chat log up with the mouse wheel, as a reader of older messages would."""
+    page.locator("#chat-log").hover()
+    page.mouse.wheel(0, -5000)
+    page.wait_for_function("() => document.querySelector('#chat-log').scrollTop === 0")
+
+
+def test_chat_shows_the_newest_message_unless_the_reader_scrolled_up(logged_in_page: PageFactory) -> None:
+    teacher, student = lesson_for_two(logged_in_page, SIZES["laptop"])
+    show_tab(teacher, "chat")
+    for n in (1, 2, 3):
+        send_chat(teacher, f"Consigne {n} : " + "lisez le chapitre, puis répondez aux questions de la page. " * 6)
+    log = student.locator("#chat-log")
+    expect(log.locator("li")).to_have_count(3)
+
+    # Messages that came while the tab was closed: opening it shows the newest.
+    show_tab(student, "chat")
+    assert student.evaluate("(l) => l.scrollHeight > l.clientHeight", log.element_handle())
+    expect_chat_at_newest(student, "Consigne 3")
+
+    # One's own message always comes into view, even from older messages.
+    scroll_chat_to_top(student)
+    send_chat(student, "J'ai fini la consigne 1.")
+    expect_chat_at_newest(student, "J'ai fini la consigne 1.")
+
+    # At the bottom, an answer scrolls into view.
+    send_chat(teacher, "Très bien, continue.")
+    expect_chat_at_newest(student, "Très bien, continue.")
+
+    # Scrolled up to read, the reader stays where she is when a message comes.
+    scroll_chat_to_top(student)
+    send_chat(teacher, "Encore cinq minutes.")
+    expect(log.locator("li")).to_have_count(6)
+    expect(log.locator("li").first).to_be_in_viewport(ratio=1)
+    expect(log.locator("li").last).not_to_be_in_viewport()
+    end_lesson(teacher)
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_full_screen_button_leaves_the_stage_pin_clickable(logged_in_page: PageFactory, size: str) -> None:
+    teacher, student = lesson_for_two(logged_in_page, SIZES[size])
+    turn_on_camera(teacher)
+    pin = student.locator(f'#stage-main [data-tile="{participant_id(teacher)}:camera"] .tile-pin')
+    expect(pin).to_be_visible(timeout=MEDIA_TIMEOUT)
+    full_screen = student.locator("#stage-fullscreen")
+    expect(full_screen).to_be_visible()
+
+    pin_box, full_screen_box = pin.bounding_box(), full_screen.bounding_box()
+    assert pin_box is not None and full_screen_box is not None
+    apart = (
+        pin_box["x"] + pin_box["width"] <= full_screen_box["x"]
+        or full_screen_box["x"] + full_screen_box["width"] <= pin_box["x"]
+        or pin_box["y"] + pin_box["height"] <= full_screen_box["y"]
+        or full_screen_box["y"] + full_screen_box["height"] <= pin_box["y"]
+    )
+    assert apart, f"the full screen button {full_screen_box} overlaps the pin {pin_box}"
+    hit = student.evaluate(
+        "([x, y]) => Boolean(document.elementFromPoint(x, y)?.closest('.tile-pin'))",
+        [pin_box["x"] + pin_box["width"] / 2, pin_box["y"] + pin_box["height"] / 2],
+    )
+    assert hit, "the pin's centre is covered"
+    pin.click()
+    expect(pin).to_have_attribute("aria-pressed", "true")
+    end_lesson(teacher)
+
+
+def test_the_panels_close_button_stays_on_a_phone_screen(logged_in_page: PageFactory) -> None:
+    teacher, student = lesson_for_two(logged_in_page, SIZES["phone"])
+    for page in (teacher, student):
+        page.click("#panel-toggle")
+        close = page.locator("#panel-close")
+        expect(close).to_be_in_viewport(ratio=1)
+        box = close.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= SIZES["phone"]["width"]
+        # The tabs scroll on their own: the last is reached by keyboard and comes into view.
+        page.keyboard.press("End")
+        expect(page.locator("#tab-more")).to_be_focused()
+        expect(page.locator("#tab-more")).to_be_in_viewport(ratio=0.95)  # fractional widths, whole pixel scrolls
+        expect(close).to_be_in_viewport(ratio=1)
+        close.click()
+        expect(page.locator("#side-panel")).to_be_hidden()
+        expect(page.locator("#panel-toggle")).to_be_focused()
+    end_lesson(teacher)
+
+
+@pytest.mark.parametrize("locale", ["fr-FR", "en-US"])
+def test_teachers_toolbar_labels_fit_a_phone(logged_in_page: PageFactory, locale: str) -> None:
+    teacher, _ = lesson_for_two(logged_in_page, SIZES["phone"], locale)
+    expect(teacher.locator('[data-action="groups"]')).to_be_visible()
+    buttons = teacher.evaluate(
+        """() => Array.from(document.querySelectorAll('.room-controls button'))
+          .filter((button) => button.checkVisibility())
+          .map((button) => {
+            const label = button.querySelector('.label');
+            const box = button.getBoundingClientRect();
+            return { label: label.textContent, left: box.left, right: box.right, height: box.height,
+                     clipped: label.scrollWidth > label.clientWidth || label.scrollHeight > label.clientHeight };
+          })"""
+    )
+    assert len(buttons) == 7, buttons
+    for button in buttons:
+        assert not button["clipped"], f"{button['label']!r} is clipped: {buttons}"
+        assert button["height"] >= 44 and button["left"] >= 0 and button["right"] <= SIZES["phone"]["width"], button
+    end_lesson(teacher)
+
+
+def test_a_refused_button_is_reached_by_tab_and_says_why(logged_in_page: PageFactory) -> None:
+    teacher, student = lesson_for_two(logged_in_page, SIZES["laptop"])
+    screen = student.locator('[data-action="screen"]')
+    student.locator('[data-action="camera"]').focus()
+    student.keyboard.press("Tab")
+    expect(screen).to_be_focused()
+    expect(screen).to_have_attribute("aria-disabled", "true")
+    expect(screen).to_have_accessible_description("Pas autorisé pour le moment")
+    student.keyboard.press("Enter")
+    expect(student.locator("#room-announcer")).to_have_text("Pas autorisé pour le moment")
+    expect(screen).to_have_attribute("aria-pressed", "false")
+
+    # Allowed by the teacher: the same button works.
+    show_tab(teacher, "more")
+    teacher.locator("#set-screen").check()
+    expect(screen).not_to_have_attribute("aria-disabled", "true")
+    expect(screen).to_have_accessible_description("")
+    end_lesson(teacher)

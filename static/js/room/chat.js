@@ -70,11 +70,33 @@ export function mountChat(room) {
     if (msg.from && String(msg.from.id) !== room.youId) room.announce(t("chat_from", { name: msg.from.name, text: msg.text }));
   });
 
+  // Whether the reader follows the newest message, from her own scrolling: a log in a closed tab
+  // measures 0 and loses its scroll position, so it cannot be measured when a message comes.
+  let following = true;
+  const toBottom = () => {
+    log.scrollTop = log.scrollHeight;
+  };
+  log.addEventListener("scroll", () => {
+    if (log.clientHeight > 0) following = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  });
+  // Shown (the tab or the panel opened): the newest message; resized (a phone's keyboard): kept in view.
+  let shown = false;
+  new ResizeObserver(() => {
+    const visible = log.clientHeight > 0;
+    if (visible && (!shown || following)) {
+      following = true;
+      toBottom();
+    }
+    shown = visible;
+  }).observe(log);
+
   room.watch("chat", () => {
-    const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+    const newest = log.lastElementChild ? log.lastElementChild.dataset.key : null;
     reconcile(log, room.state.chat, (m) => m.id, (m) => createMessage(room, m), (li, m) => updateMessage(room, li, m));
     $("#chat-empty").hidden = room.state.chat.length > 0;
-    if (nearBottom) log.scrollTop = log.scrollHeight;
+    const last = room.state.chat[room.state.chat.length - 1];
+    const sentByMe = last && String(last.id) !== newest && last.from && String(last.from.id) === room.youId;
+    if (following || sentByMe) toBottom();
   });
 
   room.watch("participants", () => {

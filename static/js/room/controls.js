@@ -10,12 +10,25 @@ const SOURCE_PERMISSION = { camera: "video", microphone: "audio", screen: "scree
 // A moderator's mute on these sources (participant `muted_audio` / `muted_video`), lifted by `unmute`.
 const MUTE_FLAG = { camera: ["muted_video", "video"], microphone: ["muted_audio", "audio"] };
 
+/** Whether a toolbar button is refused for now (aria-disabled: still focusable, and its title says why). */
+const refused = (button) => button.disabled || button.getAttribute("aria-disabled") === "true";
+
 export function mountControls(room) {
   for (const [kind, permission] of Object.entries(SOURCE_PERMISSION)) {
     const button = $(`[data-action="${kind}"]`);
     let busy = false;
+    // Refused by the room's settings: aria-disabled rather than disabled, so that Tab still reaches the
+    // button and reads why (its title); a click says it again. The server refuses the source anyway.
+    const markAllowed = (allowed) => {
+      button.setAttribute("aria-disabled", String(!allowed));
+      button.title = allowed ? "" : t("not_allowed_now");
+    };
     button.addEventListener("click", async () => {
       if (busy) return;
+      if (refused(button)) {
+        room.announce(t("not_allowed_now"));
+        return;
+      }
       const on = button.getAttribute("aria-pressed") === "true";
       if (!room.media) {
         room.announce(t("media_unavailable"));
@@ -47,13 +60,12 @@ export function mountControls(room) {
       } finally {
         busy = false;
         button.removeAttribute("aria-busy");
-        button.disabled = !room.studentMay(permission);
+        markAllowed(room.studentMay(permission));
       }
     });
     const update = () => {
       const allowed = room.studentMay(permission);
-      button.disabled = !allowed;
-      button.title = allowed ? "" : t("not_allowed_now");
+      markAllowed(allowed);
       if (!allowed && button.getAttribute("aria-pressed") === "true" && room.media) {
         room.media.setSource(kind, false).then(() => room.setSourceState(kind, false), () => room.setSourceState(kind, false));
       }
@@ -152,7 +164,7 @@ function mountShortcuts(room, leave, goAway) {
     if (document.querySelector("dialog[open]")) return;
     const press = (selector) => {
       const button = $(selector);
-      if (!button || button.disabled) return;
+      if (!button || refused(button)) return;
       event.preventDefault();
       button.click();
       button.focus();

@@ -30,10 +30,22 @@ export function mountPanel(room) {
     total.setAttribute("aria-label", tn("panel_unread", hidden));
   };
 
+  // A phone is too narrow for every tab: the strip scrolls, and the selected tab is kept whole in it
+  // (in the phone's bottom sheet, Chromium's focus() left it cut). Only the strip scrolls, never the page.
+  const revealSelected = () => {
+    const tab = $(`#tab-${selected}`);
+    const strip = tab.parentElement;
+    const box = tab.getBoundingClientRect();
+    const view = strip.getBoundingClientRect();
+    if (box.left < view.left) strip.scrollLeft -= view.left - box.left;
+    else if (box.right > view.right) strip.scrollLeft += box.right - view.right;
+  };
+
   const setOpen = (open) => {
     layout.classList.toggle("panel-open", open);
     toggle.setAttribute("aria-expanded", String(open));
     if (open && selected in unread) unread[selected] = 0;
+    if (open) revealSelected();
     showBadges();
   };
 
@@ -48,6 +60,7 @@ export function mountPanel(room) {
       if (on && focus) tab.focus();
     }
     if (open) setOpen(true);
+    else if (isOpen()) revealSelected();
     if (name in unread) unread[name] = 0;
     showBadges();
   };
