@@ -46,6 +46,7 @@ from aiortc.rtp import (
     RTP_HISTORY_SIZE,
     RtcpPacket,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
     RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSrPacket,
@@ -64,6 +65,7 @@ __all__ = [
     "RemoteBitrateEstimator",
     "RtcpPacket",
     "RtcpPsfbPacket",
+    "RtcpReceiverInfo",
     "RtcpRrPacket",
     "RtcpRtpfbPacket",
     "RtcpSrPacket",
@@ -87,12 +89,14 @@ __all__ = [
     "nack_generator",
     "build_receivers_without_estimators",
     "nominated_pairs",
+    "last_sender_report",
     "raw_socket",
     "replace_datagram_handler",
     "replace_rtcp_handler",
     "replace_rtp_handler",
-    "report_stream",
+    "report_streams_together",
     "route_rtp",
+    "rtcp_ssrc",
     "send_nack",
     "send_pli",
     "send_remb",
@@ -110,9 +114,39 @@ __all__ = [
 # --- a publisher's receivers: statistics, NACK and REMB from aiortc's own objects, fed by the hook
 
 
-def report_stream(receiver: RTCRtpReceiver, ssrc: int, stats: StreamStatistics) -> None:
-    """Make the receiver's receiver reports cover an incoming stream the hook counts."""
-    receiver._RTCRtpReceiver__remote_streams[ssrc] = stats  # type: ignore[attr-defined]
+def report_streams_together(receiver: RTCRtpReceiver) -> None:
+    """Keep a publisher's receiver from sending receiver reports of its own: the publisher sends one.
+
+    aiortc starts `_run_rtcp` for each receiver once the connection is up: a task that wakes about
+    once a second and sends an RR about its one stream. The publisher sends one compound RR for
+    all its streams instead (`Publisher._run_rtcp`). The stand-in marks the loop started and ended,
+    which is what `receiver.stop()` waits for, and returns. Call it before the connection is up.
+    """
+
+    async def run_rtcp() -> None:
+        receiver._RTCRtpReceiver__rtcp_started.set()  # type: ignore[attr-defined]
+        receiver._RTCRtpReceiver__rtcp_exited.set()  # type: ignore[attr-defined]
+
+    receiver._run_rtcp = run_rtcp  # type: ignore[method-assign]
+
+
+def rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    """Return the SSRC a receiver's RTCP is sent from (None until the connection is negotiated)."""
+    ssrc: int | None = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    return ssrc
+
+
+def last_sender_report(receiver: RTCRtpReceiver, ssrc: int) -> tuple[int, float] | None:
+    """Return (the middle 32 bits of its NTP time, when it came) of a stream's last SR, or None.
+
+    aiortc's receiver notes them as the publisher's sender reports arrive: an RR's LSR and DLSR
+    let the publisher work out its round-trip time.
+    """
+    lsr: int | None = receiver._RTCRtpReceiver__lsr.get(ssrc)  # type: ignore[attr-defined]
+    if lsr is None:
+        return None
+    at: float = receiver._RTCRtpReceiver__lsr_time[ssrc]  # type: ignore[attr-defined]
+    return lsr, at
 
 
 def load_statistics(
