@@ -65,7 +65,7 @@ MAX_REMOTE_CANDIDATES = 30
 """Distinct candidates a browser may name for one connection: a browser names a handful per
 network interface (host, server-reflexive, relayed; UDP and TCP)."""
 
-REFRESH_OWN_ADDRESSES_S = 60.0
+REFRESH_OWN_ADDRESSES_S = 5.0
 """How long the node's interface addresses are trusted before they are read again."""
 
 CANDIDATE_TYPES = frozenset({"host", "srflx", "prflx", "relay"})
@@ -184,7 +184,7 @@ class OwnAddresses:
 
 @functools.cache
 def own_addresses(public_ip: str | None) -> OwnAddresses:
-    """The process's one OwnAddresses for a public IP: read once a minute, not once per connection."""
+    """The process's one OwnAddresses for a public IP: read at most once per REFRESH_OWN_ADDRESSES_S, not per connection."""
     return OwnAddresses(public_ip)
 
 

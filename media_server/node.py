@@ -170,6 +170,9 @@ class MediaNode:
                     peer.camera_layers = None
                 try:
                     sdp = await publisher.negotiate(parsed)
+                    if peer.closed:
+                        # it left (or its room closed) while the offer was applied: keep nothing
+                        raise MediaError("conflict", "this participant left while its offer was applied")
                 except MediaError:
                     if peer.publisher is None:
                         await publisher.close()
@@ -330,6 +333,7 @@ class MediaNode:
 
     async def _drop(self, peer: Peer) -> None:
         """Close a peer's connections for good."""
+        peer.closed = True
         if peer.resume is not None:
             self._tokens.pop(peer.resume, None)
             peer.resume = None
@@ -437,6 +441,10 @@ class MediaNode:
             await subscriber.close()
         subscriber = Subscriber(peer.id, self._public_ip, self.loudest, self.video_slots, self.adaptation)
         sdp = await subscriber.offer()
+        if peer.closed:
+            # it left (or its room closed) while the offer was made: nobody would close this one
+            await subscriber.close()
+            raise MediaError("conflict", "this participant left while its connection was made")
         peer.subscriber = subscriber
         await self._emit(room.id, peer.id, ServerOffer(sdp=sdp, restart=restart))
 

@@ -12,6 +12,7 @@ is built, else in Python (_receive_srtp). With the C path, one epoll set per eve
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 import socket
@@ -42,6 +43,8 @@ from .seam import (
     add_to_nack_generator,
     is_rtx,
 )
+
+logger = logging.getLogger(__name__)
 
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -432,38 +435,45 @@ class Publisher:
         the node's tick (`measure`); LSR and DLSR come from the publisher's sender reports, which
         aiortc's receivers note, so that the browser can work out its round-trip time.
         """
-        while True:
+        while self.pc.connectionState not in ("closed", "failed"):
             # RFC 3550: the interval varies randomly over [0.5, 1.5] times the nominal one
             await asyncio.sleep(0.5 + random.random())
-            by_transport: dict[RTCDtlsTransport, tuple[int, list[RtcpReceiverInfo]]] = {}
-            now = time()
-            for feedback in self._feedback.values():
-                receiver, stats = feedback.receiver, feedback.stats
-                sender = seam.rtcp_ssrc(receiver)
-                if sender is None or stats.max_seq is None or stats.base_seq is None:
-                    continue  # not negotiated yet, or nothing received
-                lsr = dlsr = 0
-                last = seam.last_sender_report(receiver, feedback.ssrc)
-                if last is not None:
-                    lsr = last[0]
-                    delay = now - last[1]
-                    dlsr = int(delay * 65536) if 0 < delay < 65536 else 0
-                report = RtcpReceiverInfo(
-                    ssrc=feedback.ssrc,
-                    fraction_lost=stats.fraction_lost,
-                    packets_lost=stats.packets_lost,
-                    highest_sequence=stats.max_seq,
-                    jitter=stats.jitter,
-                    lsr=lsr,
-                    dlsr=dlsr,
-                )
-                by_transport.setdefault(receiver.transport, (sender, []))[1].append(report)
-            for dtls, (sender, reports) in by_transport.items():
-                try:
-                    # an RR holds 31 report blocks; a publisher has at most 8 tracks
-                    await seam.send_rtcp(dtls, bytes(RtcpRrPacket(ssrc=sender, reports=reports[:31])))
-                except ConnectionError:
-                    pass
+            try:
+                await self._send_receiver_reports()
+            except Exception:  # a report that could not be made: the next one may be
+                logger.exception("receiver report of %s failed", self.peer_id)
+
+    async def _send_receiver_reports(self) -> None:
+        by_transport: dict[RTCDtlsTransport, tuple[int, list[RtcpReceiverInfo]]] = {}
+        now = time()
+        for feedback in self._feedback.values():
+            receiver, stats = feedback.receiver, feedback.stats
+            sender = seam.rtcp_ssrc(receiver)
+            if sender is None or stats.max_seq is None or stats.base_seq is None:
+                continue  # not negotiated yet, or nothing received
+            lsr = dlsr = 0
+            last = seam.last_sender_report(receiver, feedback.ssrc)
+            if last is not None:
+                lsr = last[0]
+                delay = now - last[1]
+                dlsr = int(delay * 65536) if 0 < delay < 65536 else 0
+            report = RtcpReceiverInfo(
+                ssrc=feedback.ssrc,
+                fraction_lost=min(max(stats.fraction_lost, 0), 255),
+                packets_lost=stats.packets_lost,
+                # the extended highest sequence number (RFC 3550 6.4.1): cycles count by 65536
+                highest_sequence=(stats.cycles + stats.max_seq) & 0xFFFFFFFF,
+                jitter=stats.jitter,
+                lsr=lsr,
+                dlsr=dlsr,
+            )
+            by_transport.setdefault(receiver.transport, (sender, []))[1].append(report)
+        for dtls, (sender, reports) in by_transport.items():
+            try:
+                # an RR holds 31 report blocks; a publisher has at most 8 tracks
+                await seam.send_rtcp(dtls, bytes(RtcpRrPacket(ssrc=sender, reports=reports[:31])))
+            except ConnectionError:
+                pass
 
     def measure(self, now: float) -> None:
         """Sample the incoming bitrate of every track (the node's tick calls this)."""

@@ -55,6 +55,8 @@ class Peer:
     resume: str | None = None
     # the peers whose camera its page shows small (media.tiles): their low layer is enough
     small: frozenset[str] = frozenset()
+    # closed for good (MediaNode._drop): a connection made for it meanwhile is closed, not kept
+    closed: bool = False
 
     def state(self, now_ms: int) -> PeerState[Track]:
         """Return this peer as the policy tick sees it at now_ms."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import logging
 import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -54,6 +55,8 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 from OpenSSL import SSL
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "RTCP_PSFB_APP",
@@ -388,17 +391,22 @@ def _receiver_estimator() -> RemoteBitrateEstimator | None:
     return None if _WITHOUT_ESTIMATORS.get() else RemoteBitrateEstimator()
 
 
+_receiver_estimator.original = RemoteBitrateEstimator  # type: ignore[attr-defined]  # what the canary checks
+
+
 def build_receivers_without_estimators() -> None:
     """Have aiortc's receivers ask _receiver_estimator for their REMB estimator (once, at import).
 
     Outside `without_receive_estimators` they get aiortc's own, as before (the tests' and the
     benchmark's aiortc clients share the process with an embedded forwarder).
     """
-    current = rtcrtpreceiver.RemoteBitrateEstimator  # type: ignore[attr-defined]
+    current = getattr(rtcrtpreceiver, "RemoteBitrateEstimator", None)
     if current is _receiver_estimator:
         return
     if current is not RemoteBitrateEstimator:
-        raise RuntimeError("aiortc's receivers no longer build aiortc.rate.RemoteBitrateEstimator")
+        # another aiortc (MEDIA_AIORTC_VERSION_CHECK=0): receivers keep their estimators, as before
+        logger.warning("aiortc's receivers no longer build aiortc.rate.RemoteBitrateEstimator: not replaced")
+        return
     rtcrtpreceiver.RemoteBitrateEstimator = _receiver_estimator  # type: ignore[attr-defined,assignment]
 
 
@@ -478,7 +486,10 @@ def cache_host_addresses() -> None:
     a few seconds. A server's addresses do not change between two joins; a change is seen within
     seconds. Once, at import, for the whole process.
     """
-    original = aioice.ice.get_host_addresses
+    original = getattr(aioice.ice, "get_host_addresses", None)
+    if original is None:
+        logger.warning("aioice no longer gathers with get_host_addresses: not cached")
+        return
     if getattr(original, "cached", False):
         return
     read: dict[tuple[bool, bool], tuple[float, list[str]]] = {}
@@ -492,6 +503,7 @@ def cache_host_addresses() -> None:
         return list(found[1])
 
     get_host_addresses.cached = True  # type: ignore[attr-defined]
+    get_host_addresses.original = original  # type: ignore[attr-defined]  # what the canary checks
     aioice.ice.get_host_addresses = get_host_addresses
 
 
@@ -510,15 +522,17 @@ def copy_codecs_cheaply() -> None:
     a fifth of a subscribe connection's setup (twelve sections) went to deepcopy's generic walk
     of those dataclasses. Once, at import; only that module's `copy` is replaced.
     """
-    current = rtcpeerconnection.copy  # type: ignore[attr-defined]
+    current = getattr(rtcpeerconnection, "copy", None)
     if getattr(current, "cheap_codecs", False):
         return
     if current is not copy:
-        raise RuntimeError("aiortc's rtcpeerconnection no longer copies codecs with the copy module")
+        logger.warning("aiortc's rtcpeerconnection no longer copies codecs with the copy module: not replaced")
+        return
     module = ModuleType("copy")  # what aiortc's rtcpeerconnection sees as `copy`
     module.__dict__.update(copy.__dict__)
     module.deepcopy = _copy_codec  # type: ignore[attr-defined]
     module.cheap_codecs = True  # type: ignore[attr-defined]
+    module.original = copy  # type: ignore[attr-defined]  # what the canary checks
     rtcpeerconnection.copy = module  # type: ignore[attr-defined]
 
 

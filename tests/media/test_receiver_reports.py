@@ -36,7 +36,7 @@ async def test_a_publisher_gets_one_report_for_all_its_streams_with_its_round_tr
         while not any({r.ssrc for r in rr.reports} == ssrcs and all(r.lsr for r in rr.reports) for rr in reports):
             await asyncio.sleep(0.05)
     both = next(rr for rr in reports if {r.ssrc for r in rr.reports} == ssrcs and all(r.lsr for r in rr.reports))
-    assert all(0 < r.dlsr < 65536 * 2 for r in both.reports)  # under 2 s since the SR
+    assert all(0 < r.dlsr < 65536 * 5 for r in both.reports)  # seconds since the SR, in 1/65536 s
     assert all(r.highest_sequence > 0 and r.packets_lost == 0 for r in both.reports)
     # aiortc's loop per receiver (an RR about its one stream) ended at once
     publisher = classroom.node._rooms[ROOM].peers["alice"].publisher
