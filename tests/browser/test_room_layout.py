@@ -351,8 +351,19 @@ def test_a_refused_button_is_reached_by_tab_and_says_why(logged_in_page: PageFac
     expect(student.locator("#room-announcer")).to_have_text("Pas autorisé pour le moment")
     expect(screen).to_have_attribute("aria-pressed", "false")
 
-    # Allowed by the teacher: the same button works.
+    # The shortcut of a refused source says why too: the camera refused by the teacher, V
     show_tab(teacher, "more")
+    teacher.locator("#set-video").uncheck()
+    camera = student.locator('[data-action="camera"]')
+    expect(camera).to_have_attribute("aria-disabled", "true")
+    student.locator("#room-announcer").evaluate("(node) => { node.textContent = ''; }")
+    student.locator("body").focus()
+    student.keyboard.press("v")
+    expect(student.locator("#room-announcer")).to_have_text("Pas autorisé pour le moment")
+    expect(camera).to_have_attribute("aria-pressed", "false")
+    teacher.locator("#set-video").check()
+
+    # Allowed by the teacher: the same button works.
     teacher.locator("#set-screen").check()
     expect(screen).not_to_have_attribute("aria-disabled", "true")
     expect(screen).to_have_accessible_description("")

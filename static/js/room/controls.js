@@ -164,7 +164,8 @@ function mountShortcuts(room, leave, goAway) {
     if (document.querySelector("dialog[open]")) return;
     const press = (selector) => {
       const button = $(selector);
-      if (!button || refused(button)) return;
+      if (!button || button.disabled) return;
+      // a refused source's button is pressed too: its click handler says why, and does nothing else
       event.preventDefault();
       button.click();
       button.focus();
