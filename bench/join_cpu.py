@@ -76,27 +76,14 @@ async def drive(args: argparse.Namespace) -> list[tuple[float, float]]:
     """Run the rounds against a node in a child process; return (ms per publish, ms per subscribe) each."""
     from bench.media.packets import CAMERA, MIC
     from bench.media.peers import CountingSubscriber, RawPublisher, Stream, Window
+    from bench.media.piped import PipedPeers
 
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
     child = ctx.Process(target=node_process, args=(theirs, args.profile))
     child.start()
-    loop = asyncio.get_running_loop()
-    inboxes: dict[str, asyncio.Queue[Any]] = {}
-
-    def on_message() -> None:
-        peer, message = ours.recv()
-        inboxes.setdefault(peer, asyncio.Queue()).put_nowait(message)
-
-    async def expect(peer: str, type_: str | None = None) -> Any:
-        queue = inboxes.setdefault(peer, asyncio.Queue())
-        async with asyncio.timeout(60):
-            while True:
-                message = await queue.get()
-                if type_ is None or message.get("type") == type_:
-                    return message
-
-    loop.add_reader(ours.fileno(), on_message)
+    piped = PipedPeers(ours)
+    expect = piped.expect
     window = Window()
     peers: list[Any] = []
     names: list[str] = []
@@ -168,7 +155,7 @@ async def drive(args: argparse.Namespace) -> list[tuple[float, float]]:
     for peer in warm:
         await peer.close()
     ours.send("stop")
-    loop.remove_reader(ours.fileno())
+    piped.close()
     child.join(20)
     return results
 

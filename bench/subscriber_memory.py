@@ -396,27 +396,15 @@ async def drive(traced: bool, args: argparse.Namespace) -> tuple[str, dict[str, 
     """Run the peers against a node in a child process; return its report and figures."""
     from bench.media.packets import CAMERA, MIC
     from bench.media.peers import CountingSubscriber, RawPublisher, Stream, Window
+    from bench.media.piped import PipedPeers
 
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
     child = ctx.Process(target=node_process, args=(theirs, traced, args.frames, args.top))
     child.start()
     loop = asyncio.get_running_loop()
-    inboxes: dict[str, asyncio.Queue[Any]] = {}
-
-    def on_message() -> None:
-        peer, message = ours.recv()
-        inboxes.setdefault(peer, asyncio.Queue()).put_nowait(message)
-
-    async def expect(peer: str, type_: str | None = None) -> Any:
-        queue = inboxes.setdefault(peer, asyncio.Queue())
-        async with asyncio.timeout(60):
-            while True:
-                message = await queue.get()
-                if type_ is None or message.get("type") == type_:
-                    return message
-
-    loop.add_reader(ours.fileno(), on_message)
+    piped = PipedPeers(ours)
+    expect = piped.expect
     window = Window()
     publisher = RawPublisher([Stream(1, "camera", CAMERA, 127), Stream(2, "microphone", MIC, 30)], window)
     offer = await publisher.offer()
@@ -449,7 +437,7 @@ async def drive(traced: bool, args: argparse.Namespace) -> tuple[str, dict[str, 
     received = [sum(s.counts.values()) for s in subscribers[args.warmup :]]
     ours.send(("measure", args.subscribers))
     outcome = await expect("report")
-    loop.remove_reader(ours.fileno())
+    piped.close()
     for subscriber in subscribers:
         await subscriber.close()
     await publisher.close()
