@@ -135,6 +135,8 @@ class MediaNode:
         self._tokens: dict[str, Peer] = {}
         self._parked: dict[str, tuple[str, asyncio.TimerHandle]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # one task ticks every room in turn (see _run)
+        self._ticker: asyncio.Task[None] | None = None
 
     # The application's calls
 
@@ -274,10 +276,14 @@ class MediaNode:
         room = self._rooms.pop(room_id, None)
         if room is None:
             return
-        if room.task is not None:
-            room.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await room.task
+        async with room.lock:  # a tick under way ends first; the ticker skips a closed room
+            room.closed = True
+        if not self._rooms and self._ticker is not None:
+            ticker, self._ticker = self._ticker, None
+            ticker.cancel()  # from a tick (the app closing a room as it hears of it): it ends at its next await
+            if ticker is not asyncio.current_task():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
         peers = list(room.peers.values())
         room.peers.clear()
         for peer in peers:
@@ -421,16 +427,24 @@ class MediaNode:
         room = self._rooms.get(room_id)
         if room is None:
             room = self._rooms[room_id] = Room(room_id)
-            room.task = asyncio.get_running_loop().create_task(self._run(room))
+            if self._ticker is None:
+                self._ticker = asyncio.get_running_loop().create_task(self._run())
         return room
 
-    async def _run(self, room: Room) -> None:
+    async def _run(self) -> None:
+        """Tick every room in turn, every self._tick seconds.
+
+        One timer for the node, not one per room: the rooms' ticks run back to back, so the
+        policy's code and the node's objects are read into the caches once per round, not once
+        per room after the forwarder's packets have emptied them.
+        """
         while True:
             await asyncio.sleep(self._tick)
-            try:
-                await self._update(room)
-            except Exception:
-                logger.exception("media policy failed in room %s", room.id)
+            for room in list(self._rooms.values()):
+                try:
+                    await self._update(room)
+                except Exception:
+                    logger.exception("media policy failed in room %s", room.id)
 
     async def _emit(self, room_id: str, peer_id: str, message: ServerMessage) -> None:
         await self._send(room_id, peer_id, message.model_dump())
@@ -460,7 +474,8 @@ class MediaNode:
     async def _update(self, room: Room) -> None:
         """Choose what each subscriber receives, and tell them when it changes."""
         async with room.lock:
-            await self._update_locked(room)
+            if not room.closed:
+                await self._update_locked(room)
 
     async def _update_locked(self, room: Room) -> None:
         now = time.monotonic()

@@ -92,7 +92,8 @@ class Room:
         self.loudest: list[str] = []
         # who spoke last tick (policy.speaking_ids), reported when it changes
         self.speaking: tuple[str, ...] = ()
-        self.task: asyncio.Task[None] | None = None
+        # closed by MediaNode.close_room: its peers are gone, nothing ticks it again
+        self.closed = False
         self.lock = asyncio.Lock()
         # peers of another room of this node whose microphone is heard here too (MediaNode.relay)
         self.guests: dict[str, Peer] = {}

@@ -88,9 +88,8 @@ async def test_messages_that_set_a_connection_up_run_no_policy_tick(
         ticks.append(room.id)
         await update(room)
 
-    room = node._rooms[ROOM]
-    assert room.task is not None
-    room.task.cancel()  # the room's periodic tick: only the messages' ticks are counted
+    assert node._ticker is not None
+    node._ticker.cancel()  # the rooms' periodic tick: only the messages' ticks are counted
     monkeypatch.setattr(node, "_update_locked", counted)
     candidate = {
         "type": "media.candidate",
