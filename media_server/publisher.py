@@ -51,6 +51,10 @@ MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 SSRC = struct.Struct("!I")
 MID_LINE = re.compile(r"^a=mid:([^\s]+)", re.MULTILINE)
 SEQ_TS = struct.Struct("!HI")
+RTCP_SR = 200
+RTCP_LENGTH = struct.Struct("!H")
+SR_TIMES = struct.Struct("!I2xI")
+"""A sender report's SSRC, then the middle 32 bits of its NTP time (what an RR's LSR echoes)."""
 MAX_DATAGRAM = seam.SESSION_BUFFER
 """The largest SRTP packet unprotected in the socket callback (pylibsrtp's session buffer)."""
 DRAIN = 16
@@ -259,6 +263,8 @@ class Publisher:
         # the publisher's video streams share a send clock (abs-send-time) and a bandwidth
         self._remb = RemoteBitrateEstimator()
         self._rtcp_task: asyncio.Future[None] | None = None
+        # SSRC -> (the middle 32 bits of the NTP time of its last sender report, when it came)
+        self._sender_reports: dict[int, tuple[int, float]] = {}
 
     async def negotiate(self, offer: Offer) -> str:
         """Apply the browser's offer and return the SDP answer."""
@@ -341,25 +347,34 @@ class Publisher:
             if len(data) >= 12:
                 on_rtp(data, arrival_time_ms)
 
+        async def handle_rtcp_data(data: bytes) -> None:
+            self._on_rtcp(data)
+
         # replaces aiortc's parse-route-depacketize-decode path for this transport
         seam.replace_rtp_handler(dtls, handle_rtp_data)
+        # and its RTCP path (the socket handlers below take the browser's RTCP before it)
+        seam.replace_rtcp_handler(dtls, handle_rtcp_data)
         # and skips aiortc's receive chain for SRTP on the sockets gathered for it
         if NATIVE_RECEIVE:
             native = self._native_receiver(dtls)
             readers = receive_set()
             for protocol in seam.ice_protocols(dtls):
+                # what is not SRTP: SRTCP read at once, STUN and DTLS on to aioice
+                rest = seam.srtcp_first(dtls, self._on_rtcp, protocol.datagram_received)
                 raw = seam.raw_socket(getattr(protocol, "transport", None))
                 if raw is not None and readers is not None and seam.stop_reading(asyncio.get_running_loop(), raw):
                     # read with every other publisher socket: one wake-up drains them all in C
-                    readers.add(raw, native, protocol.datagram_received)
+                    readers.add(raw, native, rest)
                     self._read_by_set.append((raw.fileno(), raw))
                     self._receive_set = readers
                     continue
                 fd = raw.fileno() if raw is not None else -1
-                handler = partial(native.receive, fd, protocol.datagram_received)
+                handler = partial(native.receive, fd, rest)
                 seam.replace_datagram_handler(protocol, handler)
             return
         for protocol in seam.ice_protocols(dtls):
+            # SRTP first (_receive_srtp passes the rest on), then SRTCP, then aioice
+            seam.replace_datagram_handler(protocol, seam.srtcp_first(dtls, self._on_rtcp, protocol.datagram_received))
             seam.replace_datagram_handler(protocol, _receive_srtp(dtls, protocol, on_rtp))
 
     def _native_receiver(self, dtls: RTCDtlsTransport) -> Any:
@@ -426,14 +441,33 @@ class Publisher:
         self._feedback[track] = entry[1]
         return entry
 
+    def _on_rtcp(self, data: bytes) -> None:
+        """Note the time of each sender report of the publisher's streams (an RR's LSR and DLSR).
+
+        The rest of what a publishing browser sends in RTCP (its SDES, an RR about nothing) is of
+        no use to the forwarder. A compound packet is walked by its headers; only the SSRCs of
+        streams it publishes are kept.
+        """
+        now = time()
+        offset, end = 0, len(data)
+        while offset + 4 <= end:
+            # RFC 3550 6.4.1: V P RC | PT | length in 32-bit words minus one | SSRC | NTP (64 bits) ...
+            packet_type = data[offset + 1]
+            size = (RTCP_LENGTH.unpack_from(data, offset + 2)[0] + 1) * 4
+            if packet_type == RTCP_SR and offset + 20 <= end:
+                ssrc, ntp_middle = SR_TIMES.unpack_from(data, offset + 4)
+                if ssrc in self._by_ssrc:
+                    self._sender_reports[ssrc] = (ntp_middle, now)
+            offset += size
+
     async def _run_rtcp(self) -> None:
         """Send one compound receiver report for all the publisher's streams, about once a second.
 
         In place of aiortc's loop per receiver (`seam.report_streams_together`): a publisher of a
         microphone and two camera layers woke three tasks and sent three RRs a second, each
         protected and sent on its own. The counts are those the C receive path kept, copied in by
-        the node's tick (`measure`); LSR and DLSR come from the publisher's sender reports, which
-        aiortc's receivers note, so that the browser can work out its round-trip time.
+        the node's tick (`measure`); LSR and DLSR come from the publisher's sender reports
+        (`_on_rtcp`), so that the browser can work out its round-trip time.
         """
         while self.pc.connectionState not in ("closed", "failed"):
             # RFC 3550: the interval varies randomly over [0.5, 1.5] times the nominal one
@@ -452,7 +486,7 @@ class Publisher:
             if sender is None or stats.max_seq is None or stats.base_seq is None:
                 continue  # not negotiated yet, or nothing received
             lsr = dlsr = 0
-            last = seam.last_sender_report(receiver, feedback.ssrc)
+            last = self._sender_reports.get(feedback.ssrc)
             if last is not None:
                 lsr = last[0]
                 delay = now - last[1]

@@ -174,7 +174,7 @@ class Subscriber:
         estimator = self.estimator
         budget = self.rtx_budget
 
-        async def handle_rtcp_data(data: bytes) -> None:
+        def on_rtcp(data: bytes) -> None:
             try:
                 packets = RtcpPacket.parse(data)
             except ValueError:
@@ -217,7 +217,14 @@ class Subscriber:
             # nothing goes on to aiortc's handler: its senders would only keep statistics that
             # nobody reads (round-trip times, the REMB for an encoder that does not exist)
 
+        async def handle_rtcp_data(data: bytes) -> None:
+            on_rtcp(data)
+
+        # RTCP that takes aiortc's way (none once the socket handlers below are in place)
         seam.replace_rtcp_handler(dtls, handle_rtcp_data)
+        # the browser's RTCP read in the socket callback, not through aiortc's queue and coroutines
+        for protocol in seam.ice_protocols(dtls):
+            seam.replace_datagram_handler(protocol, seam.srtcp_first(dtls, on_rtcp, protocol.datagram_received))
 
     def update_sender_reports(self, now_ms: int) -> None:
         """Make the RTCP SRs describe what the slots forwarded, for lip sync."""

@@ -73,8 +73,6 @@ HOOKS: tuple[Hook, ...] = (
         "replaced on a publisher's receivers: the publisher sends one compound RR for all its streams",
         ("self",),
     ),
-    Hook(RECEIVER, "_RTCRtpReceiver__lsr", "attribute", "the last SR of each stream: an RR's LSR"),
-    Hook(RECEIVER, "_RTCRtpReceiver__lsr_time", "attribute", "when that SR came: an RR's DLSR"),
     Hook(RECEIVER, "_RTCRtpReceiver__nack_generator", "attribute", "NACKs to the publisher from aiortc's generator"),
     Hook(RECEIVER, "_RTCRtpReceiver__rtcp_ssrc", "attribute", "the SSRC the publisher's REMB and RRs are sent from"),
     Hook(RECEIVER, "_send_rtcp", "method", "sends the publisher's REMB", ("self", "packet")),
@@ -121,10 +119,18 @@ HOOKS: tuple[Hook, ...] = (
     Hook(
         DTLS, "_handle_rtp_data", "method", "replaced: RTP goes to the forwarder", ("self", "data", "arrival_time_ms")
     ),
-    Hook(DTLS, "_handle_rtcp_data", "method", "replaced: a subscriber's RTCP goes to its slots", ("self", "data")),
+    Hook(
+        DTLS,
+        "_handle_rtcp_data",
+        "method",
+        "replaced: RTCP goes to the subscriber's slots, or the publisher's SR times",
+        ("self", "data"),
+    ),
     Hook(DTLS, "_send_rtp", "method", "protects and sends the forwarder's sender reports", ("self", "data")),
     Hook(DTLS, "_rtp_router", "attribute", "finds the receiver of a new SSRC, by SSRC or by mid"),
-    Hook(DTLS, "_rx_srtp", "attribute", "unprotects in the socket callback, without aiortc's coroutines"),
+    Hook(
+        DTLS, "_rx_srtp", "attribute", "unprotects SRTP and SRTCP in the socket callback, without aiortc's coroutines"
+    ),
     Hook(DTLS, "_tx_srtp", "attribute", "protects each forwarded packet in place, from Python or C"),
     Hook(DTLS, "_state", "attribute", "a session is used only while the transport is connected"),
     Hook("aiortc.rtcdtlstransport", "State", "class", "the states _state takes (CONNECTED)"),
@@ -138,7 +144,7 @@ HOOKS: tuple[Hook, ...] = (
         "pylibsrtp",
         "_binding",
         "module",
-        "libsrtp's functions (srtp_protect/unprotect) and the library C binds both to",
+        "libsrtp's functions (srtp_protect/unprotect, srtp_unprotect_rtcp) and the library C binds to",
     ),
     Hook("asyncio.trsock:TransportSocket", "_sock", "attribute", "the socket itself: sendto and reads without asyncio"),
     Hook(

@@ -92,7 +92,6 @@ __all__ = [
     "nack_generator",
     "build_receivers_without_estimators",
     "nominated_pairs",
-    "last_sender_report",
     "raw_socket",
     "replace_datagram_handler",
     "replace_rtcp_handler",
@@ -137,19 +136,6 @@ def rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
     """Return the SSRC a receiver's RTCP is sent from (None until the connection is negotiated)."""
     ssrc: int | None = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
     return ssrc
-
-
-def last_sender_report(receiver: RTCRtpReceiver, ssrc: int) -> tuple[int, float] | None:
-    """Return (the middle 32 bits of its NTP time, when it came) of a stream's last SR, or None.
-
-    aiortc's receiver notes them as the publisher's sender reports arrive: an RR's LSR and DLSR
-    let the publisher work out its round-trip time.
-    """
-    lsr: int | None = receiver._RTCRtpReceiver__lsr.get(ssrc)  # type: ignore[attr-defined]
-    if lsr is None:
-        return None
-    at: float = receiver._RTCRtpReceiver__lsr_time[ssrc]  # type: ignore[attr-defined]
-    return lsr, at
 
 
 def load_statistics(

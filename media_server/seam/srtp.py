@@ -9,6 +9,7 @@ srtp_protect itself in the library pylibsrtp loaded and checks its libsrtp versi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -21,6 +22,8 @@ from pylibsrtp import (
 )
 
 from .versions import UnsupportedVersions
+
+logger = logging.getLogger(__name__)
 
 ffi: Any = _binding.ffi
 lib: Any = _binding.lib
@@ -46,7 +49,7 @@ def binding_problem(signature: str, buffer_size: int) -> str | None:
 def check_binding() -> None:
     """Raise UnsupportedVersions unless pylibsrtp's srtp_protect and session buffer are as expected."""
     buffer_size = ffi.sizeof(Session()._cdata)
-    for name in ("srtp_protect", "srtp_unprotect"):
+    for name in ("srtp_protect", "srtp_unprotect", "srtp_unprotect_rtcp"):
         reason = binding_problem(ffi.typeof(getattr(lib, name)).cname, buffer_size)
         if reason is not None:
             raise UnsupportedVersions(reason.replace("srtp_protect", name))
@@ -123,6 +126,63 @@ def rtp_unprotector(dtls: Any) -> Callable[[bytes], bytes | None]:
         return plain
 
     return one
+
+
+def rtcp_unprotector(dtls: Any) -> Callable[[bytes], bytes | None]:
+    """Return a function that unprotects an SRTCP packet with the transport's receive session.
+
+    As rtp_unprotector: the plain packet, b"" for one that failed authentication or the replay
+    check (to drop), None before DTLS-SRTP is up.
+    """
+    length = ffi.new("int *")
+    unprotect = lib.srtp_unprotect_rtcp
+
+    def one(data: bytes) -> bytes | None:
+        session = dtls._rx_srtp
+        if session is None:
+            return None
+        n = len(data)
+        if n > SESSION_BUFFER:
+            return b""
+        buffer = session._buffer
+        buffer[0:n] = data
+        length[0] = n
+        if unprotect(session._srtp[0], session._cdata, length):
+            return b""
+        plain: bytes = buffer[0 : length[0]]
+        return plain
+
+    return one
+
+
+def srtcp_first(
+    dtls: Any, take: Callable[[bytes], None], otherwise: Callable[[bytes, tuple[Any, ...]], None]
+) -> Callable[[bytes, tuple[Any, ...]], None]:
+    """Return a socket's datagram handler that gives SRTCP, unprotected, straight to take.
+
+    aiortc's way for an RTCP packet: aioice tries to parse it as STUN, queues it, and the DTLS
+    transport's coroutine (resumed through five awaits on a later turn of the loop) unprotects
+    it, parses every packet of it into objects and routes them to its senders and receivers.
+    Here it is unprotected in the socket callback and take reads it at once. Everything else
+    (STUN, DTLS, RTP, and RTCP before DTLS-SRTP is up) goes on to otherwise; a packet that fails
+    authentication or the replay check is dropped, as aiortc drops it.
+    """
+    unprotect = rtcp_unprotector(dtls)
+
+    def received(data: bytes, addr: tuple[Any, ...]) -> None:
+        # RTCP (RFC 5761: a first byte of version 2, packet type 192-208), as aiortc tells it
+        if len(data) >= 8 and 127 < data[0] < 192 and 191 < data[1] < 209:
+            plain = unprotect(data)
+            if plain is not None:
+                if plain:
+                    try:
+                        take(plain)
+                    except Exception:  # one bad packet from a browser: the socket goes on
+                        logger.exception("RTCP from %s could not be read", addr)
+                return
+        otherwise(data, addr)
+
+    return received
 
 
 def bind_fastpath(fastpath: ModuleType) -> int:
