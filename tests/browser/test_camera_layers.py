@@ -124,3 +124,27 @@ def test_a_thumbnail_gets_the_small_layer_and_the_stage_the_normal_one(logged_in
     lea.locator(f'[data-tile="{zoe_id}:camera"] .tile-pin').click()
     wait_width(lea, zoe_id, small=False)
     wait_width(lea, teacher_id, small=True)
+
+
+def test_a_grid_tile_gets_the_small_layer_only_while_it_is_drawn_small(logged_in_page: PageFactory) -> None:
+    teacher, url, teacher_id = lesson_with_camera(logged_in_page)
+    zoe = logged_in_page("zoe.bernard")
+    zoe_id = enter(zoe, url)
+    turn_on(zoe, "camera")
+    lea = logged_in_page("lea.martin")
+    enter(lea, url)
+    lea.locator("#layout-grid").click()
+    expect(lea.locator("#media-area")).to_have_attribute("data-stage", "grid")
+    # two tiles side by side on a wide window: each draws its camera about 600 px wide
+    wait_width(lea, teacher_id, small=False)
+    wait_width(lea, zoe_id, small=False)
+    # a narrow window: two columns of about 220 px, the 160x90 layer is enough for each
+    lea.set_viewport_size({"width": 480, "height": 800})
+    wait_width(lea, teacher_id, small=True)
+    wait_width(lea, zoe_id, small=True)
+    drawn = lea.locator(f'#stage-thumbs video[data-participant="{zoe_id}"]').bounding_box()
+    assert drawn is not None and drawn["width"] <= 240
+    # wide again: the normal layer comes back
+    lea.set_viewport_size({"width": 1280, "height": 800})
+    wait_width(lea, teacher_id, small=False)
+    wait_width(lea, zoe_id, small=False)

@@ -4,6 +4,11 @@
 import { $, h } from "./dom.js";
 import { t } from "./i18n.js";
 
+// A grid tile that draws its camera at most this many device pixels wide gets the 160x90 layer
+// (upscaled 1.5x at most); a larger one the 640x360 layer. A recess's grid of 40 on a laptop
+// (tiles about 200 px wide) is all on the small layer; four people on it are not.
+const GRID_SMALL_PX = 240;
+
 /**
  * `attach(participantId, source, element)` puts a <video> (or <audio>) on the stage;
  * `detach(participantId, source)` removes it. The stage chooses where each tile goes.
@@ -23,7 +28,7 @@ export class Stage {
     this.fullscreen = $("#stage-fullscreen");
     this.gridButton = $("#layout-grid");
     this.tiles = new Map();
-    this.onSmall = null; // told the participants whose camera sits in the filmstrip (media.tiles)
+    this.onSmall = null; // told the participants whose camera this page draws small (media.tiles)
     this.pinned = null;
     this.speaking = new Set();
     this.lastSpeaker = null;
@@ -47,6 +52,12 @@ export class Stage {
     document.addEventListener("fullscreenchange", () => {
       this.fullscreen.setAttribute("aria-pressed", String(document.fullscreenElement === this.main));
     });
+    // a grid's tiles change size with the window, the side panel and the number of tiles
+    if (window.ResizeObserver) {
+      new ResizeObserver(() => {
+        if (this.onSmall && this.area.dataset.stage === "grid") this.onSmall(this.smallCameras("grid"));
+      }).observe(this.thumbs);
+    }
   }
 
   attach(participantId, source, element) {
@@ -167,16 +178,24 @@ export class Stage {
     if (this.onSmall) this.onSmall(this.smallCameras(stage));
   }
 
-  /** Whose camera this page shows as a thumbnail (the filmstrip, not the grid): its low layer is enough. */
+  /** Whose camera this page draws small (the filmstrip, a crowded grid's tiles): its low layer is enough. */
   smallCameras(stage) {
-    if (stage === "grid") return [];
     const small = [];
     for (const tile of this.thumbs.children) {
       const id = tile.dataset.tile ? tile.dataset.tile.split(":")[0] : "";
-      if (tile.dataset.source === "camera" && id && id !== String(this.room.youId)) small.push(id);
+      if (tile.dataset.source !== "camera" || !id || id === String(this.room.youId)) continue;
+      if (stage !== "grid" || drawnSmall(tile)) small.push(id);
     }
     return small.sort();
   }
+}
+
+/** Whether a tile draws its video (16:9, contained) at most GRID_SMALL_PX device pixels wide. */
+function drawnSmall(tile) {
+  const video = tile.querySelector("video") || tile;
+  const box = video.getBoundingClientRect();
+  const width = Math.min(box.width, (box.height * 16) / 9) * (window.devicePixelRatio || 1);
+  return width > 0 && width <= GRID_SMALL_PX;
 }
 
 function pinIcon() {
