@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import logging
 import secrets
@@ -93,6 +94,10 @@ changes nothing. `media.tiles` waits for it too: a speaker change re-lays every 
 once. A resume moves a connection that is up, and a leave, a quality, a restart or permissions
 change what is forwarded: those tick at once.
 """
+
+
+TICK_SLICE_S = 0.005
+"""How long the ticker runs rooms' ticks back to back before the loop gets a turn (packets)."""
 
 
 class MediaNode:
@@ -276,12 +281,14 @@ class MediaNode:
         room = self._rooms.pop(room_id, None)
         if room is None:
             return
-        async with room.lock:  # a tick under way ends first; the ticker skips a closed room
-            room.closed = True
+        # no tick starts on it now; one under way (which may be what calls this) sees its peers go
+        room.closed = True
         if not self._rooms and self._ticker is not None:
             ticker, self._ticker = self._ticker, None
-            ticker.cancel()  # from a tick (the app closing a room as it hears of it): it ends at its next await
+            # called from a tick (the app closing a room as it hears of it), the ticker ends by
+            # itself at its next round: cancelling it would cancel this call too
             if ticker is not asyncio.current_task():
+                ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
         peers = list(room.peers.values())
@@ -427,24 +434,45 @@ class MediaNode:
         room = self._rooms.get(room_id)
         if room is None:
             room = self._rooms[room_id] = Room(room_id)
-            if self._ticker is None:
-                self._ticker = asyncio.get_running_loop().create_task(self._run())
+        if self._ticker is None:
+            # a context of its own: not that of the call that happened to open the first room
+            ticker = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
+            ticker.add_done_callback(self._ticker_ended)
+            self._ticker = ticker
         return room
 
     async def _run(self) -> None:
-        """Tick every room in turn, every self._tick seconds.
+        """Tick every room in turn, a round every self._tick seconds, until this is not the ticker.
 
         One timer for the node, not one per room: the rooms' ticks run back to back, so the
         policy's code and the node's objects are read into the caches once per round, not once
-        per room after the forwarder's packets have emptied them.
+        per room after the forwarder's packets have emptied them. The loop gets a turn between
+        rooms once a round has run TICK_SLICE_S (the forwarder's packets wait no longer), and the
+        next round starts self._tick after this one started.
         """
-        while True:
-            await asyncio.sleep(self._tick)
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        start = loop.time()
+        while self._ticker is me:
+            start = max(start + self._tick, loop.time())
+            await asyncio.sleep(start - loop.time())
+            slice_start = loop.time()
             for room in list(self._rooms.values()):
+                if loop.time() - slice_start > TICK_SLICE_S:
+                    await asyncio.sleep(0)
+                    slice_start = loop.time()
                 try:
                     await self._update(room)
                 except Exception:
                     logger.exception("media policy failed in room %s", room.id)
+
+    def _ticker_ended(self, task: asyncio.Task[None]) -> None:
+        """Forget a ticker that ended other than through close_room: the next room access starts one."""
+        if task is not self._ticker:
+            return
+        self._ticker = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("the media policy ticker failed", exc_info=task.exception())
 
     async def _emit(self, room_id: str, peer_id: str, message: ServerMessage) -> None:
         await self._send(room_id, peer_id, message.model_dump())

@@ -454,7 +454,7 @@ class Publisher:
             # RFC 3550 6.4.1: V P RC | PT | length in 32-bit words minus one | SSRC | NTP (64 bits) ...
             packet_type = data[offset + 1]
             size = (RTCP_LENGTH.unpack_from(data, offset + 2)[0] + 1) * 4
-            if packet_type == RTCP_SR and offset + 20 <= end:
+            if packet_type == RTCP_SR and size >= 28 and offset + 20 <= end:
                 ssrc, ntp_middle = SR_TIMES.unpack_from(data, offset + 4)
                 if ssrc in self._by_ssrc:
                     self._sender_reports[ssrc] = (ntp_middle, now)

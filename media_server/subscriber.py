@@ -39,6 +39,8 @@ from .seam import (
 )
 
 SSRC = struct.Struct("!I")
+NACKED_AT_MOST = 512
+"""The sequence numbers of one NACK answered at most (a slot's ring holds the last 512 packets)."""
 RTCP_HEADER = struct.Struct("!BBH")
 # an RTCP sender report without report blocks: header, SSRC, NTP time, RTP time, packets, octets
 SENDER_REPORT = struct.Struct("!BBHIQIII")
@@ -188,7 +190,8 @@ class Subscriber:
                         def allow(size: int, now: float = now) -> bool:
                             return budget.allow(size, estimator.sent_bps, now)
 
-                        for seq in packet.lost:
+                        # a NACK can name thousands of packets; the ring holds the last 512
+                        for seq in dict.fromkeys(packet.lost[:NACKED_AT_MOST]):
                             slot.retransmit(seq, allow)
                 elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (
                     RTCP_PSFB_PLI,

@@ -25,6 +25,9 @@ from .versions import UnsupportedVersions
 
 logger = logging.getLogger(__name__)
 
+LOGGED_FAILURES = frozenset((1, 10, 100, 1000))
+"""Which of a connection's RTCP handler failures are logged (then one in 10,000)."""
+
 ffi: Any = _binding.ffi
 lib: Any = _binding.lib
 
@@ -168,8 +171,10 @@ def srtcp_first(
     authentication or the replay check is dropped, as aiortc drops it.
     """
     unprotect = rtcp_unprotector(dtls)
+    failures = 0
 
     def received(data: bytes, addr: tuple[Any, ...]) -> None:
+        nonlocal failures
         # RTCP (RFC 5761: a first byte of version 2, packet type 192-208), as aiortc tells it
         if len(data) >= 8 and 127 < data[0] < 192 and 191 < data[1] < 209:
             plain = unprotect(data)
@@ -178,7 +183,9 @@ def srtcp_first(
                     try:
                         take(plain)
                     except Exception:  # one bad packet from a browser: the socket goes on
-                        logger.exception("RTCP from %s could not be read", addr)
+                        failures += 1
+                        if failures in LOGGED_FAILURES or failures % 10_000 == 0:  # not one log per packet
+                            logger.exception("RTCP from %s could not be read (%d so far)", addr, failures)
                 return
         otherwise(data, addr)
 

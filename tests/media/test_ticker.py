@@ -7,6 +7,7 @@ policy's code is read into the caches once per round (docs/media.md, "Scale poli
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -71,3 +72,66 @@ async def test_a_tick_that_fails_does_not_stop_the_other_rooms(monkeypatch: pyte
     assert ticks.count("a") >= 2  # a kept being ticked too
     await node.close_room("a")
     await node.close_room("b")
+
+
+async def test_a_room_closed_from_its_own_tick_closes_and_the_others_tick_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the app may close a room as it hears of the tick's messages (a lesson ending)
+    node = MediaNode(nothing, tick=0.02)
+    ticks: list[str] = []
+
+    async def closing_b(room: Any) -> None:
+        ticks.append(room.id)
+        if room.id == "b":
+            await node.close_room("b")
+
+    monkeypatch.setattr(node, "_update_locked", closing_b)
+    node._room("a")
+    node._room("b")
+    async with asyncio.timeout(5):
+        while ticks.count("a") < 4:
+            await asyncio.sleep(0.01)
+    assert ticks.count("b") == 1 and "b" not in node._rooms
+    # the last room closed from its own tick: the close completes, the ticker ends by itself
+    closed: list[str] = []
+
+    async def closing(room: Any) -> None:
+        await node.close_room(room.id)
+        closed.append(room.id)
+
+    monkeypatch.setattr(node, "_update_locked", closing)
+    ticker = node._ticker
+    async with asyncio.timeout(5):
+        while not closed:
+            await asyncio.sleep(0.01)
+        while ticker is not None and not ticker.done():
+            await asyncio.sleep(0.01)
+    assert closed == ["a"] and node._rooms == {} and node._ticker is None
+
+
+async def test_the_loop_gets_a_turn_between_rooms_in_a_long_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    node = MediaNode(nothing, tick=0.05)
+    order: list[str] = []
+
+    async def slow(room: Any) -> None:
+        order.append(room.id)
+        time.sleep(0.004)  # a tick's CPU: nothing awaited
+
+    async def packets() -> None:
+        while True:
+            order.append("loop")
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(node, "_update_locked", slow)
+    for room in "abcdefgh":
+        node._room(room)
+    other = asyncio.get_running_loop().create_task(packets())
+    async with asyncio.timeout(5):
+        while order.count("h") < 1:
+            await asyncio.sleep(0.001)
+    other.cancel()
+    round_ = order[order.index("a") : order.index("h") + 1]
+    # 8 rooms of 4 ms: the loop ran something else within the round, at least every 2 rooms
+    rooms_between = [len(run) for run in "".join("x" if step == "loop" else "r" for step in round_).split("x") if run]
+    assert max(rooms_between) <= 2 and "loop" in round_
+    for room in "abcdefgh":
+        await node.close_room(room)

@@ -4,10 +4,13 @@
 import { $, h } from "./dom.js";
 import { t } from "./i18n.js";
 
-// A grid tile that draws its camera at most this many device pixels wide gets the 160x90 layer
-// (upscaled 1.5x at most); a larger one the 640x360 layer. A recess's grid of 40 on a laptop
-// (tiles about 200 px wide) is all on the small layer; four people on it are not.
+// A grid tile that draws its camera at most this many CSS pixels wide gets the 160x90 layer, as
+// the filmstrip's thumbnails (about 140 px) do whatever the screen's density; one drawn wider than
+// GRID_NORMAL_PX gets the 640x360 layer back (between the two, a tile keeps its layer: a join or a
+// resize near the line does not flip every camera). A recess's grid of 40 on a laptop (tiles about
+// 200 px wide) is all on the small layer; four people on it are not.
 const GRID_SMALL_PX = 240;
+const GRID_NORMAL_PX = 300;
 
 /**
  * `attach(participantId, source, element)` puts a <video> (or <audio>) on the stage;
@@ -29,6 +32,7 @@ export class Stage {
     this.gridButton = $("#layout-grid");
     this.tiles = new Map();
     this.onSmall = null; // told the participants whose camera this page draws small (media.tiles)
+    this.drawnSmall = new Set(); // the grid's tiles drawn small at the last measure
     this.pinned = null;
     this.speaking = new Set();
     this.lastSpeaker = null;
@@ -181,21 +185,27 @@ export class Stage {
   /** Whose camera this page draws small (the filmstrip, a crowded grid's tiles): its low layer is enough. */
   smallCameras(stage) {
     const small = [];
+    const drawnSmall = new Set();
     for (const tile of this.thumbs.children) {
       const id = tile.dataset.tile ? tile.dataset.tile.split(":")[0] : "";
       if (tile.dataset.source !== "camera" || !id || id === String(this.room.youId)) continue;
-      if (stage !== "grid" || drawnSmall(tile)) small.push(id);
+      if (stage === "grid") {
+        const width = drawnWidth(tile);
+        // not drawn (yet), or narrow; a tile between the two lines keeps what it had
+        if (width > (this.drawnSmall.has(id) ? GRID_NORMAL_PX : GRID_SMALL_PX)) continue;
+        drawnSmall.add(id);
+      }
+      small.push(id);
     }
+    if (stage === "grid") this.drawnSmall = drawnSmall;
     return small.sort();
   }
 }
 
-/** Whether a tile draws its video (16:9, contained) at most GRID_SMALL_PX device pixels wide. */
-function drawnSmall(tile) {
-  const video = tile.querySelector("video") || tile;
-  const box = video.getBoundingClientRect();
-  const width = Math.min(box.width, (box.height * 16) / 9) * (window.devicePixelRatio || 1);
-  return width > 0 && width <= GRID_SMALL_PX;
+/** How wide a tile draws its video (16:9, contained), in CSS pixels; 0 while not laid out. */
+function drawnWidth(tile) {
+  const box = (tile.querySelector("video") || tile).getBoundingClientRect();
+  return Math.min(box.width, (box.height * 16) / 9);
 }
 
 function pinIcon() {
