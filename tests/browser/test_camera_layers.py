@@ -135,15 +135,18 @@ def test_a_grid_tile_gets_the_small_layer_only_while_it_is_drawn_small(logged_in
     enter(lea, url)
     lea.locator("#layout-grid").click()
     expect(lea.locator("#media-area")).to_have_attribute("data-stage", "grid")
-    # two tiles side by side on a wide window: each draws its camera about 600 px wide
+    # a wide window: the two tiles in the columns that draw them widest, each camera over 500 px
     wait_width(lea, teacher_id, small=False)
     wait_width(lea, zoe_id, small=False)
-    # a narrow window: two columns of about 220 px, the 160x90 layer is enough for each
-    lea.set_viewport_size({"width": 480, "height": 800})
+    for who in (teacher_id, zoe_id):
+        video = lea.locator(f'#stage-thumbs video[data-participant="{who}"]').bounding_box()
+        assert video is not None and min(video["width"], video["height"] * 16 / 9) > 500
+    # a window of 360 x 340: two rows of about 110 px, the 160x90 layer is enough
+    lea.set_viewport_size({"width": 360, "height": 340})
     wait_width(lea, teacher_id, small=True)
     wait_width(lea, zoe_id, small=True)
     drawn = lea.locator(f'#stage-thumbs video[data-participant="{zoe_id}"]').bounding_box()
-    assert drawn is not None and drawn["width"] <= 240
+    assert drawn is not None and min(drawn["width"], drawn["height"] * 16 / 9) <= 240
     # wide again: the normal layer comes back
     lea.set_viewport_size({"width": 1280, "height": 800})
     wait_width(lea, teacher_id, small=False)

@@ -56,10 +56,12 @@ export class Stage {
     document.addEventListener("fullscreenchange", () => {
       this.fullscreen.setAttribute("aria-pressed", String(document.fullscreenElement === this.main));
     });
-    // a grid's tiles change size with the window, the side panel and the number of tiles
+    // a grid's tiles change size with the window and the side panel
     if (window.ResizeObserver) {
       new ResizeObserver(() => {
-        if (this.onSmall && this.area.dataset.stage === "grid") this.onSmall(this.smallCameras("grid"));
+        if (this.area.dataset.stage !== "grid") return;
+        this.fitGrid("grid");
+        if (this.onSmall) this.onSmall(this.smallCameras("grid"));
       }).observe(this.thumbs);
     }
   }
@@ -179,7 +181,39 @@ export class Stage {
     this.fullscreen.hidden = stage !== "video" && stage !== "slides";
     this.thumbs.hidden = this.thumbs.children.length === 0;
     this.self.hidden = this.self.children.length === 0;
+    this.fitGrid(stage);
     if (this.onSmall) this.onSmall(this.smallCameras(stage));
+  }
+
+  /**
+   * In the grid, the number of columns that draws each camera (16:9, contained) the widest in the
+   * space there is: six people on a laptop in 3 x 2, not in one row of tall tiles; forty in about
+   * 7 x 6. Rows have a floor (room.css): a crowded grid scrolls.
+   */
+  fitGrid(stage) {
+    if (stage !== "grid") {
+      this.thumbs.style.gridTemplateColumns = "";
+      return;
+    }
+    const count = this.thumbs.children.length;
+    const box = this.thumbs.getBoundingClientRect();
+    const style = getComputedStyle(this.thumbs);
+    const gap = parseFloat(style.columnGap) || 0;
+    const floor = parseFloat((/([\d.]+)px/.exec(style.gridAutoRows) || [0, 0])[1]); // the rows' least height
+    let columns = 1;
+    let best = -Infinity;
+    for (let c = 1; c <= Math.max(count, 1); c++) {
+      const rows = Math.ceil(count / c);
+      const height = Math.max((box.height - gap * (rows - 1)) / rows, floor);
+      const width = Math.min((box.width - gap * (c - 1)) / c, (height * 16) / 9);
+      // a layout whose rows all fit beats one that scrolls
+      const score = width - (rows * height + gap * (rows - 1) > box.height + 1 ? 1e5 : 0);
+      if (score > best + 0.5) {
+        columns = c;
+        best = score;
+      }
+    }
+    this.thumbs.style.gridTemplateColumns = `repeat(${columns}, minmax(0, 1fr))`;
   }
 
   /** Whose camera this page draws small (the filmstrip, a crowded grid's tiles): its low layer is enough. */
