@@ -51,8 +51,6 @@ PAGES = 20
 LAST_N = 6
 RECESS_PING_S = 2.0
 LOUDEST = 3
-GRID_SMALL_FROM = 6
-"""Cameras in a grid on a 1366x768 laptop from which each tile is at most 240 px wide (stage.js)."""
 
 
 def now() -> float:
@@ -324,16 +322,15 @@ class RoomPlay:
         """The cameras a participant's page shows as thumbnails (static/js/room/stage.js).
 
         A lesson shows its deck on the stage: every camera is in the filmstrip. A recess
-        supervisor's page is a grid: on a 1366x768 laptop, from GRID_SMALL_FROM cameras on each
-        tile draws its camera at most 240 px wide, and gets the small layer (GRID_SMALL_PX in
-        stage.js). A recess student's page features a speaker (the first that speaks, here) and
-        shows the other cameras small.
+        supervisor's page is a grid, on a laptop: its at most 9 cameras (the video slots) in 3 x 3
+        at about 350 px each, none small (Stage.fitGrid; a phone's would be). A recess student's
+        page features a speaker (the first that speaks, here) and shows the other cameras small.
         """
         others = [m for m in [self.host, *self.members] if m is not member and m.spec.camera]
         if self.spec.kind == "lesson":
             return [m.spec.id for m in others]
         if member.host:
-            return [m.spec.id for m in others] if len(others) >= GRID_SMALL_FROM else []
+            return []
         featured = next((m for m in others if m.spec.level < SILENT), None)
         return [m.spec.id for m in others if m is not featured]
 

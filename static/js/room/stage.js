@@ -7,8 +7,8 @@ import { t } from "./i18n.js";
 // A grid tile that draws its camera at most this many CSS pixels wide gets the 160x90 layer, as
 // the filmstrip's thumbnails (about 140 px) do whatever the screen's density; one drawn wider than
 // GRID_NORMAL_PX gets the 640x360 layer back (between the two, a tile keeps its layer: a join or a
-// resize near the line does not flip every camera). A recess's grid of 40 on a laptop (tiles about
-// 200 px wide) is all on the small layer; four people on it are not.
+// resize near the line does not flip every camera). A phone's grid (two columns of about 170 px) is
+// on the small layer; a laptop's, at most nine cameras in 3 x 3 of about 350 px (fitGrid), is not.
 const GRID_SMALL_PX = 240;
 const GRID_NORMAL_PX = 300;
 
