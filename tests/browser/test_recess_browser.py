@@ -74,3 +74,21 @@ def test_students_see_safe_mode_when_the_supervisor_closes_the_tab(logged_in_pag
     frames_stop(students[1], ids[0])
     for page, other in ((students[0], ids[1]), (students[1], ids[0])):
         expect(page.locator(f'video[data-participant="{other}"]')).to_have_count(0)
+
+
+def test_the_supervisors_panel_stays_closed_when_the_window_goes_narrow_and_wide_again(
+    logged_in_page: PageFactory,
+) -> None:
+    # a wide screen opens the panel, except a recess supervisor's, whose grid starts without it
+    supervisor = logged_in_page("claire.fontaine")
+    supervisor.set_viewport_size({"width": 1366, "height": 768})
+    open_recess(supervisor, "Récré du midi")
+    expect(supervisor.locator("#side-panel")).to_be_hidden()
+    supervisor.set_viewport_size({"width": 360, "height": 740})
+    expect(supervisor.locator("#side-panel")).to_be_hidden()
+    supervisor.set_viewport_size({"width": 1366, "height": 768})
+    supervisor.wait_for_timeout(300)
+    expect(supervisor.locator("#side-panel")).to_be_hidden()  # it had opened by itself here
+    # the supervisor still opens it at will
+    supervisor.click("#panel-toggle")
+    expect(supervisor.locator("#side-panel")).to_be_visible()

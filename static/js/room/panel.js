@@ -126,7 +126,7 @@ export function mountPanel(room) {
 
   // Wide screens start with the panel open (a recess supervisor's grid starts without it); phones closed.
   setOpen(wide.matches && layout.dataset.panel !== "closed");
-  wide.addEventListener("change", () => setOpen(wide.matches));
+  wide.addEventListener("change", () => setOpen(wide.matches && layout.dataset.panel !== "closed"));
 
   // The bottom sheet sits right above the toolbar, whatever its height (zoom, wrapped labels).
   const bar = $(".room-controls");
