@@ -244,11 +244,16 @@ class _Cluster:
                 log.exception("could not record the live sources of %s in %s", user_id, room_id)
 
     async def close(self) -> None:
+        pending = set(self._tasks)
+        # a cancellation that lands inside redis-py's own awaits can be swallowed there (the
+        # dispatcher then loops on): cancel again until both tasks have ended
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if not task.cancelled() and task.exception() is not None:
+                log.error("the media bus task %s failed", task.get_name(), exc_info=task.exception())
         await self.redis.aclose()
 
 
