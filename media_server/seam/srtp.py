@@ -112,33 +112,16 @@ def rtp_unprotector(dtls: Any) -> Callable[[bytes], bytes | None]:
     drop), and None before DTLS-SRTP is up (the packet goes on to aiortc). The packet is copied
     into the session's own buffer (at most SESSION_BUFFER bytes) and unprotected there.
     """
-    length = ffi.new("int *")
-    unprotect = lib.srtp_unprotect
-
-    def one(data: bytes) -> bytes | None:
-        session = dtls._rx_srtp
-        if session is None:
-            return None
-        n = len(data)
-        buffer = session._buffer
-        buffer[0:n] = data
-        length[0] = n
-        if unprotect(session._srtp[0], session._cdata, length):
-            return b""
-        plain: bytes = buffer[0 : length[0]]
-        return plain
-
-    return one
+    return _unprotector(dtls, lib.srtp_unprotect)
 
 
 def rtcp_unprotector(dtls: Any) -> Callable[[bytes], bytes | None]:
-    """Return a function that unprotects an SRTCP packet with the transport's receive session.
+    """Return a function that unprotects an SRTCP packet with the transport's receive session, as rtp_unprotector."""
+    return _unprotector(dtls, lib.srtp_unprotect_rtcp)
 
-    As rtp_unprotector: the plain packet, b"" for one that failed authentication or the replay
-    check (to drop), None before DTLS-SRTP is up.
-    """
+
+def _unprotector(dtls: Any, unprotect: Callable[[Any, Any, Any], int]) -> Callable[[bytes], bytes | None]:
     length = ffi.new("int *")
-    unprotect = lib.srtp_unprotect_rtcp
 
     def one(data: bytes) -> bytes | None:
         session = dtls._rx_srtp
